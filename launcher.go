@@ -1,0 +1,40 @@
+package browserd
+
+import "context"
+
+// LaunchOptions are the options a browser is launched with. Two launches with equal
+// options give interchangeable browsers, which is what lets a warm pool hand one out.
+type LaunchOptions struct {
+	// SessionID names the launch; its files live under a directory of its own.
+	SessionID string
+	Viewport  Viewport
+	// Args are extra command-line flags (proxy, extensions, …).
+	Args []string
+}
+
+// Launcher starts browsers. internal/chrome implements it with real Chromium.
+type Launcher interface {
+	// Launch starts a browser. The process belongs to ctx's owner, never to a request:
+	// pass a long-lived context; use Browser.WaitReady to bound the wait.
+	Launch(ctx context.Context, opts LaunchOptions) (Browser, error)
+	// Reap kills the browsers and removes the files an earlier run of this node left
+	// behind (after a crash or kill -9). It is called once at start-up, before any launch.
+	Reap(ctx context.Context) (killed int, err error)
+}
+
+// Browser is one running browser process tree.
+type Browser interface {
+	// WaitReady waits until the browser accepts CDP connections and has one open page.
+	WaitReady(ctx context.Context) error
+	// PID is the main process id; its process group holds every child.
+	PID() int
+	// DevToolsURL is the browser-level CDP websocket URL (ws://127.0.0.1:port/devtools/browser/…).
+	DevToolsURL() string
+	// Dir is the browser's own directory (user data, downloads, temp files).
+	Dir() string
+	// Exited is closed when the main process has exited, for whatever reason.
+	Exited() <-chan struct{}
+	// Close stops the browser (a graceful stop, then SIGKILL of the process group after a
+	// grace period), waits for it, and removes its files. It is safe to call more than once.
+	Close(ctx context.Context) error
+}

@@ -1,0 +1,230 @@
+package browserd
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// liveSession is the Manager's in-memory state of a running session. Its fields are
+// guarded by Manager.mu.
+type liveSession struct {
+	id, projectID string
+	keepAlive     bool
+	browser       Browser
+
+	clients        int
+	everConnected  bool
+	closeRequested bool // a client sent Browser.close; the exit that follows is normal
+	ending         bool
+	endStatus      SessionStatus
+	endReason      string
+	ended          chan struct{} // closed when the session ends
+
+	expiry, connectDeadline, grace *time.Timer
+}
+
+// track registers a started browser as a live session and watches its process.
+func (m *Manager) track(s *Session, b Browser) *liveSession {
+	ls := &liveSession{id: s.ID, projectID: s.ProjectID, keepAlive: s.KeepAlive, browser: b, ended: make(chan struct{})}
+	m.mu.Lock()
+	m.live[s.ID] = ls
+	m.mu.Unlock()
+	m.wg.Go(func() {
+		select {
+		case <-b.Exited():
+			m.mu.Lock()
+			normal := ls.closeRequested
+			m.mu.Unlock()
+			if normal {
+				m.finish(ls, StatusCompleted, "browser closed by a client")
+			} else {
+				m.finish(ls, StatusError, "browser process exited unexpectedly")
+			}
+		case <-ls.ended:
+		}
+	})
+	return ls
+}
+
+// arm starts the session's timers: its lifetime and, without keepAlive, the deadline
+// for a first connection.
+func (m *Manager) arm(ls *liveSession, expiresAt time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ls.ending {
+		return
+	}
+	ls.expiry = time.AfterFunc(time.Until(expiresAt), func() {
+		m.finishAsync(ls, StatusTimedOut, "timeout reached")
+	})
+	if !ls.keepAlive && m.cfg.ConnectTimeout > 0 && !ls.everConnected {
+		ls.connectDeadline = time.AfterFunc(m.cfg.ConnectTimeout, func() {
+			m.finishAsync(ls, StatusTimedOut, "no client connected before the connect deadline")
+		})
+	}
+}
+
+// finishAsync ends a session from a timer callback, in a goroutine the Manager waits for.
+func (m *Manager) finishAsync(ls *liveSession, status SessionStatus, reason string) {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return // Close ends it
+	}
+	m.wg.Go(func() { m.finish(ls, status, reason) })
+}
+
+// finish ends a live session: it records the end in the store (so the API tells the
+// truth at once), tells attached clients, then stops the browser in the background and
+// frees the slot once the process group is gone. It returns the ended session, or nil if
+// the session was already ending.
+func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *Session {
+	m.mu.Lock()
+	if ls.ending {
+		m.mu.Unlock()
+		return nil
+	}
+	ls.ending = true
+	ls.endStatus, ls.endReason = status, reason
+	for _, t := range []*time.Timer{ls.expiry, ls.connectDeadline, ls.grace} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	close(ls.ended)
+	m.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
+	defer cancel()
+	s, err := m.endInStore(ctx, ls.id, status, reason)
+	if err != nil {
+		m.log.Error("record session end", "session_id", ls.id, "err", err)
+	}
+	m.log.Info("session ended", "session_id", ls.id, "status", string(status), "reason", reason)
+
+	m.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 30*time.Second)
+		defer cancel()
+		if err := ls.browser.Close(ctx); err != nil {
+			m.log.Error("stop browser", "session_id", ls.id, "err", err)
+		}
+		m.mu.Lock()
+		delete(m.live, ls.id)
+		m.reserved--
+		m.mu.Unlock()
+	})
+	return s
+}
+
+// ConnectCredentials identify a session on a CDP connection: a signing key, or the
+// legacy API key and session id pair (spec §4.1).
+type ConnectCredentials struct {
+	SigningKey string
+	APIKey     string
+	SessionID  string
+}
+
+// Attachment is one client connection to a live session, held by the CDP gateway.
+type Attachment struct {
+	SessionID string
+	ProjectID string
+	// BrowserURL is the browser-level DevTools websocket to relay to.
+	BrowserURL string
+
+	m    *Manager
+	ls   *liveSession
+	once sync.Once
+}
+
+// Attach authenticates a connection and registers it as a client of the session.
+// Errors: CodeUnauthorized (bad credentials), CodeNotFound, CodeGone (ended).
+func (m *Manager) Attach(ctx context.Context, c ConnectCredentials) (*Attachment, error) {
+	var id, projectID string
+	switch {
+	case c.SigningKey != "":
+		sid, ok := m.cfg.Signer.SessionOfSigningKey(c.SigningKey)
+		if !ok {
+			return nil, Errorf(CodeUnauthorized, "invalid signingKey")
+		}
+		id = sid
+	case c.APIKey != "" && c.SessionID != "":
+		k, err := m.Authenticate(ctx, c.APIKey)
+		if err != nil {
+			return nil, err
+		}
+		id, projectID = c.SessionID, k.ProjectID
+	default:
+		return nil, Errorf(CodeUnauthorized, "missing signingKey (or apiKey and sessionId)")
+	}
+	m.mu.Lock()
+	ls := m.live[id]
+	if ls != nil && !ls.ending && (projectID == "" || ls.projectID == projectID) {
+		ls.clients++
+		ls.everConnected = true
+		for _, t := range []*time.Timer{ls.connectDeadline, ls.grace} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		m.mu.Unlock()
+		return &Attachment{SessionID: id, ProjectID: ls.projectID, BrowserURL: ls.browser.DevToolsURL(), m: m, ls: ls}, nil
+	}
+	m.mu.Unlock()
+	// Not live here: say whether it ended. projectID is "" for a signing key, whose valid
+	// MAC already proves the caller was given this session.
+	s, err := m.store.Session(ctx, id)
+	switch {
+	case CodeOf(err) == CodeNotFound || (err == nil && projectID != "" && s.ProjectID != projectID):
+		return nil, Errorf(CodeNotFound, "Session not found")
+	case err != nil:
+		return nil, err
+	case s.Status.Terminal():
+		return nil, Errorf(CodeGone, "session %s has ended (%s)", id, s.Status)
+	}
+	return nil, Errorf(CodeUnavailable, "session %s is not running on this node", id)
+}
+
+// Ended is closed when the session ends; the gateway then closes the connection.
+func (a *Attachment) Ended() <-chan struct{} { return a.ls.ended }
+
+// EndReason returns the status and reason of an ended session.
+func (a *Attachment) EndReason() (SessionStatus, string) {
+	a.m.mu.Lock()
+	defer a.m.mu.Unlock()
+	return a.ls.endStatus, a.ls.endReason
+}
+
+// BrowserClosing records that the client sent Browser.close: the browser exit that
+// follows ends the session as COMPLETED, keepAlive or not (docs/COMPATIBILITY.md).
+func (a *Attachment) BrowserClosing() {
+	a.m.mu.Lock()
+	a.ls.closeRequested = true
+	a.m.mu.Unlock()
+}
+
+// Detach unregisters the connection. When the last client of a session without
+// keepAlive leaves, the session ends after the disconnect grace period.
+func (a *Attachment) Detach() {
+	a.once.Do(func() {
+		m, ls := a.m, a.ls
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		ls.clients--
+		if ls.clients > 0 || ls.keepAlive || ls.ending || m.closed {
+			return
+		}
+		if ls.grace != nil {
+			ls.grace.Stop()
+		}
+		ls.grace = time.AfterFunc(m.cfg.DisconnectGrace, func() {
+			m.mu.Lock()
+			idle := ls.clients == 0
+			m.mu.Unlock()
+			if idle {
+				m.finishAsync(ls, StatusCompleted, "the last client disconnected")
+			}
+		})
+	})
+}

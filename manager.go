@@ -1,0 +1,428 @@
+package browserd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// ManagerConfig configures a Manager. Zero durations take the defaults in brackets.
+type ManagerConfig struct {
+	Store    Store
+	Launcher Launcher
+	Signer   *Signer
+	Logger   *slog.Logger
+
+	// NodeID names this node in the store; sessions it owns carry it.
+	NodeID string
+	// MaxSessions is this node's capacity: live sessions, launching ones included.
+	MaxSessions int
+	// MaxLaunches is how many browsers may start at once [2]; the rest queue. A launch
+	// storm stalls a small machine (research/chromium-limits.md §3b).
+	MaxLaunches int
+	// LaunchTimeout bounds the wait for a browser to become ready [30s].
+	LaunchTimeout time.Duration
+	// ConnectTimeout ends a session nobody connected to (without keepAlive) [5m]; <0 disables.
+	ConnectTimeout time.Duration
+	// DisconnectGrace is how long a session without keepAlive survives its last client
+	// disconnecting, to absorb reconnect races [2s].
+	DisconnectGrace time.Duration
+	// DefaultViewport is the viewport when a create gives none [1280×720].
+	DefaultViewport Viewport
+}
+
+// Manager owns the sessions of one node: it launches their browsers, enforces limits,
+// and ends them (release, timeout, disconnect, crash, shutdown). Browsers belong to the
+// Manager, never to the request that created them.
+type Manager struct {
+	cfg    ManagerConfig
+	store  Store
+	log    *slog.Logger
+	ctx    context.Context // owns every browser; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	launchSem chan struct{}
+
+	mu       sync.Mutex
+	live     map[string]*liveSession
+	reserved int // capacity taken: live sessions plus creates in progress
+	closed   bool
+}
+
+// NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Store == nil || cfg.Launcher == nil || cfg.Signer == nil {
+		return nil, errors.New("manager: store, launcher and signer are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 8
+	}
+	if cfg.MaxLaunches <= 0 {
+		cfg.MaxLaunches = 2
+	}
+	if cfg.LaunchTimeout <= 0 {
+		cfg.LaunchTimeout = 30 * time.Second
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Minute
+	}
+	if cfg.DisconnectGrace <= 0 {
+		cfg.DisconnectGrace = 2 * time.Second
+	}
+	if cfg.DefaultViewport.Width <= 0 || cfg.DefaultViewport.Height <= 0 {
+		cfg.DefaultViewport = Viewport{Width: 1280, Height: 720}
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = "local"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		cfg:       cfg,
+		store:     cfg.Store,
+		log:       cfg.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		launchSem: make(chan struct{}, cfg.MaxLaunches),
+		live:      make(map[string]*liveSession),
+	}, nil
+}
+
+// SigningKey returns the signing key of a session (spec §2.3).
+func (m *Manager) SigningKey(sessionID string) string { return m.cfg.Signer.SigningKey(sessionID) }
+
+// Authenticate returns the API key for a raw key, or a CodeUnauthorized error.
+func (m *Manager) Authenticate(ctx context.Context, rawKey string) (*APIKey, error) {
+	if rawKey == "" {
+		return nil, Errorf(CodeUnauthorized, "Unauthorized: missing X-BB-API-Key header")
+	}
+	hash := HashAPIKey(rawKey)
+	k, err := m.store.APIKeyByHash(ctx, hash)
+	if CodeOf(err) == CodeNotFound {
+		return nil, Errorf(CodeUnauthorized, "Unauthorized: invalid API key")
+	} else if err != nil {
+		return nil, fmt.Errorf("look up api key: %w", err)
+	}
+	if !EqualHash(k.Hash, hash) {
+		return nil, Errorf(CodeUnauthorized, "Unauthorized: invalid API key")
+	}
+	return k, nil
+}
+
+// Session returns a session of the project, or CodeNotFound (also for another project's).
+func (m *Manager) Session(ctx context.Context, projectID, id string) (*Session, error) {
+	if !ValidID(id) {
+		return nil, Errorf(CodeNotFound, "Session not found")
+	}
+	s, err := m.store.Session(ctx, id)
+	if err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return nil, Errorf(CodeNotFound, "Session not found")
+		}
+		return nil, err
+	}
+	if s.ProjectID != projectID {
+		return nil, Errorf(CodeNotFound, "Session not found")
+	}
+	return s, nil
+}
+
+// Sessions lists the project's sessions matching f, newest first.
+func (m *Manager) Sessions(ctx context.Context, projectID string, f SessionFilter) ([]*Session, error) {
+	f.ProjectID = projectID
+	return m.store.Sessions(ctx, f)
+}
+
+// Project returns a project the key may see: only its own (docs/COMPATIBILITY.md).
+func (m *Manager) Project(ctx context.Context, keyProjectID, id string) (*Project, error) {
+	if id != keyProjectID {
+		return nil, Errorf(CodeNotFound, "Project not found")
+	}
+	return m.store.Project(ctx, id)
+}
+
+// Projects lists the projects the key may see.
+func (m *Manager) Projects(ctx context.Context, keyProjectID string) ([]*Project, error) {
+	p, err := m.store.Project(ctx, keyProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return []*Project{p}, nil
+}
+
+// Usage returns a project's usage.
+func (m *Manager) Usage(ctx context.Context, keyProjectID, id string) (ProjectUsage, error) {
+	if _, err := m.Project(ctx, keyProjectID, id); err != nil {
+		return ProjectUsage{}, err
+	}
+	return m.store.Usage(ctx, id, time.Now())
+}
+
+// checkProject resolves the project of a request: the key's own, which a body's
+// projectId must match (spec §1.2: 401 "Unauthorized Project ID").
+func checkProject(keyProjectID, requested string) error {
+	if requested != "" && requested != keyProjectID {
+		return &Error{Code: CodeUnauthorized, Message: "Unauthorized Project ID", NoRetry: true}
+	}
+	return nil
+}
+
+// CreateSession starts a session for the key's project and returns it RUNNING. ctx
+// bounds only the wait for the browser; the browser itself belongs to the Manager.
+func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req CreateSessionRequest) (*Session, error) {
+	if err := checkProject(keyProjectID, req.ProjectID); err != nil {
+		return nil, err
+	}
+	p, err := m.store.Project(ctx, keyProjectID)
+	if err != nil {
+		return nil, fmt.Errorf("load project: %w", err)
+	}
+	if err := m.reserve(); err != nil {
+		return nil, err
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			m.unreserve()
+		}
+	}()
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = p.DefaultTimeout
+	}
+	s := &Session{
+		ID:              NewID(),
+		ProjectID:       p.ID,
+		Status:          StatusPending,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		StartedAt:       now,
+		ExpiresAt:       now.Add(time.Duration(timeout) * time.Second),
+		KeepAlive:       req.KeepAlive,
+		Region:          req.Region,
+		Timeout:         timeout,
+		ExtensionID:     req.ExtensionID,
+		UserMetadata:    req.UserMetadata,
+		BrowserSettings: req.BrowserSettings,
+		Settings:        req.Settings,
+		Request:         req.Raw,
+		NodeID:          m.cfg.NodeID,
+	}
+	if s.Region == "" {
+		s.Region = RegionUSWest2
+	}
+	if c := req.Settings.Context; c != nil {
+		s.ContextID = c.ID
+	}
+	if err := m.store.CreateSession(ctx, s, p.Concurrency); err != nil {
+		return nil, err
+	}
+
+	opts := LaunchOptions{SessionID: s.ID, Viewport: m.cfg.DefaultViewport}
+	if vp := req.Settings.Viewport; vp != nil {
+		if vp.Width > 0 {
+			opts.Viewport.Width = vp.Width
+		}
+		if vp.Height > 0 {
+			opts.Viewport.Height = vp.Height
+		}
+	}
+	b, err := m.launch(ctx, opts)
+	if err != nil {
+		m.fail(s.ID, "launch: "+err.Error())
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("launch browser for session %s: %w", s.ID, ctx.Err())
+		}
+		return nil, &Error{Code: CodeInternal, Message: "the browser failed to start", Err: err}
+	}
+	ls := m.track(s, b)
+	reserved = false // the live session holds the reservation now
+
+	started := time.Now().UTC().Truncate(time.Millisecond)
+	s, err = m.store.UpdateSession(context.WithoutCancel(ctx), s.ID, func(cur *Session) error {
+		if cur.Status.Terminal() {
+			return errSessionEnded
+		}
+		cur.Status = StatusRunning
+		cur.StartedAt = started
+		cur.ExpiresAt = started.Add(time.Duration(cur.Timeout) * time.Second)
+		cur.UpdatedAt = started
+		cur.PID = b.PID()
+		return nil
+	})
+	if errors.Is(err, errSessionEnded) {
+		// Released (or crashed) while starting: report what the store says.
+		m.finish(ls, StatusCompleted, "ended while starting")
+		return m.store.Session(context.WithoutCancel(ctx), ls.id)
+	} else if err != nil {
+		m.finish(ls, StatusError, "store: "+err.Error())
+		return nil, fmt.Errorf("mark session %s running: %w", ls.id, err)
+	}
+	m.arm(ls, s.ExpiresAt)
+	m.log.Info("session started", "session_id", s.ID, "project_id", s.ProjectID, "pid", b.PID())
+	return s, nil
+}
+
+var errSessionEnded = errors.New("session already ended")
+
+// ErrManagerClosed is the cause of work refused because the Manager is closing.
+var ErrManagerClosed = errors.New("browserd: manager closed")
+
+// launch starts a browser, at most MaxLaunches at a time, and waits until it is ready.
+func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, error) {
+	select {
+	case m.launchSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-m.ctx.Done():
+		return nil, ErrManagerClosed
+	}
+	defer func() { <-m.launchSem }()
+	b, err := m.cfg.Launcher.Launch(m.ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, m.cfg.LaunchTimeout)
+	defer cancel()
+	if err := b.WaitReady(wctx); err != nil {
+		if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+			m.log.Warn("close unready browser", "session_id", opts.SessionID, "err", cerr)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// fail marks a session that never ran as ERROR.
+func (m *Manager) fail(id, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
+	defer cancel()
+	_, err := m.store.UpdateSession(ctx, id, func(s *Session) error {
+		if s.Status.Terminal() {
+			return errSessionEnded
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		s.Status, s.EndedAt, s.UpdatedAt, s.EndReason = StatusError, now, now, reason
+		return nil
+	})
+	if err != nil && !errors.Is(err, errSessionEnded) {
+		m.log.Error("mark session failed", "session_id", id, "err", err)
+	}
+	m.log.Warn("session failed to start", "session_id", id, "reason", reason)
+}
+
+// reserve takes one unit of node capacity.
+func (m *Manager) reserve() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return &Error{Code: CodeUnavailable, Message: "the server is shutting down", Err: ErrManagerClosed}
+	}
+	if m.reserved >= m.cfg.MaxSessions {
+		return &Error{Code: CodeLimit, Message: fmt.Sprintf(
+			"This browserd node is at capacity (%d sessions). Try again when a session ends.", m.cfg.MaxSessions)}
+	}
+	m.reserved++
+	return nil
+}
+
+func (m *Manager) unreserve() {
+	m.mu.Lock()
+	m.reserved--
+	m.mu.Unlock()
+}
+
+// ReleaseSession ends a session of the project (REQUEST_RELEASE). It is idempotent: an
+// ended session is returned as it is.
+func (m *Manager) ReleaseSession(ctx context.Context, keyProjectID, id string) (*Session, error) {
+	s, err := m.Session(ctx, keyProjectID, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status.Terminal() {
+		return s, nil
+	}
+	m.mu.Lock()
+	ls := m.live[id]
+	m.mu.Unlock()
+	if ls != nil {
+		if ended := m.finish(ls, StatusCompleted, "released"); ended != nil {
+			return ended, nil
+		}
+		return m.store.Session(ctx, id)
+	}
+	// Not running here: starting, or lost. Mark it in the store; a create still
+	// launching sees the terminal status and stops its browser.
+	return m.endInStore(ctx, id, StatusCompleted, "released")
+}
+
+func (m *Manager) endInStore(ctx context.Context, id string, status SessionStatus, reason string) (*Session, error) {
+	s, err := m.store.UpdateSession(ctx, id, func(s *Session) error {
+		if s.Status.Terminal() {
+			return errSessionEnded
+		}
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		s.Status, s.EndedAt, s.UpdatedAt, s.EndReason = status, now, now, reason
+		return nil
+	})
+	if errors.Is(err, errSessionEnded) {
+		return m.store.Session(ctx, id)
+	}
+	return s, err
+}
+
+// Reconcile repairs what an earlier run of this node left behind: it kills leftover
+// browsers, removes their files, and ends the sessions the store still has as live on
+// this node with status ERROR. Call it once, before serving.
+func (m *Manager) Reconcile(ctx context.Context) error {
+	killed, err := m.cfg.Launcher.Reap(ctx)
+	if err != nil {
+		return fmt.Errorf("reap leftover browsers: %w", err)
+	}
+	stale, err := m.store.Sessions(ctx, SessionFilter{NodeID: m.cfg.NodeID, LiveOnly: true})
+	if err != nil {
+		return fmt.Errorf("list live sessions: %w", err)
+	}
+	for _, s := range stale {
+		if _, err := m.endInStore(ctx, s.ID, StatusError, "server restarted; the browser was lost"); err != nil {
+			return fmt.Errorf("end stale session %s: %w", s.ID, err)
+		}
+	}
+	if killed > 0 || len(stale) > 0 {
+		m.log.Warn("reconciled earlier run", "killed_processes", killed, "ended_sessions", len(stale))
+	}
+	return nil
+}
+
+// Close ends every live session (COMPLETED, "server shutting down"), waits for their
+// browsers to stop, and stops the Manager.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	live := make([]*liveSession, 0, len(m.live))
+	for _, ls := range m.live {
+		live = append(live, ls)
+	}
+	m.mu.Unlock()
+	for _, ls := range live {
+		m.finish(ls, StatusCompleted, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		m.cancel()
+		return ctx.Err()
+	}
+	m.cancel()
+	return nil
+}
