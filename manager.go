@@ -186,6 +186,7 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if err := m.reserve(); err != nil {
 		return nil, err
 	}
+	defer m.wg.Done() // reserve's Add: Close waits for creates in flight
 	reserved := true
 	defer func() {
 		if reserved {
@@ -245,6 +246,13 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	}
 	ls := m.track(s, b)
 	reserved = false // the live session holds the reservation now
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed { // Close may have missed it; finish is idempotent
+		m.finish(ls, StatusCompleted, "server shutting down")
+		return nil, &Error{Code: CodeUnavailable, Message: "the server is shutting down", Err: ErrManagerClosed}
+	}
 
 	started := time.Now().UTC().Truncate(time.Millisecond)
 	s, err = m.store.UpdateSession(context.WithoutCancel(ctx), s.ID, func(cur *Session) error {
@@ -319,7 +327,8 @@ func (m *Manager) fail(id, reason string) {
 	m.log.Warn("session failed to start", "session_id", id, "reason", reason)
 }
 
-// reserve takes one unit of node capacity.
+// reserve takes one unit of node capacity and registers the caller with m.wg (under
+// m.mu, so that it happens before Close's Wait); the caller must call m.wg.Done.
 func (m *Manager) reserve() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -331,6 +340,7 @@ func (m *Manager) reserve() error {
 			"This browserd node is at capacity (%d sessions). Try again when a session ends.", m.cfg.MaxSessions)}
 	}
 	m.reserved++
+	m.wg.Add(1)
 	return nil
 }
 

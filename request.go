@@ -96,8 +96,8 @@ func DecodeCreateSessionRequest(body []byte) (CreateSessionRequest, error) {
 			return req, err
 		}
 		req.UserMetadata = compactOrEmpty(v)
-		if len(req.UserMetadata) > MaxUserMetadataSize {
-			return req, Errorf(CodeInvalid, "body/userMetadata must be shorter than 512 characters when serialized (got %d)", len(req.UserMetadata))
+		if n := jsLength(req.UserMetadata); n > MaxUserMetadataSize {
+			return req, Errorf(CodeInvalid, "body/userMetadata must be shorter than 512 characters when serialized (got %d)", n)
 		}
 	}
 	if v, ok := fields["browserSettings"]; ok && !isNull(v) {
@@ -257,6 +257,20 @@ func typeName(kind string) string {
 		return "an object"
 	}
 	return "of another type"
+}
+
+// jsLength is the length of b as JavaScript counts characters (UTF-16 code units), the
+// way Browserbase measures serialized userMetadata; len(b) would count bytes.
+func jsLength(b []byte) int {
+	n := 0
+	for _, r := range string(b) {
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 func isNull(v []byte) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
