@@ -1,0 +1,2 @@
+// Package sqlitetest gives tests a migrated SQLite store and quick fixtures.
+package sqlitetest
