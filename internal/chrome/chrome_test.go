@@ -1,0 +1,379 @@
+package chrome_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/chrome/chrometest"
+)
+
+// closeTimeout bounds Close in tests; a stop takes well under a second.
+const closeTimeout = 30 * time.Second
+
+func launchReady(t *testing.T, l *chrome.Launcher, opts bb.LaunchOptions) bb.Browser {
+	t.Helper()
+	b, err := l.Launch(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), closeTimeout)
+	defer cancel()
+	if err := b.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// group returns the live, non-zombie processes of process group pgid.
+func group(t *testing.T, pgid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// singletonDir returns the directory Chromium's SingletonSocket lives in.
+func singletonDir(t *testing.T, b bb.Browser) string {
+	t.Helper()
+	target, err := os.Readlink(filepath.Join(b.Dir(), "profile", "SingletonSocket"))
+	if err != nil {
+		t.Fatalf("singleton link: %v", err)
+	}
+	return filepath.Dir(target)
+}
+
+// assertGone checks that nothing of b is left: process group, directory, singleton dir.
+func assertGone(t *testing.T, b bb.Browser, singleton string) {
+	t.Helper()
+	select {
+	case <-b.Exited():
+	default:
+		t.Error("Exited not closed after Close")
+	}
+	if pids := group(t, b.PID()); len(pids) > 0 {
+		t.Errorf("processes of group %d left: %v", b.PID(), pids)
+	}
+	for _, p := range []string{b.Dir(), singleton} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind (stat: %v)", p, err)
+		}
+	}
+}
+
+func TestLaunch(t *testing.T) {
+	l := chrometest.RealLauncher(t)
+	vp := bb.Viewport{Width: 1024, Height: 700}
+	start := time.Now()
+	b := launchReady(t, l, bb.LaunchOptions{SessionID: "s1", Viewport: vp})
+	t.Logf("spawn → ready: %v", time.Since(start))
+
+	if got, want := b.Dir(), filepath.Join(l.RunDir(), "s1"); got != want {
+		t.Errorf("Dir() = %q; want %q", got, want)
+	}
+	if !strings.HasPrefix(b.DevToolsURL(), "ws://127.0.0.1:") {
+		t.Errorf("DevToolsURL() = %q", b.DevToolsURL())
+	}
+	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(b.PID()) + "/cwd"); err != nil || cwd != b.Dir() {
+		t.Errorf("cwd = %q, %v; want %q", cwd, err, b.Dir())
+	}
+	environ, err := os.ReadFile("/proc/" + strconv.Itoa(b.PID()) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range []string{"TMPDIR=", "XDG_CONFIG_HOME="} {
+		if want := kv + filepath.Join(b.Dir(), "tmp"); !slices.Contains(strings.Split(string(environ), "\x00"), want) {
+			t.Errorf("environment lacks %s", want)
+		}
+	}
+	singleton := singletonDir(t, b)
+	if !strings.HasPrefix(singleton, filepath.Join(b.Dir(), "tmp")+"/") {
+		t.Errorf("singleton dir %s is outside the browser's tmp dir", singleton)
+	}
+	if n := len(group(t, b.PID())); n < 2 {
+		t.Errorf("process group has %d processes; want the browser and its children", n)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), closeTimeout)
+	defer cancel()
+	c := dialCDP(t, b.DevToolsURL())
+	var version struct {
+		Product string `json:"product"`
+	}
+	if err := c.call(ctx, "", "Browser.getVersion", nil, &version); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(version.Product, "Chrome") {
+		t.Errorf("Browser.getVersion product = %q", version.Product)
+	}
+	t.Logf("product: %s", version.Product)
+
+	var targets struct {
+		TargetInfos []struct {
+			TargetID string `json:"targetId"`
+			Type     string `json:"type"`
+			URL      string `json:"url"`
+		} `json:"targetInfos"`
+	}
+	if err := c.call(ctx, "", "Target.getTargets", nil, &targets); err != nil {
+		t.Fatal(err)
+	}
+	var pages []string
+	for _, ti := range targets.TargetInfos {
+		if ti.Type == "page" {
+			pages = append(pages, ti.TargetID)
+		}
+	}
+	if len(pages) != 1 {
+		t.Fatalf("page targets: %+v; want exactly one", targets.TargetInfos)
+	}
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": pages[0], "flatten": true}, &attached); err != nil {
+		t.Fatal(err)
+	}
+	var eval struct {
+		Result struct {
+			Value []int `json:"value"`
+		} `json:"result"`
+	}
+	params := map[string]any{"expression": "[window.innerWidth, window.innerHeight]", "returnByValue": true}
+	if err := c.call(ctx, attached.SessionID, "Runtime.evaluate", params, &eval); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(eval.Result.Value, []int{vp.Width, vp.Height}); diff != "" {
+		t.Errorf("inner size (-got +want):\n%s", diff)
+	}
+
+	// Concurrent and repeated Close calls all wait for the one stop.
+	start = time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() { errs[i] = b.Close(t.Context()) })
+	}
+	wg.Wait()
+	t.Logf("close: %v", time.Since(start))
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Close #%d: %v", i, err)
+		}
+	}
+	assertGone(t, b, singleton)
+	chrometest.AssertNoLeaks(t, l.RunDir())
+}
+
+func TestCrash(t *testing.T) {
+	l := chrometest.RealLauncher(t)
+	b := launchReady(t, l, bb.LaunchOptions{SessionID: "crash"})
+	singleton := singletonDir(t, b)
+	start := time.Now()
+	if err := syscall.Kill(b.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.Exited():
+		t.Logf("SIGKILL → Exited: %v", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("Exited not closed 5s after SIGKILL")
+	}
+	if err := b.WaitReady(t.Context()); !errors.Is(err, chrome.ErrExited) {
+		t.Errorf("WaitReady after crash = %v; want ErrExited", err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, b, singleton)
+	chrometest.AssertNoLeaks(t, l.RunDir())
+}
+
+func TestLaunchContextCancel(t *testing.T) {
+	l := chrometest.RealLauncher(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := l.Launch(ctx, bb.LaunchOptions{SessionID: "owned"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	singleton := singletonDir(t, b)
+	cancel()
+	select {
+	case <-b.Exited():
+	case <-time.After(closeTimeout):
+		t.Fatal("cancelling the launch context did not stop the browser")
+	}
+	if err := b.Close(t.Context()); err != nil { // waits for the ctx-triggered Close
+		t.Fatal(err)
+	}
+	assertGone(t, b, singleton)
+}
+
+// TestLongRunDir checks the fallback for run dirs too long for a socket in TMPDIR:
+// Chromium keeps /tmp, and Close removes the singleton dir there.
+func TestLongRunDir(t *testing.T) {
+	path := chrometest.Chrome(t)
+	runDir := filepath.Join(t.TempDir(), strings.Repeat("d", 80))
+	l, err := chrome.New(chrome.Config{Path: path, RunDir: runDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := launchReady(t, l, bb.LaunchOptions{SessionID: "long"})
+	singleton := singletonDir(t, b)
+	if strings.HasPrefix(singleton, runDir) {
+		t.Fatalf("singleton dir %s inside the run dir; the test needs a longer one", singleton)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, b, singleton)
+}
+
+func TestReap(t *testing.T) {
+	path := chrometest.Chrome(t)
+	other := chrometest.Start(t, bb.LaunchOptions{}) // another run dir: must survive
+	runDir := t.TempDir()
+	var ls []*chrome.Launcher
+	for range 2 {
+		l, err := chrome.New(chrome.Config{Path: path, RunDir: runDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	forgotten := launchReady(t, ls[0], bb.LaunchOptions{SessionID: "forgotten"})
+	singleton := singletonDir(t, forgotten)
+	if err := os.WriteFile(filepath.Join(runDir, "stray"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	killed, err := ls[1].Reap(t.Context())
+	if err != nil || killed != 1 {
+		t.Fatalf("Reap() = %d, %v; want 1, nil", killed, err)
+	}
+	select {
+	case <-forgotten.Exited():
+	case <-time.After(5 * time.Second):
+		t.Fatal("reaped browser did not exit")
+	}
+	assertGone(t, forgotten, singleton)
+	chrometest.AssertNoLeaks(t, runDir)
+	select {
+	case <-other.Exited():
+		t.Fatal("Reap killed a browser of another run dir")
+	default:
+	}
+	if killed, err := ls[1].Reap(t.Context()); err != nil || killed != 0 {
+		t.Errorf("second Reap() = %d, %v; want 0, nil", killed, err)
+	}
+}
+
+func TestLaunchBadBinary(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fake-chrome")
+	body := "#!/bin/sh\necho 'FATAL: cannot start: boom' >&2\nexit 3\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runDir := t.TempDir()
+	l, err := chrome.New(chrome.Config{Path: script, RunDir: runDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Launch(context.Background(), bb.LaunchOptions{SessionID: "bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.WaitReady(t.Context())
+	if !errors.Is(err, chrome.ErrExited) || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("WaitReady() = %v; want ErrExited with the exit status and stderr", err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	chrometest.AssertNoLeaks(t, runDir)
+
+	// A missing binary fails at New, a directory at New, a non-ELF executable at start.
+	for _, p := range []string{filepath.Join(dir, "missing"), dir} {
+		if _, err := chrome.New(chrome.Config{Path: p, RunDir: runDir}); err == nil {
+			t.Errorf("New(Path: %q): no error", p)
+		}
+	}
+	garbage := filepath.Join(dir, "garbage")
+	if err := os.WriteFile(garbage, []byte("\x00\x01not an executable"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err = chrome.New(chrome.Config{Path: garbage, RunDir: runDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := l.Launch(context.Background(), bb.LaunchOptions{SessionID: "garbage"}); err == nil {
+		t.Errorf("Launch of a garbage binary: no error")
+		b.Close(context.Background()) // the test failed already; just clean up
+	} else if !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("Launch of a garbage binary = %v; want exec format error", err)
+	}
+	chrometest.AssertNoLeaks(t, runDir)
+}
+
+// BenchmarkLaunch measures spawn → ready (DevTools URL known and a page target listed).
+// Run it with -benchtime=10x: every iteration starts and stops a real browser.
+func BenchmarkLaunch(b *testing.B) {
+	l := chrometest.RealLauncher(b)
+	var ready []time.Duration
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		br, err := l.Launch(context.Background(), bb.LaunchOptions{SessionID: "bench" + strconv.Itoa(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := br.WaitReady(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		ready = append(ready, time.Since(start))
+		if err := br.Close(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	slices.Sort(ready)
+	b.ReportMetric(float64(ready[len(ready)/2].Microseconds())/1000, "ms-ready-median")
+	b.ReportMetric(float64(ready[0].Microseconds())/1000, "ms-ready-min")
+	b.ReportMetric(float64(ready[len(ready)-1].Microseconds())/1000, "ms-ready-max")
+}

@@ -1,0 +1,285 @@
+package chrome
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	bb "github.com/browserd/browserd"
+)
+
+// ErrNotFound is returned by FindChrome when no Chromium binary is found.
+var ErrNotFound = errors.New("chrome: no chromium binary found")
+
+// debianBinary is the real Chromium binary behind Debian's /usr/bin/chromium shell
+// wrapper, which costs about 30 ms per start and adds flags of its own (research §5).
+const debianBinary = "/usr/lib/chromium/chromium"
+
+// leanFeatures removes the headless-invisible omnibox WebUI renderer and the spare
+// renderer: about 45 MiB and 80 ms less per browser (research §2).
+var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess"}
+
+// maxSocketPath is the longest path a unix socket may have (sun_path is 108 bytes with
+// the NUL). Chromium aborts with "Socket path too long" beyond it.
+const maxSocketPath = 107
+
+// headlessFrameHeight is the height of the browser frame that new headless mode
+// subtracts from --window-size: with --window-size=W,H a page has innerHeight H-87
+// (measured on Chromium 156; TestLaunch checks it). Widths below 500 are raised to 500.
+const headlessFrameHeight = 87
+
+// singletonSuffix is the longest name Chromium adds to TMPDIR for its singleton socket.
+const singletonSuffix = "/org.chromium.Chromium.XXXXXX/SingletonSocket"
+
+// Config configures a Launcher.
+type Config struct {
+	// Path is the Chromium binary; "" looks it up (see FindChrome).
+	Path string
+	// RunDir is the parent of every browser's directory, e.g. <data-dir>/run. It belongs
+	// to this Launcher: Reap empties it.
+	RunDir string
+	// ExtraArgs are flags added to every launch, before LaunchOptions.Args.
+	ExtraArgs []string
+	// Logger receives start and stop events; nil discards them.
+	Logger *slog.Logger
+	// StopGrace is how long Close waits after SIGTERM before it kills the process group [2s].
+	StopGrace time.Duration
+}
+
+// Launcher starts headless Chromium browsers. It implements bb.Launcher.
+type Launcher struct {
+	path      string
+	runDir    string
+	extraArgs []string
+	log       *slog.Logger
+	grace     time.Duration
+}
+
+var _ bb.Launcher = (*Launcher)(nil)
+
+// New returns a Launcher for cfg. It fails when no Chromium binary is found or RunDir is
+// empty.
+func New(cfg Config) (*Launcher, error) {
+	if cfg.RunDir == "" {
+		return nil, errors.New("chrome: run dir is required")
+	}
+	runDir, err := filepath.Abs(cfg.RunDir)
+	if err != nil {
+		return nil, fmt.Errorf("chrome: run dir: %w", err)
+	}
+	path, err := FindChrome(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	l := &Launcher{
+		path:      path,
+		runDir:    runDir,
+		extraArgs: cfg.ExtraArgs,
+		log:       cfg.Logger,
+		grace:     cfg.StopGrace,
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.grace <= 0 {
+		l.grace = 2 * time.Second
+	}
+	return l, nil
+}
+
+// Path returns the Chromium binary the Launcher executes.
+func (l *Launcher) Path() string { return l.path }
+
+// RunDir returns the absolute directory that holds every browser's directory.
+func (l *Launcher) RunDir() string { return l.runDir }
+
+// FindChrome returns the Chromium binary to execute. A path containing a slash must name
+// an executable file; a bare name is looked up on PATH; "" tries chromium,
+// chromium-browser and google-chrome on PATH, then /usr/bin/chromium. When the result is
+// Debian's shell wrapper and the real binary exists, the real binary is returned.
+func FindChrome(path string) (string, error) {
+	if path != "" {
+		p, err := exec.LookPath(path) // with a slash, LookPath only checks the file
+		if err != nil {
+			return "", fmt.Errorf("chrome: binary %q: %w", path, err)
+		}
+		return unwrapDebian(p), nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return unwrapDebian(p), nil
+		}
+	}
+	return "", fmt.Errorf("looked for chromium, chromium-browser, google-chrome on PATH and /usr/bin/chromium: %w", ErrNotFound)
+}
+
+// unwrapDebian returns the real Chromium binary when p is Debian's /usr/bin/chromium
+// shell wrapper (a "#!" script named chromium or chromium-browser), and p otherwise.
+func unwrapDebian(p string) string {
+	base := filepath.Base(p)
+	if base != "chromium" && base != "chromium-browser" {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil && abs == debianBinary {
+		return p
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return p
+	}
+	head := make([]byte, 2)
+	_, err = f.ReadAt(head, 0)
+	f.Close() // read-only; nothing to flush
+	if err != nil || string(head) != "#!" {
+		return p
+	}
+	if fi, err := os.Stat(debianBinary); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return p
+	}
+	return debianBinary
+}
+
+// Launch starts a browser for opts in RunDir/<SessionID>. The process belongs to ctx:
+// when ctx is cancelled the browser is closed. Launch does not wait for the browser; call
+// WaitReady.
+func (l *Launcher) Launch(ctx context.Context, opts bb.LaunchOptions) (bb.Browser, error) {
+	return l.launch(ctx, opts)
+}
+
+func (l *Launcher) launch(ctx context.Context, opts bb.LaunchOptions) (*Browser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("launch chrome: %w", err)
+	}
+	id := opts.SessionID
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
+		return nil, fmt.Errorf("launch chrome: invalid session id %q", id)
+	}
+	if err := os.MkdirAll(l.runDir, 0o755); err != nil {
+		return nil, fmt.Errorf("launch chrome: %w", err)
+	}
+	dir := filepath.Join(l.runDir, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("launch chrome for session %s: %w", id, err)
+	}
+	b, err := l.start(ctx, dir, opts)
+	if err != nil {
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return nil, fmt.Errorf("launch chrome for session %s: %w", id, err)
+	}
+	l.log.Info("chrome started", "session_id", id, "pid", b.pid)
+	return b, nil
+}
+
+// start starts Chromium in dir, which exists and is empty.
+func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions) (*Browser, error) {
+	udd := filepath.Join(dir, "profile")
+	tmp := filepath.Join(dir, "tmp")
+	for _, d := range []string{udd, tmp, filepath.Join(dir, "downloads")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.Command(l.path, l.args(udd, opts)...)
+	// A relative download path ("downloads", as Browserbase clients send it) resolves
+	// against the working directory (research §5).
+	cmd.Dir = dir
+	cmd.Env = cmd.Environ()
+	if len(tmp)+len(singletonSuffix) <= maxSocketPath {
+		// Chromium puts its singleton socket dir in TMPDIR; inside dir, it goes with dir
+		// even after a SIGKILL. Longer paths make Chromium abort, so they keep /tmp, and
+		// Close and Reap remove the singleton dir through <udd>/SingletonSocket instead.
+		cmd.Env = append(cmd.Env, "TMPDIR="+tmp, "TMP="+tmp, "TEMP="+tmp)
+	}
+	// Chromium's crashpad handler keeps its database in $XDG_CONFIG_HOME/chromium (by
+	// default ~/.config, outside dir, where every crash would leave a dump).
+	cmd.Env = append(cmd.Env, "XDG_CONFIG_HOME="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	// An *os.File as Stderr keeps exec from copying in a goroutine of its own, so Wait
+	// returns when the main process exits even while children still hold the pipe.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = w
+	cmd.Stderr = w
+	err = cmd.Start()
+	w.Close() // the child has its copy; ours must go for EOF to come
+	if err != nil {
+		r.Close() // nothing was read yet
+		return nil, err
+	}
+	return newBrowser(ctx, cmd, r, dir, l.grace, l.log.With("session_id", opts.SessionID, "pid", cmd.Process.Pid)), nil
+}
+
+// args returns Chromium's command line after the binary: research §2 BASE + LEAN, the
+// DevTools port, the profile, the window size, ExtraArgs, opts.Args and about:blank.
+func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
+	args := []string{
+		"--headless",
+		"--disable-gpu",
+		"--disable-quic",
+		"--no-first-run",
+		"--disable-background-networking",
+		"--disable-component-update",
+		"--disable-sync",
+		"--remote-debugging-port=0",
+		"--remote-debugging-address=127.0.0.1",
+		"--user-data-dir=" + udd,
+		"--password-store=basic",
+	}
+	if os.Geteuid() == 0 {
+		// The sandbox refuses to run as root. Without --disable-infobars the warning bar
+		// about --no-sandbox takes 56px of the page's height.
+		args = append(args, "--no-sandbox", "--disable-infobars")
+	}
+	if w, h := opts.Viewport.Width, opts.Viewport.Height; w > 0 && h > 0 {
+		// The viewport is the page's inner size; the window is that plus the frame.
+		args = append(args, "--window-size="+strconv.Itoa(w)+","+strconv.Itoa(h+headlessFrameHeight))
+	}
+	// Chromium keeps only the last --disable-features, so ours are merged into the caller's.
+	disabled := append([]string(nil), leanFeatures...)
+	for _, a := range append(append([]string(nil), l.extraArgs...), opts.Args...) {
+		if v, ok := strings.CutPrefix(a, "--disable-features="); ok {
+			for f := range strings.SplitSeq(v, ",") {
+				if f != "" {
+					disabled = append(disabled, f)
+				}
+			}
+			continue
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--disable-features="+strings.Join(disabled, ","))
+	// An explicit first URL avoids the new-tab page, which is slower (research §2).
+	return append(args, "about:blank")
+}
+
+// removeSingleton removes the /tmp/org.chromium.Chromium.* directory that udd's
+// SingletonSocket links to, unless it lies inside keep (which goes anyway).
+func removeSingleton(udd, keep string) error {
+	target, err := os.Readlink(filepath.Join(udd, "SingletonSocket"))
+	if err != nil {
+		return nil // no link (or no profile dir): nothing outside to remove
+	}
+	sdir := filepath.Dir(target)
+	if filepath.Base(target) != "SingletonSocket" || !filepath.IsAbs(target) ||
+		!strings.HasPrefix(filepath.Base(sdir), "org.chromium.Chromium.") ||
+		strings.HasPrefix(sdir, keep+string(filepath.Separator)) {
+		return nil
+	}
+	if err := os.RemoveAll(sdir); err != nil {
+		return fmt.Errorf("remove singleton dir: %w", err)
+	}
+	return nil
+}
