@@ -1,0 +1,21 @@
+// Package cdpproxy is the authenticated CDP websocket gateway: it serves a session's
+// connectUrl (spec/API.md §4.1), authenticates the upgrade against the session Manager,
+// and relays the client's websocket to the session's browser-level DevTools socket.
+//
+// The relay is built for latency (research/chromium-limits.md §3d): it does its own
+// minimal RFC 6455 handshakes, never negotiates extensions, and pumps frames rather than
+// messages, forwarding headers and payloads byte for byte with one goroutine per
+// direction. Only complete client text messages are buffered, so that the gateway can
+// inspect them (Browser.close ends the session as COMPLETED) and, in later issues,
+// rewrite them.
+//
+// Connections end with a close frame that says why: 1000 when the session ended
+// normally or the client was idle for Config.IdleTimeout (Browserbase closes CDP
+// connections after 10 minutes without a command, spec §5.2), 1001 when the gateway
+// shuts down, 1011 when the session failed or the browser connection dropped.
+//
+// Wiring: mount the Gateway at the connectUrl's path (httpapi builds
+// `/connect?signingKey=…`; the legacy `?apiKey=…&sessionId=…` URLs of older clients
+// point at `/`). Connections are hijacked, so http.Server.Shutdown does not see them:
+// call Gateway.Shutdown, before the session Manager's Close.
+package cdpproxy

@@ -1,0 +1,380 @@
+package cdpproxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// hooks let the gateway see, and change, what it relays. Both are optional.
+type hooks struct {
+	// client is called with each complete text message from the client, unmasked,
+	// before it is forwarded. It returns a replacement and true, or false to forward
+	// the message unchanged (byte for byte when it came in one frame). msg is valid
+	// only during the call; out is copied before client returns control to the relay.
+	client func(msg []byte) (out []byte, replace bool)
+	// browser is called with each complete data message from the browser after it
+	// has been forwarded, cut to the relay's message limit (truncated is then true).
+	// msg is valid only during the call. When browser is nil, browser frames are
+	// forwarded without any copy.
+	browser func(op opcode, msg []byte, truncated bool)
+}
+
+// peer names one side of a relay.
+type peer string
+
+const (
+	peerClient  peer = "client"
+	peerBrowser peer = "browser"
+)
+
+// peerError is an I/O error on one side of a relay.
+type peerError struct {
+	peer peer
+	err  error
+}
+
+func (e *peerError) Error() string { return fmt.Sprintf("%s connection: %v", e.peer, e.err) }
+func (e *peerError) Unwrap() error { return e.err }
+
+// deadlineWriter writes to a connection with a write deadline, so that a peer that
+// stops reading cannot hold a relay forever. The deadline is moved at most every
+// timeout/8, which keeps SetWriteDeadline off the per-message path. Write is called by
+// one goroutine; freeze may be called from another.
+type deadlineWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+	set     time.Time // when Write last moved the deadline
+
+	mu     sync.Mutex
+	frozen bool // freeze set the final deadline
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if d.timeout > 0 {
+		if now := time.Now(); now.Sub(d.set) > d.timeout/8 {
+			d.set = now
+			d.mu.Lock()
+			var err error
+			if !d.frozen {
+				err = d.conn.SetWriteDeadline(now.Add(d.timeout))
+			}
+			d.mu.Unlock()
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	return d.conn.Write(p)
+}
+
+// freeze sets a last write deadline, which Write no longer moves.
+func (d *deadlineWriter) freeze(deadline time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.frozen = true
+	_ = d.conn.SetWriteDeadline(deadline) // fails only on a closed conn, where writes fail too
+}
+
+// relayConfig are a relay's limits and timeouts.
+type relayConfig struct {
+	// maxMessage limits client frames and inspected client messages (1009 beyond)
+	// and the part of a browser message given to hooks.browser.
+	maxMessage int64
+	// idle closes a client that sent no data frame for this long; 0 disables.
+	idle time.Duration
+	// writeTimeout bounds each write to a peer; 0 disables.
+	writeTimeout time.Duration
+	// closeWait bounds the closing handshake: writing our close frame and waiting
+	// for the client's reply.
+	closeWait time.Duration
+}
+
+// relay joins one client websocket to one browser websocket, after both handshakes.
+// It forwards frames byte for byte in both directions, one goroutine per direction;
+// run supervises them and closes both connections.
+type relay struct {
+	cfg     relayConfig
+	hooks   hooks
+	client  net.Conn
+	cr      *bufio.Reader
+	cw      *bufio.Writer
+	cdw     *deadlineWriter // cw's
+	browser net.Conn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+
+	flushClient, flushBrowser func() error
+
+	start      time.Time
+	lastActive atomic.Int64 // time.Since(start) at the client's last data frame
+
+	clientBytes  atomic.Int64 // written to the browser, frame headers included
+	browserBytes atomic.Int64 // written to the client, frame headers included
+
+	clientClosed atomic.Bool // the client sent a close frame
+
+	// Owned by the client→browser pump.
+	inMessage  bool   // a fragmented message is in progress
+	inspecting bool   // … and it is being assembled for hooks.client
+	msg        []byte // the client message being assembled, unmasked
+	msgKey     [4]byte
+	hdr        []byte // a copy of a header, or a new one
+	out        []byte // a replacement message, masked
+
+	// Owned by the browser→client pump until it exits, then by run.
+	midFrame      bool // the pump stopped inside a frame: no close frame can follow
+	closeToClient bool // a close frame went to the client
+	obs           []byte
+	obsOp         opcode
+	obsTrunc      bool
+}
+
+// newRelay returns a relay over two upgraded connections and their readers, which
+// may hold bytes already read from the connections.
+func newRelay(cfg relayConfig, h hooks, client net.Conn, cr *bufio.Reader, browser net.Conn, br *bufio.Reader) *relay {
+	cdw := &deadlineWriter{conn: client, timeout: cfg.writeTimeout}
+	rl := &relay{
+		cfg:     cfg,
+		hooks:   h,
+		client:  client,
+		cr:      cr,
+		cw:      bufio.NewWriterSize(cdw, bufSize),
+		cdw:     cdw,
+		browser: browser,
+		br:      br,
+		bw:      bufio.NewWriterSize(&deadlineWriter{conn: browser, timeout: cfg.writeTimeout}, bufSize),
+		start:   time.Now(),
+	}
+	rl.flushClient = func() error { return wrapPeer(peerClient, rl.cw.Flush()) }
+	rl.flushBrowser = func() error { return wrapPeer(peerBrowser, rl.bw.Flush()) }
+	return rl
+}
+
+// wrapPeer attributes err to p unless it is attributed already.
+func wrapPeer(p peer, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*peerError](err); ok {
+		return err
+	}
+	return &peerError{peer: p, err: err}
+}
+
+// copyPayload copies n bytes from r to w through r's buffer, flushing w before r has
+// to wait for input. tee, when not nil, sees each chunk before it is written.
+func copyPayload(w *bufio.Writer, r *bufio.Reader, n int64, flush func() error, dst peer, tee func([]byte)) error {
+	for n > 0 {
+		if r.Buffered() == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			if _, err := r.Peek(1); err != nil {
+				return err
+			}
+		}
+		k := r.Buffered()
+		if int64(k) > n {
+			k = int(n)
+		}
+		b, _ := r.Peek(k) // k bytes are buffered: Peek cannot fail
+		if tee != nil {
+			tee(b)
+		}
+		if _, err := w.Write(b); err != nil {
+			return &peerError{peer: dst, err: err}
+		}
+		r.Discard(k) // k ≤ Buffered: cannot fail
+		n -= int64(k)
+	}
+	return nil
+}
+
+// forward writes a frame's raw header and then copies its payload.
+func forward(w *bufio.Writer, r *bufio.Reader, h header, raw []byte, flush func() error, dst peer, tee func([]byte)) error {
+	if _, err := w.Write(raw); err != nil {
+		return &peerError{peer: dst, err: err}
+	}
+	r.Discard(h.size) // raw was peeked: cannot fail
+	return copyPayload(w, r, h.length, flush, dst, tee)
+}
+
+// browserToClient forwards the browser's frames to the client until an error, which
+// names the side that failed.
+func (rl *relay) browserToClient() error {
+	return wrapPeer(peerBrowser, rl.pumpBrowser())
+}
+
+func (rl *relay) pumpBrowser() error {
+	r, w := rl.br, rl.cw
+	var tee func([]byte)
+	if rl.hooks.browser != nil {
+		tee = rl.observe
+	}
+	for {
+		h, raw, err := readHeader(r, 0, rl.flushClient)
+		if err != nil {
+			return err
+		}
+		if h.masked {
+			return &frameError{closeProtocolError, "masked frame from the browser"}
+		}
+		t := tee
+		if h.op.control() {
+			t = nil
+		} else if t != nil && h.op != opContinuation {
+			rl.obs, rl.obsOp, rl.obsTrunc = rl.obs[:0], h.op, false
+		}
+		rl.midFrame = true
+		if err := forward(w, r, h, raw, rl.flushClient, peerClient, t); err != nil {
+			return err
+		}
+		rl.midFrame = false
+		rl.browserBytes.Add(int64(h.size) + h.length)
+		switch {
+		case h.op == opClose:
+			rl.closeToClient = true
+		case t != nil && h.fin:
+			rl.hooks.browser(rl.obsOp, rl.obs, rl.obsTrunc)
+			rl.obs = shrink(rl.obs)
+		}
+	}
+}
+
+// observe collects a browser message for hooks.browser, up to the message limit.
+func (rl *relay) observe(b []byte) {
+	if room := rl.cfg.maxMessage - int64(len(rl.obs)); int64(len(b)) > room {
+		b, rl.obsTrunc = b[:max(room, 0)], true
+	}
+	rl.obs = append(rl.obs, b...)
+}
+
+// shrink drops a scratch buffer that grew past 1 MiB, so that one large message does
+// not pin its memory for the life of the connection.
+func shrink(b []byte) []byte {
+	if cap(b) > 1<<20 {
+		return nil
+	}
+	return b[:0]
+}
+
+// clientToBrowser forwards the client's frames to the browser until an error, which
+// names the side that failed. Complete text messages go through hooks.client.
+func (rl *relay) clientToBrowser() error {
+	return wrapPeer(peerClient, rl.pumpClient())
+}
+
+func (rl *relay) pumpClient() error {
+	r, w := rl.cr, rl.bw
+	for {
+		h, raw, err := readHeader(r, rl.cfg.maxMessage, rl.flushBrowser)
+		if err != nil {
+			return err
+		}
+		if !h.masked {
+			return &frameError{closeProtocolError, "unmasked frame from the client"}
+		}
+		if !h.op.control() {
+			rl.lastActive.Store(int64(time.Since(rl.start)))
+		}
+		switch {
+		case h.op.control():
+			if h.op == opClose {
+				rl.clientClosed.Store(true)
+			}
+			err = forward(w, r, h, raw, rl.flushBrowser, peerBrowser, nil)
+			rl.clientBytes.Add(int64(h.size) + h.length)
+		case h.op == opContinuation && !rl.inMessage:
+			return &frameError{closeProtocolError, "continuation frame outside a message"}
+		case h.op != opContinuation && rl.inMessage:
+			return &frameError{closeProtocolError, "new message before the last one ended"}
+		case rl.inspecting || (h.op == opText && rl.hooks.client != nil):
+			err = rl.inspectFrame(h, raw)
+		default:
+			rl.inMessage = !h.fin
+			err = forward(w, r, h, raw, rl.flushBrowser, peerBrowser, nil)
+			rl.clientBytes.Add(int64(h.size) + h.length)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// inspectFrame adds a frame to the text message being assembled; on its last frame it
+// gives the message to hooks.client and forwards it, or its replacement, as one frame.
+func (rl *relay) inspectFrame(h header, raw []byte) error {
+	r, w := rl.cr, rl.bw
+	if h.op == opText {
+		rl.inspecting, rl.msgKey, rl.msg = true, h.key, rl.msg[:0]
+	}
+	if int64(len(rl.msg))+h.length > rl.cfg.maxMessage {
+		return &frameError{closeTooBig, fmt.Sprintf("message exceeds the limit of %d bytes", rl.cfg.maxMessage)}
+	}
+	single := h.op == opText && h.fin
+	if single {
+		rl.hdr = append(rl.hdr[:0], raw...) // raw is only valid until the next read
+	}
+	r.Discard(h.size) // raw was peeked: cannot fail
+	// Room for the frame, up to 16 MiB ahead of the data: a header may claim up to
+	// maxMessage bytes that never come. Beyond, the buffer doubles as data arrives.
+	start := len(rl.msg)
+	rl.msg = slices.Grow(rl.msg, int(min(h.length, 16<<20)))
+	for n := h.length; n > 0; {
+		if r.Buffered() == 0 {
+			if err := rl.flushBrowser(); err != nil {
+				return err
+			}
+			if _, err := r.Peek(1); err != nil {
+				return err
+			}
+		}
+		k := int(min(int64(r.Buffered()), n))
+		if cap(rl.msg)-len(rl.msg) < k {
+			rl.msg = slices.Grow(rl.msg, max(k, int(min(n, int64(len(rl.msg))))))
+		}
+		b, _ := r.Peek(k) // k bytes are buffered: Peek cannot fail
+		rl.msg = append(rl.msg, b...)
+		r.Discard(k) // k ≤ Buffered: cannot fail
+		n -= int64(k)
+	}
+	mask(h.key, 0, rl.msg[start:])
+	if !h.fin {
+		rl.inMessage = true
+		return nil
+	}
+	rl.inMessage, rl.inspecting = false, false
+
+	out, replace := rl.hooks.client(rl.msg)
+	var payload []byte
+	switch {
+	case replace:
+		rl.out = append(rl.out[:0], out...)
+		mask(rl.msgKey, 0, rl.out)
+		payload = rl.out
+	case single:
+		mask(h.key, 0, rl.msg) // back to the very bytes the client sent
+		payload = rl.msg
+	default: // fragments become one frame, masked with the first fragment's key
+		mask(rl.msgKey, 0, rl.msg)
+		payload = rl.msg
+	}
+	if replace || !single {
+		rl.hdr = appendHeader(rl.hdr[:0], header{fin: true, op: opText, masked: true, key: rl.msgKey, length: int64(len(payload))})
+	}
+	if _, err := w.Write(rl.hdr); err != nil {
+		return &peerError{peer: peerBrowser, err: err}
+	}
+	if _, err := w.Write(payload); err != nil {
+		return &peerError{peer: peerBrowser, err: err}
+	}
+	rl.clientBytes.Add(int64(len(rl.hdr) + len(payload)))
+	rl.msg, rl.out = shrink(rl.msg), shrink(rl.out)
+	return nil
+}
