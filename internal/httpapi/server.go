@@ -1,0 +1,217 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	bb "github.com/browserd/browserd"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// sessionService is what the API calls; *bb.Manager satisfies it.
+type sessionService interface {
+	Authenticate(ctx context.Context, rawKey string) (*bb.APIKey, error)
+	CreateSession(ctx context.Context, keyProjectID string, req bb.CreateSessionRequest) (*bb.Session, error)
+	Session(ctx context.Context, projectID, id string) (*bb.Session, error)
+	Sessions(ctx context.Context, projectID string, f bb.SessionFilter) ([]*bb.Session, error)
+	ReleaseSession(ctx context.Context, keyProjectID, id string) (*bb.Session, error)
+	Projects(ctx context.Context, keyProjectID string) ([]*bb.Project, error)
+	Project(ctx context.Context, keyProjectID, id string) (*bb.Project, error)
+	Usage(ctx context.Context, keyProjectID, id string) (bb.ProjectUsage, error)
+	SigningKey(sessionID string) string
+}
+
+// Config configures a Server.
+type Config struct {
+	// Sessions serves the API calls; required. Normally a *browserd.Manager.
+	Sessions sessionService
+	// Logger receives the access log and 5xx errors; nil discards them.
+	Logger *slog.Logger
+	// PublicURL is the base URL clients reach this server at, with an optional path
+	// prefix (https://bb.example.com/prefix). It is the base of the connectUrl and
+	// seleniumRemoteUrl of sessions. When empty they are derived from each request:
+	// the scheme from TLS or X-Forwarded-Proto, the host from Host.
+	PublicURL string
+	// MaxBodyBytes limits request bodies [DefaultMaxBodyBytes]; larger ones get 413.
+	MaxBodyBytes int64
+}
+
+// Server is the REST API. Create it with New.
+type Server struct {
+	sessions sessionService
+	log      *slog.Logger
+	public   *url.URL // nil: derived per request
+	maxBody  int64
+	handler  http.Handler
+}
+
+// New returns a Server for cfg, or an error when cfg is invalid.
+func New(cfg Config) (*Server, error) {
+	if cfg.Sessions == nil {
+		return nil, errors.New("httpapi: Config.Sessions is required")
+	}
+	s := &Server{sessions: cfg.Sessions, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if cfg.PublicURL != "" {
+		u, err := parsePublicURL(cfg.PublicURL)
+		if err != nil {
+			return nil, err
+		}
+		s.public = u
+	}
+	s.handler = s.withRequestLog(s.routes())
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() *http.ServeMux {
+	routes := []struct {
+		method, path string
+		h            http.HandlerFunc
+	}{
+		{http.MethodPost, "/v1/sessions", s.handleCreateSession},
+		{http.MethodGet, "/v1/sessions", s.handleListSessions},
+		{http.MethodGet, "/v1/sessions/{id}", s.handleGetSession},
+		{http.MethodPost, "/v1/sessions/{id}", s.handleUpdateSession},
+		{http.MethodGet, "/v1/projects", s.handleListProjects},
+		{http.MethodGet, "/v1/projects/{id}", s.handleGetProject},
+		{http.MethodGet, "/v1/projects/{id}/usage", s.handleProjectUsage},
+	}
+	mux := http.NewServeMux()
+	allow := make(map[string][]string)
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, s.authenticate(rt.h))
+		allow[rt.path] = append(allow[rt.path], rt.method)
+	}
+	// A pattern without a method matches the methods the ones above do not: answer 405
+	// in the API's error shape (the mux's own 405 is plain text).
+	for path, methods := range allow {
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		slices.Sort(methods)
+		mux.Handle(path, s.methodNotAllowed(strings.Join(methods, ", ")))
+	}
+	// The SDK 2.21 resources browserd does not implement (spec §6.11) answer 501 rather
+	// than 404, so that users see why.
+	for _, name := range []string{"certificates", "fetch", "search", "secrets", "webhooks", "agents", "functions"} {
+		mux.HandleFunc("/v1/"+name, s.handleNotImplemented)
+		mux.HandleFunc("/v1/"+name+"/", s.handleNotImplemented)
+	}
+	mux.HandleFunc("/", s.handleNotFound)
+	return mux
+}
+
+type ctxKey int
+
+const (
+	projectIDKey ctxKey = iota
+	requestIDKey
+)
+
+// projectIDOf returns the project of the request's API key, set by authenticate.
+func projectIDOf(ctx context.Context) string {
+	id, _ := ctx.Value(projectIDKey).(string)
+	return id
+}
+
+// requestIDOf returns the request's id, set by withRequestLog.
+func requestIDOf(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// authenticate checks the X-BB-API-Key header (spec §1.2) and puts the key's project id
+// in the request context.
+func (s *Server) authenticate(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := s.sessions.Authenticate(r.Context(), r.Header.Get("X-BB-API-Key"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), projectIDKey, key.ProjectID)))
+	}
+}
+
+func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, &statusError{
+			status: http.StatusMethodNotAllowed,
+			msg:    fmt.Sprintf("Method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow),
+		})
+	}
+}
+
+func (s *Server) handleNotImplemented(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, &statusError{
+		status: http.StatusNotImplemented,
+		msg:    fmt.Sprintf("%s %s is not implemented by browserd", r.Method, r.URL.Path),
+	})
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "Route %s %s not found", r.Method, r.URL.Path))
+}
+
+// withRequestLog gives every request an id (the x-request-id response header, spec §1.5)
+// and logs it when it ends. The query string is never logged: legacy URLs carry keys.
+func (s *Server) withRequestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := bb.NewID()
+		w.Header().Set("x-request-id", id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", id),
+		)
+	})
+}
+
+// statusWriter records the status code of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
