@@ -1,0 +1,194 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration: defaults < BROWSERD_* environment < flags.
+type Config struct {
+	Addr            string
+	DataDir         string
+	Database        string // SQLite file; "" = <data-dir>/browserd.db
+	PublicURL       string
+	ChromePath      string
+	MaxSessions     int
+	MaxLaunches     int
+	APIKey          string
+	ConnectTimeout  time.Duration
+	IdleTimeout     time.Duration
+	DisconnectGrace time.Duration
+	LogFormat       string
+	LogLevel        string
+}
+
+// DefaultConfig returns the embedded defaults.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         defaultDataDir(),
+		MaxSessions:     32,
+		MaxLaunches:     2,
+		ConnectTimeout:  5 * time.Minute,
+		IdleTimeout:     10 * time.Minute,
+		DisconnectGrace: 2 * time.Second,
+		LogFormat:       "text",
+		LogLevel:        "info",
+	}
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "browserd")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "browserd")
+	}
+	return "browserd-data"
+}
+
+// option is one setting with its flag name, environment variable and help.
+type option struct {
+	name, env, help string
+	set             func(string) error
+	show            func() string
+}
+
+func (c *Config) options() []option {
+	str := func(p *string) (func(string) error, func() string) {
+		return func(v string) error { *p = v; return nil }, func() string { return *p }
+	}
+	num := func(p *int) (func(string) error, func() string) {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			*p = n
+			return nil
+		}, func() string { return strconv.Itoa(*p) }
+	}
+	dur := func(p *time.Duration) (func(string) error, func() string) {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration (e.g. 30s, 5m): %q", v)
+			}
+			*p = d
+			return nil
+		}, func() string { return p.String() }
+	}
+	opt := func(name, help string, set func(string) error, show func() string) option {
+		env := "BROWSERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		return option{name: name, env: env, help: help, set: set, show: show}
+	}
+	var opts []option
+	add := func(name, help string, f func(string) error, s func() string) {
+		opts = append(opts, opt(name, help, f, s))
+	}
+	f, s := str(&c.Addr)
+	add("addr", "listen address HOST:PORT", f, s)
+	f, s = str(&c.DataDir)
+	add("data-dir", "directory for the database, browser profiles and files", f, s)
+	f, s = str(&c.Database)
+	add("database", "SQLite database file (default <data-dir>/browserd.db)", f, s)
+	f, s = str(&c.PublicURL)
+	add("public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host", f, s)
+	f, s = str(&c.ChromePath)
+	add("chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)", f, s)
+	f, s = num(&c.MaxSessions)
+	add("max-sessions", "node capacity: live sessions at most", f, s)
+	f, s = num(&c.MaxLaunches)
+	add("max-launches", "browsers starting at the same time at most", f, s)
+	f, s = str(&c.APIKey)
+	add("api-key", "API key of the default project (stored hashed); default: generated and printed on first start", f, s)
+	f, s = dur(&c.ConnectTimeout)
+	add("connect-timeout", "end a session (without keepAlive) nobody connected to within this time; 0 disables", f, s)
+	f, s = dur(&c.IdleTimeout)
+	add("idle-timeout", "close a CDP connection that sent no command for this time", f, s)
+	f, s = dur(&c.DisconnectGrace)
+	add("disconnect-grace", "how long a session without keepAlive outlives its last client", f, s)
+	f, s = str(&c.LogFormat)
+	add("log-format", "text or json", f, s)
+	f, s = str(&c.LogLevel)
+	add("log-level", "debug, info, warn or error", f, s)
+	return opts
+}
+
+// Load applies the environment, then the flags in args.
+func (c *Config) Load(args []string, getenv func(string) string, usage io.Writer) error {
+	opts := c.options()
+	for _, o := range opts {
+		if v := getenv(o.env); v != "" {
+			if err := o.set(v); err != nil {
+				return fmt.Errorf("%s: %w", o.env, err)
+			}
+		}
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	for _, o := range opts {
+		fs.Func(o.name, fmt.Sprintf("%s (env %s) (default %q)", o.help, o.env, o.show()), o.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c.Validate()
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %w", err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("public-url must be an absolute http(s) URL, got %q", c.PublicURL))
+		}
+	}
+	if c.MaxSessions < 1 {
+		errs = append(errs, errors.New("max-sessions must be at least 1"))
+	}
+	if c.MaxLaunches < 1 {
+		errs = append(errs, errors.New("max-launches must be at least 1"))
+	}
+	if c.ConnectTimeout < 0 || c.IdleTimeout <= 0 || c.DisconnectGrace < 0 {
+		errs = append(errs, errors.New("timeouts must not be negative (idle-timeout must be positive)"))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log-format must be text or json, got %q", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// DatabasePath is the SQLite file.
+func (c *Config) DatabasePath() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return filepath.Join(c.DataDir, "browserd.db")
+}

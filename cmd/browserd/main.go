@@ -1,0 +1,69 @@
+// Command browserd is a self-hostable server that speaks the Browserbase v1 API.
+//
+//	browserd serve            run the server
+//	browserd admin …          manage projects and API keys in the local database
+//	browserd version          print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `browserd — a self-hosted server for the Browserbase v1 API
+
+Usage:
+  browserd serve [flags]                 run the server (browserd serve -h for flags)
+  browserd admin projects create|list    manage projects in the local database
+  browserd admin keys create|list        manage API keys in the local database
+  browserd version                       print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes a subcommand and returns the process exit code: 0 success, 1 failure,
+// 2 usage error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], getenv, stdout, stderr)
+	case "admin":
+		err = admin(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "browserd", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "browserd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if ue, ok := err.(usageError); ok {
+			fmt.Fprintf(stderr, "browserd: %v\n", ue.error)
+			return 2
+		}
+		fmt.Fprintf(stderr, "browserd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// usageError marks errors in how a command was called (exit code 2).
+type usageError struct{ error }
