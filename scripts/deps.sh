@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what browserd needs to run (Chromium) and, with --test, what its tests need
+# (ChromeDriver, the npm clients). Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
+if [ "${1:-}" = "--test" ]; then
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "installing ${need_apt[*]} with apt-get" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null 2>&1 || { echo "Go 1.26 is required (https://go.dev/dl/)" >&2; exit 1; }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One command to run every test, installing what the tests need first:
+#   ./scripts/test.sh
+# gofmt and vet checks, `go test -race ./...` with real Chromium, a short run of every
+# fuzz target, and the npm compatibility suite (official Browserbase SDK, Playwright,
+# Puppeteer) against a real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh --test
+export BROWSERD_REQUIRE_CHROME=1
+
+echo "== gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './compat/*'))
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
+go vet ./...
+
+echo "== go test -race ./..."
+go test -race -count=1 -timeout 15m ./...
+
+echo "== fuzz targets (${FUZZTIME:=5s} each)"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/func //' | sort -u); do
+    echo "-- $pkg $target"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >/dev/null
+  done
+done
+
+echo "== compatibility suite (npm clients against a real server)"
+bash compat/run.sh
