@@ -32,6 +32,9 @@ type ManagerConfig struct {
 	DisconnectGrace time.Duration
 	// DefaultViewport is the viewport when a create gives none [1280×720].
 	DefaultViewport Viewport
+	// Pool is the warm pool of browsers with the default launch options; off when
+	// Pool.Size is 0. It starts filling at the end of Reconcile.
+	Pool PoolConfig
 }
 
 // Manager owns the sessions of one node: it launches their browsers, enforces limits,
@@ -46,11 +49,13 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	launchSem chan struct{}
+	pool      *pool // nil when off
 
-	mu       sync.Mutex
-	live     map[string]*liveSession
-	reserved int // capacity taken: live sessions plus creates in progress
-	closed   bool
+	mu          sync.Mutex
+	live        map[string]*liveSession
+	reserved    int // capacity taken: live sessions plus creates in progress
+	closed      bool
+	poolStarted bool
 }
 
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
@@ -83,7 +88,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cfg.NodeID = "local"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		cfg:       cfg,
 		store:     cfg.Store,
 		log:       cfg.Logger,
@@ -91,8 +96,15 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cancel:    cancel,
 		launchSem: make(chan struct{}, cfg.MaxLaunches),
 		live:      make(map[string]*liveSession),
-	}, nil
+	}
+	if cfg.Pool.Size > 0 {
+		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport})
+	}
+	return m, nil
 }
+
+// PoolStats returns the state of the warm pool (zero when it is off).
+func (m *Manager) PoolStats() PoolStats { return m.pool.stats() }
 
 // SigningKey returns the signing key of a session (spec §2.3).
 func (m *Manager) SigningKey(sessionID string) string { return m.cfg.Signer.SigningKey(sessionID) }
@@ -284,8 +296,19 @@ var errSessionEnded = errors.New("session already ended")
 // ErrManagerClosed is the cause of work refused because the Manager is closing.
 var ErrManagerClosed = errors.New("browserd: manager closed")
 
-// launch starts a browser, at most MaxLaunches at a time, and waits until it is ready.
+// launch returns a ready browser for opts: a warm one from the pool when opts match
+// it, else a new one, at most MaxLaunches starting at a time. ctx bounds the wait.
 func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, error) {
+	if b := m.pool.take(opts); b != nil {
+		return b, nil
+	}
+	if m.pool != nil {
+		m.pool.coldWaiting.Add(1)
+		defer func() {
+			m.pool.coldWaiting.Add(-1)
+			m.pool.wake() // refills wait for cold creates
+		}()
+	}
 	select {
 	case m.launchSem <- struct{}{}:
 	case <-ctx.Done():
@@ -294,6 +317,12 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 		return nil, ErrManagerClosed
 	}
 	defer func() { <-m.launchSem }()
+	return m.startBrowser(ctx, opts)
+}
+
+// startBrowser launches a browser owned by the Manager and waits, bounded by ctx and
+// LaunchTimeout, until it is ready; a browser that fails to get ready is closed.
+func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions) (Browser, error) {
 	b, err := m.cfg.Launcher.Launch(m.ctx, opts)
 	if err != nil {
 		return nil, err
@@ -409,7 +438,19 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	if killed > 0 || len(stale) > 0 {
 		m.log.Warn("reconciled earlier run", "killed_processes", killed, "ended_sessions", len(stale))
 	}
+	m.startPool()
 	return nil
+}
+
+// startPool starts the warm pool's refill loop, once; launches must wait for Reap.
+func (m *Manager) startPool() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pool == nil || m.poolStarted || m.closed {
+		return
+	}
+	m.poolStarted = true
+	m.wg.Go(m.pool.run)
 }
 
 // Close ends every live session (COMPLETED, "server shutting down"), waits for their
@@ -417,6 +458,9 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	m.closed = true
+	if m.pool != nil {
+		m.pool.stop() // its loop closes the warm browsers and returns
+	}
 	live := make([]*liveSession, 0, len(m.live))
 	for _, ls := range m.live {
 		live = append(live, ls)

@@ -29,6 +29,9 @@ type Config struct {
 	DisconnectGrace time.Duration
 	LogFormat       string
 	LogLevel        string
+	PoolSize        int
+	PoolMemoryMiB   int
+	PoolIdle        time.Duration
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -43,6 +46,9 @@ func DefaultConfig() Config {
 		DisconnectGrace: 2 * time.Second,
 		LogFormat:       "text",
 		LogLevel:        "info",
+		PoolSize:        2,
+		PoolMemoryMiB:   1024,
+		PoolIdle:        30 * time.Minute,
 	}
 }
 
@@ -117,6 +123,12 @@ func (c *Config) options() []option {
 	add("idle-timeout", "close a CDP connection that sent no command for this time", f, s)
 	f, s = dur(&c.DisconnectGrace)
 	add("disconnect-grace", "how long a session without keepAlive outlives its last client", f, s)
+	f, s = num(&c.PoolSize)
+	add("pool-size", "warm pool: browsers kept launched ahead of demand; 0 turns the pool off", f, s)
+	f, s = num(&c.PoolMemoryMiB)
+	add("pool-memory", "warm pool: memory budget of the waiting browsers together, MiB; 0 = no budget", f, s)
+	f, s = dur(&c.PoolIdle)
+	add("pool-idle", "warm pool: empty it when no create took a browser for this time; 0 never", f, s)
 	f, s = str(&c.LogFormat)
 	add("log-format", "text or json", f, s)
 	f, s = str(&c.LogLevel)
@@ -168,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLaunches < 1 {
 		errs = append(errs, errors.New("max-launches must be at least 1"))
+	}
+	if c.PoolSize < 0 || c.PoolMemoryMiB < 0 || c.PoolIdle < 0 {
+		errs = append(errs, errors.New("pool-size, pool-memory and pool-idle must not be negative"))
 	}
 	if c.ConnectTimeout < 0 || c.IdleTimeout <= 0 || c.DisconnectGrace < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative (idle-timeout must be positive)"))

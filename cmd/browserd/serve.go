@@ -80,6 +80,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxLaunches:     cfg.MaxLaunches,
 		ConnectTimeout:  connectTimeout(cfg.ConnectTimeout),
 		DisconnectGrace: cfg.DisconnectGrace,
+		Pool: bb.PoolConfig{
+			Size:       cfg.PoolSize,
+			MaxMemory:  int64(cfg.PoolMemoryMiB) << 20,
+			IdleExpiry: cfg.PoolIdle,
+		},
 	})
 	if err != nil {
 		return err

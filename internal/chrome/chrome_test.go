@@ -127,6 +127,11 @@ func TestLaunch(t *testing.T) {
 	if n := len(group(t, b.PID())); n < 2 {
 		t.Errorf("process group has %d processes; want the browser and its children", n)
 	}
+	if pss, err := b.(bb.MemoryReporter).Memory(); err != nil || pss < 10<<20 {
+		t.Errorf("Memory() = %d, %v; want the PSS of a whole browser (tens of MiB)", pss, err)
+	} else {
+		t.Logf("PSS of the process group: %d MiB", pss>>20)
+	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), closeTimeout)
 	defer cancel()
