@@ -28,6 +28,7 @@ type sessionService interface {
 	Project(ctx context.Context, keyProjectID, id string) (*bb.Project, error)
 	Usage(ctx context.Context, keyProjectID, id string) (bb.ProjectUsage, error)
 	SigningKey(sessionID string) string
+	LiveView(ctx context.Context, projectID, id string, ttl time.Duration, readOnly bool) (*bb.LiveView, error)
 }
 
 // Config configures a Server.
@@ -89,6 +90,7 @@ func (s *Server) routes() *http.ServeMux {
 		{http.MethodGet, "/v1/sessions", s.handleListSessions},
 		{http.MethodGet, "/v1/sessions/{id}", s.handleGetSession},
 		{http.MethodPost, "/v1/sessions/{id}", s.handleUpdateSession},
+		{http.MethodGet, "/v1/sessions/{id}/debug", s.handleDebugSession},
 		{http.MethodGet, "/v1/projects", s.handleListProjects},
 		{http.MethodGet, "/v1/projects/{id}", s.handleGetProject},
 		{http.MethodGet, "/v1/projects/{id}/usage", s.handleProjectUsage},
