@@ -110,6 +110,9 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 		if err := ls.browser.Close(ctx); err != nil {
 			m.log.Error("stop browser", "session_id", ls.id, "err", err)
 		}
+		if m.cfg.Hooks != nil {
+			m.cfg.Hooks.SessionEnded(ctx, ls.id)
+		}
 		m.mu.Lock()
 		delete(m.live, ls.id)
 		m.reserved--

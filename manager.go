@@ -35,6 +35,9 @@ type ManagerConfig struct {
 	// Pool is the warm pool of browsers with the default launch options; off when
 	// Pool.Size is 0. It starts filling at the end of Reconcile.
 	Pool PoolConfig
+	// Hooks, when set, are told when a session's browser is ready and when the session
+	// has ended (artifacts.go).
+	Hooks SessionHooks
 }
 
 // Manager owns the sessions of one node: it launches their browsers, enforces limits,
@@ -258,6 +261,9 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	}
 	ls := m.track(s, b)
 	reserved = false // the live session holds the reservation now
+	if m.cfg.Hooks != nil {
+		m.cfg.Hooks.SessionStarted(ctx, s, b)
+	}
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()

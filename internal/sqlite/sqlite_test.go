@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"database/sql"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,8 +76,21 @@ func TestReopen(t *testing.T) {
 	if err := raw.QueryRow(`SELECT group_concat(version) FROM schema_migrations`).Scan(&versions); err != nil {
 		t.Fatalf("read schema_migrations: %v", err)
 	}
-	if versions != "1" {
-		t.Errorf("schema_migrations versions = %q; want %q (each applied once)", versions, "1")
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migration files: %v, %v", files, err)
+	}
+	var want []string
+	for _, f := range files { // Glob sorts; NNNN_ names sort by number
+		n, _, _ := strings.Cut(filepath.Base(f), "_")
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("migration %s: %v", f, err)
+		}
+		want = append(want, strconv.Itoa(v))
+	}
+	if versions != strings.Join(want, ",") {
+		t.Errorf("schema_migrations versions = %q; want %q (each applied once)", versions, strings.Join(want, ","))
 	}
 	if err := raw.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
 		t.Fatalf("read journal_mode: %v", err)

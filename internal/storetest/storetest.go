@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"APIKeys", testAPIKeys},
 		{"SettingOrInit", testSettingOrInit},
 		{"NotFound", testNotFound},
+		{"Artifacts", testArtifacts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

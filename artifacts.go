@@ -1,0 +1,144 @@
+package browserd
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// SessionLog is one CDP command a client sent through the gateway, with the browser's
+// response (spec §2.6).
+type SessionLog struct {
+	SessionID string
+	// Seq orders the logs of a session; the store assigns it.
+	Seq    int64
+	Method string
+	// PageID numbers the CDP sessions (tabs, workers) of a browserd session in the order
+	// clients first used them: 0 is the browser target itself.
+	PageID int
+	// CDPSessionID is the flat-mode CDP sessionId of the command, "" for the browser.
+	CDPSessionID string
+	FrameID      string
+	LoaderID     string
+	Request      *LogMessage
+	Response     *LogMessage // nil when the browser never answered
+}
+
+// LogMessage is one side of a SessionLog.
+type LogMessage struct {
+	// Body is the command's params or the response's result (an error response's
+	// {"error":…}), always a JSON object; TruncatedBody when the message was too large.
+	Body json.RawMessage
+	// Raw is the message as it crossed the gateway, cut with TruncationMarker when longer
+	// than the configured limit.
+	Raw       string
+	Timestamp time.Time
+}
+
+// RecordingEvent is one rrweb event of a session's recording (spec §2.7).
+type RecordingEvent struct {
+	Type      int             `json:"type"`
+	Timestamp int64           `json:"timestamp"` // ms since the Unix epoch
+	Data      json.RawMessage `json:"data"`
+}
+
+// ArtifactStore keeps what sessions leave behind besides files: CDP logs, and which
+// sessions have artifacts to delete when their retention expires. Implementations pass
+// internal/storetest.
+type ArtifactStore interface {
+	// MarkArtifacts records that a session has (or will have) artifacts. Idempotent.
+	MarkArtifacts(ctx context.Context, sessionID string, at time.Time) error
+	// ArtifactsState reports whether the session's artifacts were marked, and whether
+	// they were purged.
+	ArtifactsState(ctx context.Context, sessionID string) (marked, purged bool, err error)
+	// AppendSessionLogs stores logs (of any sessions) in one transaction, numbering
+	// each session's logs in order (SessionLog.Seq).
+	AppendSessionLogs(ctx context.Context, logs []SessionLog) error
+	// SessionLogs returns a session's logs in Seq order; empty when it has none.
+	SessionLogs(ctx context.Context, sessionID string) ([]SessionLog, error)
+	// ExpiredArtifacts returns up to limit sessions with unpurged artifacts that ended
+	// before endedBefore, oldest first.
+	ExpiredArtifacts(ctx context.Context, endedBefore time.Time, limit int) ([]string, error)
+	// PurgeArtifacts deletes a session's logs and marks its artifacts purged.
+	PurgeArtifacts(ctx context.Context, sessionID string, at time.Time) error
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// BlobStore keeps files by key: downloads, uploads and recording chunks. Keys are
+// slash-separated relative paths of ValidBlobKey form. internal/fsblob keeps them in a
+// local directory; an S3-compatible store can replace it.
+type BlobStore interface {
+	// Put stores r's bytes under key, replacing a blob of the same key atomically:
+	// readers see the old or the new bytes, never a mix. It returns the size.
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// Open returns a blob's bytes, or a CodeNotFound error.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// List returns the blobs whose keys start with prefix, sorted by key.
+	List(ctx context.Context, prefix string) ([]BlobInfo, error)
+	// DeletePrefix deletes every blob whose key starts with prefix (which must end
+	// with "/"). Deleting nothing is not an error.
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
+// ValidBlobKey reports whether key is a clean relative slash path: non-empty segments,
+// none "." or "..", no backslash or NUL, at most 1024 bytes.
+func ValidBlobKey(key string) bool {
+	if key == "" || len(key) > 1024 || key[0] == '/' || key[len(key)-1] == '/' {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(key); i++ {
+		if i < len(key) {
+			switch key[i] {
+			case 0, '\\':
+				return false
+			case '/':
+			default:
+				continue
+			}
+		}
+		seg := key[start:i]
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		start = i + 1
+	}
+	return true
+}
+
+// SessionHooks are told when a session's browser is ready and when a session has
+// ended (ManagerConfig.Hooks). *Artifacts implements them.
+type SessionHooks interface {
+	// SessionStarted runs once the browser is ready, before the session is RUNNING and
+	// before any client can connect. ctx bounds it.
+	SessionStarted(ctx context.Context, s *Session, b Browser)
+	// SessionEnded runs once the browser of an ended session has stopped.
+	SessionEnded(ctx context.Context, sessionID string)
+}
+
+// AgentOptions say what browserd's own CDP client does in a session's browser.
+type AgentOptions struct {
+	SessionID string
+	// DownloadDir is where the browser saves downloads (an absolute local path).
+	DownloadDir string
+	// Record records every page with rrweb; events go to Events.
+	Record bool
+	// Events receives batches of recorded events, from one goroutine at a time.
+	Events func(events []RecordingEvent)
+}
+
+// Agent is browserd's own CDP client in each session's browser (internal/recorder):
+// it points downloads at the session's directory and records pages.
+type Agent interface {
+	// Start sets the browser up and returns once downloads are directed, recording
+	// (if asked for) is armed in the open pages, and new pages will be recorded. stop
+	// ends the agent and waits for it; it is safe to call after the browser is gone.
+	Start(ctx context.Context, browserURL string, opts AgentOptions) (stop func(), err error)
+}

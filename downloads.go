@@ -1,0 +1,125 @@
+package browserd
+
+import (
+	"archive/zip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// partialSuffix marks a download Chromium is still writing; it renames the file to
+// its final name when the download completes.
+const partialSuffix = ".crdownload"
+
+// DownloadName is the name of a downloaded file in the archive of GET
+// /v1/sessions/{id}/downloads: the original name with -<unix ms> before the extension
+// (spec §3.6: report.pdf → report-1719265797164.pdf). A name that is only an extension
+// (".env") keeps it in front.
+func DownloadName(name string, unixMilli int64) string {
+	ext := path.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if base == "" {
+		base, ext = name, ""
+	}
+	return base + "-" + strconv.FormatInt(unixMilli, 10) + ext
+}
+
+// syncDownloads copies the finished downloads in la's spool that are not in blobs yet
+// to sessions/<id>/downloads/<DownloadName>. The caller holds la.syncMu or owns la.
+func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error {
+	dir := la.downloadDir()
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if la.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
+			continue
+		}
+		info, err := e.Info()
+		if os.IsNotExist(err) {
+			continue // renamed or removed since ReadDir
+		} else if err != nil {
+			return err
+		}
+		if err := a.saveDownload(ctx, la.id, filepath.Join(dir, name), DownloadName(name, info.ModTime().UnixMilli())); err != nil {
+			return err
+		}
+		la.synced[name] = true
+	}
+	return nil
+}
+
+func (a *Artifacts) saveDownload(ctx context.Context, sessionID, file, name string) error {
+	f, err := os.Open(file)
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	key := blobPrefix(sessionID) + "downloads/" + name
+	if !ValidBlobKey(key) {
+		return fmt.Errorf("download %q: no valid blob key", name)
+	}
+	if _, err := a.cfg.Blobs.Put(ctx, key, f); err != nil {
+		return fmt.Errorf("save download %q: %w", name, err)
+	}
+	return nil
+}
+
+// Downloads returns the session's finished downloads, moving those of a live session
+// to blobs first. Write the archive with WriteZip.
+func (a *Artifacts) Downloads(ctx context.Context, projectID, id string) ([]BlobInfo, error) {
+	if _, err := a.session(ctx, projectID, id); err != nil {
+		return nil, err
+	}
+	if err := a.checkPurged(ctx, id, "downloads"); err != nil {
+		return nil, err
+	}
+	if la := a.liveSession(id); la != nil {
+		la.syncMu.Lock()
+		err := a.syncDownloads(ctx, la)
+		la.syncMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("save downloads of session %s: %w", id, err)
+		}
+	}
+	return a.cfg.Blobs.List(ctx, blobPrefix(id)+"downloads/")
+}
+
+// WriteZip writes files (from Downloads) as a ZIP archive, each under its base name.
+// No files give a valid empty archive (22 bytes).
+func (a *Artifacts) WriteZip(ctx context.Context, w io.Writer, files []BlobInfo) error {
+	zw := zip.NewWriter(w)
+	for _, f := range files {
+		if err := a.addToZip(ctx, zw, f); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
+
+func (a *Artifacts) addToZip(ctx context.Context, zw *zip.Writer, f BlobInfo) error {
+	r, err := a.cfg.Blobs.Open(ctx, f.Key)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", f.Key, err)
+	}
+	defer r.Close()
+	// Stored, not deflated: downloads are often compressed already, and the archive
+	// streams without CPU spikes.
+	zf, err := zw.CreateHeader(&zip.FileHeader{Name: path.Base(f.Key), Method: zip.Store, Modified: f.ModTime})
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(zf, r)
+	return err
+}

@@ -1,0 +1,161 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	bb "github.com/browserd/browserd"
+)
+
+var _ bb.ArtifactStore = (*DB)(nil)
+
+// MarkArtifacts records that a session has artifacts; a second call changes nothing.
+func (db *DB) MarkArtifacts(ctx context.Context, sessionID string, at time.Time) error {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO session_artifacts (session_id, created_at) VALUES (?, ?) ON CONFLICT (session_id) DO NOTHING`,
+		sessionID, at.UnixMilli())
+	if errorCode(err) == codeForeignKey {
+		return bb.Errorf(bb.CodeNotFound, "session %q not found", sessionID)
+	} else if err != nil {
+		return fmt.Errorf("mark artifacts of session %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+// ArtifactsState reports whether the session's artifacts are marked and purged.
+func (db *DB) ArtifactsState(ctx context.Context, sessionID string) (marked, purged bool, err error) {
+	var purgedAt sql.NullInt64
+	err = db.read.QueryRowContext(ctx, `SELECT purged_at FROM session_artifacts WHERE session_id = ?`, sessionID).Scan(&purgedAt)
+	if err == sql.ErrNoRows {
+		return false, false, nil
+	} else if err != nil {
+		return false, false, fmt.Errorf("artifacts of session %s: %w", sessionID, err)
+	}
+	return true, purgedAt.Valid, nil
+}
+
+// AppendSessionLogs numbers and inserts logs in one transaction.
+func (db *DB) AppendSessionLogs(ctx context.Context, logs []bb.SessionLog) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		next := map[string]int64{}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO session_logs (session_id, seq, method, page_id,
+			cdp_session_id, frame_id, loader_id, request_body, request_raw, request_at,
+			response_body, response_raw, response_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("append session logs: %w", err)
+		}
+		defer ins.Close()
+		for i := range logs {
+			l := &logs[i]
+			seq, ok := next[l.SessionID]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM session_logs WHERE session_id = ?`,
+					l.SessionID).Scan(&seq); err != nil {
+					return fmt.Errorf("append session logs: %w", err)
+				}
+			}
+			seq++
+			next[l.SessionID] = seq
+			reqBody, reqRaw, reqAt := logColumns(l.Request)
+			resBody, resRaw, resAt := logColumns(l.Response)
+			_, err := ins.ExecContext(ctx, l.SessionID, seq, l.Method, l.PageID, l.CDPSessionID, l.FrameID, l.LoaderID,
+				reqBody, reqRaw, reqAt, resBody, resRaw, resAt)
+			if errorCode(err) == codeForeignKey {
+				return bb.Errorf(bb.CodeNotFound, "session %q not found", l.SessionID)
+			} else if err != nil {
+				return fmt.Errorf("append session logs: %w", err)
+			}
+			l.Seq = seq
+		}
+		return nil
+	})
+}
+
+func logColumns(m *bb.LogMessage) (body, raw sql.NullString, at sql.NullInt64) {
+	if m == nil {
+		return
+	}
+	body = sql.NullString{String: string(m.Body), Valid: true}
+	if len(m.Body) == 0 {
+		body.String = "{}"
+	}
+	return body, sql.NullString{String: m.Raw, Valid: true}, millis(m.Timestamp)
+}
+
+func fromLogColumns(body, raw sql.NullString, at sql.NullInt64) *bb.LogMessage {
+	if !body.Valid {
+		return nil
+	}
+	return &bb.LogMessage{Body: []byte(body.String), Raw: raw.String, Timestamp: fromMillis(at)}
+}
+
+// SessionLogs returns a session's logs in order.
+func (db *DB) SessionLogs(ctx context.Context, sessionID string) ([]bb.SessionLog, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, method, page_id, cdp_session_id, frame_id, loader_id,
+		request_body, request_raw, request_at, response_body, response_raw, response_at
+		FROM session_logs WHERE session_id = ? ORDER BY seq`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("session logs of %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	out := []bb.SessionLog{}
+	for rows.Next() {
+		l := bb.SessionLog{SessionID: sessionID}
+		var reqBody, reqRaw, resBody, resRaw sql.NullString
+		var reqAt, resAt sql.NullInt64
+		if err := rows.Scan(&l.Seq, &l.Method, &l.PageID, &l.CDPSessionID, &l.FrameID, &l.LoaderID,
+			&reqBody, &reqRaw, &reqAt, &resBody, &resRaw, &resAt); err != nil {
+			return nil, fmt.Errorf("session logs of %s: %w", sessionID, err)
+		}
+		l.Request = fromLogColumns(reqBody, reqRaw, reqAt)
+		l.Response = fromLogColumns(resBody, resRaw, resAt)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("session logs of %s: %w", sessionID, err)
+	}
+	return out, nil
+}
+
+// ExpiredArtifacts returns sessions with unpurged artifacts that ended before endedBefore.
+func (db *DB) ExpiredArtifacts(ctx context.Context, endedBefore time.Time, limit int) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT a.session_id FROM session_artifacts a
+		JOIN sessions s ON s.id = a.session_id
+		WHERE a.purged_at IS NULL AND s.ended_at IS NOT NULL AND s.ended_at < ?
+		ORDER BY s.ended_at, a.session_id LIMIT ?`, endedBefore.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("expired artifacts: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("expired artifacts: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("expired artifacts: %w", err)
+	}
+	return ids, nil
+}
+
+// PurgeArtifacts deletes a session's logs and marks its artifacts purged.
+func (db *DB) PurgeArtifacts(ctx context.Context, sessionID string, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM session_logs WHERE session_id = ?`, sessionID); err != nil {
+			return fmt.Errorf("purge logs of session %s: %w", sessionID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE session_artifacts SET purged_at = ? WHERE session_id = ?`,
+			at.UnixMilli(), sessionID); err != nil {
+			return fmt.Errorf("purge artifacts of session %s: %w", sessionID, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,284 @@
+package browserd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// CDPExchange is one client command and the browser's response as the CDP gateway saw
+// them: copies cut to the payload limit, decoded later off the relay's path.
+type CDPExchange struct {
+	SessionID string
+	// Method and CDPSessionID come from the command; the gateway reads them even when
+	// the copy is cut.
+	Method       string
+	CDPSessionID string
+	Request      []byte // the client's message, at most the payload limit
+	RequestSize  int    // its whole size
+	RequestAt    time.Time
+	Response     []byte // nil when no response came (the connection ended first)
+	ResponseSize int
+	ResponseAt   time.Time
+}
+
+// TruncationMarker ends the rawBody of a logged message that was cut.
+const TruncationMarker = "…[truncated by browserd]"
+
+// truncatedBody stands for params or result that were too large to keep.
+func truncatedBody(size int) json.RawMessage {
+	return json.RawMessage(`{"browserdTruncated":true,"size":` + strconv.Itoa(size) + `}`)
+}
+
+// logWriter writes CDP logs in batches from a bounded queue, so that the relay never
+// waits for the store.
+type logWriter struct {
+	store      ArtifactStore
+	log        *slog.Logger
+	payload    int
+	perSession int64
+	queueLimit int64
+
+	q       chan CDPExchange
+	flushes chan flushReq
+	queued  atomic.Int64 // bytes in q
+
+	mu      sync.Mutex
+	dropped map[string]int // exchanges dropped on a full queue, by session
+
+	// Owned by run.
+	sessions map[string]*logState
+}
+
+type flushReq struct {
+	sessionID string
+	forget    bool // the session ended: drop its state after the flush
+	done      chan struct{}
+}
+
+// logState is the writer's view of one session.
+type logState struct {
+	pages   map[string]int
+	bytes   int64
+	limited bool // the limit marker was written; later logs are dropped
+}
+
+func newLogWriter(store ArtifactStore, log *slog.Logger, payload int, perSession, queueLimit int64) *logWriter {
+	return &logWriter{
+		store: store, log: log, payload: payload, perSession: perSession, queueLimit: queueLimit,
+		q:        make(chan CDPExchange, 4096),
+		flushes:  make(chan flushReq),
+		dropped:  make(map[string]int),
+		sessions: make(map[string]*logState),
+	}
+}
+
+func (w *logWriter) enqueue(ex CDPExchange) {
+	n := int64(len(ex.Request) + len(ex.Response))
+	if w.queued.Add(n) > w.queueLimit {
+		w.queued.Add(-n)
+		w.drop(ex.SessionID)
+		return
+	}
+	select {
+	case w.q <- ex:
+	default:
+		w.queued.Add(-n)
+		w.drop(ex.SessionID)
+	}
+}
+
+func (w *logWriter) drop(sessionID string) {
+	w.mu.Lock()
+	w.dropped[sessionID]++
+	w.mu.Unlock()
+}
+
+// flush waits until everything queued so far is written (or ctx ends).
+func (w *logWriter) flush(ctx context.Context, sessionID string, forget bool) {
+	req := flushReq{sessionID: sessionID, forget: forget, done: make(chan struct{})}
+	select {
+	case w.flushes <- req:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+	}
+}
+
+// run writes until ctx is cancelled, then writes what is queued and returns.
+func (w *logWriter) run(ctx context.Context) {
+	const maxBatch = 512
+	var batch []SessionLog
+	for {
+		var req *flushReq
+		select {
+		case ex := <-w.q:
+			batch = w.add(batch, ex)
+		case r := <-w.flushes:
+			req = &r
+		case <-ctx.Done():
+		}
+		// Take what else is queued: writes batch up while the store is busy.
+	drain:
+		for len(batch) < maxBatch || req != nil || ctx.Err() != nil {
+			select {
+			case ex := <-w.q:
+				batch = w.add(batch, ex)
+			default:
+				break drain
+			}
+		}
+		batch = w.addDrops(batch)
+		if len(batch) > 0 {
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if err := w.store.AppendSessionLogs(wctx, batch); err != nil {
+				w.log.Error("write session logs", "entries", len(batch), "err", err)
+			}
+			cancel()
+			clear(batch)
+			batch = batch[:0]
+		}
+		if req != nil {
+			if req.forget {
+				delete(w.sessions, req.sessionID)
+			}
+			close(req.done)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// addDrops adds a marker entry for each session that lost exchanges on a full queue.
+func (w *logWriter) addDrops(batch []SessionLog) []SessionLog {
+	w.mu.Lock()
+	drops := w.dropped
+	if len(drops) > 0 {
+		w.dropped = make(map[string]int)
+	}
+	w.mu.Unlock()
+	now := time.Now()
+	for id, n := range drops {
+		body := fmt.Sprintf(`{"dropped":%d,"reason":"the log queue was full"}`, n)
+		batch = append(batch, SessionLog{SessionID: id, Method: "browserd.logsDropped",
+			Request: &LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: now}})
+	}
+	return batch
+}
+
+// add decodes ex into a SessionLog and appends it, unless the session's limit is spent.
+func (w *logWriter) add(batch []SessionLog, ex CDPExchange) []SessionLog {
+	w.queued.Add(-int64(len(ex.Request) + len(ex.Response)))
+	st := w.sessions[ex.SessionID]
+	if st == nil {
+		st = &logState{pages: map[string]int{"": 0}}
+		w.sessions[ex.SessionID] = st
+	}
+	if st.limited {
+		return batch
+	}
+	size := int64(len(ex.Request) + len(ex.Response))
+	if st.bytes+size > w.perSession {
+		st.limited = true
+		body := fmt.Sprintf(`{"limitBytes":%d,"reason":"the session's log limit was reached; later commands are not logged"}`, w.perSession)
+		return append(batch, SessionLog{SessionID: ex.SessionID, Method: "browserd.logLimitReached",
+			Request: &LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: ex.RequestAt}})
+	}
+	st.bytes += size
+	page, ok := st.pages[ex.CDPSessionID]
+	if !ok {
+		page = len(st.pages)
+		st.pages[ex.CDPSessionID] = page
+	}
+	e := SessionLog{SessionID: ex.SessionID, Method: ex.Method, PageID: page, CDPSessionID: ex.CDPSessionID}
+	var reqIDs, resIDs frameIDs
+	e.Request, reqIDs = decodeLogMessage(ex.Request, ex.RequestSize, ex.RequestAt, "params")
+	if ex.Response != nil {
+		e.Response, resIDs = decodeLogMessage(ex.Response, ex.ResponseSize, ex.ResponseAt, "result")
+	}
+	e.FrameID = firstNonEmpty(resIDs.FrameID, reqIDs.FrameID)
+	e.LoaderID = firstNonEmpty(resIDs.LoaderID, reqIDs.LoaderID)
+	return append(batch, e)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+type frameIDs struct {
+	FrameID  string `json:"frameId"`
+	LoaderID string `json:"loaderId"`
+}
+
+// decodeLogMessage turns a copied CDP message into a LogMessage: field ("params" or
+// "result") becomes the body; an error response's body is {"error":…}.
+func decodeLogMessage(raw []byte, size int, at time.Time, field string) (*LogMessage, frameIDs) {
+	m := &LogMessage{Timestamp: at}
+	var ids frameIDs
+	if len(raw) < size {
+		m.Raw = cutUTF8(raw) + TruncationMarker
+		m.Body = truncatedBody(size)
+		return m, ids
+	}
+	m.Raw = string(raw)
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(raw, &msg) != nil {
+		m.Body = json.RawMessage(`{}`)
+		return m, ids
+	}
+	body := msg[field]
+	if e, ok := msg["error"]; ok && field == "result" {
+		body = append(append([]byte(`{"error":`), e...), '}')
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		body = []byte(`{}`)
+	}
+	m.Body = body
+	_ = json.Unmarshal(body, &ids) // best effort: ids are optional (spec §2.6)
+	return m, ids
+}
+
+// cutUTF8 returns b as a string without a trailing incomplete UTF-8 sequence.
+func cutUTF8(b []byte) string {
+	for i := 0; i < utf8.UTFMax && len(b) > 0; i++ {
+		if r, n := utf8.DecodeLastRune(b); r != utf8.RuneError || n > 1 {
+			break
+		}
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}
+
+// Logs returns a session's CDP logs (GET /v1/sessions/{id}/logs). Sessions created
+// with logSession:false, and sessions whose artifacts expired, give CodeUnprocessable.
+func (a *Artifacts) Logs(ctx context.Context, projectID, id string) ([]SessionLog, error) {
+	s, err := a.session(ctx, projectID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Settings.LogSessionEnabled() {
+		return nil, Errorf(CodeUnprocessable, "Logs are not available: the session was created with logSession: false")
+	}
+	if err := a.checkPurged(ctx, id, "logs"); err != nil {
+		return nil, err
+	}
+	if a.liveSession(id) != nil {
+		a.logs.flush(ctx, id, false) // read your own commands
+	}
+	return a.cfg.Store.SessionLogs(ctx, id)
+}

@@ -1,0 +1,135 @@
+package browserd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// UploadPathPrefix is where uploaded files appear to CDP clients (spec §3.9): the
+// gateway maps DOM.setFileInputFiles paths under it to the session's upload directory.
+const UploadPathPrefix = "/tmp/.uploads/"
+
+// maxUploadName is the longest file name (bytes) most file systems accept.
+const maxUploadName = 255
+
+// SanitizeUploadName returns the file name an upload is stored under: the last
+// element of name (after any / or \, as some clients send paths), with control
+// characters and invalid UTF-8 replaced by "_" and surrounding spaces trimmed. Empty
+// names, "." and "..", and names longer than 255 bytes give a CodeInvalid error.
+func SanitizeUploadName(name string) (string, error) {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if (r == utf8.RuneError && n <= 1) || unicode.IsControl(r) || r == unicode.ReplacementChar ||
+			unicode.Is(unicode.Cf, r) { // format characters (bidi overrides) disguise names
+			b.WriteByte('_')
+		} else {
+			b.WriteString(name[i : i+n])
+		}
+		i += n
+	}
+	name = strings.TrimSpace(b.String())
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "", Errorf(CodeInvalid, "the uploaded file needs a file name")
+	case len(name) > maxUploadName:
+		return "", Errorf(CodeInvalid, "the uploaded file's name must not be longer than %d bytes", maxUploadName)
+	}
+	return name, nil
+}
+
+// UploadLimit returns the largest upload, in bytes.
+func (a *Artifacts) UploadLimit() int64 { return a.cfg.UploadLimit }
+
+// errTooLarge is returned by limitReader past its limit.
+var errTooLarge = errors.New("upload too large")
+
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// Upload stores a file for a session that runs on this node (POST
+// /v1/sessions/{id}/uploads) and returns the path CDP clients use for it,
+// /tmp/.uploads/<name>. The name is sanitised with SanitizeUploadName. An upload with
+// the name of an earlier one replaces it atomically (docs/COMPATIBILITY.md). Errors:
+// CodeNotFound (no such session, or it is not running here), CodeInvalid (name),
+// CodeTooLarge (over UploadLimit); nothing is stored on error.
+func (a *Artifacts) Upload(ctx context.Context, projectID, id, filename string, r io.Reader) (string, error) {
+	s, err := a.session(ctx, projectID, id)
+	if err != nil {
+		return "", err
+	}
+	la := a.liveSession(id)
+	if !s.Live() || la == nil {
+		return "", Errorf(CodeNotFound, "Session %s is not running", id)
+	}
+	name, err := SanitizeUploadName(filename)
+	if err != nil {
+		return "", err
+	}
+	key := blobPrefix(id) + "uploads/" + name
+	if !ValidBlobKey(key) {
+		return "", Errorf(CodeInvalid, "the uploaded file's name is not allowed")
+	}
+	if _, err := a.cfg.Blobs.Put(ctx, key, &limitReader{r: r, left: a.cfg.UploadLimit}); errors.Is(err, errTooLarge) {
+		return "", Errorf(CodeTooLarge, "the uploaded file must not be larger than %d bytes", a.cfg.UploadLimit)
+	} else if err != nil {
+		return "", fmt.Errorf("store upload: %w", err)
+	}
+	if err := a.materialize(ctx, key, la.uploadDir(), name); err != nil {
+		return "", fmt.Errorf("place upload in the session: %w", err)
+	}
+	return UploadPathPrefix + name, nil
+}
+
+// materialize copies a blob to dir/name through a temporary file and a rename, so that
+// the browser never reads a half-written file.
+func (a *Artifacts) materialize(ctx context.Context, key, dir, name string) error {
+	src, err := a.cfg.Blobs.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+}
