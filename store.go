@@ -50,5 +50,7 @@ type Store interface {
 	SessionStore
 	ProjectStore
 	KeyStore
+	ContextStore   // context.go
+	ExtensionStore // extension.go
 	Close() error
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"SettingOrInit", testSettingOrInit},
 		{"NotFound", testNotFound},
 		{"Artifacts", testArtifacts},
+		{"ContextsAndExtensions", testContextsAndExtensions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,108 @@
+package browserd
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Context is a persisted browser state: a snapshot of a Chromium profile (cookies,
+// local storage, IndexedDB, service workers; no caches) that sessions start from and,
+// with persist, write back to (spec §2.8, §5.5).
+type Context struct {
+	ID        string
+	ProjectID string
+	// Name is optional, trimmed, and unique within the project ignoring case.
+	Name      string
+	CreatedAt time.Time
+	// UpdatedAt changes when a session writes a snapshot back.
+	UpdatedAt time.Time
+
+	// Snapshot is the blob key prefix of the current snapshot ("contexts/<id>/<version>/"),
+	// "" while the context has none. Writers put a new version and then swap this
+	// pointer in one store transaction, so an interrupted write never replaces it.
+	Snapshot     string
+	SnapshotSize int64 // bytes of the encrypted snapshot
+	SnapshotAt   time.Time
+}
+
+// ContextStore keeps contexts. Implementations pass internal/storetest.
+type ContextStore interface {
+	// CreateContext inserts c. A name already used in the project (compared with
+	// ContextNameKey) is a CodeConflict error with NoRetry.
+	CreateContext(ctx context.Context, c *Context) error
+	// Context returns a context by id, or a CodeNotFound error.
+	Context(ctx context.Context, id string) (*Context, error)
+	// UpdateContext reads a context, calls fn on it and writes it back in one
+	// transaction; fn's error aborts and is returned. The id and project can't change.
+	UpdateContext(ctx context.Context, id string, fn func(*Context) error) (*Context, error)
+	// DeleteContext deletes a context and returns it as it was, or CodeNotFound.
+	DeleteContext(ctx context.Context, id string) (*Context, error)
+}
+
+// MaxContextNameLength bounds a context name, in characters.
+const MaxContextNameLength = 256
+
+// NormalizeContextName trims a context name and checks its length.
+func NormalizeContextName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n > MaxContextNameLength {
+		return "", Errorf(CodeInvalid, "body/name must not be longer than %d characters (got %d)", MaxContextNameLength, n)
+	}
+	if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		return "", Errorf(CodeInvalid, "body/name must be valid text")
+	}
+	return name, nil
+}
+
+// ContextNameKey is the form in which context names are compared for uniqueness:
+// trimmed and lower-cased (spec §2.8). "" means no name; unnamed contexts never clash.
+func ContextNameKey(name string) string {
+	return strings.ToLower(strings.TrimSpace(name))
+}
+
+// DuplicateContextNameError is the error for a context name already used in the
+// project. It must not be retried: the official SDKs retry 409 by default (spec §1.5).
+func DuplicateContextNameError(name string) *Error {
+	return &Error{Code: CodeConflict, NoRetry: true,
+		Message: fmt.Sprintf("A context named %q already exists in this project", name)}
+}
+
+// ContextKeys is what POST /v1/contexts and the deprecated PUT return besides the id
+// (spec §2.9): the fields of Browserbase's discontinued user-data-dir upload.
+type ContextKeys struct {
+	// PublicKey is a PEM ("PUBLIC KEY", PKIX) RSA-2048 public key, fresh for every call.
+	// Its private key is discarded: uploads are discontinued (uploadUrl is a sentinel),
+	// so nothing will ever be encrypted to it (docs/COMPATIBILITY.md).
+	PublicKey                string
+	CipherAlgorithm          string
+	InitializationVectorSize int
+	UploadURL                string
+}
+
+// ContextUploadURL is the sentinel uploadUrl (spec §2.9: deprecated, non-functional).
+const ContextUploadURL = "https://browserd.invalid/v1/contexts/upload-discontinued"
+
+// newContextKeys returns fresh ContextKeys.
+func newContextKeys() (ContextKeys, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return ContextKeys{}, fmt.Errorf("generate context key pair: %w", err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return ContextKeys{}, fmt.Errorf("encode context public key: %w", err)
+	}
+	return ContextKeys{
+		PublicKey:                string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+		CipherAlgorithm:          "AES-256-CBC",
+		InitializationVectorSize: 16,
+		UploadURL:                ContextUploadURL,
+	}, nil
+}
