@@ -10,6 +10,23 @@ type LaunchOptions struct {
 	Viewport  Viewport
 	// Args are extra command-line flags (proxy, extensions, …).
 	Args []string
+	// Profile, when set, is a directory that becomes the browser's user-data-dir (moved
+	// into place, or copied across file systems): the saved state of a context. The
+	// browser also restores the session cookies saved in it (context.go).
+	Profile string
+	// Extensions are directories of unpacked extensions to load (extension.go).
+	Extensions []string
+}
+
+// ProfileBrowser is a Browser that can stop and leave its profile on disk, so that a
+// context can be saved from it after every process is gone (cookies reach the disk only
+// then) and before Close removes its files. internal/chrome's Browser implements it.
+type ProfileBrowser interface {
+	Browser
+	// Stop stops the browser like Close but keeps its files; Close removes them.
+	Stop(ctx context.Context) error
+	// ProfileDir is the user-data-dir.
+	ProfileDir() string
 }
 
 // Launcher starts browsers. internal/chrome implements it with real Chromium.

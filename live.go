@@ -107,7 +107,7 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 	m.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 30*time.Second)
 		defer cancel()
-		if err := ls.browser.Close(ctx); err != nil {
+		if err := m.closeSessionBrowser(ctx, ls); err != nil { // storage.go: writes a context back first
 			m.log.Error("stop browser", "session_id", ls.id, "err", err)
 		}
 		if m.cfg.Hooks != nil {

@@ -38,6 +38,8 @@ type ManagerConfig struct {
 	// Hooks, when set, are told when a session's browser is ready and when the session
 	// has ended (artifacts.go).
 	Hooks SessionHooks
+	// Storage keeps contexts and extensions (storage.go); off without Storage.Blobs.
+	Storage StorageConfig
 }
 
 // Manager owns the sessions of one node: it launches their browsers, enforces limits,
@@ -59,6 +61,8 @@ type Manager struct {
 	reserved    int // capacity taken: live sessions plus creates in progress
 	closed      bool
 	poolStarted bool
+
+	storage storageState // session profiles and extensions (storage.go)
 }
 
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
@@ -238,6 +242,9 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if c := req.Settings.Context; c != nil {
 		s.ContextID = c.ID
 	}
+	if err := m.checkSessionRefs(ctx, p.ID, req); err != nil { // storage.go: unknown context or extension → 404
+		return nil, err
+	}
 	if err := m.store.CreateSession(ctx, s, p.Concurrency); err != nil {
 		return nil, err
 	}
@@ -250,6 +257,11 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		if vp.Height > 0 {
 			opts.Viewport.Height = vp.Height
 		}
+	}
+	defer m.dropUntrackedStorage(s.ID)
+	if err := m.prepareSessionStorage(ctx, s, &opts); err != nil { // context profile, extension
+		m.fail(s.ID, "prepare: "+err.Error())
+		return nil, err
 	}
 	b, err := m.launch(ctx, opts)
 	if err != nil {
@@ -429,6 +441,9 @@ func (m *Manager) endInStore(ctx context.Context, id string, status SessionStatu
 // this node with status ERROR. Call it once, before serving.
 func (m *Manager) Reconcile(ctx context.Context) error {
 	killed, err := m.cfg.Launcher.Reap(ctx)
+	if err == nil {
+		err = m.cleanWorkDir() // storage.go
+	}
 	if err != nil {
 		return fmt.Errorf("reap leftover browsers: %w", err)
 	}

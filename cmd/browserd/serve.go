@@ -17,6 +17,7 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/cdpproxy"
 	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/httpapi"
 	"github.com/browserd/browserd/internal/sqlite"
 )
@@ -70,7 +71,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("chrome launcher: %w", err)
 	}
+	blobs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return err
+	}
+	storage, err := storageConfig(ctx, db, blobs, cfg.DataDir) // storage.go
+	if err != nil {
+		return err
+	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{
+		Storage:         storage,
 		Store:           db,
 		Launcher:        launcher,
 		Signer:          signer,

@@ -57,9 +57,11 @@ type Browser struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	stopped   sync.Once // Stop, also run by Close
+	stopErr   error
 }
 
-var _ bb.Browser = (*Browser)(nil)
+var _ bb.ProfileBrowser = (*Browser)(nil)
 
 // newBrowser takes over a started cmd whose stdout and stderr write to stderr's pipe.
 // Two goroutines, waited for by Close, follow it: one waits for the main process (exit
@@ -246,7 +248,43 @@ func (b *Browser) Close(ctx context.Context) error {
 	return b.closeErr
 }
 
+// Stop stops the browser as Close does but keeps its directory, so that the profile
+// can be read once every process is gone (bb.ProfileBrowser). Close removes the files
+// later. Stop is idempotent and safe for concurrent use.
+func (b *Browser) Stop(ctx context.Context) error {
+	if err := b.stopOnce(ctx); err != nil {
+		return fmt.Errorf("stop chrome %d: %w", b.pid, err)
+	}
+	return nil
+}
+
+// ProfileDir returns the browser's user-data-dir.
+func (b *Browser) ProfileDir() string { return filepath.Join(b.dir, "profile") }
+
+func (b *Browser) stopOnce(ctx context.Context) error {
+	b.stopped.Do(func() { b.stopErr = b.stop(ctx) })
+	return b.stopErr
+}
+
 func (b *Browser) close(ctx context.Context) error {
+	var errs []error
+	if err := b.stopOnce(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeSingleton(filepath.Join(b.dir, "profile"), b.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(b.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove browser dir: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close chrome %d: %w", b.pid, err)
+	}
+	return nil
+}
+
+// stop ends every process of the browser and waits for them.
+func (b *Browser) stop(ctx context.Context) error {
 	b.mu.Lock()
 	stop := b.stopAfter
 	b.mu.Unlock()
@@ -293,14 +331,8 @@ func (b *Browser) close(ctx context.Context) error {
 	b.stderr.Close() // unblocks readStderr if something outside the group holds the pipe
 	b.wg.Wait()
 	b.http.CloseIdleConnections()
-	if err := removeSingleton(filepath.Join(b.dir, "profile"), b.dir); err != nil {
-		errs = append(errs, err)
-	}
-	if err := os.RemoveAll(b.dir); err != nil {
-		errs = append(errs, fmt.Errorf("remove browser dir: %w", err))
-	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close chrome %d: %w", b.pid, err)
+		return err
 	}
 	b.log.Info("chrome stopped", "exit", fmt.Sprint(b.waitErr), "took", time.Since(start))
 	return nil

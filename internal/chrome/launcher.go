@@ -184,7 +184,10 @@ func (l *Launcher) launch(ctx context.Context, opts bb.LaunchOptions) (*Browser,
 func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions) (*Browser, error) {
 	udd := filepath.Join(dir, "profile")
 	tmp := filepath.Join(dir, "tmp")
-	for _, d := range []string{udd, tmp, filepath.Join(dir, "downloads")} {
+	if err := prepareProfile(udd, opts); err != nil { // profile.go
+		return nil, err
+	}
+	for _, d := range []string{tmp, filepath.Join(dir, "downloads")} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return nil, err
 		}
@@ -261,6 +264,7 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 		args = append(args, a)
 	}
 	args = append(args, "--disable-features="+strings.Join(disabled, ","))
+	args = append(args, profileArgs(opts)...) // profile.go
 	// An explicit first URL avoids the new-tab page, which is slower (research §2).
 	return append(args, "about:blank")
 }

@@ -94,6 +94,13 @@ func (s *Server) routes() *http.ServeMux {
 		{http.MethodGet, "/v1/projects", s.handleListProjects},
 		{http.MethodGet, "/v1/projects/{id}", s.handleGetProject},
 		{http.MethodGet, "/v1/projects/{id}/usage", s.handleProjectUsage},
+		{http.MethodPost, "/v1/contexts", s.handleCreateContext},
+		{http.MethodGet, "/v1/contexts/{id}", s.handleGetContext},
+		{http.MethodPut, "/v1/contexts/{id}", s.handleUpdateContext},
+		{http.MethodDelete, "/v1/contexts/{id}", s.handleDeleteContext},
+		{http.MethodPost, "/v1/extensions", s.handleCreateExtension},
+		{http.MethodGet, "/v1/extensions/{id}", s.handleGetExtension},
+		{http.MethodDelete, "/v1/extensions/{id}", s.handleDeleteExtension},
 	}
 	mux := http.NewServeMux()
 	allow := make(map[string][]string)

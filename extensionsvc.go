@@ -1,0 +1,213 @@
+package browserd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxFileNameLength bounds an extension's fileName, in bytes.
+const maxFileNameLength = 255
+
+// CreateExtension checks an uploaded extension zip (CheckExtensionZip) and stores it
+// in the key's project (spec §6.5). fileName is the uploaded file's name; r is read to
+// its end, or until it passes MaxExtensionSize (CodeTooLarge).
+func (m *Manager) CreateExtension(ctx context.Context, keyProjectID, fileName string, r io.Reader) (*Extension, error) {
+	cfg, err := m.storageOn()
+	if err != nil {
+		return nil, err
+	}
+	fileName, err = cleanFileName(fileName)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+		return nil, fmt.Errorf("extension upload: %w", err)
+	}
+	// The zip's directory is at its end: it is spooled to a file to be checked.
+	f, err := os.CreateTemp(cfg.WorkDir, "extension-upload-*.zip")
+	if err != nil {
+		return nil, fmt.Errorf("extension upload: %w", err)
+	}
+	defer func() {
+		f.Close()           // read-only by now, or failed
+		os.Remove(f.Name()) // a temporary file; Reconcile removes it after a crash
+	}()
+	src := &errReader{r: io.LimitReader(r, MaxExtensionSize+1)}
+	n, err := io.Copy(f, src)
+	if src.err != nil {
+		if _, ok := errors.AsType[*Error](src.err); ok {
+			return nil, src.err // such as the HTTP layer's own size limit
+		}
+		return nil, &Error{Code: CodeInvalid, Message: "the uploaded file could not be read", Err: src.err}
+	} else if err != nil {
+		return nil, fmt.Errorf("extension upload: %w", err)
+	}
+	if n > MaxExtensionSize {
+		return nil, Errorf(CodeTooLarge, "the extension must not be larger than %d bytes", MaxExtensionSize)
+	}
+	if n == 0 {
+		return nil, Errorf(CodeInvalid, "the file is empty; upload a zip with manifest.json at its root")
+	}
+	if _, err := CheckExtensionZip(f, n); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("extension upload: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	e := &Extension{ID: NewID(), ProjectID: keyProjectID, FileName: fileName, CreatedAt: now, UpdatedAt: now, Size: n}
+	e.Blob = "extensions/" + e.ID + "/"
+	if _, err := cfg.Blobs.Put(ctx, e.Blob+extensionZipKey, f); err != nil {
+		return nil, errors.Join(fmt.Errorf("store extension: %w", err), m.deleteBlobs(cfg, e.Blob))
+	}
+	if err := m.store.CreateExtension(ctx, e); err != nil {
+		return nil, errors.Join(err, m.deleteBlobs(cfg, e.Blob))
+	}
+	return e, nil
+}
+
+// cleanFileName returns the base name of an uploaded file; "" becomes
+// "extension.zip" (the field must not be empty, spec §2.10).
+func cleanFileName(name string) (string, error) {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.TrimSpace(name)
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", Errorf(CodeInvalid, "the file name must be printable text")
+	}
+	if len(name) > maxFileNameLength {
+		return "", Errorf(CodeInvalid, "the file name must not be longer than %d bytes", maxFileNameLength)
+	}
+	if name == "" || name == "." || name == ".." {
+		name = "extension.zip"
+	}
+	return name, nil
+}
+
+// Extension returns an extension of the project, or CodeNotFound (also for another
+// project's).
+func (m *Manager) Extension(ctx context.Context, keyProjectID, id string) (*Extension, error) {
+	if _, err := m.storageOn(); err != nil {
+		return nil, err
+	}
+	return m.projectExtension(ctx, keyProjectID, id)
+}
+
+func (m *Manager) projectExtension(ctx context.Context, projectID, id string) (*Extension, error) {
+	notFound := Errorf(CodeNotFound, "Extension %s not found", safeName(id))
+	if !ValidID(id) {
+		return nil, notFound
+	}
+	e, err := m.store.Extension(ctx, id)
+	if CodeOf(err) == CodeNotFound || (err == nil && e.ProjectID != projectID) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// DeleteExtension deletes an extension (spec §6.7). Sessions running with it keep it:
+// each has its own unpacked copy.
+func (m *Manager) DeleteExtension(ctx context.Context, keyProjectID, id string) error {
+	cfg, err := m.storageOn()
+	if err != nil {
+		return err
+	}
+	e, err := m.projectExtension(ctx, keyProjectID, id)
+	if err != nil {
+		return err
+	}
+	if _, err := m.store.DeleteExtension(ctx, id); CodeOf(err) == CodeNotFound {
+		return Errorf(CodeNotFound, "Extension %s not found", id)
+	} else if err != nil {
+		return err
+	}
+	if err := cfg.Blobs.DeletePrefix(ctx, e.Blob); err != nil {
+		return fmt.Errorf("delete extension %s: %w", id, err)
+	}
+	return nil
+}
+
+// unpackSessionExtension unpacks the extension into <dir>/extensions/<id> and returns
+// that directory.
+func (m *Manager) unpackSessionExtension(ctx context.Context, projectID, id, dir string) (string, error) {
+	cfg, err := m.storageOn()
+	if err != nil {
+		return "", err
+	}
+	e, err := m.projectExtension(ctx, projectID, id)
+	if err != nil {
+		return "", err
+	}
+	rc, err := cfg.Blobs.Open(ctx, e.Blob+extensionZipKey)
+	if err != nil {
+		return "", fmt.Errorf("open extension %s: %w", id, err)
+	}
+	defer rc.Close() // read-only
+	ra, size, done, err := readerAt(rc, dir)
+	if err != nil {
+		return "", fmt.Errorf("read extension %s: %w", id, err)
+	}
+	defer done()
+	out := filepath.Join(dir, "extensions", e.ID)
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return "", err
+	}
+	if err := unpackExtension(ra, size, out); err != nil {
+		return "", fmt.Errorf("unpack extension %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// readerAt returns random access to a blob: the blob itself when it is a local file,
+// else a copy spooled into dir. done releases the copy.
+func readerAt(rc io.Reader, dir string) (ra io.ReaderAt, size int64, done func(), err error) {
+	if f, ok := rc.(interface {
+		io.ReaderAt
+		Stat() (fs.FileInfo, error)
+	}); ok {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		return f, fi.Size(), func() {}, nil
+	}
+	f, err := os.CreateTemp(dir, "extension-*.zip")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	done = func() {
+		f.Close()           // only read after the copy
+		os.Remove(f.Name()) // in the session's work dir, which goes too
+	}
+	n, err := io.Copy(f, io.LimitReader(rc, MaxExtensionSize+1))
+	if err != nil {
+		done()
+		return nil, 0, nil, err
+	}
+	return f, n, done, nil
+}
+
+// errReader remembers the first read error of r.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
