@@ -98,6 +98,7 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
 	defer cancel()
+	m.endSetup(ls.id) // final proxyBytes before the end is visible
 	s, err := m.endInStore(ctx, ls.id, status, reason)
 	if err != nil {
 		m.log.Error("record session end", "session_id", ls.id, "err", err)

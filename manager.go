@@ -38,6 +38,8 @@ type ManagerConfig struct {
 	// Hooks, when set, are told when a session's browser is ready and when the session
 	// has ended (artifacts.go).
 	Hooks SessionHooks
+	// Setup runs session proxies and browser-settings emulation (setup.go).
+	Setup SetupConfig
 	// Storage keeps contexts and extensions (storage.go); off without Storage.Blobs.
 	Storage StorageConfig
 }
@@ -61,6 +63,8 @@ type Manager struct {
 	reserved    int // capacity taken: live sessions plus creates in progress
 	closed      bool
 	poolStarted bool
+
+	setups setups // session proxies and emulation agents (setup.go)
 
 	storage storageState // session profiles and extensions (storage.go)
 }
@@ -198,6 +202,10 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if err := checkProject(keyProjectID, req.ProjectID); err != nil {
 		return nil, err
 	}
+	setup, err := m.planSetup(req)
+	if err != nil {
+		return nil, err
+	}
 	p, err := m.store.Project(ctx, keyProjectID)
 	if err != nil {
 		return nil, fmt.Errorf("load project: %w", err)
@@ -263,7 +271,7 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		m.fail(s.ID, "prepare: "+err.Error())
 		return nil, err
 	}
-	b, err := m.launch(ctx, opts)
+	b, err := m.launchWithSetup(ctx, s.ID, setup, opts)
 	if err != nil {
 		m.fail(s.ID, "launch: "+err.Error())
 		if ctx.Err() != nil {

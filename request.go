@@ -193,11 +193,19 @@ func decodeProxies(v json.RawMessage, req *CreateSessionRequest) error {
 			if strings.TrimSpace(r.Server) == "" {
 				return Errorf(CodeInvalid, "%s/server is required for an external proxy", field)
 			}
+			if _, err := ParseProxyUpstream(r.Server, r.Username, r.Password); err != nil {
+				return Errorf(CodeInvalid, "%s/server %v", field, err)
+			}
 		case "browserbase", "none":
 		case "":
 			return Errorf(CodeInvalid, "%s must have required property 'type'", field)
 		default:
 			return Errorf(CodeInvalid, "%s/type must be one of browserbase, external, none", field)
+		}
+		if r.DomainPattern != "" {
+			if _, err := CompileDomainPattern(r.DomainPattern); err != nil {
+				return Errorf(CodeInvalid, "%s/domainPattern %v", field, err)
+			}
 		}
 		if len(r.Geolocation) > 0 && !isNull(r.Geolocation) {
 			if _, err := decodeObject(r.Geolocation, field+"/geolocation"); err != nil {
