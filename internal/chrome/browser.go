@@ -54,6 +54,11 @@ type Browser struct {
 	url       string
 	tail      []string
 	stopAfter func() bool // unregisters the ctx-triggered Close
+	// singleton is the singleton socket dir outside dir (see singletonDir), noted once
+	// the browser is ready: Chromium unlinks profile/SingletonSocket early in its
+	// shutdown but removes the dir only at its very end, so a kill in between (a slow
+	// exit past the grace) would leave the dir with no link to find it by.
+	singleton string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -183,6 +188,7 @@ func (b *Browser) WaitReady(ctx context.Context) error {
 	for {
 		ok, err := b.hasPage(ctx, list)
 		if ok {
+			b.noteSingleton()
 			return nil
 		}
 		select {
@@ -274,6 +280,12 @@ func (b *Browser) close(ctx context.Context) error {
 	if err := removeSingleton(filepath.Join(b.dir, "profile"), b.dir); err != nil {
 		errs = append(errs, err)
 	}
+	b.mu.Lock()
+	sdir := b.singleton
+	b.mu.Unlock()
+	if err := removeSingletonDir(sdir); err != nil {
+		errs = append(errs, err)
+	}
 	if err := os.RemoveAll(b.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove browser dir: %w", err))
 	}
@@ -283,8 +295,18 @@ func (b *Browser) close(ctx context.Context) error {
 	return nil
 }
 
+// noteSingleton records the browser's singleton socket dir, if not done yet.
+func (b *Browser) noteSingleton() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.singleton == "" {
+		b.singleton = singletonDir(filepath.Join(b.dir, "profile"), b.dir)
+	}
+}
+
 // stop ends every process of the browser and waits for them.
 func (b *Browser) stop(ctx context.Context) error {
+	b.noteSingleton() // when WaitReady did not: the link may go during the stop
 	b.mu.Lock()
 	stop := b.stopAfter
 	b.mu.Unlock()

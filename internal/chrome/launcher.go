@@ -272,14 +272,28 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 // removeSingleton removes the /tmp/org.chromium.Chromium.* directory that udd's
 // SingletonSocket links to, unless it lies inside keep (which goes anyway).
 func removeSingleton(udd, keep string) error {
+	return removeSingletonDir(singletonDir(udd, keep))
+}
+
+// singletonDir returns the /tmp/org.chromium.Chromium.* directory that udd's
+// SingletonSocket links to, or "" when there is no link or the directory lies inside keep.
+func singletonDir(udd, keep string) string {
 	target, err := os.Readlink(filepath.Join(udd, "SingletonSocket"))
 	if err != nil {
-		return nil // no link (or no profile dir): nothing outside to remove
+		return "" // no link (or no profile dir): nothing outside to remove
 	}
 	sdir := filepath.Dir(target)
 	if filepath.Base(target) != "SingletonSocket" || !filepath.IsAbs(target) ||
 		!strings.HasPrefix(filepath.Base(sdir), "org.chromium.Chromium.") ||
 		strings.HasPrefix(sdir, keep+string(filepath.Separator)) {
+		return ""
+	}
+	return sdir
+}
+
+// removeSingletonDir removes a directory found by singletonDir ("" is none).
+func removeSingletonDir(sdir string) error {
+	if sdir == "" {
 		return nil
 	}
 	if err := os.RemoveAll(sdir); err != nil {
