@@ -64,7 +64,7 @@ func (m *Manager) LiveView(ctx context.Context, projectID, id string, ttl time.D
 	if exp.Unix() <= now.Unix() { // about to time out: the token still needs a future second
 		exp = now.Add(time.Second)
 	}
-	pages, err := listPages(ctx, ls.browser.DevToolsURL())
+	pages, err := ListPages(ctx, ls.browser.DevToolsURL())
 	if err != nil {
 		return nil, fmt.Errorf("list pages of session %s: %w", id, err)
 	}
@@ -124,7 +124,8 @@ func (m *Manager) OpenLiveView(ctx context.Context, token string) (*LiveTarget, 
 //	debuggerUrl            <base>/debug/<token>/devtools/inspector.html?ws=<host>/…/debug/<token>/devtools/page/<target>
 //	wsUrl                  ws://<host>/…/debug/<token>/devtools/browser
 //
-// The session-level debuggerUrl opens DevTools on the first page.
+// Pages come most recently activated first; the session-level debuggerUrl opens DevTools
+// on the first of them, the tab in front.
 type LiveURLs struct {
 	FullscreenURL string
 	DevToolsURL   string
@@ -192,9 +193,10 @@ func DevToolsHTTP(browserURL string) (string, error) {
 	return scheme + "://" + u.Host, nil
 }
 
-// listPages returns the page targets of a browser from its DevTools HTTP endpoint
-// (/json/list), in the browser's order.
-func listPages(ctx context.Context, browserURL string) ([]LivePage, error) {
+// ListPages returns the page targets of a browser, given its browser-level DevTools
+// websocket URL, from its DevTools HTTP endpoint (/json/list), in Chromium's order
+// there: the most recently activated tab first.
+func ListPages(ctx context.Context, browserURL string) ([]LivePage, error) {
 	base, err := DevToolsHTTP(browserURL)
 	if err != nil {
 		return nil, err

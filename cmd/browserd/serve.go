@@ -19,6 +19,7 @@ import (
 	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/httpapi"
+	"github.com/browserd/browserd/internal/liveview"
 	"github.com/browserd/browserd/internal/sqlite"
 )
 
@@ -107,13 +108,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	live, err := liveview.New(liveview.Config{Sessions: mgr, API: api.Handler(), Logger: logger, PublicURL: cfg.PublicURL})
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           routes(api.Handler(), gw),
+		Handler:           withLiveView(routes(api.Handler(), gw), live.Handler()), // liveview.go
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -134,6 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// The gateway first, so connected clients get 1001 "server shutting down"; then the
 	// sessions: browsers stop and the store records every end; then the HTTP server.
 	closeErr := gw.Shutdown(sctx)
+	closeErr = errors.Join(closeErr, live.Close(sctx))
 	closeErr = errors.Join(closeErr, mgr.Close(sctx))
 	if err := srv.Shutdown(sctx); err != nil {
 		closeErr = errors.Join(closeErr, err)
