@@ -21,6 +21,7 @@ type Config struct {
 	Database        string // SQLite file; "" = <data-dir>/browserd.db
 	PublicURL       string
 	ChromePath      string
+	Chromedriver    string
 	MaxSessions     int
 	MaxLaunches     int
 	APIKey          string
@@ -111,6 +112,8 @@ func (c *Config) options() []option {
 	add("public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host", f, s)
 	f, s = str(&c.ChromePath)
 	add("chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)", f, s)
+	f, s = str(&c.Chromedriver)
+	add("chromedriver", "chromedriver binary for Selenium (default: chromedriver on PATH, then /usr/bin/chromedriver)", f, s)
 	f, s = num(&c.MaxSessions)
 	add("max-sessions", "node capacity: live sessions at most", f, s)
 	f, s = num(&c.MaxLaunches)

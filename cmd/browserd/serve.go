@@ -113,12 +113,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	wd, err := newWebDriver(cfg, mgr, logger) // webdriver.go
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           withLiveView(routes(api.Handler(), gw), live.Handler()), // liveview.go
+		Handler:           withWebDriver(withLiveView(routes(api.Handler(), gw), live.Handler()), wd), // liveview.go, webdriver.go
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -139,6 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// The gateway first, so connected clients get 1001 "server shutting down"; then the
 	// sessions: browsers stop and the store records every end; then the HTTP server.
 	closeErr := gw.Shutdown(sctx)
+	closeErr = errors.Join(closeErr, wd.Shutdown(sctx)) // stops every chromedriver
 	closeErr = errors.Join(closeErr, live.Close(sctx))
 	closeErr = errors.Join(closeErr, mgr.Close(sctx))
 	if err := srv.Shutdown(sctx); err != nil {
