@@ -112,21 +112,9 @@ func (p *Profile) Platform() string {
 	return "Linux x86_64"
 }
 
-// AcceptLanguage is the Accept-Language header for the profile's languages.
-func (p *Profile) AcceptLanguage() string {
-	parts := make([]string, len(p.Languages))
-	for i, l := range p.Languages {
-		parts[i] = l
-		if i > 0 {
-			q := 10 - i
-			if q < 1 {
-				q = 1
-			}
-			parts[i] = fmt.Sprintf("%s;q=0.%d", l, q)
-		}
-	}
-	return strings.Join(parts, ",")
-}
+// AcceptLanguage is the profile's languages as CDP's setUserAgentOverride takes them;
+// Chromium adds the q-values of the Accept-Language header ("de-DE,de;q=0.9").
+func (p *Profile) AcceptLanguage() string { return strings.Join(p.Languages, ",") }
 
 func majorVersion(version string) string {
 	major, _, _ := strings.Cut(version, ".")
