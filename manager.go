@@ -42,6 +42,8 @@ type ManagerConfig struct {
 	Setup SetupConfig
 	// Storage keeps contexts and extensions (storage.go); off without Storage.Blobs.
 	Storage StorageConfig
+	// Observer, when set, is told how creates and launches go (observe.go).
+	Observer Observer
 }
 
 // Manager owns the sessions of one node: it launches their browsers, enforces limits,
@@ -67,6 +69,7 @@ type Manager struct {
 	setups setups // session proxies and emulation agents (setup.go)
 
 	storage storageState // session profiles and extensions (storage.go)
+	usage   usageState   // last CPU and memory measurements (usage.go)
 }
 
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
@@ -153,13 +156,13 @@ func (m *Manager) Session(ctx context.Context, projectID, id string) (*Session, 
 	if s.ProjectID != projectID {
 		return nil, Errorf(CodeNotFound, "Session not found")
 	}
-	return s, nil
+	return m.withUsage(s), nil // usage.go
 }
 
 // Sessions lists the project's sessions matching f, newest first.
 func (m *Manager) Sessions(ctx context.Context, projectID string, f SessionFilter) ([]*Session, error) {
 	f.ProjectID = projectID
-	return m.store.Sessions(ctx, f)
+	return m.withUsages(m.store.Sessions(ctx, f)) // usage.go
 }
 
 // Project returns a project the key may see: only its own (docs/COMPATIBILITY.md).
@@ -198,7 +201,8 @@ func checkProject(keyProjectID, requested string) error {
 
 // CreateSession starts a session for the key's project and returns it RUNNING. ctx
 // bounds only the wait for the browser; the browser itself belongs to the Manager.
-func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req CreateSessionRequest) (*Session, error) {
+func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req CreateSessionRequest) (_ *Session, err error) {
+	defer m.observeCreate(keyProjectID, time.Now(), &err)
 	if err := checkProject(keyProjectID, req.ProjectID); err != nil {
 		return nil, err
 	}
@@ -348,7 +352,8 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 
 // startBrowser launches a browser owned by the Manager and waits, bounded by ctx and
 // LaunchTimeout, until it is ready; a browser that fails to get ready is closed.
-func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions) (Browser, error) {
+func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions) (_ Browser, err error) {
+	defer m.observeLaunch(time.Now(), &err)
 	b, err := m.cfg.Launcher.Launch(m.ctx, opts)
 	if err != nil {
 		return nil, err
@@ -391,7 +396,7 @@ func (m *Manager) reserve() error {
 		return &Error{Code: CodeUnavailable, Message: "the server is shutting down", Err: ErrManagerClosed}
 	}
 	if m.reserved >= m.cfg.MaxSessions {
-		return &Error{Code: CodeLimit, Message: fmt.Sprintf(
+		return &Error{Code: CodeLimit, Err: ErrNodeFull, Message: fmt.Sprintf(
 			"This browserd node is at capacity (%d sessions). Try again when a session ends.", m.cfg.MaxSessions)}
 	}
 	m.reserved++
