@@ -33,6 +33,7 @@ type Config struct {
 	PoolSize        int
 	PoolMemoryMiB   int
 	PoolIdle        time.Duration
+	MetricsToken    string // bearer token for /metrics; "" = loopback clients only (ops.go)
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -136,6 +137,9 @@ func (c *Config) options() []option {
 	add("log-format", "text or json", f, s)
 	f, s = str(&c.LogLevel)
 	add("log-level", "debug, info, warn or error", f, s)
+	f, _ = str(&c.MetricsToken)
+	add("metrics-token", "bearer token /metrics requires; without one, /metrics answers loopback clients only",
+		f, func() string { return "" }) // never print a secret in -help
 	return opts
 }
 

@@ -80,7 +80,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	ops, err := newOps(cfg, db, chromePath, logger) // ops.go: metrics and readiness
+	if err != nil {
+		return err
+	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{
+		Observer:        ops,
 		Storage:         storage,
 		Store:           db,
 		Launcher:        launcher,
@@ -104,6 +109,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	gw := cdpproxy.New(cdpproxy.Config{Sessions: mgr, Logger: logger, IdleTimeout: cfg.IdleTimeout})
+	if err := ops.watch(db, mgr, gw); err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Logger: logger, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return err
@@ -123,7 +131,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           withWebDriver(withLiveView(routes(api.Handler(), gw), live.Handler()), wd), // liveview.go, webdriver.go
+		Handler:           ops.wrap(withWebDriver(withLiveView(routes(api.Handler(), gw), live.Handler()), wd)), // liveview.go, webdriver.go, ops.go
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

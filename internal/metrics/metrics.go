@@ -32,16 +32,10 @@ type CDPStats struct {
 	BrowserBytes int64 // relayed from browsers to clients, since start
 }
 
-// Config says where the metrics come from. Nil sources are left out.
+// Config configures Metrics.
 type Config struct {
 	// Registry receives every collector; required.
 	Registry prometheus.Registerer
-	// Sessions counts the stored sessions by project and status.
-	Sessions sessionCounter
-	// Node is the session Manager: live sessions and their usage, the warm pool, capacity.
-	Node node
-	// CDP returns the gateway's counters.
-	CDP func() CDPStats
 	// Version is exported as the version label of browserd_build_info.
 	Version string
 	// Logger receives scrape errors; nil discards them.
@@ -50,9 +44,21 @@ type Config struct {
 	ScrapeTimeout time.Duration
 }
 
+// Sources are the components whose state is read at scrape time. Nil ones are left out.
+type Sources struct {
+	// Sessions counts the stored sessions by project and status.
+	Sessions sessionCounter
+	// Node is the session Manager: live sessions and their usage, the warm pool, capacity.
+	Node node
+	// CDP returns the gateway's counters.
+	CDP func() CDPStats
+}
+
 // Metrics holds browserd's metrics. It implements bb.Observer: give it to the Manager
-// as ManagerConfig.Observer so that create and launch outcomes are counted.
+// as ManagerConfig.Observer so that create and launch outcomes are counted, then call
+// Watch with the components it reads at scrape time.
 type Metrics struct {
+	reg          prometheus.Registerer
 	accepted     prometheus.Counter
 	refused      *prometheus.CounterVec
 	createTime   *prometheus.HistogramVec
@@ -72,6 +78,7 @@ func New(cfg Config) (*Metrics, error) {
 		return nil, errors.New("metrics: Config.Registry is required")
 	}
 	m := &Metrics{
+		reg:          cfg.Registry,
 		log:          cfg.Logger,
 		scrapeBudget: cfg.ScrapeTimeout,
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
@@ -118,7 +125,6 @@ func New(cfg Config) (*Metrics, error) {
 		m.accepted, m.refused, m.createTime, m.launchTime, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&scraper{cfg: cfg, m: m},
 	}
 	for _, c := range cs {
 		if err := cfg.Registry.Register(c); err != nil {
@@ -126,6 +132,12 @@ func New(cfg Config) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Watch registers the metrics read from src at scrape time. Call it once, when the
+// components exist: the Manager needs its Observer before the gateway can be built.
+func (m *Metrics) Watch(src Sources) error {
+	return m.reg.Register(&scraper{src: src, m: m})
 }
 
 // CreateAccepted implements bb.Observer.

@@ -28,7 +28,9 @@ type fakeNode struct{}
 func (fakeNode) LiveUsage() []bb.SessionUsage {
 	return []bb.SessionUsage{{SessionID: "s1", ProjectID: "p1", Usage: bb.Usage{CPU: 1500 * time.Millisecond, Memory: 100 << 20}}}
 }
-func (fakeNode) PoolStats() bb.PoolStats { return bb.PoolStats{Ready: 2, Launching: 1, Hits: 5, Misses: 3} }
+func (fakeNode) PoolStats() bb.PoolStats {
+	return bb.PoolStats{Ready: 2, Launching: 1, Hits: 5, Misses: 3}
+}
 func (fakeNode) Capacity() (int, int, bool) { return 3, 8, false }
 
 // scrape serves the registry through Handler from a loopback client and returns the body.
@@ -47,8 +49,12 @@ func scrape(t *testing.T, reg *prometheus.Registry) string {
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	store := &fakeStore{counts: []bb.SessionCount{{ProjectID: "p1", Status: bb.StatusRunning, N: 2}, {ProjectID: "p2", Status: bb.StatusCompleted, N: 7}}}
-	m, err := New(Config{
-		Registry: reg, Sessions: store, Node: fakeNode{}, Version: "v9",
+	m, err := New(Config{Registry: reg, Version: "v9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Watch(Sources{
+		Sessions: store, Node: fakeNode{},
 		CDP: func() CDPStats { return CDPStats{Connections: 4, ClientBytes: 10, BrowserBytes: 20} },
 	})
 	if err != nil {
@@ -106,7 +112,11 @@ func TestNewRequiresRegistry(t *testing.T) {
 		t.Error("New without a registry = nil error")
 	}
 	reg := prometheus.NewRegistry()
-	if _, err := New(Config{Registry: reg}); err != nil {
+	m, err := New(Config{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Watch(Sources{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := New(Config{Registry: reg}); err == nil {

@@ -36,7 +36,7 @@ var (
 
 // scraper reads the values owned by other components when Prometheus scrapes.
 type scraper struct {
-	cfg Config
+	src Sources
 	m   *Metrics
 }
 
@@ -48,7 +48,7 @@ func (s *scraper) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (s *scraper) Collect(ch chan<- prometheus.Metric) {
-	if st := s.cfg.Sessions; st != nil {
+	if st := s.src.Sessions; st != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.m.scrapeBudget)
 		counts, err := st.SessionCounts(ctx)
 		cancel()
@@ -61,7 +61,7 @@ func (s *scraper) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(c.N), c.ProjectID, string(c.Status))
 		}
 	}
-	if n := s.cfg.Node; n != nil {
+	if n := s.src.Node; n != nil {
 		used, capacity, _ := n.Capacity()
 		ch <- prometheus.MustNewConstMetric(nodeSessionsDesc, prometheus.GaugeValue, float64(used))
 		ch <- prometheus.MustNewConstMetric(nodeCapacityDesc, prometheus.GaugeValue, float64(capacity))
@@ -75,8 +75,8 @@ func (s *scraper) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(memDesc, prometheus.GaugeValue, float64(u.Memory), u.SessionID, u.ProjectID)
 		}
 	}
-	if s.cfg.CDP != nil {
-		st := s.cfg.CDP()
+	if s.src.CDP != nil {
+		st := s.src.CDP()
 		ch <- prometheus.MustNewConstMetric(cdpConnsDesc, prometheus.GaugeValue, float64(st.Connections))
 		ch <- prometheus.MustNewConstMetric(cdpBytesDesc, prometheus.CounterValue, float64(st.ClientBytes), "client_to_browser")
 		ch <- prometheus.MustNewConstMetric(cdpBytesDesc, prometheus.CounterValue, float64(st.BrowserBytes), "browser_to_client")
