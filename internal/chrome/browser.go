@@ -258,7 +258,7 @@ func (b *Browser) Close(ctx context.Context) error {
 // can be read once every process is gone (bb.ProfileBrowser). Close removes the files
 // later. Stop is idempotent and safe for concurrent use.
 func (b *Browser) Stop(ctx context.Context) error {
-	if err := b.stopOnce(ctx); err != nil {
+	if err := b.stopOnce(ctx, max(b.grace, keepGrace)); err != nil {
 		return fmt.Errorf("stop chrome %d: %w", b.pid, err)
 	}
 	return nil
@@ -267,14 +267,18 @@ func (b *Browser) Stop(ctx context.Context) error {
 // ProfileDir returns the browser's user-data-dir.
 func (b *Browser) ProfileDir() string { return filepath.Join(b.dir, "profile") }
 
-func (b *Browser) stopOnce(ctx context.Context) error {
-	b.stopped.Do(func() { b.stopErr = b.stop(ctx) })
+func (b *Browser) stopOnce(ctx context.Context, grace time.Duration) error {
+	b.stopped.Do(func() { b.stopErr = b.stop(ctx, grace) })
 	return b.stopErr
 }
 
+// keepGrace is the least time Stop gives Chromium to exit after Browser.close: a
+// killed browser may not have written its cookies, and Stop is called to save them.
+const keepGrace = 10 * time.Second
+
 func (b *Browser) close(ctx context.Context) error {
 	var errs []error
-	if err := b.stopOnce(ctx); err != nil {
+	if err := b.stopOnce(ctx, b.grace); err != nil {
 		errs = append(errs, err)
 	}
 	if err := removeSingleton(filepath.Join(b.dir, "profile"), b.dir); err != nil {
@@ -304,8 +308,9 @@ func (b *Browser) noteSingleton() {
 	}
 }
 
-// stop ends every process of the browser and waits for them.
-func (b *Browser) stop(ctx context.Context) error {
+// stop ends every process of the browser and waits for them, giving it grace to exit
+// on its own first.
+func (b *Browser) stop(ctx context.Context, grace time.Duration) error {
 	b.noteSingleton() // when WaitReady did not: the link may go during the stop
 	b.mu.Lock()
 	stop := b.stopAfter
@@ -316,7 +321,7 @@ func (b *Browser) stop(ctx context.Context) error {
 	select {
 	case <-b.exited:
 	default:
-		gctx, cancel := context.WithTimeout(ctx, b.grace)
+		gctx, cancel := context.WithTimeout(ctx, grace)
 		via, err := "cdp", error(nil)
 		if u := b.DevToolsURL(); u == "" || closeBrowser(gctx, u) != nil {
 			// No CDP: SIGTERM is the next best stop. The cause is not worth reporting,
@@ -328,7 +333,7 @@ func (b *Browser) stop(ctx context.Context) error {
 			case <-b.exited:
 			case <-gctx.Done():
 				if ctx.Err() == nil {
-					b.log.Warn("chrome did not stop in time", "via", via, "grace", b.grace)
+					b.log.Warn("chrome did not stop in time", "via", via, "grace", grace)
 				}
 			}
 		}

@@ -1,0 +1,149 @@
+package browserd_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	bb "github.com/browserd/browserd"
+)
+
+// markerExtension is an MV3 extension with a service worker and a content script that
+// marks every page it runs in.
+var markerExtension = map[string]string{
+	"manifest.json": `{
+  "manifest_version": 3,
+  "name": "browserd marker",
+  "version": "1.0",
+  "background": {"service_worker": "bg.js"},
+  "content_scripts": [{"matches": ["<all_urls>"], "js": ["js/cs.js"], "run_at": "document_start"}]
+}`,
+	"bg.js":    `chrome.runtime.onInstalled.addListener(() => {});`,
+	"js/cs.js": `document.documentElement.dataset.browserdMarker = "content-script";`,
+}
+
+// TestExtensionRuns uploads an MV3 extension and checks that a session started with
+// it runs its content script in pages and its service worker, also after the
+// extension was deleted.
+func TestExtensionRuns(t *testing.T) {
+	srv := site(t)
+	e := newChromeEnv(t, "", bb.ManagerConfig{})
+	ext, err := e.m.CreateExtension(context.Background(), e.project(t).ID, "marker.zip",
+		bytes.NewReader(extensionZip(t, markerExtension)))
+	if err != nil {
+		t.Fatalf("CreateExtension: %v", err)
+	}
+	s, p := e.start(t, bb.CreateSessionRequest{ExtensionID: ext.ID})
+	if s.ExtensionID != ext.ID {
+		t.Errorf("session extensionId = %q; want %q", s.ExtensionID, ext.ID)
+	}
+	p.navigate(t, srv.URL+"/")
+	if got := p.eval(t, `document.documentElement.dataset.browserdMarker || "none"`); got != "content-script" {
+		t.Errorf("marker = %q; want the content script's", got)
+	}
+	waitServiceWorker(t, p)
+
+	// Deleting the extension does not affect the running session.
+	if err := e.m.DeleteExtension(context.Background(), e.project(t).ID, ext.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.navigate(t, srv.URL+"/whoami")
+	if got := p.eval(t, `document.documentElement.dataset.browserdMarker || "none"`); got != "content-script" {
+		t.Errorf("marker after deleting the extension = %q; want the content script's", got)
+	}
+	e.release(t, s, p)
+	if _, err := e.m.CreateSession(context.Background(), e.project(t).ID, bb.CreateSessionRequest{ExtensionID: ext.ID}); bb.CodeOf(err) != bb.CodeNotFound {
+		t.Errorf("CreateSession with a deleted extension = %v; want not found", err)
+	}
+
+	// A session without the extension has no marker.
+	s, p = e.start(t, bb.CreateSessionRequest{})
+	p.navigate(t, srv.URL+"/")
+	if got := p.eval(t, `document.documentElement.dataset.browserdMarker || "none"`); got != "none" {
+		t.Errorf("marker without the extension = %q; want none", got)
+	}
+	e.release(t, s, p)
+}
+
+// waitServiceWorker waits for the extension's service worker target.
+func waitServiceWorker(t *testing.T, p *page) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var targets struct {
+			TargetInfos []struct{ Type, URL string } `json:"targetInfos"`
+		}
+		p.call(t, "", "Target.getTargets", nil, &targets)
+		for _, ti := range targets.TargetInfos {
+			if ti.Type == "service_worker" && strings.HasPrefix(ti.URL, "chrome-extension://") && strings.HasSuffix(ti.URL, "/bg.js") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no extension service worker among %+v", targets.TargetInfos)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// BenchmarkContextSession measures what a context adds to a session's start and end:
+// "start" is CreateSession until RUNNING; "writeback" is from REQUEST_RELEASE until the
+// context points at the new snapshot (the end of a session without persist is not
+// waited for by clients). Sub-benchmarks: a plain session, a new (empty) context, and
+// a context holding a login (cookies, local storage, IndexedDB) with persist.
+//
+//	go test -run '^$' -bench BenchmarkContextSession -benchtime 5x .
+func BenchmarkContextSession(b *testing.B) {
+	srv := site(b)
+	e := newChromeEnv(b, "", bb.ManagerConfig{})
+	ctx := context.Background()
+	run := func(b *testing.B, req func() bb.CreateSessionRequest, persist bool) {
+		var start, writeback time.Duration
+		var size int64
+		for b.Loop() {
+			r := req()
+			t0 := time.Now()
+			s, err := e.m.CreateSession(ctx, e.project(b).ID, r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start += time.Since(t0)
+			var old string
+			if r.Settings.Context != nil {
+				old = e.context(b, r.Settings.Context.ID).Snapshot
+			}
+			t1 := time.Now()
+			if _, err := e.m.ReleaseSession(ctx, s.ProjectID, s.ID); err != nil {
+				b.Fatal(err)
+			}
+			if persist {
+				size = e.waitSnapshot(b, r.Settings.Context.ID, old).SnapshotSize
+				writeback += time.Since(t1)
+			}
+		}
+		b.ReportMetric(float64(start.Milliseconds())/float64(b.N), "start-ms/op")
+		if persist {
+			b.ReportMetric(float64(writeback.Milliseconds())/float64(b.N), "writeback-ms/op")
+			b.ReportMetric(float64(size), "snapshot-bytes")
+		}
+	}
+	b.Run("plain", func(b *testing.B) {
+		run(b, func() bb.CreateSessionRequest { return bb.CreateSessionRequest{} }, false)
+	})
+	b.Run("new-context", func(b *testing.B) {
+		run(b, func() bb.CreateSessionRequest { return withContext(e.newContext(b).ID, false) }, false)
+	})
+	logged := e.newContext(b)
+	s, p := e.start(b, withContext(logged.ID, true))
+	logIn(b, p, srv.URL, "bench")
+	e.release(b, s, p)
+	e.waitSnapshot(b, logged.ID, "")
+	b.Run("login-context", func(b *testing.B) {
+		run(b, func() bb.CreateSessionRequest { return withContext(logged.ID, false) }, false)
+	})
+	b.Run("login-context-persist", func(b *testing.B) {
+		run(b, func() bb.CreateSessionRequest { return withContext(logged.ID, true) }, true)
+	})
+}
