@@ -34,6 +34,7 @@ type Config struct {
 	PoolMemoryMiB   int
 	PoolIdle        time.Duration
 	MetricsToken    string // bearer token for /metrics; "" = loopback clients only (ops.go)
+	ProxyUpstream   string // comma-separated upstream proxy URLs for proxies: true
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -140,6 +141,9 @@ func (c *Config) options() []option {
 	f, _ = str(&c.MetricsToken)
 	add("metrics-token", "bearer token /metrics requires; without one, /metrics answers loopback clients only",
 		f, func() string { return "" }) // never print a secret in -help
+	f, _ = str(&c.ProxyUpstream)
+	add("proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin",
+		f, func() string { return "" }) // never print a password in -help
 	return opts
 }
 
@@ -187,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLaunches < 1 {
 		errs = append(errs, errors.New("max-launches must be at least 1"))
+	}
+	if _, err := parseUpstreams(c.ProxyUpstream); err != nil { // setup.go
+		errs = append(errs, err)
 	}
 	if c.PoolSize < 0 || c.PoolMemoryMiB < 0 || c.PoolIdle < 0 {
 		errs = append(errs, errors.New("pool-size, pool-memory and pool-idle must not be negative"))

@@ -80,12 +80,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	setup, err := setupConfig(ctx, cfg, chromePath, logger) // setup.go
+	if err != nil {
+		return err
+	}
 	ops, err := newOps(cfg, db, chromePath, logger) // ops.go: metrics and readiness
 	if err != nil {
 		return err
 	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{
 		Observer:        ops,
+		Setup:           setup,
 		Storage:         storage,
 		Store:           db,
 		Launcher:        launcher,
