@@ -128,7 +128,8 @@ func New(cfg Config) (*Handler, error) {
 // ServeHTTP routes a WebDriver request: POST /session creates a session, DELETE
 // /session/{id} quits it, and every other /session/{id}/… command is relayed.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path, ok := strings.CutPrefix(r.URL.Path, h.cfg.Prefix)
+	// The escaped path, so that an escaped "/" in a parameter (a cookie name) stays one.
+	path, ok := strings.CutPrefix(r.URL.EscapedPath(), h.cfg.Prefix)
 	if !ok || (path != "" && path[0] != '/') {
 		writeError(w, newError(http.StatusNotFound, errUnknownCommand, "unknown command: "+r.URL.Path))
 		return

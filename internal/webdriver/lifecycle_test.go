@@ -176,6 +176,14 @@ func TestSharedDriver(t *testing.T) {
 	if n := len(hs.drivers(t)); n != 1 {
 		t.Errorf("%d chromedrivers for one session; want 1", n)
 	}
+	// An escaped "/" in a parameter reaches chromedriver escaped.
+	c1.cmd(t, http.MethodPost, "/url", map[string]string{"url": testPage(t)}, nil)
+	c1.cmd(t, http.MethodPost, "/cookie", map[string]any{"cookie": map[string]string{"name": "a/b", "value": "slash"}}, nil)
+	var cookie struct{ Name, Value string }
+	c2.cmd(t, http.MethodGet, "/cookie/a%2Fb", nil, &cookie)
+	if cookie.Name != "a/b" || cookie.Value != "slash" {
+		t.Errorf("cookie a/b = %+v", cookie)
+	}
 	c1.script(t, "window.shared = 42", nil)
 	var v int
 	c2.script(t, "return window.shared", &v)

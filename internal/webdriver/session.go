@@ -266,7 +266,7 @@ func (h *Handler) command(w http.ResponseWriter, r *http.Request, ws *wdSession,
 		}
 		h.mu.Unlock()
 	}()
-	ctx := context.WithValue(r.Context(), targetKey{}, target{ws: ws, path: "/session/" + url.PathEscape(ws.id) + rest})
+	ctx := context.WithValue(r.Context(), targetKey{}, target{ws: ws, rawPath: "/session/" + url.PathEscape(ws.id) + rest})
 	h.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -274,15 +274,21 @@ type targetKey struct{}
 
 // target is where the reverse proxy sends a request.
 type target struct {
-	ws   *wdSession
-	path string
+	ws      *wdSession
+	rawPath string // escaped
 }
 
 // rewrite points a relayed request at chromedriver, which only accepts requests for
 // a loopback Host and no foreign Origin, and drops browserd's credentials.
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	t := pr.In.Context().Value(targetKey{}).(target)
-	pr.Out.URL = &url.URL{Scheme: "http", Host: t.ws.drv.proc.addr, Path: t.path, RawQuery: pr.In.URL.RawQuery}
+	u := &url.URL{Scheme: "http", Host: t.ws.drv.proc.addr, RawQuery: pr.In.URL.RawQuery}
+	if p, err := url.PathUnescape(t.rawPath); err == nil {
+		u.Path, u.RawPath = p, t.rawPath
+	} else { // the client sent it so; let chromedriver answer
+		u.Path = t.rawPath
+	}
+	pr.Out.URL = u
 	pr.Out.Host = ""
 	for _, k := range []string{headerSigningKey, headerAPIKey, headerSessionID, "Enable-Proxy", "Origin", "Authorization", "Cookie"} {
 		pr.Out.Header.Del(k)

@@ -216,6 +216,21 @@ func TestSessionEnd(t *testing.T) {
 	}
 }
 
+// TestTimeout checks that a session's timeout ends it with a WebDriver session attached,
+// as with a CDP client: TIMED_OUT, chromedriver gone, commands say why.
+func TestTimeout(t *testing.T) {
+	hs := newHarness(t, harnessConfig{})
+	s := hs.create(t, bb.CreateSessionRequest{Timeout: 15}) // below the API's minimum: the Manager allows it
+	c := hs.signingKeyClient(s.ID)
+	c.newSession(t, nil)
+	hs.waitStatus(t, s.ID, bb.StatusTimedOut, 40*time.Second)
+	waitNoDrivers(t, hs)
+	rep := c.do(t, http.MethodGet, "/session/"+c.session+"/url", nil)
+	if rep.status != http.StatusNotFound || rep.code != errInvalidSessionID || !strings.Contains(rep.message, "TIMED_OUT") {
+		t.Errorf("command after timeout: %d %s %q", rep.status, rep.code, rep.message)
+	}
+}
+
 // waitNoDrivers waits until no chromedriver of the harness runs.
 func waitNoDrivers(t testing.TB, hs *harness) {
 	t.Helper()
