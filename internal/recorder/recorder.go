@@ -1,0 +1,235 @@
+package recorder
+
+import (
+	"context"
+	_ "embed" // rrweb-record.js
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	bb "github.com/browserd/browserd"
+)
+
+// script is the rrweb recorder, built by scripts/rrweb/build.sh.
+//
+//go:embed rrweb-record.js
+var script string
+
+const (
+	// world is the isolated world the recorder runs in: page scripts cannot see it.
+	world = "__browserd_recorder"
+	// binding is the function, in that world only, the recorder reports through.
+	binding = "browserdRecord"
+)
+
+// Config configures a Recorder. Zero values take the defaults in brackets.
+type Config struct {
+	Logger *slog.Logger
+	// FlushInterval is how often collected events are handed on [1s].
+	FlushInterval time.Duration
+	// FlushBytes hands events on early once this many bytes wait [1 MiB].
+	FlushBytes int
+}
+
+// Recorder starts an agent in each session's browser. It implements bb.Agent.
+type Recorder struct {
+	cfg Config
+	log *slog.Logger
+}
+
+var _ bb.Agent = (*Recorder)(nil)
+
+// New returns a Recorder.
+func New(cfg Config) *Recorder {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.FlushBytes <= 0 {
+		cfg.FlushBytes = 1 << 20
+	}
+	return &Recorder{cfg: cfg, log: cfg.Logger}
+}
+
+// agent is the recorder of one session.
+type agent struct {
+	r    *Recorder
+	opts bb.AgentOptions
+	log  *slog.Logger
+	c    *conn
+	ctx  context.Context // cancelled by stop
+	stop context.CancelFunc
+	wg   sync.WaitGroup // page setups and the flusher
+
+	mu      sync.Mutex
+	pending []bb.RecordingEvent
+	size    int
+	kick    chan struct{} // wakes the flusher early
+}
+
+// Start connects to the browser, directs its downloads to opts.DownloadDir and, when
+// opts.Record, arms the recorder in every page, present and future. ctx bounds only the
+// setup; the agent runs until stop.
+func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOptions) (func(), error) {
+	actx, cancel := context.WithCancel(context.Background())
+	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1)}
+	c, err := dial(ctx, browserURL, a.onEvent)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	a.c = c
+	if err := a.setup(ctx); err != nil {
+		c.close()
+		cancel()
+		a.wg.Wait() // pages attached before the failure
+		return nil, err
+	}
+	if opts.Record {
+		a.wg.Go(a.flusher)
+	}
+	var once sync.Once
+	return func() { once.Do(a.close) }, nil
+}
+
+func (a *agent) setup(ctx context.Context) error {
+	if a.opts.DownloadDir != "" {
+		if err := a.c.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{
+			"behavior": "allow", "downloadPath": a.opts.DownloadDir,
+		}, nil); err != nil {
+			return fmt.Errorf("set download dir: %w", err)
+		}
+	}
+	if !a.opts.Record {
+		return nil
+	}
+	// Pages only: every page that exists and every new one attaches to this connection
+	// paused (waitForDebuggerOnStart), so the recorder is in place before its first
+	// document; armPage resumes it.
+	return a.c.call(ctx, "", "Target.setAutoAttach", map[string]any{
+		"autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true,
+		"filter": []map[string]any{{"type": "page"}},
+	}, nil)
+}
+
+// onEvent runs on the read loop: it must not call the browser.
+func (a *agent) onEvent(m *message) {
+	switch m.Method {
+	case "Target.attachedToTarget":
+		var p struct {
+			SessionID  string `json:"sessionId"`
+			TargetInfo struct {
+				Type string `json:"type"`
+			} `json:"targetInfo"`
+			Waiting bool `json:"waitingForDebugger"`
+		}
+		if json.Unmarshal(m.Params, &p) != nil {
+			return
+		}
+		if a.ctx.Err() != nil {
+			return
+		}
+		a.wg.Go(func() { a.armPage(p.SessionID, p.TargetInfo.Type, p.Waiting) })
+	case "Runtime.bindingCalled":
+		var p struct {
+			Name    string `json:"name"`
+			Payload string `json:"payload"`
+		}
+		if json.Unmarshal(m.Params, &p) != nil || p.Name != binding {
+			return
+		}
+		var events []bb.RecordingEvent
+		if json.Unmarshal([]byte(p.Payload), &events) != nil {
+			return
+		}
+		a.add(events, len(p.Payload))
+	}
+}
+
+// armPage installs the recorder in a page session and resumes the page.
+func (a *agent) armPage(sessionID, typ string, waiting bool) {
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	if typ == "page" {
+		// Chromium reports binding calls only to a session with Runtime enabled, and
+		// runs new-document scripts on navigations only with Page enabled; both come
+		// first, as runImmediately may report at once.
+		steps := []struct {
+			method string
+			params any
+		}{
+			{"Runtime.enable", nil},
+			{"Page.enable", nil},
+			{"Runtime.addBinding", map[string]any{"name": binding, "executionContextName": world}},
+			{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": script, "worldName": world, "runImmediately": true}},
+		}
+		for _, s := range steps {
+			if err = a.c.call(ctx, sessionID, s.method, s.params, nil); err != nil {
+				break
+			}
+		}
+	}
+	if waiting {
+		// Resume even when arming failed: a page must never stay paused because of us.
+		if rerr := a.c.call(ctx, sessionID, "Runtime.runIfWaitingForDebugger", nil, nil); err == nil {
+			err = rerr
+		}
+	}
+	if err != nil && a.ctx.Err() == nil {
+		a.log.Debug("arm recorder in page", "err", err)
+	}
+}
+
+func (a *agent) add(events []bb.RecordingEvent, size int) {
+	a.mu.Lock()
+	a.pending = append(a.pending, events...)
+	a.size += size
+	full := a.size >= a.r.cfg.FlushBytes
+	a.mu.Unlock()
+	if full {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flusher hands collected events on every FlushInterval, or sooner when many wait,
+// until the agent stops; then it hands on what is left.
+func (a *agent) flusher() {
+	t := time.NewTicker(a.r.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-a.kick:
+		case <-a.ctx.Done():
+			a.flush()
+			return
+		}
+		a.flush()
+	}
+}
+
+func (a *agent) flush() {
+	a.mu.Lock()
+	events := a.pending
+	a.pending, a.size = nil, 0
+	a.mu.Unlock()
+	if len(events) > 0 && a.opts.Events != nil {
+		a.opts.Events(events)
+	}
+}
+
+// close ends the connection, waits for the page setups, and flushes the last events.
+func (a *agent) close() {
+	a.c.close() // pending calls fail at once
+	a.stop()
+	a.wg.Wait()
+	a.flush() // events that arrived after the flusher's last turn
+}
