@@ -37,6 +37,10 @@ func pageServer(t *testing.T) (*httptest.Server, *headers) {
 		h.mu.Lock()
 		h.m[r.URL.Path] = r.Header.Clone()
 		h.mu.Unlock()
+		if to := r.URL.Query().Get("to"); to != "" {
+			http.Redirect(w, r, to, http.StatusFound)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html")
 		if src := r.URL.Query().Get("frame"); src != "" {
 			fmt.Fprintf(w, `<title>outer</title><iframe id=f src=%q></iframe>`, src)
@@ -257,6 +261,7 @@ func TestAllowedDomains(t *testing.T) {
 		{url: u("other.test", "/c"), wantErr: "net::ERR_BLOCKED_BY_CLIENT"},
 		{url: u("notallowed.test", "/d"), wantErr: "net::ERR_BLOCKED_BY_CLIENT"},
 		{url: u("allowed.test.evil.test", "/e"), wantErr: "net::ERR_BLOCKED_BY_CLIENT"},
+		{url: u("allowed.test", "/r?to="+u("other.test", "/f")), wantErr: "net::ERR_BLOCKED_BY_CLIENT"}, // redirect
 		// Subframes are not filtered (spec §3.1).
 		{url: u("allowed.test", "/outer?frame="+u("other.test", "/inner"))},
 	} {
@@ -265,7 +270,7 @@ func TestAllowedDomains(t *testing.T) {
 			t.Errorf("navigate %s: error %q; want %q", tt.url, got, tt.wantErr)
 		}
 	}
-	for _, path := range []string{"/c", "/d", "/e"} {
+	for _, path := range []string{"/c", "/d", "/e", "/f"} {
 		if hdr.get(path) != nil {
 			t.Errorf("blocked navigation %s reached the server", path)
 		}

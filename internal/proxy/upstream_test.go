@@ -25,7 +25,7 @@ import (
 // body at /big: one TLS, one plain.
 type origins struct{ tls, plain string }
 
-func startOrigins(t *testing.T) origins {
+func startOrigins(t testing.TB) origins {
 	t.Helper()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/big" {
@@ -101,7 +101,7 @@ func (u *upstream) record(host string) {
 }
 
 // startHTTPUpstream starts an HTTP proxy; tlsOn makes it an https:// proxy.
-func startHTTPUpstream(t *testing.T, name, user, pass string, o origins, tlsOn bool) *upstream {
+func startHTTPUpstream(t testing.TB, name, user, pass string, o origins, tlsOn bool) *upstream {
 	t.Helper()
 	u := &upstream{name: name, user: user, pass: pass, originAddr: o.tls, plainAddr: o.plain}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(u.serveHTTP))
