@@ -30,9 +30,9 @@ func BenchmarkFirstCommand(b *testing.B) {
 	}
 }
 
-// BenchmarkCommand measures one small command (GET /url) through browserd and, for
-// comparison, sent to the same chromedriver directly: the difference is the relay's cost
-// (authentication with a signing key, routing, reverse proxy).
+// BenchmarkCommand measures a small command (GET /url) and a 4 MiB script result through
+// browserd and, for comparison, sent to the same chromedriver directly: the difference is
+// the relay's cost (authentication with a signing key, routing, reverse proxy).
 //
 //	go test -run '^$' -bench 'Command$' ./internal/webdriver
 func BenchmarkCommand(b *testing.B) {
@@ -43,15 +43,29 @@ func BenchmarkCommand(b *testing.B) {
 	hs.h.mu.Lock()
 	direct := &wdClient{base: "http://" + hs.h.drivers[s.ID].proc.addr, header: http.Header{}, session: c.session}
 	hs.h.mu.Unlock()
-	for _, bc := range []struct {
+	for _, cmd := range []struct {
 		name string
-		c    *wdClient
-	}{{"direct", direct}, {"browserd", c}} {
-		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
-				var url string
-				bc.c.cmd(b, http.MethodGet, "/url", nil, &url)
-			}
-		})
+		run  func(b *testing.B, c *wdClient)
+	}{
+		{"url", func(b *testing.B, c *wdClient) {
+			var url string
+			c.cmd(b, http.MethodGet, "/url", nil, &url)
+		}},
+		{"4MiB", func(b *testing.B, c *wdClient) {
+			var big string
+			c.script(b, "return 'x'.repeat(4 << 20)", &big)
+			b.SetBytes(4 << 20)
+		}},
+	} {
+		for _, via := range []struct {
+			name string
+			c    *wdClient
+		}{{"direct", direct}, {"browserd", c}} {
+			b.Run(cmd.name+"/"+via.name, func(b *testing.B) {
+				for b.Loop() {
+					cmd.run(b, via.c)
+				}
+			})
+		}
 	}
 }
