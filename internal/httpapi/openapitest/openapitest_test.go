@@ -40,7 +40,7 @@ func TestValidateResponse(t *testing.T) {
 		{name: "body on 204", method: "DELETE", path: "/v1/contexts/{id}", status: 204, body: "{}", wantErr: "without a body"},
 		{name: "undocumented operation", method: "PATCH", path: "/v1/sessions/{id}", status: 200, wantErr: "not documented"},
 		{name: "session with unknown field", method: "GET", path: "/v1/sessions", status: 200, header: jsonHdr,
-			body: `[{"id":"s","createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:00.000Z","projectId":"p","startedAt":"2026-01-01T00:00:00.000Z","expiresAt":"2026-01-01T00:05:00.000Z","status":"RUNNING","proxyBytes":0,"keepAlive":false,"region":"us-west-2","connectUrl":"ws://x/"}]`,
+			body:    `[{"id":"s","createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:00.000Z","projectId":"p","startedAt":"2026-01-01T00:00:00.000Z","expiresAt":"2026-01-01T00:05:00.000Z","status":"RUNNING","proxyBytes":0,"keepAlive":false,"region":"us-west-2","connectUrl":"ws://x/"}]`,
 			wantErr: "does not match"},
 	}
 	for _, tt := range tests {
