@@ -20,6 +20,7 @@ type driver struct {
 	err   error
 
 	users int           // WebDriver sessions and creates using it; guarded by Handler.mu
+	dead  bool          // its sessions were ended; no new one may join; guarded by Handler.mu
 	stop  chan struct{} // closed when users drops to zero
 	gone  chan struct{} // closed once the process is dead and its sessions are ended
 }
@@ -144,6 +145,7 @@ func (h *Handler) watch(d *driver) {
 		code, msg = errUnknownError, "the server is shutting down"
 	}
 	h.mu.Lock()
+	d.dead = true
 	if h.drivers[d.sessionID] == d {
 		delete(h.drivers, d.sessionID)
 	}

@@ -116,13 +116,7 @@ func (h *Handler) newSession(ctx context.Context, a attached, body []byte) (*cre
 	ws.sessionID, ws.projectID, ws.drv, ws.att = a.sessionID, a.projectID, d, a.att
 
 	h.mu.Lock()
-	var gone bool
-	select {
-	case <-d.gone:
-		gone = true
-	default:
-		gone = h.closed
-	}
+	gone := d.dead || h.closed
 	if !gone {
 		h.wds[ws.id] = ws.wdSession
 		h.armIdleLocked(ws.wdSession)
