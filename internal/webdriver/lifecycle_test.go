@@ -149,7 +149,7 @@ func TestMixedCDP(t *testing.T) {
 	}
 }
 
-// TestLargeResponse relays an 4 MiB script result (Chromium itself makes big results
+// TestLargeResponse relays a 4 MiB script result (Chromium itself makes big results
 // slowly: research/chromium-limits.md §3d).
 func TestLargeResponse(t *testing.T) {
 	hs := newHarness(t, harnessConfig{})
