@@ -136,6 +136,7 @@ func TestRestart(t *testing.T) {
 	bin := buildBinary(t)
 
 	t.Run("kill -9", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		runDir := filepath.Join(dir, "run")
 		// A warm browser too: the restart must clean up those as well.
@@ -195,6 +196,7 @@ func TestRestart(t *testing.T) {
 	})
 
 	t.Run("SIGTERM", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		p := startProcess(t, bin, dir, "--pool-size", "1")
 		var sess apiSession
