@@ -173,6 +173,14 @@ func (a *Agent) configure(sid string, t targetInfo, waiting bool) {
 	case "page", "iframe":
 		if p != nil {
 			send("Emulation.setUserAgentOverride", a.uaParams())
+			// A client's own setUserAgentOverride (Playwright sends one for every page,
+			// with an empty user agent) resets navigator.platform, which is kept per page
+			// rather than per CDP session; a getter defined before the page's scripts
+			// holds whatever other clients send.
+			if t.Type == "page" {
+				send("Page.enable", nil)
+			}
+			send("Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": platformScript(p.Platform())})
 			send("Emulation.setLocaleOverride", map[string]any{"locale": p.Locale()})
 			if p.Touch() {
 				send("Emulation.setTouchEmulationEnabled", map[string]any{"enabled": true, "maxTouchPoints": 5})
@@ -241,4 +249,10 @@ func (a *Agent) requestPaused(sid string, raw json.RawMessage) {
 	}
 	// Not waited for: this runs in the read goroutine. A failure means the target is gone.
 	a.c.send(a.ctx, sid, method, params)
+}
+
+// platformScript defines navigator.platform as p for a document.
+func platformScript(p string) string {
+	b, _ := json.Marshal(p) // a string always marshals
+	return `Object.defineProperty(Navigator.prototype, "platform", {get: () => ` + string(b) + `, configurable: true, enumerable: true});`
 }

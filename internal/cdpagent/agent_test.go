@@ -85,6 +85,34 @@ func (cl *client) newPage(t *testing.T) string {
 	return att.SessionID
 }
 
+// existingPage attaches to the browser's first tab, open before the agent started.
+func (cl *client) existingPage(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var ts struct {
+		TargetInfos []struct {
+			TargetID, Type string
+		} `json:"targetInfos"`
+	}
+	if err := cl.c.call(ctx, "", "Target.getTargets", nil, &ts); err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range ts.TargetInfos {
+		if ti.Type == "page" {
+			var att struct {
+				SessionID string `json:"sessionId"`
+			}
+			if err := cl.c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &att); err != nil {
+				t.Fatal(err)
+			}
+			return att.SessionID
+		}
+	}
+	t.Fatal("no page")
+	return ""
+}
+
 // navigate loads url in the page and returns the navigation's errorText ("" on success).
 func (cl *client) navigate(t *testing.T, sid, url string) string {
 	t.Helper()
@@ -201,8 +229,13 @@ func TestEmulation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := startBrowser(t, tt.e, tt.viewport)
 			cl := newClient(t, b)
-			for i := range 2 { // a tab opened after the agent started, twice
-				sid := cl.newPage(t)
+			for i := range 3 { // the first tab, then tabs opened after the agent started
+				var sid string
+				if i == 0 {
+					sid = cl.existingPage(t)
+				} else {
+					sid = cl.newPage(t)
+				}
 				path := fmt.Sprintf("/%s/%d", strings.ReplaceAll(tt.name, " ", "-"), i)
 				if msg := cl.navigate(t, sid, srv.URL+path); msg != "" {
 					t.Fatalf("navigate: %s", msg)
