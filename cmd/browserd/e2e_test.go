@@ -41,7 +41,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func lifecycleRound(t *testing.T, srv *testServer, pageURL string, round int) {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
 	sess := srv.create(t, testAPIKey, nil)
@@ -92,7 +92,7 @@ func TestDisconnect(t *testing.T) {
 	t.Parallel()
 	const grace = 500 * time.Millisecond
 	srv := startServer(t, t.TempDir(), defaultEnv(), "--disconnect-grace", grace.String())
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	kept := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
@@ -136,7 +136,7 @@ func TestConnectDeadline(t *testing.T) {
 	t.Parallel()
 	const deadline = 3 * time.Second // the test's connect must come before it
 	srv := startServer(t, t.TempDir(), defaultEnv(), "--connect-timeout", deadline.String())
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	idle := srv.create(t, testAPIKey, nil)
@@ -169,7 +169,7 @@ func TestConnectDeadline(t *testing.T) {
 func TestCrash(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, t.TempDir(), defaultEnv())
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	sess := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
@@ -201,7 +201,7 @@ func TestCrash(t *testing.T) {
 func TestAuthRefusals(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, t.TempDir(), defaultEnv())
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	for _, tt := range []struct{ name, method, path, key string }{

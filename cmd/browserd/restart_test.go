@@ -81,7 +81,7 @@ func startProcess(t *testing.T, bin, dataDir string, args ...string) *procServer
 			reap(t, dataDir)
 		}
 	})
-	p.URL = p.stdout.waitFor(t, listening, p.exited, 30*time.Second)[1]
+	p.URL = p.stdout.waitFor(t, listening, p.exited, time.Minute)[1]
 	return p
 }
 
@@ -143,7 +143,7 @@ func TestRestart(t *testing.T) {
 		p1 := startProcess(t, bin, dir, "--pool-size", "1")
 		var sess apiSession
 		callJSON(t, p1.URL, "POST", "/v1/sessions", testAPIKey, map[string]any{"keepAlive": true}, 201, &sess)
-		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		cdp := mustDial(t, ctx, sess.ConnectURL)
 		if _, err := cdp.version(ctx); err != nil {
@@ -201,7 +201,7 @@ func TestRestart(t *testing.T) {
 		p := startProcess(t, bin, dir, "--pool-size", "1")
 		var sess apiSession
 		callJSON(t, p.URL, "POST", "/v1/sessions", testAPIKey, map[string]any{}, 201, &sess)
-		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		cdp := mustDial(t, ctx, sess.ConnectURL)
 		if _, err := cdp.version(ctx); err != nil {

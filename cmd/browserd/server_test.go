@@ -110,7 +110,7 @@ func startServer(t *testing.T, dataDir string, env map[string]string, args ...st
 		s.code = run(ctx, argv, getenv, s.stdout, stderr)
 	}()
 	t.Cleanup(func() { s.stop(t) })
-	s.URL = s.stdout.waitFor(t, listening, s.exited, 30*time.Second)[1]
+	s.URL = s.stdout.waitFor(t, listening, s.exited, time.Minute)[1]
 	return s
 }
 
@@ -193,7 +193,7 @@ func call(t testing.TB, base, method, path, key string, body any) (int, []byte) 
 		}
 		rd = bytes.NewReader(b)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
