@@ -323,3 +323,23 @@ func TestAllowedDomains(t *testing.T) {
 		t.Error("a popup navigated outside allowedDomains")
 	}
 }
+
+func TestIgnoreCertificateErrors(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<title>tls</title>")
+	}))
+	t.Cleanup(srv.Close)
+	for _, ignore := range []bool{true, false} {
+		e := bb.EmulationFor(bb.BrowserSettings{IgnoreCertificateErrors: ignore}, bb.Viewport{}, false)
+		b := startBrowser(t, e, bb.Viewport{Width: 1280, Height: 720})
+		cl := newClient(t, b)
+		got := cl.navigate(t, cl.newPage(t), srv.URL+"/")
+		want := "net::ERR_CERT_AUTHORITY_INVALID"
+		if ignore {
+			want = ""
+		}
+		if got != want {
+			t.Errorf("ignoreCertificateErrors %v: navigate to a self-signed server: %q; want %q", ignore, got, want)
+		}
+	}
+}

@@ -284,8 +284,9 @@ func FuzzReadSocksReply(f *testing.F) {
 		if len(b) < 4 || b[0] != 5 || b[1] != 0 {
 			t.Fatalf("accepted %x", b)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			t.Fatalf("address %q: %v", addr, err)
+		// The bound address is only informational: a host (as sent) and a port.
+		if i := strings.LastIndexByte(addr, ':'); i < 0 || strings.Trim(addr[i+1:], "0123456789") != "" || addr[i+1:] == "" {
+			t.Fatalf("address %q has no port", addr)
 		}
 		if consumed := len(b) - r.Len(); consumed < 10 && b[3] != socksAtypDomain {
 			t.Fatalf("consumed %d bytes of %x", consumed, b)
