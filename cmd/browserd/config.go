@@ -21,6 +21,7 @@ type Config struct {
 	Database        string // SQLite file; "" = <data-dir>/browserd.db
 	PublicURL       string
 	ChromePath      string
+	ChromeArgs      string // extra Chromium flags, space-separated (deploy/Dockerfile)
 	Chromedriver    string
 	MaxSessions     int
 	MaxLaunches     int
@@ -114,6 +115,8 @@ func (c *Config) options() []option {
 	add("public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host", f, s)
 	f, s = str(&c.ChromePath)
 	add("chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)", f, s)
+	f, s = str(&c.ChromeArgs)
+	add("chrome-args", "extra Chromium flags for every browser, space-separated (e.g. \"--no-sandbox --disable-infobars\" in a container that blocks user namespaces)", f, s)
 	f, s = str(&c.Chromedriver)
 	add("chromedriver", "chromedriver binary for Selenium (default: chromedriver on PATH, then /usr/bin/chromedriver)", f, s)
 	f, s = num(&c.MaxSessions)

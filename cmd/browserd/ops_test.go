@@ -176,7 +176,8 @@ func TestReadyz(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, t.TempDir(), defaultEnv(), "--chrome", link, "--max-sessions", "1")
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--chrome", link, "--max-sessions", "1",
+		"--chrome-args", "--lang=fr-FR  --disable-sync")
 	code, r := readyz(t, srv.URL)
 	if code != http.StatusOK || !r.Ready || !r.Checks["store"].OK || !strings.HasPrefix(r.Checks["chromium"].Detail, "Chromium") ||
 		r.Checks["capacity"].Detail != "0 of 1 sessions" || len(r.Reasons) != 0 {
@@ -185,6 +186,14 @@ func TestReadyz(t *testing.T) {
 
 	// At capacity the node is not ready for more sessions.
 	sess := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
+	pids := browserPIDs(t, srv.DataDir)
+	if len(pids) != 1 {
+		t.Fatalf("browser processes %v; want 1", pids)
+	}
+	if cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pids[0]) + "/cmdline"); err != nil ||
+		!strings.Contains(string(cmdline), "\x00--lang=fr-FR\x00") {
+		t.Errorf("--chrome-args did not reach Chromium: %q, %v", cmdline, err)
+	}
 	if code, r := readyz(t, srv.URL); code != http.StatusServiceUnavailable || r.Ready || r.Checks["capacity"].OK {
 		t.Errorf("/readyz at capacity = %d %+v; want 503", code, r)
 	}

@@ -65,9 +65,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	launcher, err := chrome.New(chrome.Config{
-		Path:   chromePath,
-		RunDir: filepath.Join(cfg.DataDir, "run"),
-		Logger: logger,
+		Path:      chromePath,
+		RunDir:    filepath.Join(cfg.DataDir, "run"),
+		Logger:    logger,
+		ExtraArgs: strings.Fields(cfg.ChromeArgs),
 	})
 	if err != nil {
 		return fmt.Errorf("chrome launcher: %w", err)

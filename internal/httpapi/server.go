@@ -163,6 +163,7 @@ func (s *Server) authenticate(h http.HandlerFunc) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		setLogProject(r.Context(), key.ProjectID) // logattrs.go
 		h(w, r.WithContext(context.WithValue(r.Context(), projectIDKey, key.ProjectID)))
 	}
 }
@@ -196,17 +197,20 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		id := bb.NewID()
 		w.Header().Set("x-request-id", id)
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		ctx, lf := withLogFields(context.WithValue(r.Context(), requestIDKey, id)) // logattrs.go
+		req := r.WithContext(ctx)
+		next.ServeHTTP(sw, req)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+		attrs := append([]slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", id),
-		)
+		}, accessAttrs(req, lf)...)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
 	})
 }
 
