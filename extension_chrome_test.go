@@ -146,4 +146,40 @@ func BenchmarkContextSession(b *testing.B) {
 	b.Run("login-context-persist", func(b *testing.B) {
 		run(b, func() bb.CreateSessionRequest { return withContext(logged.ID, true) }, true)
 	})
+
+	// The work a context adds, alone: restoring its snapshot before the launch, and
+	// writing one (after the browser stopped) and storing it.
+	c := e.context(b, logged.ID)
+	b.Run("snapshot-restore", func(b *testing.B) {
+		for b.Loop() {
+			rc, err := e.blobs.Open(ctx, c.Snapshot+"snapshot")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := bb.ReadSnapshotForTest(rc, e.storage.SnapshotKey, c.ID, b.TempDir()); err != nil {
+				b.Fatal(err)
+			}
+			rc.Close()
+		}
+	})
+	profile := b.TempDir()
+	rc, err := e.blobs.Open(ctx, c.Snapshot+"snapshot")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bb.ReadSnapshotForTest(rc, e.storage.SnapshotKey, c.ID, profile); err != nil {
+		b.Fatal(err)
+	}
+	rc.Close()
+	b.Run("snapshot-save", func(b *testing.B) {
+		for b.Loop() {
+			var buf bytes.Buffer
+			if err := bb.WriteSnapshotForTest(&buf, e.storage.SnapshotKey, c.ID, profile); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.blobs.Put(ctx, "bench/snapshot", &buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
