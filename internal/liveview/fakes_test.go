@@ -108,7 +108,9 @@ func (e *testEnv) token(t *testing.T, id string, readOnly bool) string {
 	return lv.Token
 }
 
-func (e *testEnv) wsURL(path string) string { return "ws" + strings.TrimPrefix(e.hs.URL, "http") + path }
+func (e *testEnv) wsURL(path string) string {
+	return "ws" + strings.TrimPrefix(e.hs.URL, "http") + path
+}
 
 // fakeBrowser is a browser's DevTools endpoint: /json/list and a browser-level CDP
 // websocket that answers what a live view asks and sends screencast frames on demand.

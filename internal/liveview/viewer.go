@@ -197,6 +197,7 @@ func (v *viewer) run(page string, pin bool) (websocket.StatusCode, string) {
 			return closeExpired, "live view link expired"
 		case <-tick.C:
 			v.adapt()
+			v.refreshTabs()
 		case <-v.ctx.Done():
 			switch context.Cause(v.ctx) {
 			case errViewerSlow:
@@ -281,6 +282,27 @@ func (v *viewer) callOn(session, method string, params, result any) error {
 	ctx, cancel := context.WithTimeout(v.ctx, callWait)
 	defer cancel()
 	return v.cdp.call(ctx, session, method, params, result)
+}
+
+// refreshTabs reads the tabs' titles and URLs again: Chromium sends
+// Target.targetInfoChanged when a URL changes but not when a page sets its title.
+func (v *viewer) refreshTabs() {
+	var targets struct {
+		TargetInfos []targetInfo `json:"targetInfos"`
+	}
+	if err := v.callOn("", "Target.getTargets", nil, &targets); err != nil {
+		return
+	}
+	changed := false
+	for _, t := range targets.TargetInfos {
+		if i := v.index(t.TargetID); i >= 0 && t.page() && (v.tabs[i].URL != t.URL || v.tabs[i].Title != t.Title) {
+			v.tabs[i].URL, v.tabs[i].Title = t.URL, t.Title
+			changed = true
+		}
+	}
+	if changed {
+		v.sendTabs()
+	}
 }
 
 // setup learns the open tabs, subscribes to their changes and shows the first tab: page

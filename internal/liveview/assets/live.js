@@ -226,7 +226,9 @@
     canvas.focus();
     if (readOnly || done) return;
     ev.preventDefault();
-    canvas.setPointerCapture(ev.pointerId);
+    try {
+      canvas.setPointerCapture(ev.pointerId);
+    } catch (e) { /* a pointer that is already gone */ }
     const now = performance.now();
     const near = Math.abs(ev.clientX - clicks.x) < 5 && Math.abs(ev.clientY - clicks.y) < 5;
     clicks = { n: now - clicks.t < 500 && near ? Math.min(clicks.n + 1, 3) : 1, t: now, x: ev.clientX, y: ev.clientY };
@@ -329,6 +331,14 @@
   // Keeps idle connections open through proxies.
   setInterval(() => send({ type: 'ping', seq: Date.now() }), 20000);
 
-  window.browserdLive = { stats, toClient, tabs: () => tabs, active: () => active };
+  // pixel returns the [r, g, b] drawn for a point of the page (CSS pixels).
+  function pixel(x, y) {
+    const p = pageSize();
+    const d = g.getImageData(Math.floor(x / p.w * canvas.width), Math.floor(y / p.h * canvas.height), 1, 1).data;
+    return [d[0], d[1], d[2]];
+  }
+
+  // For people debugging a live view, and for browserd's own tests.
+  window.browserdLive = { stats, toClient, pixel, tabs: () => tabs, active: () => active, readOnly };
   connect();
 })();

@@ -1,0 +1,208 @@
+package liveview
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	bb "github.com/browserd/browserd"
+)
+
+// browser is an HTTP client with cookies that does not follow redirects.
+type browser struct {
+	t *testing.T
+	c *http.Client
+	e *testEnv
+}
+
+func newBrowser(t *testing.T, e *testEnv) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (b *browser) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), method, b.e.hs.URL+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp, string(out)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func TestDashboard(t *testing.T) {
+	e, _ := fakeEnv(t)
+	running := e.create(t)
+	released := e.create(t)
+	if _, err := e.m.ReleaseSession(t.Context(), e.projectID, released.ID); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, e)
+	origin := map[string]string{"Origin": e.hs.URL}
+
+	resp, body := b.do("GET", "/", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="apiKey"`) || strings.Contains(body, running.ID) {
+		t.Fatalf("GET / signed out = %d, want the sign-in form", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
+		t.Errorf("dashboard CSP = %q", got)
+	}
+	if resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Error("the dashboard can be framed")
+	}
+
+	// Sign-in: a wrong key, another site's form, then the right key.
+	resp, body = b.do("POST", "/ui/login", url.Values{"apiKey": {"bb_wrong"}}, origin)
+	if resp.StatusCode != 401 || !strings.Contains(body, "not valid") {
+		t.Errorf("wrong key = %d", resp.StatusCode)
+	}
+	resp, _ = b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, map[string]string{"Origin": "https://evil.example"})
+	if resp.StatusCode != 403 {
+		t.Errorf("cross-site sign-in = %d; want 403", resp.StatusCode)
+	}
+	resp, _ = b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, origin)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "../" {
+		t.Fatalf("sign-in = %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 || cookies[0].Name != cookieName || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteLaxMode ||
+		strings.Contains(cookies[0].Value, e.key) {
+		t.Fatalf("sign-in cookie = %+v", cookies)
+	}
+
+	resp, body = b.do("GET", "/", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, running.ID) || !strings.Contains(body, released.ID) {
+		t.Fatalf("session list = %d, lacks the sessions", resp.StatusCode)
+	}
+	if strings.Contains(body, e.key) {
+		t.Error("the page shows the API key")
+	}
+	csrf := csrfField.FindStringSubmatch(body)
+	if csrf == nil {
+		t.Fatal("no CSRF token in the page")
+	}
+	_, body = b.do("GET", "/?status=RUNNING", nil, nil)
+	if !strings.Contains(body, running.ID) || strings.Contains(body, released.ID) {
+		t.Error("status=RUNNING does not filter")
+	}
+	if _, body = b.do("GET", "/?status=nope", nil, nil); !strings.Contains(body, "status must be one of") {
+		t.Error("a bad status filter is not explained")
+	}
+
+	// The session page: live view and pages of a running session.
+	resp, body = b.do("GET", "/ui/sessions/"+running.ID, nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("session page = %d %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{`<iframe id="live" src="http://`, "/debug/", "/view?sessionId=" + running.ID, `data-page="` + fakePage1 + `"`,
+		`href="` + running.ID + `/logs"`, `href="` + running.ID + `/downloads"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("session page lacks %q", want)
+		}
+	}
+	if resp, _ := b.do("GET", "/ui/sessions/"+bb.NewID(), nil, nil); resp.StatusCode != 404 {
+		t.Errorf("unknown session page = %d", resp.StatusCode)
+	}
+
+	// Logs and downloads come from the API, with the signed-in key.
+	if resp, _ := b.do("GET", "/ui/sessions/"+running.ID+"/logs", nil, nil); resp.StatusCode != 200 {
+		t.Errorf("logs = %d", resp.StatusCode)
+	}
+	r := e.api.last()
+	if r == nil || r.URL.Path != "/v1/sessions/"+running.ID+"/logs" || r.Header.Get("X-BB-API-Key") != e.key || r.Header.Get("Cookie") != "" {
+		t.Errorf("API request = %+v", r)
+	}
+	if resp, _ := b.do("GET", "/ui/sessions/"+running.ID+"/secrets", nil, nil); resp.StatusCode != 404 {
+		t.Errorf("unknown artifact = %d", resp.StatusCode)
+	}
+
+	// Release: refused without the CSRF token or from another site, done with it.
+	release := "/ui/sessions/" + running.ID + "/release"
+	for name, tc := range map[string]struct {
+		form   url.Values
+		header map[string]string
+	}{
+		"no token":    {url.Values{}, origin},
+		"wrong token": {url.Values{"csrf": {"x" + csrf[1]}}, origin},
+		"other site":  {url.Values{"csrf": {csrf[1]}}, map[string]string{"Origin": "https://evil.example"}},
+	} {
+		if resp, _ := b.do("POST", release, tc.form, tc.header); resp.StatusCode != 403 {
+			t.Errorf("release with %s = %d; want 403", name, resp.StatusCode)
+		}
+	}
+	if s, _ := e.m.Session(t.Context(), e.projectID, running.ID); s.Status != bb.StatusRunning {
+		t.Fatalf("a refused release ended the session (%s)", s.Status)
+	}
+	resp, _ = b.do("POST", release, url.Values{"csrf": {csrf[1]}}, origin)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "../"+running.ID {
+		t.Errorf("release = %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if s, _ := e.m.Session(t.Context(), e.projectID, running.ID); s.Status != bb.StatusCompleted {
+		t.Errorf("status after release = %s", s.Status)
+	}
+
+	// Sign out: the cookie stops working.
+	resp, _ = b.do("POST", "/ui/logout", url.Values{"csrf": {csrf[1]}}, origin)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign out = %d", resp.StatusCode)
+	}
+	if _, body := b.do("GET", "/", nil, map[string]string{"Cookie": cookieName + "=" + cookies[0].Value}); !strings.Contains(body, `name="apiKey"`) {
+		t.Error("the cookie still signs in after signing out")
+	}
+	if resp, _ := b.do("GET", "/ui/sessions/"+running.ID+"/logs", nil, map[string]string{"Cookie": cookieName + "=" + cookies[0].Value}); resp.StatusCode != 401 {
+		t.Errorf("logs after sign-out = %d", resp.StatusCode)
+	}
+}
+
+func TestSignins(t *testing.T) {
+	ss := newSignins(time.Hour)
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	c1, si := ss.create("key1", now)
+	if got := ss.get(c1, now.Add(59*time.Minute)); got != si {
+		t.Error("sign-in not found within its lifetime")
+	}
+	if got := ss.get(c1, now.Add(time.Hour)); got != nil {
+		t.Error("sign-in outlived its lifetime")
+	}
+	c2, _ := ss.create("key2", now)
+	if c1 == c2 || len(c2) < 40 {
+		t.Errorf("cookies %q, %q: want long and distinct", c1, c2)
+	}
+	if ss.get("forged", now) != nil || ss.get("", now) != nil {
+		t.Error("an unknown cookie signs in")
+	}
+	c3, _ := ss.create("key3", now.Add(2*time.Hour)) // prunes c2
+	if len(ss.m) != 1 || ss.get(c3, now.Add(2*time.Hour)) == nil {
+		t.Errorf("%d sign-ins kept; want expired ones pruned", len(ss.m))
+	}
+}
