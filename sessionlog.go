@@ -115,6 +115,9 @@ func (w *logWriter) flush(ctx context.Context, sessionID string, forget bool) {
 	}
 }
 
+// batchDelay is how long the writer gathers entries before a write.
+const batchDelay = 100 * time.Millisecond
+
 // run writes until ctx is cancelled, then writes what is queued and returns.
 func (w *logWriter) run(ctx context.Context) {
 	const maxBatch = 512
@@ -128,7 +131,27 @@ func (w *logWriter) run(ctx context.Context) {
 			req = &r
 		case <-ctx.Done():
 		}
-		// Take what else is queued: writes batch up while the store is busy.
+		// Gather for a moment: one transaction for many entries costs the store far
+		// less than one each. Readers flush first, so they never wait for it.
+		if req == nil && ctx.Err() == nil {
+			t := time.NewTimer(batchDelay)
+		gather:
+			for len(batch) < maxBatch {
+				select {
+				case ex := <-w.q:
+					batch = w.add(batch, ex)
+				case r := <-w.flushes:
+					req = &r
+					break gather
+				case <-ctx.Done():
+					break gather
+				case <-t.C:
+					break gather
+				}
+			}
+			t.Stop()
+		}
+		// Take what else is queued.
 	drain:
 		for len(batch) < maxBatch || req != nil || ctx.Err() != nil {
 			select {

@@ -74,6 +74,19 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CanUpload checks that a session of the project runs on this node and can take
+// uploads, before the body is read: CodeNotFound otherwise.
+func (a *Artifacts) CanUpload(ctx context.Context, projectID, id string) error {
+	s, err := a.session(ctx, projectID, id)
+	if err != nil {
+		return err
+	}
+	if !s.Live() || a.liveSession(id) == nil {
+		return Errorf(CodeNotFound, "Session %s is not running", id)
+	}
+	return nil
+}
+
 // Upload stores a file for a session that runs on this node (POST
 // /v1/sessions/{id}/uploads) and returns the path CDP clients use for it,
 // /tmp/.uploads/<name>. The name is sanitised with SanitizeUploadName. An upload with
@@ -81,12 +94,11 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // CodeNotFound (no such session, or it is not running here), CodeInvalid (name),
 // CodeTooLarge (over UploadLimit); nothing is stored on error.
 func (a *Artifacts) Upload(ctx context.Context, projectID, id, filename string, r io.Reader) (string, error) {
-	s, err := a.session(ctx, projectID, id)
-	if err != nil {
+	if err := a.CanUpload(ctx, projectID, id); err != nil {
 		return "", err
 	}
 	la := a.liveSession(id)
-	if !s.Live() || la == nil {
+	if la == nil { // ended since
 		return "", Errorf(CodeNotFound, "Session %s is not running", id)
 	}
 	name, err := SanitizeUploadName(filename)

@@ -20,6 +20,9 @@ type conn struct {
 	rl        *relay
 
 	browserClosing atomic.Bool // the client sent Browser.close
+
+	live bb.LiveSession // the session's directories, when Config.Artifacts knows it
+	log  *cdpLog        // nil when the session keeps no logs
 }
 
 func (c *conn) stats() Stats {
@@ -50,7 +53,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key string, a at
 		writeTimeout: g.cfg.WriteTimeout,
 		closeWait:    g.closeWait,
 	}
-	c.rl = newRelay(cfg, hooks{client: c.inspectClient}, cconn, cr, bconn, br)
+	h := g.hooksFor(c, &cfg) // may set cfg.observeMax
+	c.rl = newRelay(cfg, h, cconn, cr, bconn, br)
 
 	g.mu.Lock()
 	g.conns[c] = struct{}{}
@@ -61,6 +65,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key string, a at
 		stopper{what: "session ended", ch: a.att.Ended(), why: c.endClose},
 		stopper{what: "shutdown", ch: g.done, why: func() (closeCode, string) { return closeGoingAway, "server shutting down" }},
 		c.browserGone)
+	if c.log != nil {
+		c.log.end()
+	}
 
 	st := c.stats()
 	g.mu.Lock()
@@ -112,7 +119,7 @@ func (c *conn) inspectClient(msg []byte) ([]byte, bool) {
 		c.browserClosing.Store(true)
 		c.att.BrowserClosing()
 	}
-	return nil, false
+	return c.inspectArtifacts(msg)
 }
 
 // methodOf returns the method of a CDP command, or "" when msg is not one.

@@ -48,6 +48,9 @@ type Config struct {
 	// MaxMessageSize limits a client's messages (close 1009 beyond) [256 MiB]. Browser
 	// messages are streamed and have no limit.
 	MaxMessageSize int64
+	// Artifacts, when set, gets the CDP logs of sessions that keep them and gives the
+	// session directories that download and upload paths are mapped to (artifacts.go).
+	Artifacts artifacts
 }
 
 // Gateway is the CDP websocket endpoint of connectUrl. It authenticates each upgrade

@@ -37,11 +37,11 @@ func newPipeRelay(t *testing.T, maxMessage int64, clientHook func([]byte) ([]byt
 	p.client, p.browser = client, browser
 	h := hooks{client: clientHook}
 	if observe {
-		h.browser = func(op opcode, msg []byte, truncated bool) {
+		h.browser = func(op opcode, msg []byte, size int64) {
 			p.observedMu.Lock()
 			defer p.observedMu.Unlock()
 			p.observed = append(p.observed, string(msg))
-			p.observedTrunc = append(p.observedTrunc, truncated)
+			p.observedTrunc = append(p.observedTrunc, size > int64(len(msg)))
 		}
 	}
 	rl := newRelay(relayConfig{maxMessage: maxMessage, writeTimeout: 5 * time.Second, closeWait: 100 * time.Millisecond},

@@ -19,10 +19,11 @@ type hooks struct {
 	// only during the call; out is copied before client returns control to the relay.
 	client func(msg []byte) (out []byte, replace bool)
 	// browser is called with each complete data message from the browser after it
-	// has been forwarded, cut to the relay's message limit (truncated is then true).
-	// msg is valid only during the call. When browser is nil, browser frames are
-	// forwarded without any copy.
-	browser func(op opcode, msg []byte, truncated bool)
+	// has been forwarded, cut to the relay's observe limit; size is the whole
+	// message's length (larger than len(msg) when it was cut). msg is valid only
+	// during the call. When browser is nil, browser frames are forwarded without any
+	// copy.
+	browser func(op opcode, msg []byte, size int64)
 }
 
 // peer names one side of a relay.
@@ -83,9 +84,10 @@ func (d *deadlineWriter) freeze(deadline time.Time) {
 
 // relayConfig are a relay's limits and timeouts.
 type relayConfig struct {
-	// maxMessage limits client frames and inspected client messages (1009 beyond)
-	// and the part of a browser message given to hooks.browser.
+	// maxMessage limits client frames and inspected client messages (1009 beyond).
 	maxMessage int64
+	// observeMax is the part of a browser message given to hooks.browser [maxMessage].
+	observeMax int64
 	// idle closes a client that sent no data frame for this long; 0 disables.
 	idle time.Duration
 	// writeTimeout bounds each write to a peer; 0 disables.
@@ -132,7 +134,7 @@ type relay struct {
 	closeToClient bool // a close frame went to the client
 	obs           []byte
 	obsOp         opcode
-	obsTrunc      bool
+	obsSize       int64
 }
 
 // newRelay returns a relay over two upgraded connections and their readers, which
@@ -229,7 +231,7 @@ func (rl *relay) pumpBrowser() error {
 		if h.op.control() {
 			t = nil
 		} else if t != nil && h.op != opContinuation {
-			rl.obs, rl.obsOp, rl.obsTrunc = rl.obs[:0], h.op, false
+			rl.obs, rl.obsOp, rl.obsSize = rl.obs[:0], h.op, 0
 		}
 		rl.midFrame = true
 		if err := forward(w, r, h, raw, rl.flushClient, peerClient, t); err != nil {
@@ -241,16 +243,21 @@ func (rl *relay) pumpBrowser() error {
 		case h.op == opClose:
 			rl.closeToClient = true
 		case t != nil && h.fin:
-			rl.hooks.browser(rl.obsOp, rl.obs, rl.obsTrunc)
+			rl.hooks.browser(rl.obsOp, rl.obs, rl.obsSize)
 			rl.obs = shrink(rl.obs)
 		}
 	}
 }
 
-// observe collects a browser message for hooks.browser, up to the message limit.
+// observe collects a browser message for hooks.browser, up to the observe limit.
 func (rl *relay) observe(b []byte) {
-	if room := rl.cfg.maxMessage - int64(len(rl.obs)); int64(len(b)) > room {
-		b, rl.obsTrunc = b[:max(room, 0)], true
+	rl.obsSize += int64(len(b))
+	limit := rl.cfg.observeMax
+	if limit <= 0 {
+		limit = rl.cfg.maxMessage
+	}
+	if room := limit - int64(len(rl.obs)); int64(len(b)) > room {
+		b = b[:max(room, 0)]
 	}
 	rl.obs = append(rl.obs, b...)
 }

@@ -44,6 +44,9 @@ type Config struct {
 	PublicURL string
 	// MaxBodyBytes limits request bodies [DefaultMaxBodyBytes]; larger ones get 413.
 	MaxBodyBytes int64
+	// Artifacts serves session logs, recordings, downloads and uploads (artifacts.go);
+	// without it those endpoints answer 501. Normally a *browserd.Artifacts.
+	Artifacts artifactService
 }
 
 // Server is the REST API. Create it with New.
@@ -53,6 +56,8 @@ type Server struct {
 	public   *url.URL // nil: derived per request
 	maxBody  int64
 	handler  http.Handler
+
+	artifacts artifactService // nil: the artifact endpoints answer 501
 }
 
 // New returns a Server for cfg, or an error when cfg is invalid.
@@ -61,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("httpapi: Config.Sessions is required")
 	}
 	s := &Server{sessions: cfg.Sessions, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	s.artifacts = cfg.Artifacts // artifacts.go
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +101,10 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodGet, "/v1/sessions/{id}", s.handleGetSession},
 		{http.MethodPost, "/v1/sessions/{id}", s.handleUpdateSession},
 		{http.MethodGet, "/v1/sessions/{id}/debug", s.handleDebugSession},
+		{http.MethodGet, "/v1/sessions/{id}/logs", s.handleSessionLogs},
+		{http.MethodGet, "/v1/sessions/{id}/recording", s.handleSessionRecording},
+		{http.MethodGet, "/v1/sessions/{id}/downloads", s.handleSessionDownloads},
+		{http.MethodPost, "/v1/sessions/{id}/uploads", s.handleSessionUpload},
 		{http.MethodGet, "/v1/projects", s.handleListProjects},
 		{http.MethodGet, "/v1/projects/{id}", s.handleGetProject},
 		{http.MethodGet, "/v1/projects/{id}/usage", s.handleProjectUsage},

@@ -1,0 +1,220 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+
+	bb "github.com/browserd/browserd"
+)
+
+// artifactService serves the session artifact endpoints; *bb.Artifacts satisfies it.
+type artifactService interface {
+	Logs(ctx context.Context, projectID, id string) ([]bb.SessionLog, error)
+	Recording(ctx context.Context, projectID, id string) ([]bb.RecordingEvent, error)
+	Downloads(ctx context.Context, projectID, id string) ([]bb.BlobInfo, error)
+	WriteZip(ctx context.Context, w io.Writer, files []bb.BlobInfo) error
+	CanUpload(ctx context.Context, projectID, id string) error
+	Upload(ctx context.Context, projectID, id, filename string, r io.Reader) (string, error)
+	UploadLimit() int64
+}
+
+func (s *Server) artifactsOrError() (artifactService, error) {
+	if s.artifacts == nil {
+		return nil, &statusError{status: http.StatusNotImplemented, msg: "session artifacts are not available on this server"}
+	}
+	return s.artifacts, nil
+}
+
+// wireLogMessage is the request or response of a SessionLog (spec §2.6).
+type wireLogMessage struct {
+	Params    json.RawMessage `json:"params,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	RawBody   string          `json:"rawBody"`
+	Timestamp int64           `json:"timestamp,omitempty"`
+}
+
+// wireSessionLog is the SessionLog object of spec §2.6.
+type wireSessionLog struct {
+	Method    string          `json:"method"`
+	PageID    int             `json:"pageId"`
+	SessionID string          `json:"sessionId"`
+	Timestamp int64           `json:"timestamp,omitempty"`
+	FrameID   string          `json:"frameId,omitempty"`
+	LoaderID  string          `json:"loaderId,omitempty"`
+	Request   *wireLogMessage `json:"request,omitempty"`
+	Response  *wireLogMessage `json:"response,omitempty"`
+}
+
+func toWireLog(l bb.SessionLog) wireSessionLog {
+	w := wireSessionLog{Method: l.Method, PageID: l.PageID, SessionID: l.SessionID, FrameID: l.FrameID, LoaderID: l.LoaderID}
+	if m := l.Request; m != nil {
+		w.Request = &wireLogMessage{Params: nonEmptyObject(m.Body), RawBody: m.Raw, Timestamp: unixMilli(m)}
+		w.Timestamp = w.Request.Timestamp
+	}
+	if m := l.Response; m != nil {
+		w.Response = &wireLogMessage{Result: nonEmptyObject(m.Body), RawBody: m.Raw, Timestamp: unixMilli(m)}
+	}
+	return w
+}
+
+// nonEmptyObject keeps params and result present (both are required objects).
+func nonEmptyObject(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
+
+func unixMilli(m *bb.LogMessage) int64 {
+	if m.Timestamp.IsZero() {
+		return 0
+	}
+	return m.Timestamp.UnixMilli()
+}
+
+// handleSessionLogs serves GET /v1/sessions/{id}/logs (spec §3.7).
+func (s *Server) handleSessionLogs(w http.ResponseWriter, r *http.Request) {
+	art, err := s.artifactsOrError()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	logs, err := art.Logs(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]wireSessionLog, 0, len(logs))
+	for _, l := range logs {
+		out = append(out, toWireLog(l))
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// wireRecordingEvent is the SessionRecording object of spec §2.7.
+type wireRecordingEvent struct {
+	Data      json.RawMessage `json:"data"`
+	SessionID string          `json:"sessionId"`
+	Timestamp int64           `json:"timestamp"`
+	Type      int             `json:"type"`
+}
+
+// handleSessionRecording serves GET /v1/sessions/{id}/recording (spec §3.8).
+func (s *Server) handleSessionRecording(w http.ResponseWriter, r *http.Request) {
+	art, err := s.artifactsOrError()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	events, err := art.Recording(r.Context(), projectIDOf(r.Context()), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]wireRecordingEvent, 0, len(events))
+	for _, e := range events {
+		data := e.Data
+		if len(data) == 0 {
+			data = json.RawMessage(`{}`)
+		}
+		out = append(out, wireRecordingEvent{Data: data, SessionID: id, Timestamp: e.Timestamp, Type: e.Type})
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// handleSessionDownloads serves GET /v1/sessions/{id}/downloads (spec §3.6): a ZIP of
+// the finished downloads, a valid empty one when there are none.
+func (s *Server) handleSessionDownloads(w http.ResponseWriter, r *http.Request) {
+	art, err := s.artifactsOrError()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	files, err := art.Downloads(r.Context(), projectIDOf(r.Context()), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-downloads.zip"`, id))
+	w.WriteHeader(http.StatusOK)
+	if err := art.WriteZip(r.Context(), w, files); err != nil && r.Context().Err() == nil {
+		// The status is sent: the client sees a cut archive, which no unzip accepts.
+		s.log.ErrorContext(r.Context(), "write downloads archive", "session_id", id,
+			"request_id", requestIDOf(r.Context()), "err", err)
+	}
+}
+
+// handleSessionUpload serves POST /v1/sessions/{id}/uploads (spec §3.9): the part
+// "file" of a multipart body becomes /tmp/.uploads/<name> in the session's browser.
+// Unknown or ended session: 404; not multipart: 415; no file part or a bad file name:
+// 400; larger than the upload limit: 413. Nothing is stored on error.
+func (s *Server) handleSessionUpload(w http.ResponseWriter, r *http.Request) {
+	art, err := s.artifactsOrError()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	projectID, id := projectIDOf(r.Context()), r.PathValue("id")
+	if err := art.CanUpload(r.Context(), projectID, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		s.writeError(w, r, bb.Errorf(bb.CodeUnsupported, "the body must be multipart/form-data with the file in the part \"file\""))
+		return
+	}
+	limit := art.UploadLimit()
+	mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, limit+multipartOverhead), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			s.writeError(w, r, bb.Errorf(bb.CodeInvalid, "the body has no part named \"file\""))
+			return
+		} else if err != nil {
+			s.writeError(w, r, sessionUploadError(err, limit))
+			return
+		}
+		if part.FormName() != "file" {
+			continue // NextPart skips the rest of this part
+		}
+		if _, err := art.Upload(r.Context(), projectID, id, part.FileName(), sessionUploadReader{part, limit}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, struct {
+			Message string `json:"message"`
+		}{"File uploaded successfully"})
+		return
+	}
+}
+
+// sessionUploadReader turns the errors of reading the file part into API errors.
+type sessionUploadReader struct {
+	r     io.Reader
+	limit int64
+}
+
+func (u sessionUploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = sessionUploadError(err, u.limit)
+	}
+	return n, err
+}
+
+func sessionUploadError(err error, limit int64) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return bb.Errorf(bb.CodeTooLarge, "the uploaded file must not be larger than %d bytes", limit)
+	}
+	return &bb.Error{Code: bb.CodeInvalid, Message: "the multipart body could not be read", Err: err}
+}
