@@ -98,7 +98,7 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
 	defer cancel()
-	m.endSetup(ls.id) // final proxyBytes before the end is visible
+	m.endSetup(ls.id)    // final proxyBytes before the end is visible
 	m.saveUsage(ctx, ls) // usage.go: last CPU and memory, while the browser still runs
 	s, err := m.endInStore(ctx, ls.id, status, reason)
 	if err != nil {

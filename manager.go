@@ -66,8 +66,7 @@ type Manager struct {
 	closed      bool
 	poolStarted bool
 
-	setups setups // session proxies and emulation agents (setup.go)
-
+	setups  setups       // session proxies and emulation agents (setup.go)
 	storage storageState // session profiles and extensions (storage.go)
 	usage   usageState   // last CPU and memory measurements (usage.go)
 }
@@ -329,6 +328,7 @@ var ErrManagerClosed = errors.New("browserd: manager closed")
 // launch returns a ready browser for opts: a warm one from the pool when opts match
 // it, else a new one, at most MaxLaunches starting at a time. ctx bounds the wait.
 func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, error) {
+	warmable := m.pool != nil && m.pool.matches(opts)
 	if b := m.pool.take(opts); b != nil {
 		return b, nil
 	}
@@ -339,15 +339,36 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 			m.pool.wake() // refills wait for cold creates
 		}()
 	}
-	select {
-	case m.launchSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-m.ctx.Done():
-		return nil, ErrManagerClosed
+	for {
+		// A warm browser that becomes ready while this create waits for a launch slot
+		// (a refill that was already starting) serves it at once.
+		var warmReady <-chan struct{}
+		if warmable {
+			warmReady = m.pool.readySignal()
+			if b := m.pool.takeReady(); b != nil {
+				m.pool.misses.Add(-1) // take counted a miss; it is a hit after all
+				m.pool.hits.Add(1)
+				return b, nil
+			}
+		}
+		select {
+		case m.launchSem <- struct{}{}:
+			defer func() { <-m.launchSem }()
+			if warmable { // a refill may have finished just as the slot came free
+				if b := m.pool.takeReady(); b != nil {
+					m.pool.misses.Add(-1)
+					m.pool.hits.Add(1)
+					return b, nil
+				}
+			}
+			return m.startBrowser(ctx, opts)
+		case <-warmReady:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.ctx.Done():
+			return nil, ErrManagerClosed
+		}
 	}
-	defer func() { <-m.launchSem }()
-	return m.startBrowser(ctx, opts)
 }
 
 // startBrowser launches a browser owned by the Manager and waits, bounded by ctx and

@@ -50,6 +50,9 @@ type pool struct {
 
 	kick chan struct{} // wakes the refill loop; buffered, never blocks
 
+	readyMu sync.Mutex
+	readyC  chan struct{} // closed (and replaced) when a warm browser becomes ready
+
 	mu         sync.Mutex
 	ready      []*warm
 	launching  int
@@ -76,6 +79,7 @@ func newPool(m *Manager, cfg PoolConfig, template LaunchOptions) *pool {
 	return &pool{
 		m: m, cfg: cfg, template: template, ctx: ctx, stop: stop,
 		kick:       make(chan struct{}, 1),
+		readyC:     make(chan struct{}),
 		lastTake:   time.Now(),
 		perBrowser: defaultBrowserMemory,
 	}
@@ -89,7 +93,8 @@ func (p *pool) matches(opts LaunchOptions) bool {
 	return reflect.DeepEqual(opts, p.template)
 }
 
-// take returns a ready browser for opts, or nil when the launch must be cold.
+// take returns a ready browser for opts, or nil when the launch must be cold. It
+// counts a hit or a miss; a create that misses may still get a browser from takeReady.
 func (p *pool) take(opts LaunchOptions) Browser {
 	if p == nil {
 		return nil
@@ -101,6 +106,20 @@ func (p *pool) take(opts LaunchOptions) Browser {
 	p.mu.Lock()
 	p.lastTake = time.Now()
 	p.drained = false
+	p.mu.Unlock()
+	b := p.takeReady()
+	p.wake()
+	if b == nil {
+		p.misses.Add(1)
+		return nil
+	}
+	p.hits.Add(1)
+	return b
+}
+
+// takeReady removes and returns a ready warm browser, or nil.
+func (p *pool) takeReady() Browser {
+	p.mu.Lock()
 	var w *warm
 	for len(p.ready) > 0 && w == nil {
 		w = p.ready[0]
@@ -112,14 +131,25 @@ func (p *pool) take(opts LaunchOptions) Browser {
 		}
 	}
 	p.mu.Unlock()
-	p.wake()
 	if w == nil {
-		p.misses.Add(1)
 		return nil
 	}
 	close(w.taken)
-	p.hits.Add(1)
 	return w.b
+}
+
+// readySignal returns a channel that is closed when the next warm browser is ready.
+func (p *pool) readySignal() <-chan struct{} {
+	p.readyMu.Lock()
+	defer p.readyMu.Unlock()
+	return p.readyC
+}
+
+func (p *pool) signalReady() {
+	p.readyMu.Lock()
+	close(p.readyC)
+	p.readyC = make(chan struct{})
+	p.readyMu.Unlock()
 }
 
 func (p *pool) wake() {
@@ -210,8 +240,8 @@ func (p *pool) launchOne() {
 	opts := p.template
 	opts.SessionID = "warm-" + NewID()
 	b, err := p.m.startBrowser(p.ctx, opts)
-	<-p.m.launchSem
 	if err != nil {
+		<-p.m.launchSem
 		p.doneLaunching()
 		if p.ctx.Err() == nil {
 			p.m.log.Warn("warm pool launch failed", "err", err)
@@ -235,10 +265,15 @@ func (p *pool) launchOne() {
 	}
 	p.mu.Unlock()
 	if closing {
+		<-p.m.launchSem
 		p.closeBrowser(b)
 		return
 	}
 	p.m.wg.Go(func() { p.watch(w) })
+	// Tell creates waiting for a launch slot before giving the slot back, so that they
+	// take this browser rather than start another.
+	p.signalReady()
+	<-p.m.launchSem
 	p.wake()
 }
 

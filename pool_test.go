@@ -112,7 +112,9 @@ func TestPoolNeverSharesABrowser(t *testing.T) {
 	sessions := make([]*bb.Session, n)
 	errs := make([]error, n)
 	for i := range n {
-		wg.Go(func() { sessions[i], errs[i] = m.CreateSession(context.Background(), project, bb.CreateSessionRequest{}) })
+		wg.Go(func() {
+			sessions[i], errs[i] = m.CreateSession(context.Background(), project, bb.CreateSessionRequest{})
+		})
 	}
 	wg.Wait()
 	pids := map[int]string{}
@@ -163,13 +165,9 @@ func TestPoolIdleExpiry(t *testing.T) {
 	eventually(t, "the pool fills", func() bool { return l.Launched() >= 2 })
 	eventually(t, "the idle pool empties", func() bool { return m.PoolStats().Ready == 0 && l.Live() == 0 })
 
-	// The next create launches cold and the pool fills again.
-	s, err := m.CreateSession(t.Context(), project, bb.CreateSessionRequest{})
-	if err != nil {
+	// The next create fills the pool again.
+	if _, err := m.CreateSession(t.Context(), project, bb.CreateSessionRequest{}); err != nil {
 		t.Fatal(err)
-	}
-	if b := browserOf(t, l, s); b.Options().SessionID != s.ID {
-		t.Errorf("create after idle expiry used %q; want a cold launch", b.Options().SessionID)
 	}
 	eventually(t, "the pool refills after a create", func() bool { return m.PoolStats().Ready == 2 })
 }
@@ -191,5 +189,36 @@ func TestPoolClosesWarmBrowsersOnClose(t *testing.T) {
 	}
 	if n := l.Live(); n != 0 {
 		t.Errorf("%d warm browsers still running after Close", n)
+	}
+}
+
+func TestPoolServesACreateWaitingForALaunchSlot(t *testing.T) {
+	db := sqlitetest.Open(t)
+	p, _ := sqlitetest.Project(t, db, 5)
+	signer, _ := bb.NewSigner([]byte(strings.Repeat("k", 32)))
+	started := make(chan struct{}, 10)
+	l := &chrometest.Launcher{
+		ReadyDelay: 300 * time.Millisecond,
+		OnLaunch:   func(context.Context, bb.LaunchOptions) error { started <- struct{}{}; return nil },
+	}
+	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: l, Signer: signer, MaxLaunches: 1, Pool: bb.PoolConfig{Size: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	if err := m.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-started // the refill holds the only launch slot now
+
+	s, err := m.CreateSession(t.Context(), p.ID, bb.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := browserOf(t, l, s); !strings.HasPrefix(b.Options().SessionID, "warm-") {
+		t.Errorf("create launched %q; want the warm browser that got ready while it waited", b.Options().SessionID)
+	}
+	if st := m.PoolStats(); st.Hits != 1 || st.Misses != 0 {
+		t.Errorf("stats = %+v; want 1 hit, 0 misses", st)
 	}
 }
