@@ -34,8 +34,9 @@ type Config struct {
 	PoolSize        int
 	PoolMemoryMiB   int
 	PoolIdle        time.Duration
-	MetricsToken    string // bearer token for /metrics; "" = loopback clients only (ops.go)
-	ProxyUpstream   string // comma-separated upstream proxy URLs for proxies: true
+	MetricsToken    string         // bearer token for /metrics; "" = loopback clients only (ops.go)
+	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
+	Artifacts       ArtifactsFlags // artifacts.go
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -53,6 +54,7 @@ func DefaultConfig() Config {
 		PoolSize:        2,
 		PoolMemoryMiB:   1024,
 		PoolIdle:        30 * time.Minute,
+		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 	}
 }
 
@@ -147,6 +149,7 @@ func (c *Config) options() []option {
 	f, _ = str(&c.ProxyUpstream)
 	add("proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin",
 		f, func() string { return "" }) // never print a password in -help
+	opts = append(opts, c.artifactOptions(opt)...) // artifacts.go
 	return opts
 }
 
@@ -214,6 +217,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
 	}
+	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	return errors.Join(errs...)
 }
 

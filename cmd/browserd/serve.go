@@ -77,6 +77,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	art, err := newArtifacts(ctx, cfg, db, blobs, logger) // artifacts.go
+	if err != nil {
+		return fmt.Errorf("session artifacts: %w", err)
+	}
+	defer art.Close() // after mgr.Close below: ending sessions write their logs and files
 	storage, err := storageConfig(ctx, db, blobs, cfg.DataDir) // storage.go
 	if err != nil {
 		return err
@@ -91,6 +96,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{
 		Observer:        ops,
+		Hooks:           art,
 		Setup:           setup,
 		Storage:         storage,
 		Store:           db,
@@ -114,11 +120,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := mgr.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	gw := cdpproxy.New(cdpproxy.Config{Sessions: mgr, Logger: logger, IdleTimeout: cfg.IdleTimeout})
+	gw := cdpproxy.New(cdpproxy.Config{Sessions: mgr, Logger: logger, IdleTimeout: cfg.IdleTimeout, Artifacts: art})
 	if err := ops.watch(db, mgr, gw); err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Logger: logger, PublicURL: cfg.PublicURL})
+	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art})
 	if err != nil {
 		return err
 	}

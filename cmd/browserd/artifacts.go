@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/recorder"
+)
+
+// ArtifactsFlags configure session artifacts: logs, recordings, downloads, uploads.
+type ArtifactsFlags struct {
+	RecordSessions   bool          // recordSession's default
+	Retention        time.Duration // 0 keeps artifacts forever
+	UploadMaxMiB     int
+	LogMaxMiB        int // per session
+	LogPayloadKiB    int // per logged message
+	RecordingMaxMiB  int // per session
+	RetentionCheckEv time.Duration
+}
+
+func defaultArtifactsFlags() ArtifactsFlags {
+	return ArtifactsFlags{RecordSessions: true, Retention: 30 * 24 * time.Hour, UploadMaxMiB: 100,
+		LogMaxMiB: 32, LogPayloadKiB: 64, RecordingMaxMiB: 64, RetentionCheckEv: 10 * time.Minute}
+}
+
+// artifactOptions are the flags of ArtifactsFlags; opt builds an option as options() does.
+func (c *Config) artifactOptions(opt func(name, help string, set func(string) error, show func() string) option) []option {
+	a := &c.Artifacts
+	num := func(p *int) (func(string) error, func() string) {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			*p = n
+			return nil
+		}, func() string { return strconv.Itoa(*p) }
+	}
+	dur := func(p *time.Duration) (func(string) error, func() string) {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration (e.g. 720h, 30m): %q", v)
+			}
+			*p = d
+			return nil
+		}, func() string { return p.String() }
+	}
+	setBool := func(v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", v)
+		}
+		a.RecordSessions = b
+		return nil
+	}
+	var out []option
+	out = append(out, opt("record-sessions", "record sessions with rrweb unless a create says recordSession: false (false: only when it says true)",
+		setBool, func() string { return strconv.FormatBool(a.RecordSessions) }))
+	f, s := dur(&a.Retention)
+	out = append(out, opt("artifact-retention", "delete a session's logs, recording, downloads and uploads this long after it ended; 0 keeps them", f, s))
+	f, s = num(&a.UploadMaxMiB)
+	out = append(out, opt("upload-max-size", "largest file POST /v1/sessions/{id}/uploads takes, MiB (larger: 413)", f, s))
+	f, s = num(&a.LogMaxMiB)
+	out = append(out, opt("log-max-size", "CDP logs kept per session, MiB; later commands are dropped after a marker entry", f, s))
+	f, s = num(&a.LogPayloadKiB)
+	out = append(out, opt("log-payload-max", "each logged CDP message is cut to this many KiB, with a marker", f, s))
+	f, s = num(&a.RecordingMaxMiB)
+	out = append(out, opt("recording-max-size", "rrweb recording kept per session, MiB", f, s))
+	return out
+}
+
+func (a ArtifactsFlags) validate() []error {
+	if a.Retention < 0 || a.UploadMaxMiB < 1 || a.LogMaxMiB < 1 || a.LogPayloadKiB < 1 || a.RecordingMaxMiB < 1 {
+		return []error{errors.New("artifact-retention must not be negative; upload-max-size, log-max-size, log-payload-max and recording-max-size must be at least 1")}
+	}
+	return nil
+}
+
+// newArtifacts returns the session artifacts service, started: it has moved the
+// downloads an earlier run left behind into blobs. Close it after the Manager.
+func newArtifacts(ctx context.Context, cfg Config, st interface {
+	bb.ArtifactStore
+	bb.SessionStore
+}, blobs bb.BlobStore, logger *slog.Logger) (*bb.Artifacts, error) {
+	a := cfg.Artifacts
+	art, err := bb.NewArtifacts(bb.ArtifactsConfig{
+		Store:             st,
+		Sessions:          st,
+		Blobs:             blobs,
+		Agent:             recorder.New(recorder.Config{Logger: logger}),
+		Logger:            logger,
+		SpoolDir:          filepath.Join(cfg.DataDir, "spool"),
+		RecordByDefault:   a.RecordSessions,
+		LogPayloadLimit:   a.LogPayloadKiB << 10,
+		LogSessionLimit:   int64(a.LogMaxMiB) << 20,
+		RecordingLimit:    int64(a.RecordingMaxMiB) << 20,
+		UploadLimit:       int64(a.UploadMaxMiB) << 20,
+		Retention:         a.Retention,
+		RetentionInterval: a.RetentionCheckEv,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := art.Start(ctx); err != nil {
+		return nil, err
+	}
+	return art, nil
+}
