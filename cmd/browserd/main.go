@@ -23,6 +23,7 @@ Usage:
   browserd serve [flags]                 run the server (browserd serve -h for flags)
   browserd admin projects create|list    manage projects in the local database
   browserd admin keys create|list        manage API keys in the local database
+  browserd bench [--quick]               measure against bare Chromium; writes docs/PERFORMANCE.md
   browserd sessions|contexts|extensions|projects …  client commands (browserd sessions help)
   browserd version                       print the version
 `
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = admin(ctx, args[1:], getenv, stdout, stderr)
 	case "sessions", "contexts", "extensions", "projects":
 		return runClient(ctx, args, getenv, stdout, stderr) // cli.go: its own exit codes
+	case "bench":
+		err = bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "browserd", version)
 	case "help", "-h", "--help":

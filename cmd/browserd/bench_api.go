@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+type benchAPIResult struct {
+	rps       []float64 // per round
+	lat       benchPct  // ms
+	cpuPerReq []float64 // per round: process CPU (server and load generator) per request, µs
+	conc      int
+	dur       time.Duration
+}
+
+type benchBurstResult struct {
+	getP50, getP99      []float64 // per round, ms: GET /v1/sessions/{id} during the burst
+	gets                []int
+	create              benchPct  // ms
+	seconds             []float64 // per round: first POST to the last 201
+	maxStarting         []int     // per round: most browsers starting at once
+	size, getters, hits int
+}
+
+// benchGetter sends GET /v1/sessions/{id} in a loop on its own connections.
+type benchGetter struct {
+	client *http.Client
+	url    string
+	key    string
+}
+
+func (s *benchServer) getter(conns int, id string) *benchGetter {
+	return &benchGetter{
+		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true,
+		}},
+		url: s.base + "/v1/sessions/" + id,
+		key: s.key,
+	}
+}
+
+// get sends one GET and reads the answer, which must be 200.
+func (g *benchGetter) get(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-BB-API-Key", g.key)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close() // read to the end: the connection is reused
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", g.url, resp.StatusCode)
+	}
+	return err
+}
+
+// loop runs n clients that GET until stop is closed (or until deadline, if not zero)
+// and returns every latency.
+func (g *benchGetter) loop(ctx context.Context, n int, deadline time.Time, stop <-chan struct{}) ([]time.Duration, error) {
+	var (
+		mu   sync.Mutex
+		all  []time.Duration
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range n {
+		wg.Go(func() {
+			var lat []time.Duration
+			var err error
+			for {
+				if !deadline.IsZero() && time.Now().After(deadline) {
+					break
+				}
+				select {
+				case <-stop:
+				default:
+					t := time.Now()
+					if err = g.get(ctx); err == nil {
+						lat = append(lat, time.Since(t))
+						continue
+					}
+				}
+				break
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	g.client.CloseIdleConnections()
+	return all, errors.Join(errs...)
+}
+
+// apiPhase measures GET /v1/sessions/{id} of a live session under apiConc concurrent
+// clients in this process (they share the 2 cores with the server).
+func (r *benchRun) apiPhase(ctx context.Context) error {
+	res := &r.api
+	res.conc, res.dur = r.cfg.apiConc, r.cfg.apiDur
+	if err := r.srv.waitPoolFull(ctx); err != nil {
+		return err
+	}
+	s, _, err := r.srv.create(ctx, `{}`)
+	if err != nil {
+		return err
+	}
+	pid, err := r.srv.pid(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := r.srv.releaseAndWait(context.WithoutCancel(ctx), s.ID, pid); rerr != nil {
+			r.logf("release api session: %v", rerr)
+		}
+	}()
+	if err := r.srv.waitPoolFull(ctx); err != nil { // no refill during the rounds
+		return err
+	}
+	g := r.srv.getter(r.cfg.apiConc, s.ID)
+	if _, err := g.loop(ctx, r.cfg.apiConc, time.Now().Add(r.cfg.apiDur/5), nil); err != nil { // warm-up
+		return err
+	}
+	for round := range r.cfg.rounds {
+		c0, t0 := benchCPU(), time.Now()
+		lat, err := g.loop(ctx, r.cfg.apiConc, t0.Add(r.cfg.apiDur), nil)
+		if err != nil {
+			return err
+		}
+		elapsed, cpu := time.Since(t0), benchCPU()-c0
+		res.rps = append(res.rps, float64(len(lat))/elapsed.Seconds())
+		res.lat.add(lat, time.Millisecond)
+		res.cpuPerReq = append(res.cpuPerReq, float64(cpu)/1e3/float64(len(lat)))
+		r.logf("api round %d: %.0f req/s, p50 %.2f ms, p99 %.2f ms", round+1, res.rps[round],
+			res.lat.p50[round], res.lat.p99[round])
+	}
+	return nil
+}
+
+// burstPhase sends burst creates at once while burstGetters clients poll GET
+// /v1/sessions/{id} of another live session, and counts the browsers starting at once.
+func (r *benchRun) burstPhase(ctx context.Context) error {
+	res := &r.burst
+	res.size, res.getters = r.cfg.burst, r.cfg.burstGetters
+	for round := range r.cfg.heavyRounds {
+		if err := r.srv.waitPoolFull(ctx); err != nil {
+			return err
+		}
+		probe, _, err := r.srv.create(ctx, `{}`)
+		if err != nil {
+			return err
+		}
+		ids := []string{probe.ID}
+		if err := r.srv.waitPoolFull(ctx); err != nil {
+			return err
+		}
+		before := r.srv.mgr.PoolStats()
+		r.srv.launches.resetTop()
+		stop := make(chan struct{})
+		type getResult struct {
+			lat []time.Duration
+			err error
+		}
+		gets := make(chan getResult, 1)
+		g := r.srv.getter(r.cfg.burstGetters, probe.ID)
+		go func() { // ends when stop is closed; its result is read below
+			lat, err := g.loop(ctx, r.cfg.burstGetters, time.Time{}, stop)
+			gets <- getResult{lat, err}
+		}()
+		time.Sleep(50 * time.Millisecond) // the getters are polling before the burst starts
+		var (
+			mu      sync.Mutex
+			creates []time.Duration
+			errs    []error
+			wg      sync.WaitGroup
+		)
+		t0 := time.Now()
+		for range r.cfg.burst {
+			wg.Go(func() {
+				s, d, err := r.srv.create(ctx, `{}`)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				creates = append(creates, d)
+				ids = append(ids, s.ID)
+			})
+		}
+		wg.Wait()
+		burstTime := time.Since(t0)
+		close(stop)
+		gr := <-gets
+		after := r.srv.mgr.PoolStats()
+		res.hits += int(after.Hits - before.Hits)
+		if err := errors.Join(append(errs, gr.err, r.releaseAll(ctx, ids))...); err != nil {
+			return err
+		}
+		res.create.add(creates, time.Millisecond)
+		res.getP50 = append(res.getP50, benchPercentile(gr.lat, 0.5, time.Millisecond))
+		res.getP99 = append(res.getP99, benchPercentile(gr.lat, 0.99, time.Millisecond))
+		res.gets = append(res.gets, len(gr.lat))
+		res.seconds = append(res.seconds, burstTime.Seconds())
+		res.maxStarting = append(res.maxStarting, r.srv.launches.maxStarting())
+		r.logf("burst round %d: %d creates in %.1f s, GET p99 %.1f ms over %d requests, at most %d launching",
+			round+1, r.cfg.burst, burstTime.Seconds(), res.getP99[round], len(gr.lat), res.maxStarting[round])
+	}
+	return nil
+}
+
+// releaseAll releases sessions and waits until their browsers are gone.
+func (r *benchRun) releaseAll(ctx context.Context, ids []string) error {
+	var pids []int
+	var errs []error
+	for _, id := range ids {
+		pid, err := r.srv.pid(ctx, id)
+		if err == nil {
+			pids = append(pids, pid)
+			err = r.srv.release(ctx, id)
+		}
+		errs = append(errs, err)
+	}
+	for _, pid := range pids {
+		errs = append(errs, benchWaitGroupGone(ctx, pid))
+	}
+	return errors.Join(errs...)
+}
