@@ -31,7 +31,7 @@ type artifactEnv struct {
 	blobs string // the blob store's directory
 }
 
-func newArtifactEnv(t *testing.T, uploadLimit int64) *artifactEnv {
+func newArtifactEnv(t testing.TB, uploadLimit int64) *artifactEnv {
 	t.Helper()
 	db := sqlitetest.Open(t)
 	dir := t.TempDir()
