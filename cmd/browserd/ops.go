@@ -103,13 +103,15 @@ type readiness struct {
 	capacity   func() (used, max int, closed bool) // nil until watch
 	versionTTL time.Duration
 
-	mu           sync.Mutex
+	vmu          sync.Mutex  // held while --version runs: concurrent probes wait for one run
 	versionAt    time.Time   // when `chrome --version` last ran
 	versionStamp os.FileInfo // the binary it ran on
 	version      string      // its output, or "" when it failed
 	versionErr   error
-	failures     int   // launches in a row that failed
-	lastFailure  error // the last of them
+
+	mu          sync.Mutex // a separate lock, so that launches never wait for --version
+	failures    int        // launches in a row that failed
+	lastFailure error      // the last of them
 }
 
 // launched records a launch's outcome.
@@ -188,21 +190,25 @@ func (r *readiness) checkChrome(ctx context.Context) check {
 	if !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
 		return check{Detail: fmt.Sprintf("binary %s is not an executable file", r.chrome)}
 	}
-	r.mu.Lock() // held across the run: concurrent probes wait for one --version
-	defer r.mu.Unlock()
+	r.vmu.Lock()
 	stale := r.versionStamp == nil || time.Since(r.versionAt) > r.versionTTL ||
 		!fi.ModTime().Equal(r.versionStamp.ModTime()) || fi.Size() != r.versionStamp.Size()
 	if stale {
 		r.version, r.versionErr = probeChromeVersion(ctx, r.chrome)
 		r.versionAt, r.versionStamp = time.Now(), fi
 	}
-	if r.versionErr != nil {
-		return check{Detail: r.versionErr.Error()}
+	version, versionErr := r.version, r.versionErr
+	r.vmu.Unlock()
+	if versionErr != nil {
+		return check{Detail: versionErr.Error()}
 	}
-	if r.failures >= maxLaunchFailures {
-		return check{Detail: fmt.Sprintf("the last %d launches failed: %v", r.failures, r.lastFailure)}
+	r.mu.Lock()
+	failures, last := r.failures, r.lastFailure
+	r.mu.Unlock()
+	if failures >= maxLaunchFailures {
+		return check{Detail: fmt.Sprintf("the last %d launches failed: %v", failures, last)}
 	}
-	return check{OK: true, Detail: r.version}
+	return check{OK: true, Detail: version}
 }
 
 // probeChromeVersion runs `chrome --version`.
