@@ -14,6 +14,9 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' 
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
 go vet ./...
 
+echo "== rrweb recorder bundle is what the pinned npm packages build"
+bash scripts/rrweb/build.sh --check
+
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 15m ./...
 
