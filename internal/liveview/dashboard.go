@@ -78,6 +78,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, 
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
+	// Same-origin requests keep their Origin (no-referrer would make it "null", which
+	// the sign-in and CSRF checks refuse); other sites learn nothing.
+	h.Set("Referrer-Policy", "same-origin")
 	base := s.publicBase(r)
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-src 'self' "+base.Scheme+"://"+base.Host+
 		"; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")

@@ -80,15 +80,20 @@ func TestDashboard(t *testing.T) {
 	if resp.Header.Get("X-Frame-Options") != "DENY" {
 		t.Error("the dashboard can be framed")
 	}
+	if got := resp.Header.Get("Referrer-Policy"); got != "same-origin" {
+		t.Errorf("dashboard Referrer-Policy = %q; want same-origin, so that its forms send their Origin", got)
+	}
 
 	// Sign-in: a wrong key, another site's form, then the right key.
 	resp, body = b.do("POST", "/ui/login", url.Values{"apiKey": {"bb_wrong"}}, origin)
 	if resp.StatusCode != 401 || !strings.Contains(body, "not valid") {
 		t.Errorf("wrong key = %d", resp.StatusCode)
 	}
-	resp, _ = b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, map[string]string{"Origin": "https://evil.example"})
-	if resp.StatusCode != 403 {
-		t.Errorf("cross-site sign-in = %d; want 403", resp.StatusCode)
+	for _, o := range []string{"https://evil.example", "null"} {
+		resp, _ = b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, map[string]string{"Origin": o})
+		if resp.StatusCode != 403 {
+			t.Errorf("sign-in from Origin %s = %d; want 403", o, resp.StatusCode)
+		}
 	}
 	resp, _ = b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, origin)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "../" {

@@ -63,7 +63,7 @@
       retry = 0;
       stats.connects++;
       sendViewport(true);
-      if (document.hidden) send({ type: 'pause' });
+      if (paused()) send({ type: 'pause' });
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data === 'string') onText(JSON.parse(ev.data));
@@ -326,8 +326,15 @@
   $('forward').addEventListener('click', () => send({ type: 'history', delta: 1 }));
   $('reload').addEventListener('click', () => send({ type: 'reload' }));
 
-  // Nobody watches a hidden page: the server stops the screencast meanwhile.
-  document.addEventListener('visibilitychange', () => send({ type: document.hidden ? 'pause' : 'resume' }));
+  // Nobody watches a hidden page: the server stops the screencast meanwhile. An
+  // embedding app can pause a view it hides some other way (browserdLive.pause(true)).
+  let pausedByApp = false;
+  const paused = () => document.hidden || pausedByApp;
+  document.addEventListener('visibilitychange', () => send({ type: paused() ? 'pause' : 'resume' }));
+  function pause(on) {
+    pausedByApp = !!on;
+    send({ type: paused() ? 'pause' : 'resume' });
+  }
   // Keeps idle connections open through proxies.
   setInterval(() => send({ type: 'ping', seq: Date.now() }), 20000);
 
@@ -339,6 +346,6 @@
   }
 
   // For people debugging a live view, and for browserd's own tests.
-  window.browserdLive = { stats, toClient, pixel, tabs: () => tabs, active: () => active, readOnly };
+  window.browserdLive = { stats, toClient, pixel, pause, tabs: () => tabs, active: () => active, readOnly };
   connect();
 })();
