@@ -129,11 +129,15 @@ func (m *Manager) prepareSessionStorage(ctx context.Context, s *Session, opts *L
 		if err := m.waitWriteBacks(ctx, c.ID); err != nil {
 			return err
 		}
+		start := time.Now()
 		profile, err := m.restoreContext(ctx, s.ProjectID, c.ID, st.dir)
 		if err != nil {
 			return err
 		}
 		opts.Profile = profile
+		if profile != "" {
+			m.log.Info("context restored", "session_id", s.ID, "context_id", c.ID, "took", time.Since(start))
+		}
 	}
 	if s.ExtensionID != "" {
 		dir, err := m.unpackSessionExtension(ctx, s.ProjectID, s.ExtensionID, st.dir)
