@@ -81,7 +81,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("session artifacts: %w", err)
 	}
-	defer art.Close() // after mgr.Close below: ending sessions write their logs and files
+	defer art.Close()                                          // after mgr.Close below: ending sessions write their logs and files
 	storage, err := storageConfig(ctx, db, blobs, cfg.DataDir) // storage.go
 	if err != nil {
 		return err
