@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed" // rrweb-record.js
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -152,7 +153,9 @@ func (a *agent) onEvent(m *message) {
 
 // armPage installs the recorder in a page session and resumes the page.
 func (a *agent) armPage(sessionID, typ string, waiting bool) {
-	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	// Generous: on a loaded machine Chromium takes seconds to answer, and a page that
+	// is not armed is not recorded. A paused page is resumed when this ends either way.
+	ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
 	defer cancel()
 	var err error
 	if typ == "page" {
@@ -180,8 +183,8 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 			err = rerr
 		}
 	}
-	if err != nil && a.ctx.Err() == nil {
-		a.log.Debug("arm recorder in page", "err", err)
+	if err != nil && a.ctx.Err() == nil && !errors.Is(err, errClosed) {
+		a.log.Info("page not recorded", "cdp_session", sessionID, "err", err) // also when a tab closes at once
 	}
 }
 
