@@ -16,18 +16,18 @@ import (
 
 // ArtifactsFlags configure session artifacts: logs, recordings, downloads, uploads.
 type ArtifactsFlags struct {
-	RecordSessions   bool          // recordSession's default
-	Retention        time.Duration // 0 keeps artifacts forever
-	UploadMaxMiB     int
-	LogMaxMiB        int // per session
-	LogPayloadKiB    int // per logged message
-	RecordingMaxMiB  int // per session
-	RetentionCheckEv time.Duration
+	RecordSessions  bool          // recordSession's default
+	Retention       time.Duration // 0 keeps artifacts forever
+	UploadMaxMiB    int
+	LogMaxMiB       int // per session
+	LogPayloadKiB   int // per logged message
+	RecordingMaxMiB int // per session
+	RetentionCheck  time.Duration
 }
 
 func defaultArtifactsFlags() ArtifactsFlags {
 	return ArtifactsFlags{RecordSessions: true, Retention: 30 * 24 * time.Hour, UploadMaxMiB: 100,
-		LogMaxMiB: 32, LogPayloadKiB: 64, RecordingMaxMiB: 64, RetentionCheckEv: 10 * time.Minute}
+		LogMaxMiB: 32, LogPayloadKiB: 64, RecordingMaxMiB: 64, RetentionCheck: 10 * time.Minute}
 }
 
 // artifactOptions are the flags of ArtifactsFlags; opt builds an option as options() does.
@@ -104,7 +104,7 @@ func newArtifacts(ctx context.Context, cfg Config, st interface {
 		RecordingLimit:    int64(a.RecordingMaxMiB) << 20,
 		UploadLimit:       int64(a.UploadMaxMiB) << 20,
 		Retention:         a.Retention,
-		RetentionInterval: a.RetentionCheckEv,
+		RetentionInterval: a.RetentionCheck,
 	})
 	if err != nil {
 		return nil, err
