@@ -195,7 +195,8 @@ test('the live view follows navigations and switches tabs', { timeout: TEST_TIME
 test('frame rate of an animated page, against a direct screencast', { timeout: TEST_TIMEOUT }, async () => {
   // Chromium's own rate first, with the live view paused: a CDP client screencasting
   // the same page at the same quality, acking every frame at once.
-  await vp.evaluate(() => window.browserdLive.pause(true));
+  // (The documented way for an embedding page: a message to the view's window.)
+  await vp.evaluate(() => window.postMessage({ type: 'browserd.pause', paused: true }, '*'));
   await sleep(500);
   const cdp = await agent.contexts()[0].newCDPSession(page);
   let direct = 0;
@@ -209,7 +210,7 @@ test('frame rate of an animated page, against a direct screencast', { timeout: T
     setTimeout(() => resolve(n), 3000); // a hidden page runs no animation frames
     (function f() { n++; if (performance.now() - t0 < 1000) requestAnimationFrame(f); else resolve(n); })();
   }));
-  await vp.evaluate(() => window.browserdLive.pause(false));
+  await vp.evaluate(() => window.postMessage({ type: 'browserd.pause', paused: false }, '*'));
   await sleep(1000);
 
   const f0 = await vp.evaluate(() => window.browserdLive.stats.frames);

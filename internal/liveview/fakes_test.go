@@ -53,7 +53,7 @@ func (a *recordingAPI) last() *http.Request {
 	return a.reqs[len(a.reqs)-1]
 }
 
-func newTestEnv(t *testing.T, launcher bb.Launcher) *testEnv {
+func newTestEnv(t testing.TB, launcher bb.Launcher) *testEnv {
 	t.Helper()
 	db := sqlitetest.Open(t)
 	p, key := sqlitetest.Project(t, db, 10)
@@ -87,7 +87,7 @@ func newTestEnv(t *testing.T, launcher bb.Launcher) *testEnv {
 	return &testEnv{m: m, srv: srv, hs: hs, projectID: p.ID, key: key, otherKey: otherKey, api: api}
 }
 
-func (e *testEnv) create(t *testing.T) *bb.Session {
+func (e *testEnv) create(t testing.TB) *bb.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -99,7 +99,7 @@ func (e *testEnv) create(t *testing.T) *bb.Session {
 }
 
 // token returns a live view token of a running session.
-func (e *testEnv) token(t *testing.T, id string, readOnly bool) string {
+func (e *testEnv) token(t testing.TB, id string, readOnly bool) string {
 	t.Helper()
 	lv, err := e.m.LiveView(t.Context(), e.projectID, id, 0, readOnly)
 	if err != nil {
@@ -115,7 +115,7 @@ func (e *testEnv) wsURL(path string) string {
 // fakeBrowser is a browser's DevTools endpoint: /json/list and a browser-level CDP
 // websocket that answers what a live view asks and sends screencast frames on demand.
 type fakeBrowser struct {
-	t   *testing.T
+	t   testing.TB
 	hs  *httptest.Server
 	mu  sync.Mutex
 	cmd []cdpCommand // every command received
@@ -138,7 +138,7 @@ const (
 	fakePage2 = "AAAA0000AAAA0000AAAA0000AAAA0002"
 )
 
-func newFakeBrowser(t *testing.T) *fakeBrowser {
+func newFakeBrowser(t testing.TB) *fakeBrowser {
 	fb := &fakeBrowser{t: t, hidden: map[string]bool{}}
 	fb.hs = httptest.NewServer(http.HandlerFunc(fb.serve))
 	t.Cleanup(fb.hs.Close)
@@ -236,14 +236,20 @@ func (fb *fakeBrowser) event(method, sessionID, params string) {
 // frame sends screencast frame n (its ack id) of the running screencast.
 func (fb *fakeBrowser) frame(n int) {
 	fb.t.Helper()
+	// "/9j/4AAQ" is the start of a JPEG in base64; the server does not decode images.
+	fb.frameData(n, "/9j/4AAQ")
+}
+
+// frameData sends frame n with base64 image data.
+func (fb *fakeBrowser) frameData(n int, data string) {
+	fb.t.Helper()
 	fb.mu.Lock()
 	s := fb.casting
 	fb.mu.Unlock()
 	if s == "" {
 		fb.t.Fatal("fake browser: no screencast running")
 	}
-	// "/9j/" is the start of a JPEG in base64; the server does not decode images.
-	fb.event("Page.screencastFrame", s, `{"data":"/9j/4AAQ","sessionId":`+itoa(int64(n))+
+	fb.event("Page.screencastFrame", s, `{"data":"`+data+`","sessionId":`+itoa(int64(n))+
 		`,"metadata":{"offsetTop":0,"pageScaleFactor":1,"deviceWidth":1280,"deviceHeight":720,"scrollOffsetX":0,"scrollOffsetY":0}}`)
 }
 
@@ -267,7 +273,7 @@ func (fb *fakeBrowser) state() (casting string, conns int) {
 }
 
 // eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -279,7 +285,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // fakeEnv is a testEnv whose sessions' browsers are one fakeBrowser.
-func fakeEnv(t *testing.T) (*testEnv, *fakeBrowser) {
+func fakeEnv(t testing.TB) (*testEnv, *fakeBrowser) {
 	fb := newFakeBrowser(t)
 	return newTestEnv(t, &chrometest.Launcher{DevToolsURL: fb.url()}), fb
 }

@@ -2,6 +2,8 @@ package liveview
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"net/http"
@@ -14,11 +16,11 @@ import (
 
 // viewerClient plays the live view page.
 type viewerClient struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 
-func dialViewer(t *testing.T, e *testEnv, token, query string) *viewerClient {
+func dialViewer(t testing.TB, e *testEnv, token, query string) *viewerClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -364,5 +366,26 @@ func TestScreencastRefused(t *testing.T) {
 				t.Errorf("dial = %v, %v; want HTTP %d", err, resp, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkFrameRelay measures one frame's trip through browserd, from a (fake)
+// browser's Page.screencastFrame with a 40 KB JPEG to the viewer's websocket, the
+// viewer's ack included.
+func BenchmarkFrameRelay(b *testing.B) {
+	e, fb := fakeEnv(b)
+	c := dialViewer(b, e, e.token(b, e.create(b).ID, false), "")
+	c.text("tabs")
+	c.send(map[string]any{"type": "viewport", "width": 1280, "height": 720})
+	eventually(b, "the screencast", func() bool { cast, _ := fb.state(); return cast != "" })
+	jpeg := make([]byte, 40<<10)
+	rand.Read(jpeg)
+	data := base64.StdEncoding.EncodeToString(jpeg)
+	b.SetBytes(int64(len(jpeg)))
+	b.ResetTimer()
+	for i := range b.N {
+		fb.frameData(i+1, data)
+		f := c.frame()
+		c.send(map[string]any{"type": "ack", "seq": f.Seq})
 	}
 }

@@ -335,6 +335,12 @@
     pausedByApp = !!on;
     send({ type: paused() ? 'pause' : 'resume' });
   }
+  // An embedding page of any origin can do the same with
+  // iframe.contentWindow.postMessage({ type: 'browserd.pause', paused: true }, '*').
+  window.addEventListener('message', (ev) => {
+    const d = ev.data;
+    if (d && typeof d === 'object' && d.type === 'browserd.pause') pause(d.paused);
+  });
   // Keeps idle connections open through proxies.
   setInterval(() => send({ type: 'ping', seq: Date.now() }), 20000);
 
