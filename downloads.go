@@ -50,7 +50,12 @@ func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error 
 		} else if err != nil {
 			return err
 		}
-		if err := a.saveDownload(ctx, la.id, filepath.Join(dir, name), DownloadName(name, info.ModTime().UnixMilli())); err != nil {
+		// Linux allows any byte but / in a name; keys (and archive entries) get a clean one.
+		clean, err := SanitizeUploadName(name)
+		if err != nil {
+			clean = "download"
+		}
+		if err := a.saveDownload(ctx, la.id, filepath.Join(dir, name), DownloadName(clean, info.ModTime().UnixMilli())); err != nil {
 			return err
 		}
 		la.synced[name] = true

@@ -139,13 +139,15 @@ func TestDownloadsEndpoint(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dl, "data.tar.gz"), []byte("tgz"), 0o600)
 	os.Chtimes(filepath.Join(dl, "data.tar.gz"), mtime, mtime)
+	os.WriteFile(filepath.Join(dl, "we\\ird\x01.txt"), []byte("odd"), 0o600) // any byte but / is allowed
+	os.Chtimes(filepath.Join(dl, "we\\ird\x01.txt"), mtime, mtime)
 	e.release(t, id)
 	if _, err := os.Stat(dl); !os.IsNotExist(err) {
 		t.Errorf("spool left after the session: %v", err)
 	}
 	res = get(e.key)
 	body, _ = io.ReadAll(res.Body)
-	want := map[string]string{"report-1719265797164.pdf": "pdf", "data.tar-1719265797164.gz": "tgz"}
+	want := map[string]string{"report-1719265797164.pdf": "pdf", "data.tar-1719265797164.gz": "tgz", "ird_-1719265797164.txt": "odd"}
 	if diff := cmp.Diff(want, unzip(t, body)); diff != "" {
 		t.Errorf("after the session (-want +got):\n%s", diff)
 	}
