@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -330,5 +331,42 @@ func TestLogsAndRecordingEndpoints(t *testing.T) {
 	res := e.raw(t, "GET", "/v1/sessions/"+keep+"/downloads", e.key, nil, nil)
 	if files := unzip(t, res.Body.Bytes()); len(files) != 1 {
 		t.Errorf("the running session lost its downloads: %v", files)
+	}
+}
+
+// TestSpoolRecovery: downloads a crashed run left in the spool move to blobs at the next
+// start, and the spool is emptied.
+func TestSpoolRecovery(t *testing.T) {
+	dir := t.TempDir()
+	id := bb.NewID()
+	dl := filepath.Join(dir, "spool", id, "downloads")
+	if err := os.MkdirAll(dl, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dl, "left.txt"), []byte("left behind"), 0o600)
+	os.WriteFile(filepath.Join(dl, "half.bin.crdownload"), []byte("partial"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "spool", "not-a-session"), 0o700)
+	blobs, err := fsblob.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sqlitetest.Open(t)
+	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := art.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer art.Close()
+	list, err := blobs.List(t.Context(), "sessions/"+id+"/downloads/")
+	if err != nil || len(list) != 1 || !strings.HasPrefix(path.Base(list[0].Key), "left-") {
+		t.Fatalf("recovered blobs = %+v, %v; want left-<ms>.txt only", list, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "spool", id)); !os.IsNotExist(err) {
+		t.Errorf("spool of the crashed session still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "spool", "not-a-session")); err != nil {
+		t.Errorf("a directory that is no session's was touched: %v", err)
 	}
 }
