@@ -425,9 +425,13 @@ func (v *viewer) startCast() {
 	v.casting = true
 }
 
-// stopCast stops the screencast and forgets the frames in flight.
+// stopCast stops the screencast and forgets the frames in flight. Held acks are sent
+// first: a restarted screencast must not wait for frames that will never be acked.
 func (v *viewer) stopCast() {
 	if v.casting {
+		for _, id := range v.held {
+			v.ackChromium(id)
+		}
 		if err := v.call("Page.stopScreencast", nil, nil); err != nil {
 			v.log.Debug("stop screencast failed", "err", err)
 		}
