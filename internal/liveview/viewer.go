@@ -2,13 +2,10 @@ package liveview
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,24 +15,8 @@ import (
 	bb "github.com/browserd/browserd"
 )
 
-// Screencast tuning.
-const (
-	// frameWindow is how many frames may be on their way to a viewer, not yet drawn,
-	// before Chromium is made to wait for the viewer's acks: enough to hide one network
-	// round trip, few enough that a slow viewer gets fewer frames rather than old ones.
-	frameWindow = 2
-	minQuality  = 30
-	maxQuality  = 85
-	// startQuality is Chromium's JPEG quality before the viewer's speed is known
-	// (research/chromium-limits.md §4: q60 ≈ 9 KB per 1280×720 frame).
-	startQuality = 60
-	// slowDraw and fastDraw (ms, a moving average of send-to-drawn times) move the
-	// quality down and up; adaptEvery spaces the changes.
-	slowDraw   = 250
-	fastDraw   = 80
-	adaptEvery = 3 * time.Second
-	callWait   = 5 * time.Second
-)
+// callWait bounds each CDP command the live view waits for.
+const callWait = 5 * time.Second
 
 // Close codes of the viewer websocket beyond the standard ones; the page shows them and
 // does not reconnect.
@@ -409,46 +390,6 @@ func (v *viewer) detach(session string) {
 	_ = v.callOn("", "Target.detachFromTarget", map[string]any{"sessionId": session}, nil)
 }
 
-// startCast starts the screencast of the active tab at the viewer's size and the
-// current quality, unless the viewer is hidden or has not said its size.
-func (v *viewer) startCast() {
-	if v.session == "" || v.paused || v.width == 0 || v.casting {
-		return
-	}
-	err := v.call("Page.startScreencast", map[string]any{
-		"format": "jpeg", "quality": v.quality, "maxWidth": v.width, "maxHeight": v.height, "everyNthFrame": 1,
-	}, nil)
-	if err != nil {
-		v.log.Debug("start screencast failed", "err", err)
-		return
-	}
-	v.casting = true
-}
-
-// stopCast stops the screencast and forgets the frames in flight. Held acks are sent
-// first: a restarted screencast must not wait for frames that will never be acked.
-func (v *viewer) stopCast() {
-	if v.casting {
-		for _, id := range v.held {
-			v.ackChromium(id)
-		}
-		if err := v.call("Page.stopScreencast", nil, nil); err != nil {
-			v.log.Debug("stop screencast failed", "err", err)
-		}
-		v.casting = false
-	}
-	v.frameMu.Lock()
-	v.frame = nil
-	v.frameMu.Unlock()
-	v.inFlight, v.held = 0, nil
-	clear(v.sentAt)
-}
-
-func (v *viewer) restartCast() {
-	v.stopCast()
-	v.startCast()
-}
-
 // handle acts on one viewer message.
 func (v *viewer) handle(m viewerMsg) {
 	if m.input() {
@@ -540,194 +481,4 @@ func (v *viewer) lost() {
 	v.stopCast()
 	v.active, v.session, v.pinned = "", "", false
 	v.showFront()
-}
-
-// onFrame forwards a frame as one binary message: a 4-byte big-endian length, that
-// many bytes of JSON {seq, metadata}, then the JPEG.
-func (v *viewer) onFrame(params json.RawMessage) {
-	var f struct {
-		Data      string          `json:"data"`
-		Metadata  json.RawMessage `json:"metadata"`
-		SessionID int             `json:"sessionId"`
-	}
-	if err := json.Unmarshal(params, &f); err != nil {
-		return
-	}
-	jpeg, err := base64.StdEncoding.DecodeString(f.Data)
-	if err != nil {
-		v.ackChromium(f.SessionID)
-		return
-	}
-	v.seq++
-	meta, _ := json.Marshal(struct { // a struct of a number and valid JSON always encodes
-		Seq      int64           `json:"seq"`
-		Metadata json.RawMessage `json:"metadata"`
-	}{v.seq, f.Metadata})
-	buf := make([]byte, 4+len(meta)+len(jpeg))
-	binary.BigEndian.PutUint32(buf, uint32(len(meta)))
-	copy(buf[4:], meta)
-	copy(buf[4+len(meta):], jpeg)
-
-	v.frameMu.Lock()
-	dropped := v.frame
-	v.frame = &outFrame{seq: v.seq, data: buf}
-	v.frameMu.Unlock()
-	select {
-	case v.frameSig <- struct{}{}:
-	default:
-	}
-	v.frames++
-	v.sentAt[v.seq] = time.Now()
-	v.inFlight++
-	if v.inFlight <= frameWindow {
-		v.ackChromium(f.SessionID)
-	} else {
-		v.held = append(v.held, f.SessionID)
-	}
-	if dropped != nil {
-		v.drawnFrame(dropped.seq, false)
-	}
-}
-
-func (v *viewer) ackChromium(frame int) {
-	// Fire and forget: an ack that fails belongs to a screencast that stopped.
-	_ = v.cdp.start(v.ctx, v.session, "Page.screencastFrameAck", map[string]any{"sessionId": frame}, "")
-}
-
-// drawnFrame notes that the viewer drew (or never got) frame seq, and lets Chromium
-// send another when it was waiting for this one.
-func (v *viewer) drawnFrame(seq int64, drawn bool) {
-	at, ok := v.sentAt[seq]
-	if !ok {
-		return
-	}
-	delete(v.sentAt, seq)
-	if drawn {
-		ms := float64(time.Since(at)) / float64(time.Millisecond)
-		if v.drawMS == 0 {
-			v.drawMS = ms
-		} else {
-			v.drawMS = 0.8*v.drawMS + 0.2*ms
-		}
-		v.drawn++
-	}
-	v.inFlight--
-	if len(v.held) > 0 {
-		next := v.held[0]
-		v.held = v.held[1:]
-		v.ackChromium(next)
-	}
-}
-
-// adapt lowers the JPEG quality when frames take long to reach the viewer and raises it
-// again when they are fast.
-func (v *viewer) adapt() {
-	if !v.casting || time.Since(v.adaptedAt) < adaptEvery || v.drawn < 5 {
-		return
-	}
-	q := v.quality
-	switch {
-	case v.drawMS > slowDraw:
-		q = max(minQuality, q-15)
-	case v.drawMS < fastDraw:
-		q = min(maxQuality, q+10)
-	}
-	if q != v.quality {
-		v.log.Debug("screencast quality", "quality", q, "draw_ms", int(v.drawMS))
-		v.quality = q
-		v.adaptedAt, v.drawn = time.Now(), 0
-		v.restartCast()
-	}
-}
-
-// input passes a viewer's mouse, wheel, keyboard or navigation to the shown tab.
-// Commands are not waited for; one with a seq is answered {"type":"input", seq, ms}
-// when the browser has handled it.
-func (v *viewer) input(m viewerMsg) {
-	if v.readOnly {
-		if !v.warnedRO {
-			v.warnedRO = true
-			v.send(map[string]any{"type": "error", "message": "this live view is read-only"})
-		}
-		return
-	}
-	if v.session == "" {
-		return
-	}
-	method, params := inputCommand(m)
-	if m.Type == "history" {
-		v.history(m.Delta)
-		return
-	}
-	tag := ""
-	if m.Seq != 0 {
-		tag = strconv.FormatInt(m.Seq, 10)
-		v.inputs[tag] = inputStart{seq: m.Seq, at: time.Now()}
-	}
-	if err := v.cdp.start(v.ctx, v.session, method, params, tag); err != nil {
-		delete(v.inputs, tag)
-		v.log.Debug("input failed", "method", method, "err", err)
-	}
-}
-
-func (v *viewer) inputDone(e cdpEvent) {
-	in, ok := v.inputs[e.SessionID]
-	if !ok {
-		return
-	}
-	delete(v.inputs, e.SessionID)
-	v.send(map[string]any{"type": "input", "seq": in.seq,
-		"ms": float64(time.Since(in.at).Microseconds()) / 1000, "failed": len(e.Params) > 0})
-}
-
-// inputCommand maps an input message to its CDP command (Input.*, Page.*).
-func inputCommand(m viewerMsg) (string, map[string]any) {
-	switch m.Type {
-	case "mouse":
-		typ := map[string]string{"down": "mousePressed", "up": "mouseReleased", "move": "mouseMoved"}[m.Event]
-		return "Input.dispatchMouseEvent", map[string]any{"type": typ, "x": m.X, "y": m.Y, "modifiers": m.Modifiers,
-			"button": m.Button, "buttons": m.Buttons, "clickCount": m.ClickCount}
-	case "wheel":
-		return "Input.dispatchMouseEvent", map[string]any{"type": "mouseWheel", "x": m.X, "y": m.Y,
-			"deltaX": m.DX, "deltaY": m.DY, "modifiers": m.Modifiers}
-	case "key":
-		// As Puppeteer does: a key with text is keyDown (it types), others rawKeyDown.
-		typ := "keyUp"
-		if m.Event == "down" {
-			typ = "rawKeyDown"
-			if m.Text != "" {
-				typ = "keyDown"
-			}
-		}
-		p := map[string]any{"type": typ, "modifiers": m.Modifiers, "key": m.Key, "code": m.Code,
-			"windowsVirtualKeyCode": m.KeyCode, "nativeVirtualKeyCode": m.KeyCode,
-			"location": m.Location, "autoRepeat": m.Repeat, "isKeypad": m.Location == 3}
-		if typ == "keyDown" {
-			p["text"], p["unmodifiedText"] = m.Text, m.Text
-		}
-		return "Input.dispatchKeyEvent", p
-	case "text":
-		return "Input.insertText", map[string]any{"text": m.Text}
-	case "navigate":
-		return "Page.navigate", map[string]any{"url": m.URL}
-	case "reload":
-		return "Page.reload", map[string]any{}
-	}
-	return "", nil
-}
-
-// history goes back (-1) or forward (1) in the shown tab.
-func (v *viewer) history(delta int) {
-	var h struct {
-		CurrentIndex int `json:"currentIndex"`
-		Entries      []struct {
-			ID int `json:"id"`
-		} `json:"entries"`
-	}
-	if err := v.call("Page.getNavigationHistory", nil, &h); err != nil {
-		return
-	}
-	if i := h.CurrentIndex + delta; i >= 0 && i < len(h.Entries) {
-		_ = v.cdp.start(v.ctx, v.session, "Page.navigateToHistoryEntry", map[string]any{"entryId": h.Entries[i].ID}, "")
-	}
 }
