@@ -20,7 +20,7 @@ bash scripts/rrweb/build.sh --check
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 15m ./...
 
-echo "== fuzz targets (${FUZZTIME:=5s} each)"
+echo "== fuzz targets (${FUZZTIME:=3s} each)"
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/func //' | sort -u); do
