@@ -3,6 +3,7 @@ package browserd
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // ErrorCode classifies an error; the HTTP layer maps it to a status code.
@@ -86,4 +87,34 @@ func ConcurrencyLimitError(limit, current int) *Error {
 			"Please contact support to increase your limit.", limit, current),
 		NoRetry: true,
 	}
+}
+
+// HTTPStatus is the HTTP status every browserd endpoint answers an error of code with;
+// unknown codes are 500.
+func HTTPStatus(code ErrorCode) int {
+	switch code {
+	case CodeInvalid:
+		return http.StatusBadRequest
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeGone:
+		return http.StatusGone
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeUnsupported:
+		return http.StatusUnsupportedMediaType
+	case CodeUnprocessable:
+		return http.StatusUnprocessableEntity
+	case CodeLimit:
+		return http.StatusTooManyRequests
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

@@ -234,23 +234,6 @@ func (e *statusError) Error() string {
 
 func (e *statusError) Unwrap() error { return e.err }
 
-// statusOf maps the codes Attach returns to HTTP statuses.
-func statusOf(code bb.ErrorCode) int {
-	switch code {
-	case bb.CodeInvalid:
-		return http.StatusBadRequest
-	case bb.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case bb.CodeNotFound:
-		return http.StatusNotFound
-	case bb.CodeGone:
-		return http.StatusGone
-	case bb.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // wireError is the API's error body (spec/API.md §1.5).
 type wireError struct {
 	StatusCode int    `json:"statusCode"`
@@ -270,7 +253,7 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	} else if se, ok := errors.AsType[*statusError](err); ok {
 		status, msg = se.status, se.msg
 	} else {
-		status, msg = statusOf(bb.CodeOf(err)), bb.MessageOf(err)
+		status, msg = bb.HTTPStatus(bb.CodeOf(err)), bb.MessageOf(err)
 	}
 	if msg == "" || status == http.StatusInternalServerError {
 		msg = http.StatusText(status)

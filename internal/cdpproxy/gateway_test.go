@@ -54,7 +54,7 @@ func TestGatewayRefuses(t *testing.T) {
 		{name: "not found", method: "GET", url: base + "?signingKey=notfound", wantStatus: 404, wantMessage: "Session not found"},
 		{name: "gone", method: "GET", url: base + "?signingKey=gone", wantStatus: 410, wantMessage: "session x has ended (COMPLETED)"},
 		{name: "unavailable", method: "GET", url: base + "?signingKey=unavailable", wantStatus: 503, wantMessage: "session x is not running on this node"},
-		{name: "other code", method: "GET", url: base + "?signingKey=limit", wantStatus: 500, wantMessage: "Internal Server Error"},
+		{name: "limit", method: "GET", url: base + "?signingKey=limit", wantStatus: 429, wantMessage: "odd"},
 		{name: "internal", method: "GET", url: base + "?signingKey=internal", wantStatus: 500, wantMessage: "Internal Server Error"},
 		{name: "no credentials", method: "GET", url: base, wantStatus: 401, wantMessage: "missing signingKey (or apiKey and sessionId)"},
 		{name: "partial legacy", method: "GET", url: base + "?apiKey=bb_x", wantStatus: 400, wantMessage: "sessionId is required with apiKey"},

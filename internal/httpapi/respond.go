@@ -11,22 +11,6 @@ import (
 	bb "github.com/browserd/browserd"
 )
 
-// statusByCode maps error codes to HTTP statuses; unknown codes are 500.
-var statusByCode = map[bb.ErrorCode]int{
-	bb.CodeInvalid:       http.StatusBadRequest,
-	bb.CodeUnauthorized:  http.StatusUnauthorized,
-	bb.CodeForbidden:     http.StatusForbidden,
-	bb.CodeNotFound:      http.StatusNotFound,
-	bb.CodeConflict:      http.StatusConflict,
-	bb.CodeGone:          http.StatusGone,
-	bb.CodeTooLarge:      http.StatusRequestEntityTooLarge,
-	bb.CodeUnsupported:   http.StatusUnsupportedMediaType,
-	bb.CodeUnprocessable: http.StatusUnprocessableEntity,
-	bb.CodeLimit:         http.StatusTooManyRequests,
-	bb.CodeUnavailable:   http.StatusServiceUnavailable,
-	bb.CodeInternal:      http.StatusInternalServerError,
-}
-
 // statusError is an HTTP-level error that has no bb.ErrorCode: 405 and 501. Its message
 // is shown to clients.
 type statusError struct {
@@ -44,10 +28,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if se, ok := errors.AsType[*statusError](err); ok {
 		status, msg = se.status, se.msg
 	} else {
-		if st, ok := statusByCode[bb.CodeOf(err)]; ok {
-			status = st
-		}
-		msg = bb.MessageOf(err)
+		status, msg = bb.HTTPStatus(bb.CodeOf(err)), bb.MessageOf(err)
 	}
 	if msg == "" {
 		msg = http.StatusText(status)

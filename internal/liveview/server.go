@@ -218,31 +218,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*bb.LiveTarget, b
 	return t, true
 }
 
-// statusOf maps error codes to HTTP statuses, as the API does.
-func statusOf(err error) int {
-	switch bb.CodeOf(err) {
-	case bb.CodeInvalid:
-		return http.StatusBadRequest
-	case bb.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case bb.CodeForbidden:
-		return http.StatusForbidden
-	case bb.CodeNotFound:
-		return http.StatusNotFound
-	case bb.CodeGone:
-		return http.StatusGone
-	case bb.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case bb.CodeLimit:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusInternalServerError
-}
-
 // writeError answers err in the API's error shape (spec §1.5), or as a small HTML page
 // to a browser navigating to it. Paths are not logged: they hold live view tokens.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
+	status := bb.HTTPStatus(bb.CodeOf(err))
 	msg := bb.MessageOf(err)
 	if msg == "" {
 		msg = http.StatusText(status)

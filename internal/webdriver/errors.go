@@ -34,23 +34,7 @@ func newError(status int, code, message string) *wdError {
 // fromBB turns an error of the session Manager into a WebDriver error with code and the
 // HTTP status the REST API would use.
 func fromBB(err error, code string) *wdError {
-	status := http.StatusInternalServerError
-	switch bb.CodeOf(err) {
-	case bb.CodeInvalid:
-		status = http.StatusBadRequest
-	case bb.CodeUnauthorized:
-		status = http.StatusUnauthorized
-	case bb.CodeForbidden:
-		status = http.StatusForbidden
-	case bb.CodeNotFound:
-		status = http.StatusNotFound
-	case bb.CodeGone:
-		status = http.StatusGone
-	case bb.CodeLimit:
-		status = http.StatusTooManyRequests
-	case bb.CodeUnavailable:
-		status = http.StatusServiceUnavailable
-	}
+	status := bb.HTTPStatus(bb.CodeOf(err))
 	msg := bb.MessageOf(err)
 	if msg == "" {
 		msg = http.StatusText(status)
