@@ -43,6 +43,7 @@ type benchConfig struct {
 	minFreeMiB   int
 	poolSize     int
 	maxLaunches  int
+	serverArgs   []string
 	phases       map[string]bool // nil: all
 
 	args []string // as given, for the report
@@ -78,7 +79,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.heavyRounds, "heavy-rounds", 3, "repeated runs of the create burst")
 	fs.IntVar(&c.createN, "create-n", 10, "creates per round, warm and cold each")
 	fs.IntVar(&c.lifecycleN, "lifecycle-n", 6, "lifecycles per round, browserd and bare each")
-	fs.IntVar(&c.rttCalls, "rtt-calls", 1000, "Runtime.evaluate round trips per path per round")
+	fs.IntVar(&c.rttCalls, "rtt-calls", 2000, "Runtime.evaluate round trips per path per round")
 	fs.IntVar(&c.rttWarmup, "rtt-warmup", 100, "untimed round trips per path before the first round")
 	fs.IntVar(&c.shots, "shots", 3, "full-page screenshots per path per round")
 	fs.IntVar(&c.shotHeight, "shot-height", 2000, "height of the noise canvas on the tall page, px")
@@ -93,10 +94,12 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.minFreeMiB, "min-free", 2048, "unhealthy (and the ramp stops) below this MemAvailable, MiB")
 	fs.IntVar(&c.poolSize, "pool-size", 2, "warm pool size of the bench's server")
 	fs.IntVar(&c.maxLaunches, "max-launches", 2, "browsers starting at the same time at most")
+	serverArgs := fs.String("server-args", "", "more `browserd serve` flags, space-separated (e.g. --record-sessions=false)")
 	phases := fs.String("phases", "", "comma-separated phases to run (create,lifecycle,cdp,api,burst,density); default all; the report then has empty rows")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.serverArgs = strings.Fields(*serverArgs)
 	if *phases != "" {
 		c.phases = map[string]bool{}
 		for p := range strings.SplitSeq(*phases, ",") {
@@ -198,6 +201,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		maxLaunches: cfg.maxLaunches,
 		maxSessions: max(cfg.density, cfg.densityMax, cfg.burst) + cfg.poolSize + 8,
 		log:         stderr,
+		extraArgs:   cfg.serverArgs,
 	})
 	if err != nil {
 		return err
@@ -226,14 +230,22 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"burst", r.burstPhase},
 		{"density", r.densityPhase},
 	}
+	// A failed phase does not stop the others, so one run shows every problem; but
+	// its report is not written over the last good one.
+	var failed []error
 	for _, p := range phases {
 		if cfg.phases != nil && !cfg.phases[p.name] {
 			continue
 		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		start := time.Now()
 		r.logf("phase %s", p.name)
 		if err := r.profiled(p.name, func() error { return p.run(ctx) }); err != nil {
-			return fmt.Errorf("bench %s: %w", p.name, err)
+			r.logf("phase %s FAILED: %v", p.name, err)
+			failed = append(failed, fmt.Errorf("phase %s: %w", p.name, err))
+			continue
 		}
 		r.logf("phase %s done in %s", p.name, time.Since(start).Round(time.Millisecond))
 	}
@@ -242,6 +254,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	rows := r.rows()
 	fmt.Fprint(stdout, benchTextTable(rows))
+	if len(failed) > 0 {
+		return fmt.Errorf("bench failed; %s not written: %w", cfg.out, errors.Join(failed...))
+	}
 	if cfg.write {
 		if err := writeBenchReport(cfg.out, r.markdown(rows)); err != nil {
 			return err

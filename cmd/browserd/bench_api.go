@@ -163,9 +163,12 @@ func (r *benchRun) burstPhase(ctx context.Context) error {
 		if err := r.srv.waitPoolFull(ctx); err != nil {
 			return err
 		}
-		before := r.srv.mgr.PoolStats()
-		r.srv.launches.resetTop()
+		before, err := r.srv.poolStats(ctx)
+		if err != nil {
+			return err
+		}
 		stop := make(chan struct{})
+		launching := r.srv.watchLaunches(stop)
 		type getResult struct {
 			lat []time.Duration
 			err error
@@ -201,9 +204,10 @@ func (r *benchRun) burstPhase(ctx context.Context) error {
 		burstTime := time.Since(t0)
 		close(stop)
 		gr := <-gets
-		after := r.srv.mgr.PoolStats()
-		res.hits += int(after.Hits - before.Hits)
-		if err := errors.Join(append(errs, gr.err, r.releaseAll(ctx, ids))...); err != nil {
+		maxStarting := <-launching
+		after, err := r.srv.poolStats(ctx)
+		res.hits += int(after.hits - before.hits)
+		if err := errors.Join(append(errs, err, gr.err, r.releaseAll(ctx, ids))...); err != nil {
 			return err
 		}
 		res.create.add(creates, time.Millisecond)
@@ -211,7 +215,7 @@ func (r *benchRun) burstPhase(ctx context.Context) error {
 		res.getP99 = append(res.getP99, benchPercentile(gr.lat, 0.99, time.Millisecond))
 		res.gets = append(res.gets, len(gr.lat))
 		res.seconds = append(res.seconds, burstTime.Seconds())
-		res.maxStarting = append(res.maxStarting, r.srv.launches.maxStarting())
+		res.maxStarting = append(res.maxStarting, maxStarting)
 		r.logf("burst round %d: %d creates in %.1f s, GET p99 %.1f ms over %d requests, at most %d launching",
 			round+1, r.cfg.burst, burstTime.Seconds(), res.getP99[round], len(gr.lat), res.maxStarting[round])
 	}

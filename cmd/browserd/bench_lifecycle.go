@@ -32,7 +32,10 @@ type benchCreateResult struct {
 func (r *benchRun) createPhase(ctx context.Context) error {
 	res := &r.create
 	res.perRound = r.cfg.createN
-	before := r.srv.mgr.PoolStats()
+	before, err := r.srv.poolStats(ctx)
+	if err != nil {
+		return err
+	}
 	for round := range r.cfg.rounds {
 		var warm, cold []time.Duration
 		for range r.cfg.createN {
@@ -63,9 +66,9 @@ func (r *benchRun) createPhase(ctx context.Context) error {
 		r.logf("create round %d: warm p50 %.1f ms, cold p50 %.1f ms", round+1,
 			benchPercentile(warm, 0.5, time.Millisecond), benchPercentile(cold, 0.5, time.Millisecond))
 	}
-	after := r.srv.mgr.PoolStats()
-	res.hits, res.misses = after.Hits-before.Hits, after.Misses-before.Misses
-	return nil
+	after, err := r.srv.poolStats(ctx)
+	res.hits, res.misses = after.hits-before.hits, after.misses-before.misses
+	return err
 }
 
 // benchSteps are the timed steps of one lifecycle.

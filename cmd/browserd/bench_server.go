@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,46 +10,46 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	bb "github.com/browserd/browserd"
-	"github.com/browserd/browserd/internal/cdpproxy"
-	"github.com/browserd/browserd/internal/chrome"
-	"github.com/browserd/browserd/internal/httpapi"
 	"github.com/browserd/browserd/internal/sqlite"
 )
 
-// benchServerConfig configures the in-process server of the bench.
+// benchServerConfig configures the server of the bench.
 type benchServerConfig struct {
 	dataDir     string
 	chromePath  string
 	poolSize    int
 	maxLaunches int
 	maxSessions int
-	log         io.Writer // warnings and errors of the server
+	extraArgs   []string  // more `browserd serve` flags
+	log         io.Writer // the server's warnings and errors
 }
 
-// benchServer is a browserd wired like `browserd serve` (serve.go), in this process, so
-// that the bench can see the Manager's pool and count launches.
+// benchServer is `browserd serve` itself (serve.go, with its production wiring and
+// defaults) running in this process. The bench reads the warm pool's state from
+// /metrics and the browsers' process ids from a second handle on the database.
 type benchServer struct {
 	db        *sqlite.DB
-	mgr       *bb.Manager
-	gw        *cdpproxy.Gateway
-	srv       *http.Server
-	serveDone chan error
+	cancel    context.CancelFunc
+	done      chan error // serve's result
+	serveErr  error
+	stopOnce  sync.Once
+	args      []string
 	base      string // http://127.0.0.1:port
 	key       string
 	projectID string
 	poolSize  int
-	launches  *benchLauncher
+	runDir    string
 	client    *http.Client
 }
 
@@ -55,18 +57,16 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	// The production defaults (text, info), formatted as in production but thrown away,
-	// and warnings and errors on the bench's log, which explain a failed measurement.
-	logger := slog.New(slog.NewMultiHandler(
-		slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}),
-		slog.NewTextHandler(cfg.log, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	s := &benchServer{poolSize: cfg.poolSize, key: "bb_bench_" + benchRandomHex(16)}
+	s := &benchServer{poolSize: cfg.poolSize, key: "bb_bench_" + benchRandomHex(16),
+		runDir: filepath.Join(cfg.dataDir, "run"), done: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.close())
 		}
 	}()
-	s.db, err = sqlite.Open(ctx, filepath.Join(cfg.dataDir, "browserd.db"), logger)
+	// The database is prepared as serve would on first start (bootstrap), plus a higher
+	// concurrency for the default project, which allows 25 live sessions.
+	s.db, err = sqlite.Open(ctx, filepath.Join(cfg.dataDir, "browserd.db"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -75,86 +75,108 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 		return nil, err
 	}
 	s.projectID = project.ID
-	// The default project allows 25 live sessions; density and the burst need more.
 	if _, err := s.db.UpdateProject(ctx, project.ID, func(p *bb.Project) error {
 		p.Concurrency = max(p.Concurrency, cfg.maxSessions)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("raise project concurrency: %w", err)
 	}
-	secret, err := signingSecret(ctx, s.db)
-	if err != nil {
-		return nil, err
+
+	s.args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", cfg.dataDir, "--api-key", s.key,
+		"--chrome", cfg.chromePath, "--pool-size", strconv.Itoa(cfg.poolSize),
+		"--max-launches", strconv.Itoa(cfg.maxLaunches), "--max-sessions", strconv.Itoa(cfg.maxSessions),
+		"--log-format", "text", "--log-level", "info"}, cfg.extraArgs...)
+	listening := make(chan string, 1)
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // close ends it
+	s.cancel = cancel
+	noEnv := func(string) string { return "" } // the caller's BROWSERD_* must not change the server
+	go func() {                                // ends when close cancels sctx; close reads done
+		s.done <- serve(sctx, s.args, noEnv, &benchListenWriter{addr: listening}, &benchLogFilter{w: cfg.log})
+	}()
+	select {
+	case s.base = <-listening:
+	case err := <-s.done:
+		s.done <- err // for close
+		return nil, fmt.Errorf("browserd serve %s: exited: %w", strings.Join(s.args, " "), err)
+	case <-time.After(2 * time.Minute):
+		return nil, errors.New("browserd serve did not start listening within 2 minutes")
 	}
-	signer, err := bb.NewSigner(secret)
-	if err != nil {
-		return nil, err
-	}
-	node, err := nodeID(cfg.dataDir)
-	if err != nil {
-		return nil, err
-	}
-	l, err := chrome.New(chrome.Config{Path: cfg.chromePath, RunDir: filepath.Join(cfg.dataDir, "run"), Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	s.launches = &benchLauncher{Launcher: l}
-	s.mgr, err = bb.NewManager(bb.ManagerConfig{
-		Store: s.db, Launcher: s.launches, Signer: signer, Logger: logger, NodeID: node,
-		MaxSessions: cfg.maxSessions, MaxLaunches: cfg.maxLaunches,
-		ConnectTimeout: -1, // the bench creates sessions it connects to later (density)
-		Pool:           bb.PoolConfig{Size: cfg.poolSize, MaxMemory: 0, IdleExpiry: 0},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.mgr.Reconcile(ctx); err != nil {
-		return nil, err
-	}
-	s.gw = cdpproxy.New(cdpproxy.Config{Sessions: s.mgr, Logger: logger})
-	api, err := httpapi.New(httpapi.Config{Sessions: s.mgr, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.base = "http://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: routes(api.Handler(), s.gw), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	s.serveDone = make(chan error, 1)
-	go func() { s.serveDone <- s.srv.Serve(ln) }() // ends in close, which reads serveDone
-	s.client = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	// Creates queue for a launch slot by design: a burst's last one waits for all others.
+	s.client = &http.Client{Timeout: 15 * time.Minute, Transport: &http.Transport{
 		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
 	}}
 	return s, nil
 }
 
-// close shuts the server down like serve does: gateway, sessions, HTTP, database.
+// displayArgs returns serve's flags with the API key and temporary paths left out.
+func (s *benchServer) displayArgs() string {
+	out := make([]string, 0, len(s.args))
+	for i, a := range s.args {
+		switch {
+		case i > 0 && s.args[i-1] == "--api-key":
+			a = "<random>"
+		case i > 0 && (s.args[i-1] == "--data-dir" || s.args[i-1] == "--chrome"):
+			a = "<" + strings.TrimPrefix(s.args[i-1], "--") + ">"
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
+}
+
+// close shuts the server down (serve ends every session) and closes the database.
 func (s *benchServer) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var errs []error
-	if s.gw != nil {
-		errs = append(errs, s.gw.Shutdown(ctx))
-	}
-	if s.mgr != nil {
-		errs = append(errs, s.mgr.Close(ctx))
-	}
-	if s.srv != nil {
-		errs = append(errs, s.srv.Shutdown(ctx))
-		if err := <-s.serveDone; !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
+	s.stopOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			s.serveErr = <-s.done
+		}
+		if s.client != nil {
+			s.client.CloseIdleConnections()
+		}
+		if s.db != nil {
+			s.serveErr = errors.Join(s.serveErr, s.db.Close())
+		}
+	})
+	return s.serveErr
+}
+
+// benchListenWriter is serve's stdout: it sends the URL of the "listening on" line.
+type benchListenWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	addr chan<- string
+	sent bool
+}
+
+var benchListening = regexp.MustCompile(`listening on (http://\S+)\s`)
+
+func (w *benchListenWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.sent {
+		w.buf = append(w.buf, p...)
+		if m := benchListening.FindSubmatch(w.buf); m != nil {
+			w.addr <- string(m[1])
+			w.sent, w.buf = true, nil
 		}
 	}
-	if s.client != nil {
-		s.client.CloseIdleConnections()
+	return len(p), nil
+}
+
+// benchLogFilter is serve's stderr: records are formatted as in production (text, info)
+// but only warnings and errors are written, to the bench's log.
+type benchLogFilter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (f *benchLogFilter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(" level=INFO ")) || bytes.Contains(p, []byte(" level=DEBUG ")) {
+		return len(p), nil
 	}
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
-	}
-	return errors.Join(errs...)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Write(p)
 }
 
 // benchSession is what the bench reads of an API session.
@@ -213,9 +235,9 @@ func (s *benchServer) release(ctx context.Context, id string) error {
 	return s.do(ctx, http.MethodPost, "/v1/sessions/"+id, `{"status":"REQUEST_RELEASE"}`, http.StatusOK, nil)
 }
 
-// pid returns the main process id of a session's browser.
+// pid returns the main process id of a session's browser, from the store.
 func (s *benchServer) pid(ctx context.Context, id string) (int, error) {
-	sess, err := s.mgr.Session(ctx, s.projectID, id)
+	sess, err := s.db.Session(ctx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -248,85 +270,116 @@ func benchWaitGroupGone(ctx context.Context, pgid int) error {
 	return nil
 }
 
+// benchPoolStats is the warm pool as /metrics shows it.
+type benchPoolStats struct{ ready, launching, hits, misses int64 }
+
+// poolStats scrapes /metrics (served to loopback clients without a token).
+func (s *benchServer) poolStats(ctx context.Context) (benchPoolStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
+	if err != nil {
+		return benchPoolStats{}, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return benchPoolStats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return benchPoolStats{}, fmt.Errorf("GET /metrics: HTTP %d", resp.StatusCode)
+	}
+	return benchParsePoolMetrics(resp.Body)
+}
+
+// benchParsePoolMetrics reads the warm pool's series of the Prometheus text format.
+func benchParsePoolMetrics(r io.Reader) (benchPoolStats, error) {
+	var st benchPoolStats
+	found := 0
+	series := map[string]*int64{
+		`browserd_pool_browsers{state="ready"}`:     &st.ready,
+		`browserd_pool_browsers{state="launching"}`: &st.launching,
+		`browserd_pool_takes_total{result="hit"}`:   &st.hits,
+		`browserd_pool_takes_total{result="miss"}`:  &st.misses,
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		p := series[name]
+		if !ok || p == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil || v < 0 || v > 1<<53 {
+			return st, fmt.Errorf("metrics: bad value in %q", sc.Text())
+		}
+		*p = int64(v)
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return st, err
+	}
+	if found != len(series) {
+		return st, fmt.Errorf("metrics: found %d of the %d warm pool series", found, len(series))
+	}
+	return st, nil
+}
+
 // waitPoolFull waits until the warm pool holds poolSize ready browsers and launches
 // nothing, so that a create finds it full and no refill competes for the CPU.
 func (s *benchServer) waitPoolFull(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	for {
-		st := s.mgr.PoolStats()
-		if st.Ready >= s.poolSize && st.Launching == 0 {
+		st, err := s.poolStats(ctx)
+		if err == nil && st.ready >= int64(s.poolSize) && st.launching == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("warm pool not full (%+v): %w", st, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
+			return fmt.Errorf("warm pool not full (%+v, %v): %w", st, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// benchLauncher counts the browsers starting at one moment: from Launch until
-// WaitReady returns, which is the span of a launch slot in the Manager.
-type benchLauncher struct {
-	*chrome.Launcher
-
-	mu            sync.Mutex
-	starting, top int
-	total         int
-}
-
-func (l *benchLauncher) Launch(ctx context.Context, opts bb.LaunchOptions) (bb.Browser, error) {
-	b, err := l.Launcher.Launch(ctx, opts)
+// startingBrowsers counts the browsers in the server's run dir that have not yet
+// opened their DevTools socket: the launches in progress.
+func (s *benchServer) startingBrowsers() int {
+	entries, err := os.ReadDir(s.runDir)
 	if err != nil {
-		return nil, err
+		return 0
 	}
-	cb, ok := b.(*chrome.Browser)
-	if !ok {
-		return b, nil // not countable; never happens with chrome.Launcher
+	n := 0
+	for _, e := range entries {
+		dir := filepath.Join(s.runDir, e.Name(), "profile")
+		if _, err := os.Stat(dir); err != nil {
+			continue // not a browser directory (or removed meanwhile)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "DevToolsActivePort")); errors.Is(err, os.ErrNotExist) {
+			n++
+		}
 	}
-	l.mu.Lock()
-	l.starting++
-	l.total++
-	l.top = max(l.top, l.starting)
-	l.mu.Unlock()
-	return &benchBrowser{Browser: cb, l: l}, nil
+	return n
 }
 
-// resetTop starts a new count of the most launches at once.
-func (l *benchLauncher) resetTop() {
-	l.mu.Lock()
-	l.top = l.starting
-	l.mu.Unlock()
-}
-
-func (l *benchLauncher) maxStarting() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.top
-}
-
-func (l *benchLauncher) done() {
-	l.mu.Lock()
-	l.starting--
-	l.mu.Unlock()
-}
-
-// benchBrowser is a chrome.Browser (Memory included) whose readiness is counted.
-type benchBrowser struct {
-	*chrome.Browser
-	l    *benchLauncher
-	once sync.Once
-}
-
-func (b *benchBrowser) WaitReady(ctx context.Context) error {
-	defer b.once.Do(b.l.done)
-	return b.Browser.WaitReady(ctx)
-}
-
-func (b *benchBrowser) Close(ctx context.Context) error {
-	b.once.Do(b.l.done)
-	return b.Browser.Close(ctx)
+// watchLaunches samples startingBrowsers until stop is closed and returns the most.
+func (s *benchServer) watchLaunches(stop <-chan struct{}) <-chan int {
+	out := make(chan int, 1)
+	go func() { // ends when stop is closed; the caller reads out
+		top := 0
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			top = max(top, s.startingBrowsers())
+			select {
+			case <-stop:
+				out <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
 }
 
 func benchRandomHex(n int) string {

@@ -275,3 +275,58 @@ func FuzzBenchParseActivePort(f *testing.F) {
 		}
 	})
 }
+
+func TestBenchParsePoolMetrics(t *testing.T) {
+	const full = `# HELP browserd_pool_browsers Browsers of the warm pool.
+# TYPE browserd_pool_browsers gauge
+browserd_pool_browsers{state="launching"} 1
+browserd_pool_browsers{state="ready"} 2
+browserd_pool_takes_total{result="hit"} 17
+browserd_pool_takes_total{result="miss"} 3
+browserd_sessions{project_id="p",status="RUNNING"} 4
+`
+	got, err := benchParsePoolMetrics(strings.NewReader(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (benchPoolStats{ready: 2, launching: 1, hits: 17, misses: 3}); got != want {
+		t.Errorf("benchParsePoolMetrics = %+v; want %+v", got, want)
+	}
+	for _, bad := range []string{
+		"browserd_pool_browsers{state=\"ready\"} 2\n", // series missing
+		strings.Replace(full, "} 17", "} x", 1),
+		strings.Replace(full, "} 17", "} -1", 1),
+	} {
+		if _, err := benchParsePoolMetrics(strings.NewReader(bad)); err == nil {
+			t.Errorf("benchParsePoolMetrics(%q): no error", bad)
+		}
+	}
+}
+
+func FuzzBenchParsePoolMetrics(f *testing.F) {
+	f.Add([]byte("browserd_pool_browsers{state=\"ready\"} 2\nbrowserd_pool_browsers{state=\"launching\"} 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := benchParsePoolMetrics(bytes.NewReader(data))
+		if err == nil && (st.ready < 0 || st.launching < 0 || st.hits < 0 || st.misses < 0) {
+			t.Fatalf("benchParsePoolMetrics(%q) = %+v", data, st)
+		}
+	})
+}
+
+func TestBenchListenWriter(t *testing.T) {
+	addr := make(chan string, 1)
+	w := &benchListenWriter{addr: addr}
+	for _, part := range []string{"browserd dev listening on http://127.0.", "0.1:4242 (default project x)\n", "more\n"} {
+		if _, err := w.Write([]byte(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case got := <-addr:
+		if got != "http://127.0.0.1:4242" {
+			t.Errorf("address = %q; want http://127.0.0.1:4242", got)
+		}
+	default:
+		t.Error("no address sent")
+	}
+}
