@@ -49,7 +49,7 @@ func (db *DB) CreateContext(ctx context.Context, c *bb.Context) error {
 
 // Context returns a context by id, or a CodeNotFound error.
 func (db *DB) Context(ctx context.Context, id string) (*bb.Context, error) {
-	return getContext(ctx, db.read, id)
+	return getContext(ctx, db.reads, id)
 }
 
 func getContext(ctx context.Context, q queryer, id string) (*bb.Context, error) {

@@ -31,8 +31,9 @@ var migrationFS embed.FS
 // JSON fields are kept verbatim (nil as NULL); Session.Settings is kept as its JSON
 // encoding, so an empty non-nil AllowedDomains comes back nil.
 type DB struct {
-	write *sql.DB // one connection; transactions are BEGIN IMMEDIATE
-	read  *sql.DB // read-only connections
+	write *sql.DB    // one connection; transactions are BEGIN IMMEDIATE
+	read  *sql.DB    // read-only connections
+	reads *stmtCache // prepared fixed queries on read
 	log   *slog.Logger
 }
 
@@ -75,7 +76,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{write: write, read: read, log: logger}
+	db := &DB{write: write, read: read, reads: newStmtCache(read), log: logger}
 	if err := db.migrate(ctx); err != nil {
 		_ = db.Close() // the migration error is the one worth returning
 		return nil, err
@@ -85,7 +86,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.reads.Close(), db.read.Close(), db.write.Close())
 }
 
 // migration is one numbered file of migrations/.

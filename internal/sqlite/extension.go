@@ -38,7 +38,7 @@ func (db *DB) CreateExtension(ctx context.Context, e *bb.Extension) error {
 
 // Extension returns an extension by id, or a CodeNotFound error.
 func (db *DB) Extension(ctx context.Context, id string) (*bb.Extension, error) {
-	return getExtension(ctx, db.read, id)
+	return getExtension(ctx, db.reads, id)
 }
 
 func getExtension(ctx context.Context, q queryer, id string) (*bb.Extension, error) {

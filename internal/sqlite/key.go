@@ -42,7 +42,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *bb.APIKey) error {
 
 // APIKeyByHash returns the key with the given SHA-256 digest, or a CodeNotFound error.
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (*bb.APIKey, error) {
-	k, err := scanKey(db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanKey(db.reads.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bb.Errorf(bb.CodeNotFound, "api key not found") // the hash stays out of messages
 	} else if err != nil {

@@ -36,7 +36,7 @@ func (db *DB) CreateProject(ctx context.Context, p *bb.Project) error {
 
 // Project returns a project by id, or a CodeNotFound error.
 func (db *DB) Project(ctx context.Context, id string) (*bb.Project, error) {
-	return project(ctx, db.read, id)
+	return project(ctx, db.reads, id)
 }
 
 func project(ctx context.Context, q queryer, id string) (*bb.Project, error) {

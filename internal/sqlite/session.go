@@ -101,7 +101,7 @@ func (db *DB) CreateSession(ctx context.Context, s *bb.Session, limit int) error
 
 // Session returns a session by id, or a CodeNotFound error.
 func (db *DB) Session(ctx context.Context, id string) (*bb.Session, error) {
-	return session(ctx, db.read, id)
+	return session(ctx, db.reads, id)
 }
 
 // queryer is a *sql.DB or *sql.Tx.
