@@ -69,6 +69,7 @@ type Manager struct {
 	setups  setups       // session proxies and emulation agents (setup.go)
 	storage storageState // session profiles and extensions (storage.go)
 	usage   usageState   // last CPU and memory measurements (usage.go)
+	auth    authCache    // API keys verified lately (authcache.go)
 }
 
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
@@ -128,6 +129,10 @@ func (m *Manager) Authenticate(ctx context.Context, rawKey string) (*APIKey, err
 		return nil, Errorf(CodeUnauthorized, "Unauthorized: missing X-BB-API-Key header")
 	}
 	hash := HashAPIKey(rawKey)
+	now := time.Now()
+	if k, ok := m.auth.get(hash, now); ok {
+		return k, nil
+	}
 	k, err := m.store.APIKeyByHash(ctx, hash)
 	if CodeOf(err) == CodeNotFound {
 		return nil, Errorf(CodeUnauthorized, "Unauthorized: invalid API key")
@@ -137,6 +142,7 @@ func (m *Manager) Authenticate(ctx context.Context, rawKey string) (*APIKey, err
 	if !EqualHash(k.Hash, hash) {
 		return nil, Errorf(CodeUnauthorized, "Unauthorized: invalid API key")
 	}
+	m.auth.put(hash, k, now)
 	return k, nil
 }
 
