@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"time"
 )
@@ -14,6 +15,7 @@ type benchAPIResult struct {
 	rps       []float64 // per round
 	lat       benchPct  // ms
 	cpuPerReq []float64 // per round: process CPU (server and load generator) per request, µs
+	baseRPS   []float64 // per round: the same load on a bare net/http server (baseline)
 	conc      int
 	dur       time.Duration
 }
@@ -130,7 +132,21 @@ func (r *benchRun) apiPhase(ctx context.Context) error {
 	if _, err := g.loop(ctx, r.cfg.apiConc, time.Now().Add(r.cfg.apiDur/5), nil); err != nil { // warm-up
 		return err
 	}
+	base, err := startBaseGetServer(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	bg := &benchGetter{client: r.srv.getter(r.cfg.apiConc, s.ID).client, url: base.URL + "/v1/sessions/" + s.ID, key: g.key}
 	for round := range r.cfg.rounds {
+		// The baseline first, in the same round: the same clients against a bare
+		// net/http server sending the same answer, to show what the machine allows.
+		t0 := time.Now()
+		blat, err := bg.loop(ctx, r.cfg.apiConc, t0.Add(r.cfg.apiDur), nil)
+		if err != nil {
+			return fmt.Errorf("baseline GET: %w", err)
+		}
+		res.baseRPS = append(res.baseRPS, float64(len(blat))/time.Since(t0).Seconds())
 		c0, t0 := benchCPU(), time.Now()
 		lat, err := g.loop(ctx, r.cfg.apiConc, t0.Add(r.cfg.apiDur), nil)
 		if err != nil {
@@ -140,10 +156,38 @@ func (r *benchRun) apiPhase(ctx context.Context) error {
 		res.rps = append(res.rps, float64(len(lat))/elapsed.Seconds())
 		res.lat.add(lat, time.Millisecond)
 		res.cpuPerReq = append(res.cpuPerReq, float64(cpu)/1e3/float64(len(lat)))
-		r.logf("api round %d: %.0f req/s, p50 %.2f ms, p99 %.2f ms", round+1, res.rps[round],
-			res.lat.p50[round], res.lat.p99[round])
+		r.logf("api round %d: %.0f req/s (bare net/http %.0f), p50 %.2f ms, p99 %.2f ms", round+1, res.rps[round],
+			res.baseRPS[round], res.lat.p50[round], res.lat.p99[round])
 	}
 	return nil
+}
+
+// startBaseGetServer captures one answer of g and starts a bare net/http server on
+// 127.0.0.1 that sends it (same status, type and body) for every request: the baseline
+// of the API throughput.
+func startBaseGetServer(ctx context.Context, g *benchGetter) (*httptest.Server, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-BB-API-Key", g.key)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", g.url, resp.StatusCode)
+	}
+	ctype := resp.Header.Get("Content-Type")
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		_, _ = w.Write(body)
+	})), nil
 }
 
 // burstPhase sends burst creates at once while burstGetters clients poll GET

@@ -161,6 +161,8 @@ func (r *benchRun) rows() []benchRow {
 		benchRow{group: gd, metric: "Runtime.evaluate p99 at the largest healthy N", vals: one(top.evalP99), unit: "ms", prec: 1},
 
 		ge(benchRow{group: ga, metric: fmt.Sprintf("GET /v1/sessions/{id} throughput (%d clients)", a.conc), vals: a.rps, unit: "req/s", prec: 0}, 10000),
+		benchRow{group: ga, metric: "baseline: bare net/http server, same answer, same clients", vals: a.baseRPS, unit: "req/s", prec: 0},
+		benchRow{group: ga, metric: "browserd / baseline throughput", vals: ratios(a.rps, a.baseRPS), unit: "×", prec: 2},
 		ms(ga, "GET p50", a.lat.p50),
 		ms(ga, "GET p99", a.lat.p99),
 		benchRow{group: ga, metric: "process CPU per GET (server + load generator)", vals: a.cpuPerReq, unit: "µs", prec: 0},
@@ -278,4 +280,15 @@ func writeBenchReport(path, generated string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(before+benchBegin+"\n"+generated+benchEnd+after), 0o644)
+}
+
+// ratios returns a[i]/b[i] for the rounds both have (a round with b[i] == 0 is left out).
+func ratios(a, b []float64) []float64 {
+	var out []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] != 0 {
+			out = append(out, a[i]/b[i])
+		}
+	}
+	return out
 }
