@@ -33,26 +33,7 @@ func defaultArtifactsFlags() ArtifactsFlags {
 // artifactOptions are the flags of ArtifactsFlags; opt builds an option as options() does.
 func (c *Config) artifactOptions(opt func(name, help string, set func(string) error, show func() string) option) []option {
 	a := &c.Artifacts
-	num := func(p *int) (func(string) error, func() string) {
-		return func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("not a whole number: %q", v)
-			}
-			*p = n
-			return nil
-		}, func() string { return strconv.Itoa(*p) }
-	}
-	dur := func(p *time.Duration) (func(string) error, func() string) {
-		return func(v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("not a duration (e.g. 720h, 30m): %q", v)
-			}
-			*p = d
-			return nil
-		}, func() string { return p.String() }
-	}
+	num, dur := intFlag, durationFlag
 	setBool := func(v string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {

@@ -22,6 +22,7 @@ type Config struct {
 	PublicURL       string
 	ChromePath      string
 	ChromeArgs      string // extra Chromium flags, space-separated (deploy/Dockerfile)
+	ChromeNice      int    // niceness of the browsers (0: the server's)
 	Chromedriver    string
 	MaxSessions     int
 	MaxLaunches     int
@@ -46,6 +47,7 @@ func DefaultConfig() Config {
 		DataDir:         defaultDataDir(),
 		MaxSessions:     32,
 		MaxLaunches:     2,
+		ChromeNice:      10,
 		ConnectTimeout:  5 * time.Minute,
 		IdleTimeout:     10 * time.Minute,
 		DisconnectGrace: 2 * time.Second,
@@ -75,30 +77,35 @@ type option struct {
 	show            func() string
 }
 
+// intFlag returns the setter and shower of a whole-number option kept in *p.
+func intFlag(p *int) (func(string) error, func() string) {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", v)
+		}
+		*p = n
+		return nil
+	}, func() string { return strconv.Itoa(*p) }
+}
+
+// durationFlag returns the setter and shower of a duration option kept in *p.
+func durationFlag(p *time.Duration) (func(string) error, func() string) {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (e.g. 30s, 5m, 720h): %q", v)
+		}
+		*p = d
+		return nil
+	}, func() string { return p.String() }
+}
+
 func (c *Config) options() []option {
 	str := func(p *string) (func(string) error, func() string) {
 		return func(v string) error { *p = v; return nil }, func() string { return *p }
 	}
-	num := func(p *int) (func(string) error, func() string) {
-		return func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("not a whole number: %q", v)
-			}
-			*p = n
-			return nil
-		}, func() string { return strconv.Itoa(*p) }
-	}
-	dur := func(p *time.Duration) (func(string) error, func() string) {
-		return func(v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("not a duration (e.g. 30s, 5m): %q", v)
-			}
-			*p = d
-			return nil
-		}, func() string { return p.String() }
-	}
+	num, dur := intFlag, durationFlag
 	opt := func(name, help string, set func(string) error, show func() string) option {
 		env := "BROWSERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		return option{name: name, env: env, help: help, set: set, show: show}
@@ -119,6 +126,8 @@ func (c *Config) options() []option {
 	add("chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)", f, s)
 	f, s = str(&c.ChromeArgs)
 	add("chrome-args", "extra Chromium flags for every browser, space-separated (e.g. \"--no-sandbox --disable-infobars\" in a container that blocks user namespaces)", f, s)
+	f, s = num(&c.ChromeNice)
+	add("chrome-nice", "niceness (0–19) the browsers run at, so that the API and the gateway keep their share of the CPU when browsers take all of it; 0 runs them at the server's priority", f, s)
 	f, s = str(&c.Chromedriver)
 	add("chromedriver", "chromedriver binary for Selenium (default: chromedriver on PATH, then /usr/bin/chromedriver)", f, s)
 	f, s = num(&c.MaxSessions)
@@ -197,6 +206,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLaunches < 1 {
 		errs = append(errs, errors.New("max-launches must be at least 1"))
+	}
+	if c.ChromeNice < 0 || c.ChromeNice > 19 {
+		errs = append(errs, fmt.Errorf("chrome-nice must be 0 to 19, got %d", c.ChromeNice))
 	}
 	if _, err := parseUpstreams(c.ProxyUpstream); err != nil { // setup.go
 		errs = append(errs, err)
