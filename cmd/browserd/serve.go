@@ -69,6 +69,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RunDir:    filepath.Join(cfg.DataDir, "run"),
 		Logger:    logger,
 		ExtraArgs: strings.Fields(cfg.ChromeArgs),
+		Nice:      cfg.ChromeNice,
 	})
 	if err != nil {
 		return fmt.Errorf("chrome launcher: %w", err)

@@ -52,6 +52,12 @@ type Config struct {
 	Logger *slog.Logger
 	// StopGrace is how long Close waits after SIGTERM before it kills the process group [2s].
 	StopGrace time.Duration
+	// Nice (1–19) starts every browser through nice(1) with this niceness, which all its
+	// processes and threads inherit, so that the server keeps its share of the CPU when
+	// browsers take all of it (as root, CAP_SYS_NICE is dropped too: see niceCommand).
+	// 0 leaves the browsers at the server's priority; so does a machine without nice(1),
+	// with a warning.
+	Nice int
 }
 
 // Launcher starts headless Chromium browsers. It implements bb.Launcher.
@@ -61,6 +67,7 @@ type Launcher struct {
 	extraArgs []string
 	log       *slog.Logger
 	grace     time.Duration
+	nice      []string // before the binary: [setpriv …] nice -n N (niceCommand), or nil
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -92,7 +99,40 @@ func New(cfg Config) (*Launcher, error) {
 	if l.grace <= 0 {
 		l.grace = 2 * time.Second
 	}
+	if cfg.Nice < 0 || cfg.Nice > 19 {
+		return nil, fmt.Errorf("chrome: nice must be 0 to 19, got %d", cfg.Nice)
+	}
+	if cfg.Nice > 0 {
+		l.nice = niceCommand(cfg.Nice, l.log)
+	}
 	return l, nil
+}
+
+// niceCommand returns what goes before Chromium's binary to start it at niceness n:
+// nice(1), and as root also setpriv(1) dropping CAP_SYS_NICE, without which Chromium
+// sets most of its threads back to 0 (and some to -8). It returns nil, with a warning,
+// when nice(1) is missing.
+func niceCommand(n int, log *slog.Logger) []string {
+	nice, err := exec.LookPath("nice")
+	if err != nil {
+		log.Warn("nice(1) not found; browsers run at the server's priority", "err", err)
+		return nil
+	}
+	cmd := []string{nice, "-n", strconv.Itoa(n)}
+	if os.Geteuid() != 0 {
+		return cmd // Chromium cannot lower its niceness again
+	}
+	drop := []string{"--inh-caps=-sys_nice", "--bounding-set=-sys_nice"}
+	setpriv, err := exec.LookPath("setpriv")
+	if err == nil {
+		// Dropping a capability needs CAP_SETPCAP, which some containers lack.
+		err = exec.Command(setpriv, append(drop, "true")...).Run()
+	}
+	if err != nil {
+		log.Warn("cannot drop CAP_SYS_NICE for browsers (setpriv); as root, Chromium undoes most of --chrome-nice", "err", err)
+		return cmd
+	}
+	return append(append([]string{setpriv}, drop...), cmd...)
 }
 
 // Path returns the Chromium binary the Launcher executes.
@@ -193,6 +233,10 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 		}
 	}
 	cmd := exec.Command(l.path, l.args(udd, opts)...)
+	if l.nice != nil {
+		// setpriv(1) and nice(1) exec what follows in the same process: pid and group stay.
+		cmd = exec.Command(l.nice[0], append(append(l.nice[1:], l.path), l.args(udd, opts)...)...)
+	}
 	// A relative download path ("downloads", as Browserbase clients send it) resolves
 	// against the working directory (research §5).
 	cmd.Dir = dir
