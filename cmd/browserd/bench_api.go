@@ -109,22 +109,11 @@ func (g *benchGetter) loop(ctx context.Context, n int, deadline time.Time, stop 
 func (r *benchRun) apiPhase(ctx context.Context) error {
 	res := &r.api
 	res.conc, res.dur = r.cfg.apiConc, r.cfg.apiDur
-	if err := r.srv.waitPoolFull(ctx); err != nil {
-		return err
-	}
-	s, _, err := r.srv.create(ctx, `{}`)
+	s, _, done, err := r.measured(ctx, "api", `{}`)
 	if err != nil {
 		return err
 	}
-	pid, err := r.srv.pid(ctx, s.ID)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if rerr := r.srv.releaseAndWait(context.WithoutCancel(ctx), s.ID, pid); rerr != nil {
-			r.logf("release api session: %v", rerr)
-		}
-	}()
+	defer done()
 	if err := r.srv.waitPoolFull(ctx); err != nil { // no refill during the rounds
 		return err
 	}

@@ -130,6 +130,8 @@ func (r *benchRun) rows() []benchRow {
 		us(gx, "added by gateway (p50)", x.addedGW),
 		le(benchRow{group: gx, metric: "gateway added / TCP added", vals: x.addedRatio, unit: "×", prec: 2}, 1.25),
 		le(benchRow{group: gx, metric: "relay CPU per round trip (gateway − direct)", vals: x.cpuRelay, unit: "µs", prec: 1}, 40),
+		us(gx, "via gateway, logSession false, p50", x.gwNoLog.p50),
+		benchRow{group: gx, metric: "relay CPU per round trip, logSession false", vals: x.cpuRelayNoLog, unit: "µs", prec: 1},
 		{group: gx, metric: "TCP pass-through CPU per round trip", vals: x.cpuTCP, unit: "µs", prec: 1},
 		{group: gx, metric: "bench client CPU per round trip (direct)", vals: x.cpuClient, unit: "µs", prec: 1},
 		{group: gx, metric: "full-page screenshot (PNG)", text: fmt.Sprintf("%s px, %.1f MB", x.shotPx, x.shotMB)},

@@ -22,6 +22,8 @@ type benchCDPResult struct {
 	addedRatio          []float64 // per round: addedGW / addedTCP
 	cpuClient           []float64 // per round: process CPU per direct round trip, µs
 	cpuTCP, cpuRelay    []float64 // per round: process CPU per round trip minus direct's, µs
+	gwNoLog             benchPct  // the same through the gateway of a logSession:false session
+	cpuRelayNoLog       []float64 // its process CPU per round trip minus direct's, µs
 	shotMB              float64   // size of one screenshot message, MB
 	shotPx              string    // its clip, WxH
 	shotDirect, shotGW  []float64 // per round, MB/s
@@ -54,22 +56,18 @@ type benchPath struct {
 func (r *benchRun) cdpPhase(ctx context.Context) error {
 	res := &r.cdp
 	res.calls, res.shotsPerPath = r.cfg.rttCalls, r.cfg.shots
-	if err := r.srv.waitPoolFull(ctx); err != nil {
-		return err
-	}
-	s, _, err := r.srv.create(ctx, `{}`)
+	s, pid, done, err := r.measured(ctx, "cdp", `{}`)
 	if err != nil {
 		return err
 	}
-	pid, err := r.srv.pid(ctx, s.ID)
+	defer done()
+	// A second session without CDP logs separates the relay from the log writer (whose
+	// CPU, in this process, counts as the relay's on the default path).
+	s2, _, done2, err := r.measured(ctx, "cdp (no log)", `{"browserSettings":{"logSession":false}}`)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if rerr := r.srv.releaseAndWait(context.WithoutCancel(ctx), s.ID, pid); rerr != nil {
-			r.logf("release cdp session: %v", rerr)
-		}
-	}()
+	defer done2()
 	direct, err := benchDevToolsURL(pid)
 	if err != nil {
 		return err
@@ -79,8 +77,8 @@ func (r *benchRun) cdpPhase(ctx context.Context) error {
 		return err
 	}
 	defer pump.close()
-	paths := []*benchPath{{name: "direct"}, {name: "tcp"}, {name: "gateway"}}
-	for i, u := range []string{direct, pump.url(direct), s.ConnectURL} {
+	paths := []*benchPath{{name: "direct"}, {name: "tcp"}, {name: "gateway"}, {name: "gateway-nolog"}}
+	for i, u := range []string{direct, pump.url(direct), s.ConnectURL, s2.ConnectURL} {
 		c, err := benchDial(ctx, u)
 		if err != nil {
 			return fmt.Errorf("%s: %w", paths[i].name, err)
@@ -128,6 +126,7 @@ func (r *benchRun) cdpPhase(ctx context.Context) error {
 		res.direct.add(rtt["direct"], time.Microsecond)
 		res.tcp.add(rtt["tcp"], time.Microsecond)
 		res.gw.add(rtt["gateway"], time.Microsecond)
+		res.gwNoLog.add(rtt["gateway-nolog"], time.Microsecond)
 		d50 := benchPercentile(rtt["direct"], 0.5, time.Microsecond)
 		t50 := benchPercentile(rtt["tcp"], 0.5, time.Microsecond)
 		g50 := benchPercentile(rtt["gateway"], 0.5, time.Microsecond)
@@ -139,10 +138,11 @@ func (r *benchRun) cdpPhase(ctx context.Context) error {
 		res.cpuClient = append(res.cpuClient, perCall(cpu["direct"]))
 		res.cpuTCP = append(res.cpuTCP, perCall(cpu["tcp"]-cpu["direct"]))
 		res.cpuRelay = append(res.cpuRelay, perCall(cpu["gateway"]-cpu["direct"]))
-		r.logf("cdp round %d: evaluate p50 direct %.0f µs, tcp %.0f µs, gateway %.0f µs; relay cpu %.1f µs/rt",
-			round+1, d50, t50, g50, res.cpuRelay[len(res.cpuRelay)-1])
+		res.cpuRelayNoLog = append(res.cpuRelayNoLog, perCall(cpu["gateway-nolog"]-cpu["direct"]))
+		r.logf("cdp round %d: evaluate p50 direct %.0f µs, tcp %.0f µs, gateway %.0f µs; relay cpu %.1f µs/rt (%.1f without logs)",
+			round+1, d50, t50, g50, res.cpuRelay[len(res.cpuRelay)-1], res.cpuRelayNoLog[len(res.cpuRelayNoLog)-1])
 	}
-	return r.screenshots(ctx, paths)
+	return r.screenshots(ctx, paths[:3]) // the same browser on every path
 }
 
 // screenshots measures full-page PNG screenshots of the tall page on every path.

@@ -256,6 +256,29 @@ func (s *benchServer) releaseAndWait(ctx context.Context, id string, pid int) er
 	return benchWaitGroupGone(ctx, pid)
 }
 
+// measured creates a session (create body body) for a phase to measure on, once the pool
+// is full, and returns it with its browser's pid and a function that releases it and waits until
+// its browser is gone (logging a failure as what's).
+func (r *benchRun) measured(ctx context.Context, what, body string) (benchSession, int, func(), error) {
+	if err := r.srv.waitPoolFull(ctx); err != nil {
+		return benchSession{}, 0, nil, err
+	}
+	s, _, err := r.srv.create(ctx, body)
+	if err != nil {
+		return benchSession{}, 0, nil, err
+	}
+	pid, err := r.srv.pid(ctx, s.ID)
+	if err != nil {
+		return benchSession{}, 0, nil, errors.Join(err, r.srv.release(context.WithoutCancel(ctx), s.ID))
+	}
+	done := func() {
+		if rerr := r.srv.releaseAndWait(context.WithoutCancel(ctx), s.ID, pid); rerr != nil {
+			r.logf("release %s session: %v", what, rerr)
+		}
+	}
+	return s, pid, done, nil
+}
+
 // benchWaitGroupGone waits until process group pgid has no process left.
 func benchWaitGroupGone(ctx context.Context, pgid int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
