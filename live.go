@@ -98,9 +98,10 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
 	defer cancel()
-	m.endSetup(ls.id)    // final proxyBytes before the end is visible
-	m.saveUsage(ctx, ls) // usage.go: last CPU and memory, while the browser still runs
-	s, err := m.endInStore(ctx, ls.id, status, reason)
+	m.endSetup(ls.id) // final proxyBytes before the end is visible
+	// The end carries the last usage sample, if any; measuring afresh (tens of ms of
+	// /proc reading) happens after the answer, in the background, before the stop.
+	s, err := m.endInStoreWith(ctx, ls.id, status, reason, m.lastUsage(ls.id)) // usage.go
 	if err != nil {
 		m.log.Error("record session end", "session_id", ls.id, "err", err)
 	}
@@ -109,6 +110,7 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 	m.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 30*time.Second)
 		defer cancel()
+		m.saveUsage(ctx, ls)                                   // usage.go: final CPU and memory, while the browser still runs
 		if err := m.closeSessionBrowser(ctx, ls); err != nil { // storage.go: writes a context back first
 			m.log.Error("stop browser", "session_id", ls.id, "err", err)
 		}

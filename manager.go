@@ -462,12 +462,20 @@ func (m *Manager) ReleaseSession(ctx context.Context, keyProjectID, id string) (
 }
 
 func (m *Manager) endInStore(ctx context.Context, id string, status SessionStatus, reason string) (*Session, error) {
+	return m.endInStoreWith(ctx, id, status, reason, nil)
+}
+
+// endInStoreWith is endInStore that also calls also (unless nil) on the ending record.
+func (m *Manager) endInStoreWith(ctx context.Context, id string, status SessionStatus, reason string, also func(*Session)) (*Session, error) {
 	s, err := m.store.UpdateSession(ctx, id, func(s *Session) error {
 		if s.Status.Terminal() {
 			return errSessionEnded
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		s.Status, s.EndedAt, s.UpdatedAt, s.EndReason = status, now, now, reason
+		if also != nil {
+			also(s)
+		}
 		return nil
 	})
 	if errors.Is(err, errSessionEnded) {

@@ -128,8 +128,24 @@ func (m *Manager) withUsages(ss []*Session, err error) ([]*Session, error) {
 	return ss, err
 }
 
+// lastUsage returns a function that sets the last usage sample of a live session on its
+// record, without measuring; nil when there is none.
+func (m *Manager) lastUsage(id string) func(*Session) {
+	m.usage.mu.Lock()
+	u, ok := m.usage.last[id]
+	m.usage.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return func(s *Session) {
+		cpu, mem := avgCPU(u, s.StartedAt), u.Memory
+		s.AvgCPUUsage, s.MemoryUsage = &cpu, &mem
+	}
+}
+
 // saveUsage stores the last measurement of an ending session, so that the ended session
-// keeps its avgCpuUsage and memoryUsage. finish calls it before the browser stops.
+// keeps its avgCpuUsage and memoryUsage. finish calls it after recording the end, before
+// the browser stops.
 func (m *Manager) saveUsage(ctx context.Context, ls *liveSession) {
 	u, ok := m.measure(ls)
 	m.usage.mu.Lock()
