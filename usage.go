@@ -114,8 +114,7 @@ func (m *Manager) withUsage(s *Session) *Session {
 		return s
 	}
 	if u, ok := m.measure(ls); ok {
-		cpu, mem := avgCPU(u, s.StartedAt), u.Memory
-		s.AvgCPUUsage, s.MemoryUsage = &cpu, &mem
+		u.setOn(s)
 	}
 	return s
 }
@@ -137,10 +136,13 @@ func (m *Manager) lastUsage(id string) func(*Session) {
 	if !ok {
 		return nil
 	}
-	return func(s *Session) {
-		cpu, mem := avgCPU(u, s.StartedAt), u.Memory
-		s.AvgCPUUsage, s.MemoryUsage = &cpu, &mem
-	}
+	return u.setOn
+}
+
+// setOn sets avgCpuUsage and memoryUsage of s from the sample.
+func (u SessionUsage) setOn(s *Session) {
+	cpu, mem := avgCPU(u, s.StartedAt), u.Memory
+	s.AvgCPUUsage, s.MemoryUsage = &cpu, &mem
 }
 
 // saveUsage stores the last measurement of an ending session, so that the ended session
@@ -155,8 +157,7 @@ func (m *Manager) saveUsage(ctx context.Context, ls *liveSession) {
 		return
 	}
 	_, err := m.store.UpdateSession(ctx, ls.id, func(s *Session) error {
-		cpu, mem := avgCPU(u, s.StartedAt), u.Memory
-		s.AvgCPUUsage, s.MemoryUsage = &cpu, &mem
+		u.setOn(s)
 		return nil
 	})
 	if err != nil {
