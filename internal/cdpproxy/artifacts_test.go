@@ -61,8 +61,15 @@ func FuzzScanCommand(f *testing.F) {
 			SessionID *string      `json:"sessionId"`
 		}
 		var obj map[string]json.RawMessage
-		if json.Unmarshal(b, &obj) != nil || obj == nil || json.Unmarshal(b, &ref) != nil {
+		if json.Unmarshal(b, &obj) != nil || obj == nil {
 			return
+		}
+		// Keys match exactly, as in Chromium's CDP parser: encoding/json would also take
+		// "methoD" for "method", so each field comes from its exact key.
+		for key, dst := range map[string]any{"id": &ref.ID, "method": &ref.Method, "sessionId": &ref.SessionID} {
+			if raw, ok := obj[key]; ok && json.Unmarshal(raw, dst) != nil {
+				return
+			}
 		}
 		if !ok {
 			t.Fatalf("valid object %q not scanned", b)
