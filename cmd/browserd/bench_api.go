@@ -126,7 +126,8 @@ func (r *benchRun) apiPhase(ctx context.Context) error {
 		return err
 	}
 	defer base.Close()
-	bg := &benchGetter{client: r.srv.getter(r.cfg.apiConc, s.ID).client, url: base.URL + "/v1/sessions/" + s.ID, key: g.key}
+	bg := r.srv.getter(r.cfg.apiConc, s.ID) // its own connections, to the baseline server
+	bg.url = base.URL + "/v1/sessions/" + s.ID
 	for round := range r.cfg.rounds {
 		// The baseline first, in the same round: the same clients against a bare
 		// net/http server sending the same answer, to show what the machine allows.
