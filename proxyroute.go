@@ -18,6 +18,11 @@ type ProxyUpstream struct {
 	Host     string // host:port, the port always given
 	Username string
 	Password string
+	// Managed marks an operator-configured upstream (--proxy-upstream, behind proxies:true
+	// and type "browserbase" rules). Session proxies trust it to be anywhere, private
+	// networks included; an upstream a client named (type "external") must not be in the
+	// server's own or private networks unless the operator allows them.
+	Managed bool
 }
 
 // String returns the upstream as a URL without its credentials, safe to log and show.
@@ -133,6 +138,7 @@ func PlanProxies(req CreateSessionRequest, managed []ProxyUpstream, pick int) ([
 			return nil, Errorf(CodeInvalid, "%s: this server has no managed proxies; configure them with --proxy-upstream, or use proxies of type \"external\"", field)
 		}
 		u := managed[((pick%len(managed))+len(managed))%len(managed)]
+		u.Managed = true
 		return &u, nil
 	}
 	if req.ProxyManaged {

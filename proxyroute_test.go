@@ -132,6 +132,13 @@ func TestPlanProxies(t *testing.T) {
 	if u := plan.Route("a.shop.test"); u.Username != "u" || u.Password != "p" {
 		t.Errorf("credentials from the URL = %q/%q", u.Username, u.Password)
 	}
+	// Only the operator's upstreams are trusted to be in private networks.
+	if u := plan.Route("managed.test"); !u.Managed {
+		t.Error("a type browserbase route's upstream is not Managed")
+	}
+	if u := plan.Route("a.shop.test"); u.Managed {
+		t.Error("a type external route's upstream is Managed")
+	}
 
 	// Without a catch-all, unmatched hosts go directly.
 	routes, err = bb.PlanProxies(decode(t, `{"proxies":[{"type":"external","server":"http://p","domainPattern":"x"}]}`), nil, 0)
@@ -147,7 +154,7 @@ func TestPlanProxies(t *testing.T) {
 
 	// proxies: true
 	routes, err = bb.PlanProxies(decode(t, `{"proxies":true}`), managed, 0)
-	if err != nil || len(routes) != 1 || routes[0].Upstream.String() != "http://m1:80" {
+	if err != nil || len(routes) != 1 || routes[0].Upstream.String() != "http://m1:80" || !routes[0].Upstream.Managed {
 		t.Errorf("proxies:true routes = %+v, %v", routes, err)
 	}
 	for _, body := range []string{`{"proxies":true}`, `{"proxies":[{"type":"none"},{"type":"browserbase"}]}`} {
