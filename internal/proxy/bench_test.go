@@ -23,7 +23,7 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := Start("bench", bb.NetworkPlan{Routes: routes}, Config{})
+	p, err := Start("bench", bb.NetworkPlan{Routes: routes}, Config{AllowPrivate: true})
 	if err != nil {
 		b.Fatal(err)
 	}

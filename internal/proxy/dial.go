@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -57,9 +58,11 @@ type upstreamError struct {
 func (e *upstreamError) Error() string { return "upstream proxy " + e.upstream + ": " + e.err.Error() }
 func (e *upstreamError) Unwrap() error { return e.err }
 
-// dialer opens connections to upstream proxies and through them.
+// dialer opens connections to upstream proxies and through them, and direct
+// connections, all of them to destinations its policy allows.
 type dialer struct {
 	net     net.Dialer
+	pol     *policy
 	tls     *tlsConfigSource
 	bytes   *atomic.Int64 // bytes exchanged with upstream proxies
 	timeout time.Duration // for a proxy's handshake
@@ -78,13 +81,41 @@ func (s *tlsConfigSource) forHost(host string) *tls.Config {
 	return c
 }
 
-// dialUpstream connects to the upstream proxy itself (TLS for https), counted.
-func (d *dialer) dialUpstream(ctx context.Context, u *bb.ProxyUpstream) (net.Conn, error) {
-	c, err := d.net.DialContext(ctx, "tcp", u.Host)
+// dialDirect connects to target (host:port) directly, to an address the policy allows.
+func (d *dialer) dialDirect(ctx context.Context, target string) (net.Conn, error) {
+	addrs, err := d.pol.destination(ctx, target, false)
 	if err != nil {
 		return nil, err
 	}
-	var conn net.Conn = &countingConn{Conn: c, n: d.bytes}
+	return dialAddrs(ctx, &d.net, addrs)
+}
+
+// dialUpstreamTCP connects to the upstream proxy itself, counted: to a managed upstream
+// by its name, to a client-named one only at an address the policy allows.
+func (d *dialer) dialUpstreamTCP(ctx context.Context, u *bb.ProxyUpstream) (net.Conn, error) {
+	var c net.Conn
+	var err error
+	if u.Managed {
+		c, err = d.net.DialContext(ctx, "tcp", u.Host)
+	} else {
+		var addrs []netip.AddrPort
+		if addrs, err = d.pol.destination(ctx, u.Host, true); err == nil {
+			c, err = dialAddrs(ctx, &d.net, addrs)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: d.bytes}, nil
+}
+
+// dialUpstream connects to the upstream proxy itself (TLS for https), counted.
+func (d *dialer) dialUpstream(ctx context.Context, u *bb.ProxyUpstream) (net.Conn, error) {
+	conn, err := d.dialUpstreamTCP(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	c := conn
 	if u.Scheme == "https" {
 		host, _, _ := net.SplitHostPort(u.Host)
 		tc := tls.Client(conn, d.tls.forHost(host))
@@ -101,7 +132,7 @@ func (d *dialer) dialUpstream(ctx context.Context, u *bb.ProxyUpstream) (net.Con
 // tunnelled through u.
 func (d *dialer) dial(ctx context.Context, u *bb.ProxyUpstream, target string) (net.Conn, error) {
 	if u == nil {
-		return d.net.DialContext(ctx, "tcp", target)
+		return d.dialDirect(ctx, target)
 	}
 	conn, err := d.dialUpstream(ctx, u)
 	if err != nil {

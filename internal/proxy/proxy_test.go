@@ -66,7 +66,8 @@ func newRig(t *testing.T, blockAds *HostSet) *testRig {
 	// The HTTPS upstream's certificate is httptest's, for 127.0.0.1.
 	pool := x509.NewCertPool()
 	pool.AddCert(r.d.cert)
-	cfg := Config{AdHosts: blockAds, TLS: &tls.Config{RootCAs: pool}}
+	// The origins and upstreams are on loopback.
+	cfg := Config{AdHosts: blockAds, TLS: &tls.Config{RootCAs: pool}, AllowPrivate: true}
 	p, err := Start("test", bb.NetworkPlan{Routes: routes, BlockAds: blockAds != nil}, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Start("test", bb.NetworkPlan{Routes: routes}, Config{})
+	p, err := Start("test", bb.NetworkPlan{Routes: routes}, Config{AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func FuzzReadSocksReply(f *testing.F) {
 func TestSocksHandshakeErrors(t *testing.T) {
 	o := startOrigins(t)
 	c := startSOCKSUpstream(t, "C", "carol", "pw", o)
-	d := &dialer{timeout: 5 * time.Second, bytes: new(atomic.Int64)}
+	d := &dialer{timeout: 5 * time.Second, bytes: new(atomic.Int64), pol: newPolicy(Config{AllowPrivate: true})}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for _, tt := range []struct {
