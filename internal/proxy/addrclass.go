@@ -45,7 +45,7 @@ var v4Classes = []prefixClass{
 	{netip.MustParsePrefix("192.0.2.0/24"), Reserved},   // documentation
 	{netip.MustParsePrefix("192.88.99.0/24"), Reserved}, // 6to4 relay anycast (deprecated)
 	{netip.MustParsePrefix("192.168.0.0/16"), Private},
-	{netip.MustParsePrefix("198.18.0.0/15"), Reserved},  // benchmarking
+	{netip.MustParsePrefix("198.18.0.0/15"), Reserved},   // benchmarking
 	{netip.MustParsePrefix("198.51.100.0/24"), Reserved}, // documentation
 	{netip.MustParsePrefix("203.0.113.0/24"), Reserved},  // documentation
 	{netip.MustParsePrefix("224.0.0.0/4"), Multicast},
@@ -71,12 +71,12 @@ var v6Classes = []prefixClass{
 }
 
 var (
-	v4Compatible = netip.MustParsePrefix("::/96")            // ::a.b.c.d (deprecated)
-	v4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")  // SIIT ::ffff:0:a.b.c.d
-	nat64        = netip.MustParsePrefix("64:ff9b::/96")     // RFC 6052 well-known prefix
-	sixToFour    = netip.MustParsePrefix("2002::/16")        // 6to4: 2002:AABB:CCDD::
-	teredo       = netip.MustParsePrefix("2001::/32")        // server at 32-63, client ^ 1s at 96-127
-	globalV6     = netip.MustParsePrefix("2000::/3")         // global unicast
+	v4Compatible = netip.MustParsePrefix("::/96")             // ::a.b.c.d (deprecated)
+	v4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")   // SIIT ::ffff:0:a.b.c.d
+	nat64        = netip.MustParsePrefix("64:ff9b::/96")      // RFC 6052 well-known prefix
+	sixToFour    = netip.MustParsePrefix("2002::/16")         // 6to4: 2002:AABB:CCDD::
+	teredo       = netip.MustParsePrefix("2001::/32")         // server at 32-63, client ^ 1s at 96-127
+	globalV6     = netip.MustParsePrefix("2000::/3")          // global unicast
 	embedsV4     = []netip.Prefix{v4Compatible, v4Translated} // never routable: refused even for a public v4
 )
 

@@ -36,14 +36,23 @@ func (e *BlockedError) what() string {
 	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
 }
 
+// resolved says what Host stands for: "resolves to 127.0.0.1 (loopback)", or for an
+// address "is loopback".
+func (e *BlockedError) resolved() string {
+	if a, err := netip.ParseAddr(e.Host); err == nil && a == e.Addr {
+		return "is " + string(e.Class)
+	}
+	return "resolves to " + e.Addr.String() + " (" + string(e.Class) + ")"
+}
+
 func (e *BlockedError) Error() string {
 	switch {
 	case e.BadHost:
 		return fmt.Sprintf("%q is %v", e.Host, errBadHost)
 	case e.ServerPort:
-		return fmt.Sprintf("%s (%s) is a port of the browserd server itself, never reachable from a browser", e.what(), netip.AddrPortFrom(e.Addr, e.Port))
+		return fmt.Sprintf("%s %s, and its port is one the browserd server itself listens on, never reachable from a browser", e.what(), e.resolved())
 	}
-	return fmt.Sprintf("%s resolves to %s, a %s address; browsers may not reach it: %s", e.what(), e.Addr, e.Class, AllowPrivateHint)
+	return fmt.Sprintf("%s %s, not a public address; browsers may not reach it: %s", e.what(), e.resolved(), AllowPrivateHint)
 }
 
 // page is the blocked page for a refused absolute-form HTTP request.
@@ -53,11 +62,11 @@ func (e *BlockedError) page() string {
 	case e.BadHost:
 		why = "<p>The host <code>" + html.EscapeString(strconv.Quote(e.Host)) + "</code> is not a valid host name or IP address.</p>"
 	case e.ServerPort:
-		why = "<p><code>" + html.EscapeString(e.what()) + "</code> is <code>" + netip.AddrPortFrom(e.Addr, e.Port).String() +
-			"</code>, a port the browserd server itself listens on. Browsers may never reach the server's own API, DevTools or WebDriver ports.</p>"
+		why = "<p><code>" + html.EscapeString(e.what()) + "</code> " + html.EscapeString(e.resolved()) +
+			", and its port is one the browserd server itself listens on. Browsers may never reach the server's own API, DevTools or WebDriver ports.</p>"
 	default:
-		why = "<p><code>" + html.EscapeString(e.what()) + "</code> resolves to <code>" + e.Addr.String() + "</code>, a " + html.EscapeString(string(e.Class)) +
-			" address. Browsers may not reach loopback, link-local (cloud metadata), private or other non-public addresses.</p>" +
+		why = "<p><code>" + html.EscapeString(e.what()) + "</code> " + html.EscapeString(e.resolved()) +
+			", not a public address. Browsers may not reach loopback, link-local (cloud metadata), private or other non-public addresses.</p>" +
 			"<p>The operator of this browserd server can allow private networks with <code>--allow-private-networks</code> (environment <code>BROWSERD_ALLOW_PRIVATE_NETWORKS=true</code>).</p>"
 	}
 	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Blocked by browserd</title></head>\n<body><h1>browserd blocked this connection</h1>\n" + why + "\n</body></html>\n"
@@ -220,5 +229,5 @@ func (e *BlockedError) reason() string {
 	if e.ServerPort {
 		return "a port of this browserd server itself, never reachable from a session"
 	}
-	return fmt.Sprintf("a %s address (%s), which sessions may not use; %s", e.Class, e.Addr, AllowPrivateHint)
+	return fmt.Sprintf("%s (%s), which sessions may not use; %s", e.Addr, e.Class, AllowPrivateHint)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bb "github.com/browserd/browserd"
@@ -41,6 +42,8 @@ type Config struct {
 	// nil uses net.DefaultResolver. Each connection dials only the addresses checked.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	Logger  *slog.Logger
+
+	dialControl func(ctx context.Context, network, address string, c syscall.RawConn) error // tests: see each dial
 }
 
 // Starter starts session proxies. It implements bb.ProxyStarter.
@@ -111,7 +114,7 @@ func New(sessionID string, plan bb.NetworkPlan, cfg Config) (*Proxy, error) {
 		tunnels: make(map[net.Conn]struct{}),
 		warned:  make(map[string]bool),
 	}
-	p.dialer = &dialer{net: net.Dialer{Timeout: cfg.DialTimeout}, pol: newPolicy(cfg), tls: &tlsConfigSource{cfg.TLS}, bytes: &p.bytes, timeout: cfg.DialTimeout}
+	p.dialer = &dialer{net: net.Dialer{Timeout: cfg.DialTimeout, ControlContext: cfg.dialControl}, pol: newPolicy(cfg), tls: &tlsConfigSource{cfg.TLS}, bytes: &p.bytes, timeout: cfg.DialTimeout}
 	if err := p.dialer.pol.checkUpstreams(plan); err != nil {
 		return nil, err
 	}

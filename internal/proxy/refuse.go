@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -46,7 +45,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, be *BlockedError) {
 	p.mu.Lock()
 	warn := p.refused.first(key, time.Now())
 	p.mu.Unlock()
-	args := []any{"host", strconv.Quote(be.Host), "port", be.Port, "upstream", be.Upstream}
+	args := []any{"host", be.Host, "port", be.Port, "upstream", be.Upstream}
 	if be.Addr.IsValid() {
 		args = append(args, "addr", be.Addr.String(), "class", string(be.Class))
 	}
