@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	bb "github.com/browserd/browserd"
 )
@@ -179,18 +180,65 @@ func (pol *policy) serverPort(a netip.Addr, port uint16) bool {
 	return false
 }
 
-// dialAddrs connects to the first of addrs that answers.
+// fallbackDelay is how long dialAddrs waits for an address before it also tries the
+// next one, as Go's dialer does for the addresses of a name (RFC 8305, Happy Eyeballs).
+const fallbackDelay = 300 * time.Millisecond
+
+// dialAddrs connects to one of addrs: it tries them in order, starting the next when the
+// previous fails or has not answered within fallbackDelay, and keeps the first connection
+// made. It returns only once every attempt has ended.
 func dialAddrs(ctx context.Context, d *net.Dialer, addrs []netip.AddrPort) (net.Conn, error) {
+	if len(addrs) == 1 {
+		return d.DialContext(ctx, "tcp", addrs[0].String())
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	results := make(chan result, len(addrs))
+	next, running := 0, 0
+	start := func() {
+		ap := addrs[next]
+		next++
+		running++
+		go func() { // ends with its dial, which cancel ends; waited for below
+			c, err := d.DialContext(ctx, "tcp", ap.String())
+			results <- result{c, err}
+		}()
+	}
+	start()
+	timer := time.NewTimer(fallbackDelay)
+	defer timer.Stop()
+	var won net.Conn
 	var errs []error
-	for _, ap := range addrs {
-		c, err := d.DialContext(ctx, "tcp", ap.String())
-		if err == nil {
-			return c, nil
+	for running > 0 {
+		select {
+		case r := <-results:
+			running--
+			switch {
+			case r.err == nil && won == nil:
+				won = r.c
+				cancel()
+			case r.err == nil:
+				r.c.Close() // a later winner; never used
+			default:
+				errs = append(errs, r.err)
+				if won == nil && next < len(addrs) && ctx.Err() == nil {
+					start()
+					timer.Reset(fallbackDelay)
+				}
+			}
+		case <-timer.C:
+			if won == nil && next < len(addrs) {
+				start()
+				timer.Reset(fallbackDelay)
+			}
 		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
+	}
+	if won != nil {
+		return won, nil
 	}
 	return nil, errors.Join(errs...)
 }

@@ -637,3 +637,54 @@ func TestSetPlan(t *testing.T) {
 		t.Error("SetPlan after Close succeeded")
 	}
 }
+
+// TestDialAddrs: the addresses of a name are tried in order, the next one after a
+// failure or after fallbackDelay without an answer (a black-holed address).
+func TestDialAddrs(t *testing.T) {
+	site := startCounting(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := netip.MustParseAddrPort(closed.Addr().String())
+	closed.Close() // refuses connections now
+	live := netip.MustParseAddrPort(site.Listener.Addr().String())
+	hole := netip.MustParseAddrPort("127.0.0.66:" + site.port) // black-holed by the dialer below
+	d := &net.Dialer{ControlContext: func(ctx context.Context, _, address string, _ syscall.RawConn) error {
+		if address == hole.String() {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	tests := []struct {
+		name    string
+		addrs   []netip.AddrPort
+		wantErr bool
+	}{
+		{name: "refused then live", addrs: []netip.AddrPort{closedAddr, live}},
+		{name: "black hole then live", addrs: []netip.AddrPort{hole, live}},
+		{name: "live then black hole", addrs: []netip.AddrPort{live, hole}},
+		{name: "all refused", addrs: []netip.AddrPort{closedAddr, closedAddr}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			begin := time.Now()
+			c, err := dialAddrs(ctx, d, tt.addrs)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("dialAddrs = %v, %v; want err=%v", c, err, tt.wantErr)
+			}
+			if c != nil {
+				if got := c.RemoteAddr().String(); got != live.String() {
+					t.Errorf("connected to %s; want %s", got, live)
+				}
+				c.Close()
+			}
+			if time.Since(begin) > 2*time.Second {
+				t.Errorf("took %v", time.Since(begin))
+			}
+		})
+	}
+}
