@@ -595,7 +595,7 @@ func TestSetPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SetPlan(bb.NetworkPlan{Routes: routes, BlockAds: true}); err != nil {
+	if err := p.SetPlan("sess-2", bb.NetworkPlan{Routes: routes, BlockAds: true}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, body := rawRequest(t, p, get("x.test", "/new")); code != 200 || body != "A x.test /new" {
@@ -614,7 +614,7 @@ func TestSetPlan(t *testing.T) {
 		t.Error("Bytes() = 0 after a request through an upstream")
 	}
 	before := p.Bytes()
-	if err := p.SetPlan(bb.NetworkPlan{}); err != nil {
+	if err := p.SetPlan("sess-2", bb.NetworkPlan{}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, body := rawRequest(t, p, get(o.plain, "/direct")); code != 200 || !strings.HasPrefix(body, "origin") {
@@ -625,15 +625,24 @@ func TestSetPlan(t *testing.T) {
 	}
 
 	// A refused upstream leaves the plan as it was.
-	strict := startProxy(t, bb.NetworkPlan{}, Config{})
-	if err := strict.SetPlan(bb.NetworkPlan{Routes: routes}); bb.CodeOf(err) != bb.CodeInvalid {
+	var buf syncBuffer
+	strict := startProxy(t, bb.NetworkPlan{}, Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err := strict.SetPlan("sess-2", bb.NetworkPlan{Routes: routes}); bb.CodeOf(err) != bb.CodeInvalid {
 		t.Errorf("SetPlan with a loopback upstream = %v; want CodeInvalid", err)
 	}
 	if r := strict.routing(); len(r.plan.Routes) != 0 {
 		t.Errorf("the plan changed after a refused SetPlan: %+v", r.plan)
 	}
+	// The log names the session that took the proxy.
+	if err := strict.SetPlan("sess-3", bb.NetworkPlan{}); err != nil {
+		t.Fatal(err)
+	}
+	rawRequest(t, strict, get("127.0.0.1:9", "/"))
+	if got := buf.String(); !strings.Contains(got, "session_id=sess-3") || strings.Contains(got, "sess-1") {
+		t.Errorf("log after SetPlan(sess-3): %s", got)
+	}
 	strict.Close()
-	if err := strict.SetPlan(bb.NetworkPlan{}); err == nil {
+	if err := strict.SetPlan("sess-2", bb.NetworkPlan{}); err == nil {
 		t.Error("SetPlan after Close succeeded")
 	}
 }

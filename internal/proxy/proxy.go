@@ -68,16 +68,21 @@ func (s *Starter) NewProxy(sessionID string, plan bb.NetworkPlan) (*Proxy, error
 // routing is a plan with what serves it. SetPlan replaces it; a request uses the one
 // current when it arrives.
 type routing struct {
+	log        *slog.Logger // with the session's id
 	plan       bb.NetworkPlan
 	adHosts    *HostSet
 	transports map[*bb.ProxyUpstream]*http.Transport // one per route upstream; nil key: direct
+
+	// Guarded by the Proxy's mu:
+	warned  map[string]bool // upstreams whose refused credentials were logged
+	refused refusedLog
 }
 
 // Proxy is one session's forward proxy. It serves a TCP listener on 127.0.0.1 (Start)
 // and connections handed to ServeConn.
 type Proxy struct {
 	cfg     Config
-	log     *slog.Logger
+	log     *slog.Logger  // for the http.Server's own errors
 	ln      net.Listener  // nil without a TCP listener
 	conns   *connListener // ServeConn's connections
 	release func()        // the listener's port reservation
@@ -91,8 +96,6 @@ type Proxy struct {
 	retired []*http.Transport     // transports of replaced plans, closed by Close
 	tunnels map[net.Conn]struct{} // both ends of every open tunnel
 	closed  bool
-	warned  map[string]bool // upstreams whose refused credentials were logged
-	refused refusedLog
 	wg      sync.WaitGroup // Serve and the tunnels' pumps
 }
 
@@ -112,14 +115,13 @@ func New(sessionID string, plan bb.NetworkPlan, cfg Config) (*Proxy, error) {
 		conns:   newConnListener(),
 		release: func() {},
 		tunnels: make(map[net.Conn]struct{}),
-		warned:  make(map[string]bool),
 	}
 	p.dialer = &dialer{net: net.Dialer{Timeout: cfg.DialTimeout, ControlContext: cfg.dialControl}, pol: newPolicy(cfg), tls: &tlsConfigSource{cfg.TLS}, bytes: &p.bytes, timeout: cfg.DialTimeout}
 	if err := p.dialer.pol.checkUpstreams(plan); err != nil {
 		return nil, err
 	}
 	p.direct = p.newTransport(nil)
-	p.rt = p.newRouting(plan)
+	p.rt = p.newRouting(sessionID, plan)
 	p.srv = &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: time.Minute,
@@ -149,8 +151,14 @@ func Start(sessionID string, plan bb.NetworkPlan, cfg Config) (*Proxy, error) {
 }
 
 // newRouting builds the transports of plan's upstreams.
-func (p *Proxy) newRouting(plan bb.NetworkPlan) *routing {
-	rt := &routing{plan: plan, adHosts: p.cfg.AdHosts, transports: map[*bb.ProxyUpstream]*http.Transport{nil: p.direct}}
+func (p *Proxy) newRouting(sessionID string, plan bb.NetworkPlan) *routing {
+	rt := &routing{
+		log:        p.cfg.Logger.With("session_id", sessionID),
+		plan:       plan,
+		adHosts:    p.cfg.AdHosts,
+		transports: map[*bb.ProxyUpstream]*http.Transport{nil: p.direct},
+		warned:     make(map[string]bool),
+	}
 	if !plan.BlockAds {
 		rt.adHosts = nil
 	}
@@ -162,16 +170,16 @@ func (p *Proxy) newRouting(plan bb.NetworkPlan) *routing {
 	return rt
 }
 
-// SetPlan makes the proxy route new connections and requests by plan: a warm browser's
-// proxy, started with the default plan, takes the plan of the session that takes the
-// browser. Open tunnels keep their route; Bytes keeps counting. It fails with
-// CodeInvalid for a client-named upstream the policy refuses (the plan is unchanged),
-// and when the proxy is closed.
-func (p *Proxy) SetPlan(plan bb.NetworkPlan) error {
+// SetPlan makes the proxy route new connections and requests by plan, and log them
+// for sessionID: a warm browser's proxy, started with the default plan, takes the plan
+// of the session that takes the browser. Open tunnels keep their route; Bytes keeps
+// counting. It fails with CodeInvalid for a client-named upstream the policy refuses
+// (the plan is unchanged), and when the proxy is closed.
+func (p *Proxy) SetPlan(sessionID string, plan bb.NetworkPlan) error {
 	if err := p.dialer.pol.checkUpstreams(plan); err != nil {
 		return err
 	}
-	rt := p.newRouting(plan)
+	rt := p.newRouting(sessionID, plan)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -292,23 +300,23 @@ func (p *Proxy) blocked(w http.ResponseWriter, rt *routing, host string) bool {
 
 // fail answers a request that could not reach its host. The status is 502 even for
 // refused upstream credentials: a 407 would make Chromium ask for credentials of its own.
-func (p *Proxy) fail(w http.ResponseWriter, host string, err error) {
+func (p *Proxy) fail(w http.ResponseWriter, rt *routing, host string, err error) {
 	if be, ok := errors.AsType[*BlockedError](err); ok {
-		p.refuse(w, be)
+		p.refuse(w, rt, be)
 		return
 	}
 	msg := "browserd proxy: cannot reach " + host + ": " + err.Error()
 	if ue, ok := errors.AsType[*upstreamError](err); ok && errors.Is(err, ErrUpstreamAuth) {
 		msg = "browserd proxy: the upstream proxy " + ue.upstream + " refused the credentials (407 Proxy Authentication Required); check the username and password of the proxy rule"
 		p.mu.Lock()
-		first := !p.warned[ue.upstream]
-		p.warned[ue.upstream] = true
+		first := !rt.warned[ue.upstream]
+		rt.warned[ue.upstream] = true
 		p.mu.Unlock()
 		if first {
-			p.log.Warn("upstream proxy refused the credentials", "upstream", ue.upstream)
+			rt.log.Warn("upstream proxy refused the credentials", "upstream", ue.upstream)
 		}
 	} else {
-		p.log.Debug("proxy connection failed", "host", host, "err", err)
+		rt.log.Debug("proxy connection failed", "host", host, "err", err)
 	}
 	w.Header().Set("X-Browserd-Proxy-Error", strings.ReplaceAll(msg, "\n", " "))
 	http.Error(w, msg, http.StatusBadGateway)
@@ -329,7 +337,7 @@ func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, rt *routing
 	out, err := p.dialer.dial(ctx, up, target)
 	cancel()
 	if err != nil {
-		p.fail(w, host, err)
+		p.fail(w, rt, host, err)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -438,12 +446,12 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, rt *routing) {
 		if up != nil && !errors.As(err, new(*upstreamError)) {
 			err = &upstreamError{up.String(), err}
 		}
-		p.fail(w, host, err)
+		p.fail(w, rt, host, err)
 		return
 	}
 	defer resp.Body.Close()
 	if up != nil && up.Scheme != "socks5" && resp.StatusCode == http.StatusProxyAuthRequired {
-		p.fail(w, host, &upstreamError{up.String(), ErrUpstreamAuth})
+		p.fail(w, rt, host, &upstreamError{up.String(), ErrUpstreamAuth})
 		return
 	}
 	removeHopHeaders(resp.Header)

@@ -37,13 +37,13 @@ func (l *refusedLog) first(host string, now time.Time) bool {
 // refuse answers a request to a destination the policy refuses: 403 with a page saying
 // what was refused and how the operator allows it (400 for a host that is not valid).
 // For a CONNECT, Chromium shows ERR_TUNNEL_CONNECTION_FAILED and not the page.
-func (p *Proxy) refuse(w http.ResponseWriter, be *BlockedError) {
+func (p *Proxy) refuse(w http.ResponseWriter, rt *routing, be *BlockedError) {
 	key := be.Host
 	if be.Upstream {
 		key = "upstream " + key
 	}
 	p.mu.Lock()
-	warn := p.refused.first(key, time.Now())
+	warn := rt.refused.first(key, time.Now())
 	p.mu.Unlock()
 	args := []any{"host", be.Host, "port", be.Port, "upstream", be.Upstream}
 	if be.Addr.IsValid() {
@@ -58,9 +58,9 @@ func (p *Proxy) refuse(w http.ResponseWriter, be *BlockedError) {
 		args = append(args, "reason", "not a public address", "hint", "allow private networks with --allow-private-networks or BROWSERD_ALLOW_PRIVATE_NETWORKS=true")
 	}
 	if warn {
-		p.log.Warn("proxy refused a destination", args...)
+		rt.log.Warn("proxy refused a destination", args...)
 	} else {
-		p.log.Debug("proxy refused a destination", args...)
+		rt.log.Debug("proxy refused a destination", args...)
 	}
 	code, kind := http.StatusForbidden, "private-network"
 	switch {
