@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,9 +23,10 @@ type ArtifactsConfig struct {
 	// Agent sets up each session's browser (download dir, recording); nil does neither.
 	Agent  Agent
 	Logger *slog.Logger
-	// SpoolDir holds the local files of live sessions: <id>/downloads, where the browser
-	// saves, and <id>/uploads, which the browser reads. Files move to Blobs when the
-	// session ends; Start moves what an earlier run left behind.
+	// SpoolDir holds a link <id> → the browser's directory (Browser.Dir) for every live
+	// session: there the browser saves to downloads/ and reads uploads/. Files move to
+	// Blobs when the session ends; Start moves what an earlier run left behind, before
+	// the launcher's Reap removes the browsers' directories.
 	SpoolDir string
 	// RecordByDefault is recordSession's default when a create omits it (Browserbase: true).
 	RecordByDefault bool
@@ -62,7 +64,7 @@ type Artifacts struct {
 // liveArtifacts is the state of a session that runs on this node.
 type liveArtifacts struct {
 	id           string
-	dir          string // SpoolDir/<id>
+	dir          string // the browser's directory (its uid owns it: see root)
 	logs, record bool
 	started      chan struct{} // closed when SessionStarted is done with it
 	stop         func()        // the agent's; nil without one; set before started closes
@@ -133,14 +135,15 @@ func (a *Artifacts) Start(ctx context.Context) error {
 		return fmt.Errorf("artifacts: read spool: %w", err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || !ValidID(e.Name()) {
+		if !ValidID(e.Name()) {
 			continue
 		}
-		la := &liveArtifacts{id: e.Name(), dir: filepath.Join(a.cfg.SpoolDir, e.Name()), synced: map[string]bool{}}
+		spool := filepath.Join(a.cfg.SpoolDir, e.Name())
+		la := &liveArtifacts{id: e.Name(), dir: spool, synced: map[string]bool{}}
 		if err := a.syncDownloads(ctx, la); err != nil {
-			return fmt.Errorf("artifacts: recover downloads of session %s: %w", la.id, err)
+			a.log.Error("recover downloads", "session_id", la.id, "err", err)
 		}
-		if err := os.RemoveAll(la.dir); err != nil {
+		if err := os.RemoveAll(spool); err != nil { // a link: only the link goes
 			return fmt.Errorf("artifacts: %w", err)
 		}
 	}
@@ -179,7 +182,7 @@ func (a *Artifacts) Close() error {
 func (a *Artifacts) SessionStarted(ctx context.Context, s *Session, b Browser) {
 	la := &liveArtifacts{
 		id:      s.ID,
-		dir:     filepath.Join(a.cfg.SpoolDir, s.ID),
+		dir:     b.Dir(),
 		logs:    s.Settings.LogSessionEnabled(),
 		record:  s.Settings.RecordSessionEnabled(a.cfg.RecordByDefault),
 		synced:  map[string]bool{},
@@ -192,10 +195,9 @@ func (a *Artifacts) SessionStarted(ctx context.Context, s *Session, b Browser) {
 	if err := a.cfg.Store.MarkArtifacts(ctx, s.ID, time.Now()); err != nil {
 		a.log.Error("mark session artifacts", "session_id", s.ID, "err", err)
 	}
-	for _, d := range []string{la.downloadDir(), la.uploadDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			a.log.Error("create session spool", "session_id", s.ID, "err", err)
-		}
+	// The link lets Start find the downloads of a session whose server crashed.
+	if err := os.Symlink(b.Dir(), filepath.Join(a.cfg.SpoolDir, s.ID)); err != nil {
+		a.log.Error("create session spool link", "session_id", s.ID, "err", err)
 	}
 	if a.cfg.Agent != nil {
 		stop, err := a.cfg.Agent.Start(ctx, b.DevToolsURL(), AgentOptions{
@@ -233,7 +235,10 @@ func (a *Artifacts) SessionEnded(ctx context.Context, sessionID string) {
 	la.syncMu.Lock()
 	err := a.syncDownloads(ctx, la)
 	if err == nil {
-		err = os.RemoveAll(la.dir)
+		err = os.Remove(filepath.Join(a.cfg.SpoolDir, sessionID)) // the link; Close removes the dir
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
 	}
 	la.syncMu.Unlock()
 	if err != nil {

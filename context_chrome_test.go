@@ -93,6 +93,7 @@ func newChromeEnv(t testing.TB, dir string, cfg bb.ManagerConfig, wrap ...func(b
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.runDir = l.RunDir() // as root, the browsers' own copy of it (internal/chrome/sandbox.go)
 	signer, err := bb.NewSigner([]byte("a test secret of at least 32 bytes"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +101,9 @@ func newChromeEnv(t testing.TB, dir string, cfg bb.ManagerConfig, wrap ...func(b
 	for _, w := range wrap {
 		e.storage.Blobs = w(e.storage.Blobs)
 	}
+	t.Cleanup(func() { l.Close() }) // after the Manager's: removes the sandbox init's copy
 	cfg.Store, cfg.Launcher, cfg.Signer, cfg.Storage, cfg.Logger = db, l, signer, e.storage, logger
+	cfg.Setup.Proxies = chrometest.Proxies()
 	if cfg.DisconnectGrace == 0 {
 		cfg.DisconnectGrace = 50 * time.Millisecond
 	}

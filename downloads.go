@@ -3,13 +3,15 @@ package browserd
 import (
 	"archive/zip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // partialSuffix marks a download Chromium is still writing; it renames the file to
@@ -29,14 +31,30 @@ func DownloadName(name string, unixMilli int64) string {
 	return base + "-" + strconv.FormatInt(unixMilli, 10) + ext
 }
 
-// syncDownloads copies the finished downloads in la's spool that are not in blobs yet
-// to sessions/<id>/downloads/<DownloadName>. The caller holds la.syncMu or owns la.
+// syncDownloads copies the finished downloads in la's directory that are not in blobs
+// yet to sessions/<id>/downloads/<DownloadName>. The caller holds la.syncMu or owns la.
+//
+// The directory belongs to the browser's uid, which may have put links or other
+// special files there: everything is opened through an os.Root of it (no path leaves
+// it, whatever links say), files without following a link at their end, and only
+// regular files are read.
 func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error {
-	dir := la.downloadDir()
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
+	root, err := os.OpenRoot(la.dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
+		return err
+	}
+	defer root.Close()
+	d, err := root.Open("downloads")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close() // read-only
+	if err != nil {
 		return err
 	}
 	for _, e := range entries {
@@ -44,18 +62,12 @@ func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error 
 		if la.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
 			continue
 		}
-		info, err := e.Info()
-		if os.IsNotExist(err) {
-			continue // renamed or removed since ReadDir
-		} else if err != nil {
-			return err
-		}
 		// Linux allows any byte but / in a name; keys (and archive entries) get a clean one.
 		clean, err := SanitizeUploadName(name)
 		if err != nil {
 			clean = "download"
 		}
-		if err := a.saveDownload(ctx, la.id, filepath.Join(dir, name), DownloadName(clean, info.ModTime().UnixMilli())); err != nil {
+		if err := a.saveDownload(ctx, la.id, root, "downloads/"+name, clean); err != nil {
 			return err
 		}
 		la.synced[name] = true
@@ -63,14 +75,24 @@ func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error 
 	return nil
 }
 
-func (a *Artifacts) saveDownload(ctx context.Context, sessionID, file, name string) error {
-	f, err := os.Open(file)
-	if os.IsNotExist(err) {
+// saveDownload stores the regular file rel of root as the session's download clean.
+func (a *Artifacts) saveDownload(ctx context.Context, sessionID string, root *os.Root, rel, clean string) error {
+	// O_NONBLOCK: a FIFO put in place of a file must not hang the server.
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
-		return err
+		return fmt.Errorf("open download: %w", err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return nil // swapped for something else since ReadDir: not a download
+	}
+	name := DownloadName(clean, info.ModTime().UnixMilli())
 	key := blobPrefix(sessionID) + "downloads/" + name
 	if !ValidBlobKey(key) {
 		return fmt.Errorf("download %q: no valid blob key", name)

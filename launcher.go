@@ -1,6 +1,9 @@
 package browserd
 
-import "context"
+import (
+	"context"
+	"net"
+)
 
 // LaunchOptions are the options a browser is launched with. Two launches with equal
 // options give interchangeable browsers, which is what lets a warm pool hand one out.
@@ -54,4 +57,8 @@ type Browser interface {
 	// Close stops the browser (a graceful stop, then SIGKILL of the process group after a
 	// grace period), waits for it, and removes its files. It is safe to call more than once.
 	Close(ctx context.Context) error
+	// SetEgress sets where the browser's network connections go: each connection the
+	// browser opens to the outside is handed to h (its session's proxy). A browser has
+	// no network before the first call, or with nil (docs/SECURITY.md).
+	SetEgress(h func(net.Conn))
 }

@@ -110,12 +110,10 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 	m.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 30*time.Second)
 		defer cancel()
-		m.saveUsage(ctx, ls)                                   // usage.go: final CPU and memory, while the browser still runs
-		if err := m.closeSessionBrowser(ctx, ls); err != nil { // storage.go: writes a context back first
+		m.saveUsage(ctx, ls) // usage.go: final CPU and memory, while the browser still runs
+		// storage.go: writes a context back, then the hooks' SessionEnded, then Close.
+		if err := m.closeSessionBrowser(ctx, ls); err != nil {
 			m.log.Error("stop browser", "session_id", ls.id, "err", err)
-		}
-		if m.cfg.Hooks != nil {
-			m.cfg.Hooks.SessionEnded(ctx, ls.id)
 		}
 		m.mu.Lock()
 		delete(m.live, ls.id)

@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// SessionProxy is a session's forward proxy: Chromium sends all its traffic to it, and
-// it routes each connection by host (internal/proxy).
+// SessionProxy is a session's forward proxy, the only way out of its browser's sandbox:
+// Chromium sends all its traffic to it, and it routes each connection by host, refusing
+// the server's own networks unless the operator allows them (internal/proxy).
 type SessionProxy interface {
-	// Addr is the proxy's loopback address, host:port.
-	Addr() string
+	// ServeConn serves one connection from the browser in the background, until it or
+	// the proxy closes; an error means the proxy took nothing, and c is the caller's.
+	ServeConn(c net.Conn) error
 	// Bytes is how many bytes went to and came from upstream proxies so far.
 	Bytes() int64
 	// Close stops the proxy and closes every connection it holds.
@@ -51,7 +54,6 @@ type SetupConfig struct {
 type sessionSetup struct {
 	plan      NetworkPlan
 	emulation Emulation
-	needProxy bool
 
 	proxy SessionProxy
 	agent io.Closer
@@ -88,8 +90,7 @@ func (m *Manager) planSetup(req CreateSessionRequest) (*sessionSetup, error) {
 		emulation: EmulationFor(req.Settings, viewport, given),
 		done:      make(chan struct{}),
 	}
-	st.needProxy = len(routes) > 0 || st.plan.BlockAds
-	if st.needProxy && cfg.Proxies == nil {
+	if (len(routes) > 0 || st.plan.BlockAds) && cfg.Proxies == nil {
 		return nil, Errorf(CodeInvalid, "this server cannot run session proxies (proxies, browserSettings.blockAds)")
 	}
 	if st.emulation.NeedsAgent() && cfg.Emulator == nil {
@@ -98,16 +99,20 @@ func (m *Manager) planSetup(req CreateSessionRequest) (*sessionSetup, error) {
 	return st, nil
 }
 
-// launchWithSetup starts the session's setup, launches its browser (see launch) and
-// starts the emulation agent on it. On failure nothing of it is left running.
+// launchWithSetup registers the session's setup, launches its browser (see launch),
+// gives the browser its network (the session proxy) and starts the emulation agent on
+// it. On failure nothing of it is left running.
 func (m *Manager) launchWithSetup(ctx context.Context, id string, st *sessionSetup, opts LaunchOptions) (Browser, error) {
-	if err := m.startSetup(id, st, &opts); err != nil {
-		m.endSetup(id)
-		return nil, err
+	opts.Args = append(opts.Args, st.emulation.LaunchArgs(m.cfg.Setup.ChromeVersion)...)
+	m.setups.mu.Lock()
+	if m.setups.byID == nil {
+		m.setups.byID = make(map[string]*sessionSetup)
 	}
+	m.setups.byID[id] = st
+	m.setups.mu.Unlock()
 	b, err := m.launch(ctx, opts)
 	if err == nil {
-		if err = m.attachSetup(ctx, id, b); err != nil {
+		if err = m.attachSetup(ctx, id, st, b); err != nil {
 			if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
 				m.log.Warn("close browser", "session_id", id, "err", cerr)
 			}
@@ -120,46 +125,32 @@ func (m *Manager) launchWithSetup(ctx context.Context, id string, st *sessionSet
 	return b, nil
 }
 
-// startSetup starts the session's proxy and adds the launch flags to opts. endSetup
-// undoes it.
-func (m *Manager) startSetup(id string, st *sessionSetup, opts *LaunchOptions) error {
-	opts.Args = append(opts.Args, st.emulation.LaunchArgs(m.cfg.Setup.ChromeVersion)...)
-	if !st.needProxy && !st.emulation.NeedsAgent() {
-		return nil
-	}
-	m.setups.mu.Lock()
-	if m.setups.byID == nil {
-		m.setups.byID = make(map[string]*sessionSetup)
-	}
-	m.setups.byID[id] = st
-	m.setups.mu.Unlock()
-	if !st.needProxy {
-		return nil
-	}
-	p, err := m.cfg.Setup.Proxies.StartProxy(id, st.plan)
-	if err != nil {
-		return fmt.Errorf("start session proxy: %w", err)
-	}
-	st.proxy = p
-	// <-loopback: Chromium would send localhost and 127.0.0.1 directly otherwise, around
-	// the rules and the byte count.
-	opts.Args = append(opts.Args, "--proxy-server=http://"+p.Addr(), "--proxy-bypass-list=<-loopback>")
-	if st.plan.Proxied() {
-		interval := m.cfg.Setup.BytesInterval
-		if interval <= 0 {
-			interval = 5 * time.Second
+// attachSetup starts the session's proxy as the browser's way out, and the emulation
+// agent on the ready browser. The proxy's routes are the session's own, so a warm
+// browser serves any session (none of this is a launch flag).
+func (m *Manager) attachSetup(ctx context.Context, id string, st *sessionSetup, b Browser) error {
+	if m.cfg.Setup.Proxies != nil {
+		p, err := m.cfg.Setup.Proxies.StartProxy(id, st.plan)
+		if err != nil {
+			return fmt.Errorf("start session proxy: %w", err)
 		}
-		m.wg.Go(func() { m.flushBytesLoop(id, st, interval) }) // exits when endSetup closes done
+		m.setups.mu.Lock()
+		st.proxy = p
+		m.setups.mu.Unlock()
+		b.SetEgress(func(c net.Conn) {
+			if err := p.ServeConn(c); err != nil {
+				c.Close() // the proxy is closing: the browser sees a refused connection
+			}
+		})
+		if st.plan.Proxied() {
+			interval := m.cfg.Setup.BytesInterval
+			if interval <= 0 {
+				interval = 5 * time.Second
+			}
+			m.wg.Go(func() { m.flushBytesLoop(id, st, interval) }) // exits when endSetup closes done
+		}
 	}
-	return nil
-}
-
-// attachSetup starts the emulation agent on a ready browser.
-func (m *Manager) attachSetup(ctx context.Context, id string, b Browser) error {
-	m.setups.mu.Lock()
-	st := m.setups.byID[id]
-	m.setups.mu.Unlock()
-	if st == nil || !st.emulation.NeedsAgent() {
+	if !st.emulation.NeedsAgent() {
 		return nil
 	}
 	a, err := m.cfg.Setup.Emulator.Emulate(ctx, b, st.emulation)
@@ -189,14 +180,17 @@ func (m *Manager) endSetup(id string) {
 				m.log.Warn("close emulation agent", "session_id", id, "err", err)
 			}
 		}
-		if st.proxy == nil {
+		m.setups.mu.Lock()
+		p := st.proxy
+		m.setups.mu.Unlock()
+		if p == nil {
 			return
 		}
-		if err := st.proxy.Close(); err != nil {
+		if err := p.Close(); err != nil {
 			m.log.Warn("close session proxy", "session_id", id, "err", err)
 		}
 		if st.plan.Proxied() {
-			m.flushBytes(id, st.proxy.Bytes())
+			m.flushBytes(id, p.Bytes())
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -25,9 +26,13 @@ type fakeProxy struct {
 	plan   bb.NetworkPlan
 	bytes  atomic.Int64
 	closed atomic.Bool
+	served atomic.Int64
 }
 
-func (f *fakeProxy) Addr() string { return "127.0.0.1:4567" }
+func (f *fakeProxy) ServeConn(c net.Conn) error {
+	f.served.Add(1)
+	return c.Close()
+}
 func (f *fakeProxy) Bytes() int64 { return f.bytes.Load() }
 func (f *fakeProxy) Close() error { f.closed.Store(true); return nil }
 func (f *fakeProxies) last() *fakeProxy {
@@ -98,11 +103,21 @@ func TestSetupProxies(t *testing.T) {
 	if !p.plan.BlockAds || !p.plan.Proxied() || p.plan.Route("x").Password != "secret-pw" {
 		t.Errorf("plan %+v", p.plan)
 	}
+	// The proxy is the browser's way out (SetEgress), not a launch flag: a warm browser
+	// serves a session with proxies too.
 	args := e.l.Browsers()[0].Options().Args
-	for _, want := range []string{"--proxy-server=http://127.0.0.1:4567", "--proxy-bypass-list=<-loopback>"} {
-		if !slices.Contains(args, want) {
-			t.Errorf("args %q lack %q", args, want)
-		}
+	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--proxy") }) {
+		t.Errorf("args %q have proxy flags", args)
+	}
+	egress := e.l.Browsers()[0].Egress()
+	if egress == nil {
+		t.Fatal("the browser got no egress")
+	}
+	c1, c2 := net.Pipe()
+	egress(c1)
+	c2.Close()
+	if p.served.Load() != 1 {
+		t.Errorf("the session proxy served %d browser connections; want 1", p.served.Load())
 	}
 	if strings.Contains(strings.Join(args, " "), "secret-pw") || strings.Contains(strings.Join(args, " "), "up:1") {
 		t.Errorf("args %q show the upstream", args)
@@ -172,7 +187,13 @@ func TestSetupEmulation(t *testing.T) {
 		}
 	}
 	if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--proxy-server") }) {
-		t.Errorf("args %q have a proxy; nothing needs one", args)
+		t.Errorf("args %q have a proxy flag", args)
+	}
+	// Every session has a proxy: the only way out of its browser's sandbox.
+	for _, b := range e.l.Browsers() {
+		if b.Egress() == nil {
+			t.Errorf("browser %d has no egress", b.PID())
+		}
 	}
 	em.mu.Lock()
 	got := em.got
@@ -196,8 +217,8 @@ func TestSetupFailures(t *testing.T) {
 	t.Run("proxy", func(t *testing.T) {
 		e := setupEnv(t, &fakeProxies{err: errors.New("no ports")}, nil)
 		_, err := e.m.CreateSession(t.Context(), e.p.ID, decodeReq(t, `{"browserSettings":{"blockAds":true}}`))
-		if err == nil || e.l.Launched() != 0 {
-			t.Fatalf("CreateSession: %v, %d launches; want an error before any launch", err, e.l.Launched())
+		if err == nil || e.l.Live() != 0 {
+			t.Fatalf("CreateSession: %v, %d browsers live; want an error and no browser left", err, e.l.Live())
 		}
 		ss, _ := e.m.Sessions(t.Context(), e.p.ID, bb.SessionFilter{})
 		if len(ss) != 1 || ss[0].Status != bb.StatusError {

@@ -199,27 +199,37 @@ func (m *Manager) waitWriteBacks(ctx context.Context, contextID string) error {
 	return nil
 }
 
-// closeSessionBrowser stops a session's browser and removes its files. For a session
-// with a persisted context it first stops the browser keeping its profile, and writes
-// the profile back to the context (unless the session ended in ERROR: a crashed browser
-// may have left a damaged profile, and the earlier snapshot stays).
+// closeSessionBrowser stops a session's browser, lets the session's hooks take what
+// they keep of its files, and removes them. For a session with a persisted context it
+// first writes the profile back to the context (unless the session ended in ERROR: a
+// crashed browser may have left a damaged profile, and the earlier snapshot stays).
+// Everything that reads the browser's directory runs once every process of the browser
+// is gone: as the directory belongs to the browser's uid, nothing in it may change
+// while the server reads it (docs/SECURITY.md).
 func (m *Manager) closeSessionBrowser(ctx context.Context, ls *liveSession) error {
 	m.storage.mu.Lock()
 	st := m.storage.byID[ls.id]
 	m.storage.mu.Unlock()
-	if st == nil {
-		return ls.browser.Close(ctx)
-	}
-	defer m.dropStorage(ls.id)
-	if st.persist {
-		m.mu.Lock()
-		status := ls.endStatus
-		m.mu.Unlock()
-		if status == StatusError {
-			m.log.Warn("context not saved: the session ended in error", "session_id", ls.id, "context_id", st.contextID)
-		} else if err := m.saveSessionContext(ls, st); err != nil {
-			m.log.Error("save context", "session_id", ls.id, "context_id", st.contextID, "err", err)
+	if st != nil {
+		defer m.dropStorage(ls.id)
+		if st.persist {
+			m.mu.Lock()
+			status := ls.endStatus
+			m.mu.Unlock()
+			if status == StatusError {
+				m.log.Warn("context not saved: the session ended in error", "session_id", ls.id, "context_id", st.contextID)
+			} else if err := m.saveSessionContext(ls, st); err != nil {
+				m.log.Error("save context", "session_id", ls.id, "context_id", st.contextID, "err", err)
+			}
 		}
+	}
+	if pb, ok := ls.browser.(ProfileBrowser); ok {
+		if err := pb.Stop(ctx); err != nil {
+			m.log.Warn("stop browser", "session_id", ls.id, "err", err)
+		}
+	}
+	if m.cfg.Hooks != nil {
+		m.cfg.Hooks.SessionEnded(ctx, ls.id) // downloads move to blobs
 	}
 	return ls.browser.Close(ctx)
 }

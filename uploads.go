@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -114,34 +114,47 @@ func (a *Artifacts) Upload(ctx context.Context, projectID, id, filename string, 
 	} else if err != nil {
 		return "", fmt.Errorf("store upload: %w", err)
 	}
-	if err := a.materialize(ctx, key, la.uploadDir(), name); err != nil {
+	if err := a.materialize(ctx, key, la, name); err != nil {
 		return "", fmt.Errorf("place upload in the session: %w", err)
 	}
 	return UploadPathPrefix + name, nil
 }
 
-// materialize copies a blob to dir/name through a temporary file and a rename, so that
-// the browser never reads a half-written file.
-func (a *Artifacts) materialize(ctx context.Context, key, dir, name string) error {
+// materialize copies a blob to uploads/<name> in the session's browser directory,
+// through a temporary file and a rename, so that the browser never reads a half-written
+// file. The directory belongs to the browser's uid: everything goes through an os.Root
+// of it, so no link the browser may have planted leads the server's writes elsewhere.
+// The file is readable by the browser (0644), which alone sees the directory.
+func (a *Artifacts) materialize(ctx context.Context, key string, la *liveArtifacts, name string) error {
 	src, err := a.cfg.Blobs.Open(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".upload-*")
+	root, err := os.OpenRoot(la.dir)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	defer root.Close()
+	if err := root.MkdirAll("uploads", 0o755); err != nil {
+		return err
+	}
+	tmpName := "uploads/.upload-" + NewID()
+	tmp, err := root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	defer root.Remove(tmpName) // after a successful rename there is nothing to remove
 	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil { // whatever the umask
 		tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return root.Rename(tmpName, "uploads/"+name)
 }

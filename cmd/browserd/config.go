@@ -38,6 +38,7 @@ type Config struct {
 	MetricsToken    string         // bearer token for /metrics; "" = loopback clients only (ops.go)
 	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
 	Artifacts       ArtifactsFlags // artifacts.go
+	Sandbox         SandboxFlags   // sandbox.go
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -125,7 +126,7 @@ func (c *Config) options() []option {
 	f, s = str(&c.ChromePath)
 	add("chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)", f, s)
 	f, s = str(&c.ChromeArgs)
-	add("chrome-args", "extra Chromium flags for every browser, space-separated (e.g. \"--no-sandbox --disable-infobars\" in a container that blocks user namespaces)", f, s)
+	add("chrome-args", "extra Chromium flags for every browser, space-separated (flags that would weaken the sandbox, such as --no-sandbox or --proxy-server, are ignored)", f, s)
 	f, s = num(&c.ChromeNice)
 	add("chrome-nice", "niceness (0–19) the browsers run at, so that the API and the gateway keep their share of the CPU when browsers take all of it; 0 runs them at the server's priority", f, s)
 	f, s = str(&c.Chromedriver)
@@ -159,6 +160,7 @@ func (c *Config) options() []option {
 	add("proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin",
 		f, func() string { return "" }) // never print a password in -help
 	opts = append(opts, c.artifactOptions(opt)...) // artifacts.go
+	opts = append(opts, c.sandboxOptions(opt)...)  // sandbox.go
 	return opts
 }
 
@@ -230,6 +232,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
+	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
 	return errors.Join(errs...)
 }
 

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/browserd/browserd/internal/chrome"
 	"io"
 	"os"
 	"os/signal"
@@ -29,6 +30,7 @@ Usage:
 `
 
 func main() {
+	chrome.SandboxInit() // when started as a browser sandbox's init, runs it and exits
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

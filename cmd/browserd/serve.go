@@ -64,16 +64,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// The server's own listening ports: no browser may reach them through its proxy,
+	// even with --allow-private-networks (docs/SECURITY.md).
+	reserved := &bb.ReservedPorts{}
 	launcher, err := chrome.New(chrome.Config{
 		Path:      chromePath,
 		RunDir:    filepath.Join(cfg.DataDir, "run"),
 		Logger:    logger,
 		ExtraArgs: strings.Fields(cfg.ChromeArgs),
 		Nice:      cfg.ChromeNice,
+		Sandbox:   cfg.Sandbox.chromeSandbox(), // sandbox.go
+		Ports:     reserved,
 	})
 	if err != nil {
 		return fmt.Errorf("chrome launcher: %w", err)
 	}
+	defer launcher.Close() // after mgr.Close below; removes the sandbox init's copy
 	blobs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
 	if err != nil {
 		return err
@@ -87,7 +93,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	setup, err := setupConfig(ctx, cfg, chromePath, logger) // setup.go
+	setup, err := setupConfig(ctx, cfg, chromePath, reserved, logger) // setup.go
 	if err != nil {
 		return err
 	}
@@ -143,6 +149,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	defer reserved.ReserveAddr(ln.Addr())()
 	srv := &http.Server{
 		Handler:           ops.wrap(withWebDriver(withLiveView(routes(api.Handler(), gw), live.Handler()), wd)), // liveview.go, webdriver.go, ops.go
 		ReadHeaderTimeout: 10 * time.Second,

@@ -33,7 +33,7 @@ func parseUpstreams(list string) ([]bb.ProxyUpstream, error) {
 
 // setupConfig wires session proxies (with the embedded ad-host list), the CDP
 // emulation agent, the managed upstreams and Chromium's version into the Manager.
-func setupConfig(ctx context.Context, cfg Config, chromePath string, logger *slog.Logger) (bb.SetupConfig, error) {
+func setupConfig(ctx context.Context, cfg Config, chromePath string, reserved *bb.ReservedPorts, logger *slog.Logger) (bb.SetupConfig, error) {
 	ups, err := parseUpstreams(cfg.ProxyUpstream)
 	if err != nil {
 		return bb.SetupConfig{}, err
@@ -43,7 +43,12 @@ func setupConfig(ctx context.Context, cfg Config, chromePath string, logger *slo
 		return bb.SetupConfig{}, err
 	}
 	return bb.SetupConfig{
-		Proxies:        proxy.NewStarter(proxy.Config{AdHosts: ads, Logger: logger}),
+		Proxies: proxy.NewStarter(proxy.Config{
+			AdHosts:      ads,
+			Logger:       logger,
+			AllowPrivate: cfg.Sandbox.AllowPrivateNetworks,
+			Reserved:     reserved,
+		}),
 		Emulator:       &cdpagent.Emulator{Logger: logger},
 		ManagedProxies: ups,
 		ChromeVersion:  chromeVersion(ctx, chromePath, logger),

@@ -35,6 +35,7 @@ func newManaged(t testing.TB, launcher bb.Launcher) *managed {
 	}
 	m, err := bb.NewManager(bb.ManagerConfig{
 		Store: db, Launcher: launcher, Signer: signer,
+		Setup:           bb.SetupConfig{Proxies: chrometest.Proxies()},
 		DisconnectGrace: 50 * time.Millisecond,
 	})
 	if err != nil {

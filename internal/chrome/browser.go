@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -54,16 +55,14 @@ type Browser struct {
 	url       string
 	tail      []string
 	stopAfter func() bool // unregisters the ctx-triggered Close
-	// singleton is the singleton socket dir outside dir (see singletonDir), noted once
-	// the browser is ready: Chromium unlinks profile/SingletonSocket early in its
-	// shutdown but removes the dir only at its very end, so a kill in between (a slow
-	// exit past the grace) would leave the dir with no link to find it by.
-	singleton string
 
 	closeOnce sync.Once
 	closeErr  error
 	stopped   sync.Once // Stop, also run by Close
 	stopErr   error
+
+	link    *link  // the sandbox's control channel and DevTools forwarder
+	release func() // gives back the uid and the forwarder's port, once stopped
 }
 
 var _ bb.ProfileBrowser = (*Browser)(nil)
@@ -72,12 +71,14 @@ var _ bb.ProfileBrowser = (*Browser)(nil)
 // Two goroutines, waited for by Close, follow it: one waits for the main process (exit
 // path: the process exits, at the latest when Close kills it), one reads stderr (exit
 // path: EOF once the group is gone, or Close closing the pipe). ctx owns the browser.
-func newBrowser(ctx context.Context, cmd *exec.Cmd, stderr *os.File, dir string, grace time.Duration, log *slog.Logger) *Browser {
+func newBrowser(ctx context.Context, cmd *exec.Cmd, stderr *os.File, dir string, grace time.Duration, log *slog.Logger, k *link, release func()) *Browser {
 	b := &Browser{
-		pid:   cmd.Process.Pid,
-		dir:   dir,
-		grace: grace,
-		log:   log,
+		link:    k,
+		release: release,
+		pid:     cmd.Process.Pid,
+		dir:     dir,
+		grace:   grace,
+		log:     log,
 		// No keep-alive: no idle connection (and its goroutines) outlives a poll.
 		http:     &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 		stderr:   stderr,
@@ -108,6 +109,11 @@ func (b *Browser) Dir() string { return b.dir }
 
 // Exited returns a channel closed when the main process has exited.
 func (b *Browser) Exited() <-chan struct{} { return b.exited }
+
+// SetEgress sets where the browser's network connections go from now on: every
+// connection Chromium opens to its proxy is passed to h (the session's proxy). Before
+// the first call, and with nil, they are refused: a browser has no network of its own.
+func (b *Browser) SetEgress(h func(net.Conn)) { b.link.setEgress(h) }
 
 // DevToolsURL returns the browser-level websocket URL, or "" before Chromium announced it.
 func (b *Browser) DevToolsURL() string {
@@ -145,8 +151,13 @@ func (b *Browser) addLine(line string) {
 	defer b.mu.Unlock()
 	if b.url == "" {
 		if u, ok := parseDevToolsLine(line); ok {
-			b.url = u
-			close(b.urlReady)
+			// Chromium names its port inside the sandbox; the server reaches it
+			// through the forwarder.
+			if pu, err := url.Parse(u); err == nil {
+				pu.Host = b.link.addr()
+				b.url = pu.String()
+				close(b.urlReady)
+			}
 		}
 	}
 	// About 30 lines per start complain that there is no D-Bus; they would push the
@@ -188,7 +199,6 @@ func (b *Browser) WaitReady(ctx context.Context) error {
 	for {
 		ok, err := b.hasPage(ctx, list)
 		if ok {
-			b.noteSingleton()
 			return nil
 		}
 		select {
@@ -281,15 +291,7 @@ func (b *Browser) close(ctx context.Context) error {
 	if err := b.stopOnce(ctx, b.grace); err != nil {
 		errs = append(errs, err)
 	}
-	if err := removeSingleton(filepath.Join(b.dir, "profile"), b.dir); err != nil {
-		errs = append(errs, err)
-	}
-	b.mu.Lock()
-	sdir := b.singleton
-	b.mu.Unlock()
-	if err := removeSingletonDir(sdir); err != nil {
-		errs = append(errs, err)
-	}
+	// The singleton socket dir is in the sandbox's /tmp, which is inside dir.
 	if err := os.RemoveAll(b.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove browser dir: %w", err))
 	}
@@ -299,19 +301,9 @@ func (b *Browser) close(ctx context.Context) error {
 	return nil
 }
 
-// noteSingleton records the browser's singleton socket dir, if not done yet.
-func (b *Browser) noteSingleton() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.singleton == "" {
-		b.singleton = singletonDir(filepath.Join(b.dir, "profile"), b.dir)
-	}
-}
-
 // stop ends every process of the browser and waits for them, giving it grace to exit
 // on its own first.
 func (b *Browser) stop(ctx context.Context, grace time.Duration) error {
-	b.noteSingleton() // when WaitReady did not: the link may go during the stop
 	b.mu.Lock()
 	stop := b.stopAfter
 	b.mu.Unlock()
@@ -324,9 +316,9 @@ func (b *Browser) stop(ctx context.Context, grace time.Duration) error {
 		gctx, cancel := context.WithTimeout(ctx, grace)
 		via, err := "cdp", error(nil)
 		if u := b.DevToolsURL(); u == "" || closeBrowser(gctx, u) != nil {
-			// No CDP: SIGTERM is the next best stop. The cause is not worth reporting,
-			// as the group is killed below anyway.
-			via, err = "sigterm", syscall.Kill(b.pid, syscall.SIGTERM)
+			// No CDP: SIGTERM to Chromium (through the sandbox's init) is the next best
+			// stop. The cause is not worth reporting, as the group is killed below anyway.
+			via, err = "sigterm", b.link.terminate()
 		}
 		if err == nil { // else the process is gone already
 			select {
@@ -358,6 +350,8 @@ func (b *Browser) stop(ctx context.Context, grace time.Duration) error {
 	b.stderr.Close() // unblocks readStderr if something outside the group holds the pipe
 	b.wg.Wait()
 	b.http.CloseIdleConnections()
+	b.link.close()
+	b.release()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

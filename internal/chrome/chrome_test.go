@@ -67,14 +67,37 @@ func group(t *testing.T, pgid int) []int {
 	return pids
 }
 
-// singletonDir returns the directory Chromium's SingletonSocket lives in.
+// singletonDir returns the directory Chromium's SingletonSocket lives in, as the server
+// sees it: Chromium's link names it in the sandbox's /tmp, the browser's tmp dir.
 func singletonDir(t *testing.T, b bb.Browser) string {
 	t.Helper()
 	target, err := os.Readlink(filepath.Join(b.Dir(), "profile", "SingletonSocket"))
 	if err != nil {
 		t.Fatalf("singleton link: %v", err)
 	}
-	return filepath.Dir(target)
+	rel, ok := strings.CutPrefix(filepath.Dir(target), "/tmp/")
+	if !ok || !strings.HasPrefix(rel, "org.chromium.Chromium.") || strings.Contains(rel, "/") {
+		t.Fatalf("singleton link %s is not in the sandbox's /tmp", target)
+	}
+	return filepath.Join(b.Dir(), "tmp", rel)
+}
+
+// chromiumMain returns the pid of b's Chromium browser process (inside the sandbox,
+// below bubblewrap and the init).
+func chromiumMain(t *testing.T, b bb.Browser) int {
+	t.Helper()
+	for _, pid := range group(t, b.PID()) {
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 0 && filepath.Base(args[0]) == "chromium" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--type=") }) {
+			return pid
+		}
+	}
+	t.Fatalf("no Chromium browser process in group %d", b.PID())
+	return 0
 }
 
 // assertGone checks that nothing of b is left: process group, directory, singleton dir.
@@ -108,21 +131,23 @@ func TestLaunch(t *testing.T) {
 	if !strings.HasPrefix(b.DevToolsURL(), "ws://127.0.0.1:") {
 		t.Errorf("DevToolsURL() = %q", b.DevToolsURL())
 	}
-	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(b.PID()) + "/cwd"); err != nil || cwd != b.Dir() {
+	main := chromiumMain(t, b)
+	if cwd, err := os.Readlink("/proc/" + strconv.Itoa(main) + "/cwd"); err != nil || cwd != b.Dir() {
 		t.Errorf("cwd = %q, %v; want %q", cwd, err, b.Dir())
 	}
-	environ, err := os.ReadFile("/proc/" + strconv.Itoa(b.PID()) + "/environ")
+	environ, err := os.ReadFile("/proc/" + strconv.Itoa(main) + "/environ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range []string{"TMPDIR=", "XDG_CONFIG_HOME="} {
-		if want := kv + filepath.Join(b.Dir(), "tmp"); !slices.Contains(strings.Split(string(environ), "\x00"), want) {
+	for _, want := range []string{"TMPDIR=/tmp", "XDG_CONFIG_HOME=/tmp/.config"} {
+		if !slices.Contains(strings.Split(string(environ), "\x00"), want) {
 			t.Errorf("environment lacks %s", want)
 		}
 	}
+	// The sandbox's /tmp is the browser's tmp dir: the singleton socket goes with it.
 	singleton := singletonDir(t, b)
-	if !strings.HasPrefix(singleton, filepath.Join(b.Dir(), "tmp")+"/") {
-		t.Errorf("singleton dir %s is outside the browser's tmp dir", singleton)
+	if _, err := os.Lstat(singleton); err != nil {
+		t.Errorf("singleton dir: %v", err)
 	}
 	if n := len(group(t, b.PID())); n < 2 {
 		t.Errorf("process group has %d processes; want the browser and its children", n)
@@ -285,6 +310,7 @@ func TestReap(t *testing.T) {
 	}
 	forgotten := launchReady(t, ls[0], bb.LaunchOptions{SessionID: "forgotten"})
 	singleton := singletonDir(t, forgotten)
+	runDir = ls[1].RunDir() // as root, the browsers' own copy of it (sandbox.go)
 	if err := os.WriteFile(filepath.Join(runDir, "stray"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +338,12 @@ func TestReap(t *testing.T) {
 
 func TestLaunchBadBinary(t *testing.T) {
 	dir := t.TempDir()
+	// The browser's uid must reach the binary (bubblewrap binds its directory).
+	for d := dir; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	script := filepath.Join(dir, "fake-chrome")
 	body := "#!/bin/sh\necho 'FATAL: cannot start: boom' >&2\nexit 3\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
@@ -333,7 +365,7 @@ func TestLaunchBadBinary(t *testing.T) {
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	chrometest.AssertNoLeaks(t, runDir)
+	chrometest.AssertNoLeaks(t, l.RunDir())
 
 	// A missing binary fails at New, a directory at New, a non-ELF executable at start.
 	for _, p := range []string{filepath.Join(dir, "missing"), dir} {
@@ -349,13 +381,18 @@ func TestLaunchBadBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := l.Launch(context.Background(), bb.LaunchOptions{SessionID: "garbage"}); err == nil {
-		t.Errorf("Launch of a garbage binary: no error")
-		b.Close(context.Background()) // the test failed already; just clean up
-	} else if !strings.Contains(err.Error(), "exec format error") {
-		t.Errorf("Launch of a garbage binary = %v; want exec format error", err)
+	// Chromium is started by the sandbox's init: the exec error comes as its exit.
+	b, err = l.Launch(context.Background(), bb.LaunchOptions{SessionID: "garbage"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	chrometest.AssertNoLeaks(t, runDir)
+	if err := b.WaitReady(t.Context()); !errors.Is(err, chrome.ErrExited) || !strings.Contains(err.Error(), "exec format error") {
+		t.Errorf("WaitReady() of a garbage binary = %v; want ErrExited with exec format error", err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	chrometest.AssertNoLeaks(t, l.RunDir())
 }
 
 // BenchmarkLaunch measures spawn → ready (DevTools URL known and a page target listed).

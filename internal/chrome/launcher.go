@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -27,17 +28,10 @@ const debianBinary = "/usr/lib/chromium/chromium"
 // renderer: about 45 MiB and 80 ms less per browser (research §2).
 var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess"}
 
-// maxSocketPath is the longest path a unix socket may have (sun_path is 108 bytes with
-// the NUL). Chromium aborts with "Socket path too long" beyond it.
-const maxSocketPath = 107
-
 // headlessFrameHeight is the height of the browser frame that new headless mode
 // subtracts from --window-size: with --window-size=W,H a page has innerHeight H-87
 // (measured on Chromium 156; TestLaunch checks it). Widths below 500 are raised to 500.
 const headlessFrameHeight = 87
-
-// singletonSuffix is the longest name Chromium adds to TMPDIR for its singleton socket.
-const singletonSuffix = "/org.chromium.Chromium.XXXXXX/SingletonSocket"
 
 // Config configures a Launcher.
 type Config struct {
@@ -58,6 +52,17 @@ type Config struct {
 	// 0 leaves the browsers at the server's priority; so does a machine without nice(1),
 	// with a warning.
 	Nice int
+	// Sandbox says how browsers are confined (sandbox.go); the zero value is the default.
+	Sandbox SandboxConfig
+	// Ports, when set, is told of every loopback port the Launcher listens on (the
+	// browsers' DevTools forwarders), so that no session proxy lets a browser reach one.
+	Ports PortRegistry
+}
+
+// PortRegistry keeps the loopback ports that belong to the server itself
+// (*bb.ReservedPorts).
+type PortRegistry interface {
+	Reserve(port uint16) (release func())
 }
 
 // Launcher starts headless Chromium browsers. It implements bb.Launcher.
@@ -67,7 +72,9 @@ type Launcher struct {
 	extraArgs []string
 	log       *slog.Logger
 	grace     time.Duration
-	nice      []string // before the binary: [setpriv …] nice -n N (niceCommand), or nil
+	nice      []string // before bubblewrap: nice -n N, or nil
+	sandbox   *sandbox
+	ports     PortRegistry
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -86,12 +93,35 @@ func New(cfg Config) (*Launcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb, err := newSandbox(cfg.Sandbox)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, fmt.Errorf("chrome: run dir: %w", err)
+	}
+	if sb.root {
+		// The browsers' uids must reach their directories and the init executable.
+		root, err := sandboxRoot(cfg.Sandbox.Root)
+		if err != nil {
+			return nil, err
+		}
+		if runDir, err = sb.runDirFor(runDir, root); err != nil {
+			return nil, err
+		}
+		if sb.init, err = placeInit(sb.init, root); err != nil {
+			return nil, err
+		}
+		sb.initCopy = true
+	}
 	l := &Launcher{
 		path:      path,
 		runDir:    runDir,
 		extraArgs: cfg.ExtraArgs,
 		log:       cfg.Logger,
 		grace:     cfg.StopGrace,
+		sandbox:   sb,
+		ports:     cfg.Ports,
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -105,34 +135,37 @@ func New(cfg Config) (*Launcher, error) {
 	if cfg.Nice > 0 {
 		l.nice = niceCommand(cfg.Nice, l.log)
 	}
+	for _, a := range cfg.ExtraArgs {
+		if confinementFlag(a) {
+			l.log.Warn("chrome flag ignored: the sandbox decides it", "flag", a)
+		}
+	}
 	return l, nil
 }
 
-// niceCommand returns what goes before Chromium's binary to start it at niceness n:
-// nice(1), and as root also setpriv(1) dropping CAP_SYS_NICE, without which Chromium
-// sets most of its threads back to 0 (and some to -8). It returns nil, with a warning,
-// when nice(1) is missing.
+// niceCommand returns what goes before bubblewrap to start a browser at niceness n:
+// nice(1), or nil with a warning when it is missing. Browsers never run with the
+// server's capabilities (as root they run as uids of their own), so Chromium cannot
+// set its threads back to a higher priority.
 func niceCommand(n int, log *slog.Logger) []string {
 	nice, err := exec.LookPath("nice")
 	if err != nil {
 		log.Warn("nice(1) not found; browsers run at the server's priority", "err", err)
 		return nil
 	}
-	cmd := []string{nice, "-n", strconv.Itoa(n)}
-	if os.Geteuid() != 0 {
-		return cmd // Chromium cannot lower its niceness again
+	return []string{nice, "-n", strconv.Itoa(n)}
+}
+
+// Close removes what the Launcher placed outside its run dir (the copy of the sandbox
+// init). Browsers it started are not affected; close them first.
+func (l *Launcher) Close() error {
+	if !l.sandbox.initCopy {
+		return nil
 	}
-	drop := []string{"--inh-caps=-sys_nice", "--bounding-set=-sys_nice"}
-	setpriv, err := exec.LookPath("setpriv")
-	if err == nil {
-		// Dropping a capability needs CAP_SETPCAP, which some containers lack.
-		err = exec.Command(setpriv, append(drop, "true")...).Run()
+	if err := os.Remove(l.sandbox.init); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("chrome: remove sandbox init: %w", err)
 	}
-	if err != nil {
-		log.Warn("cannot drop CAP_SYS_NICE for browsers (setpriv); as root, Chromium undoes most of --chrome-nice", "err", err)
-		return cmd
-	}
-	return append(append([]string{setpriv}, drop...), cmd...)
+	return nil
 }
 
 // Path returns the Chromium binary the Launcher executes.
@@ -220,42 +253,74 @@ func (l *Launcher) launch(ctx context.Context, opts bb.LaunchOptions) (*Browser,
 	return b, nil
 }
 
-// start starts Chromium in dir, which exists and is empty.
-func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions) (*Browser, error) {
+// start starts Chromium in dir, which exists and is empty, confined by the sandbox.
+func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions) (_ *Browser, err error) {
 	udd := filepath.Join(dir, "profile")
-	tmp := filepath.Join(dir, "tmp")
 	if err := prepareProfile(udd, opts); err != nil { // profile.go
 		return nil, err
 	}
-	for _, d := range []string{tmp, filepath.Join(dir, "downloads")} {
-		if err := os.Mkdir(d, 0o700); err != nil {
+	for _, d := range []string{"tmp", "downloads", "uploads"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
-	cmd := exec.Command(l.path, l.args(udd, opts)...)
-	if l.nice != nil {
-		// setpriv(1) and nice(1) exec what follows in the same process: pid and group stay.
-		cmd = exec.Command(l.nice[0], append(append(l.nice[1:], l.path), l.args(udd, opts)...)...)
+	// Extensions are copied in: the browser sees nothing outside its directory.
+	if len(opts.Extensions) > 0 {
+		exts := make([]string, len(opts.Extensions))
+		for i, src := range opts.Extensions {
+			exts[i] = filepath.Join(dir, "extensions", strconv.Itoa(i))
+			if err := os.MkdirAll(filepath.Dir(exts[i]), 0o700); err != nil {
+				return nil, err
+			}
+			if err := copyTree(src, exts[i]); err != nil {
+				return nil, fmt.Errorf("copy extension: %w", err)
+			}
+		}
+		opts.Extensions = exts
 	}
+	uid := -1
+	if l.sandbox.root {
+		if uid, err = l.sandbox.uids.take(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				l.sandbox.uids.put(uid)
+			}
+		}()
+		// The browser's uid owns its directory and nothing else of the server's.
+		if err := chownTree(dir, uid); err != nil {
+			return nil, fmt.Errorf("give the browser its directory: %w", err)
+		}
+	}
+	ctrl, initEnd, err := newControlPair()
+	if err != nil {
+		return nil, err
+	}
+	sb, err := l.sandbox.command(dir, l.path, initEnd, append([]string{l.path}, l.args(udd, opts)...), sandboxEnv())
+	if err != nil {
+		ctrl.Close()
+		return nil, err
+	}
+	defer sb.closeFiles() // bubblewrap has its copies once started
+	argv := append(append([]string(nil), l.nice...), l.sandbox.bwrap)
+	argv = append(argv, sb.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// A relative download path ("downloads", as Browserbase clients send it) resolves
-	// against the working directory (research §5).
-	cmd.Dir = dir
-	cmd.Env = cmd.Environ()
-	if len(tmp)+len(singletonSuffix) <= maxSocketPath {
-		// Chromium puts its singleton socket dir in TMPDIR; inside dir, it goes with dir
-		// even after a SIGKILL. Longer paths make Chromium abort, so they keep /tmp, and
-		// Close and Reap remove the singleton dir through <udd>/SingletonSocket instead.
-		cmd.Env = append(cmd.Env, "TMPDIR="+tmp, "TMP="+tmp, "TEMP="+tmp)
-	}
-	// Chromium's crashpad handler keeps its database in $XDG_CONFIG_HOME/chromium (by
-	// default ~/.config, outside dir, where every crash would leave a dump).
-	cmd.Env = append(cmd.Env, "XDG_CONFIG_HOME="+tmp)
+	// against the working directory (research §5): bubblewrap's --chdir dir. (Not
+	// cmd.Dir: the browser's uid may not search dir's parents; descriptors carry dir.)
+	cmd.Env = sandboxEnv()
+	cmd.ExtraFiles = sb.files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if uid >= 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
+	}
 
 	// An *os.File as Stderr keeps exec from copying in a goroutine of its own, so Wait
 	// returns when the main process exits even while children still hold the pipe.
 	r, w, err := os.Pipe()
 	if err != nil {
+		ctrl.Close()
 		return nil, err
 	}
 	cmd.Stdout = w
@@ -264,9 +329,29 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 	w.Close() // the child has its copy; ours must go for EOF to come
 	if err != nil {
 		r.Close() // nothing was read yet
+		ctrl.Close()
 		return nil, err
 	}
-	return newBrowser(ctx, cmd, r, dir, l.grace, l.log.With("session_id", opts.SessionID, "pid", cmd.Process.Pid)), nil
+	log := l.log.With("session_id", opts.SessionID, "pid", cmd.Process.Pid)
+	k, err := newLink(ctrl, log.Warn)
+	if err != nil {
+		_ = killGroup(cmd.Process.Pid, nil) // best effort: the error below says what failed
+		_ = cmd.Wait()
+		r.Close()
+		ctrl.Close()
+		return nil, err
+	}
+	unreserve := func() {}
+	if l.ports != nil {
+		unreserve = l.ports.Reserve(uint16(k.port()))
+	}
+	release := func() {
+		unreserve()
+		if uid >= 0 {
+			l.sandbox.uids.put(uid)
+		}
+	}
+	return newBrowser(ctx, cmd, r, dir, l.grace, log, k, release), nil
 }
 
 // args returns Chromium's command line after the binary: research §2 BASE + LEAN, the
@@ -280,15 +365,16 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 		"--disable-background-networking",
 		"--disable-component-update",
 		"--disable-sync",
-		"--remote-debugging-port=0",
+		// Inside the sandbox's own network namespace: reached only through the init.
+		"--remote-debugging-port=" + strconv.Itoa(sandboxDevToolsPort),
 		"--remote-debugging-address=127.0.0.1",
 		"--user-data-dir=" + udd,
 		"--password-store=basic",
-	}
-	if os.Geteuid() == 0 {
-		// The sandbox refuses to run as root. Without --disable-infobars the warning bar
-		// about --no-sandbox takes 56px of the page's height.
-		args = append(args, "--no-sandbox", "--disable-infobars")
+		// The only way out of the namespace; <-loopback sends even localhost and
+		// 127.0.0.1 to the proxy, whose rules and byte count then see everything (and
+		// a page cannot reach the browser's own DevTools port).
+		"--proxy-server=http://127.0.0.1:" + strconv.Itoa(sandboxEgressPort),
+		"--proxy-bypass-list=<-loopback>",
 	}
 	if w, h := opts.Viewport.Width, opts.Viewport.Height; w > 0 && h > 0 {
 		// The viewport is the page's inner size; the window is that plus the frame.
@@ -297,6 +383,9 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 	// Chromium keeps only the last --disable-features, so ours are merged into the caller's.
 	disabled := append([]string(nil), leanFeatures...)
 	for _, a := range append(append([]string(nil), l.extraArgs...), opts.Args...) {
+		if confinementFlag(a) {
+			continue // the sandbox decides these (sandbox.go)
+		}
 		if v, ok := strings.CutPrefix(a, "--disable-features="); ok {
 			for f := range strings.SplitSeq(v, ",") {
 				if f != "" {

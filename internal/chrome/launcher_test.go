@@ -20,20 +20,19 @@ func TestArgs(t *testing.T) {
 	got := l.args("/run/s1/profile", bb.LaunchOptions{
 		SessionID: "s1",
 		Viewport:  bb.Viewport{Width: 1024, Height: 768},
-		Args:      []string{"--proxy-server=http://p:1", "--disable-features=Bar,"},
+		Args:      []string{"--proxy-server=http://p:1", "--no-sandbox", "--disable-features=Bar,"},
 	})
 	want := []string{
 		"--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+		"--remote-debugging-port=9222", "--remote-debugging-address=127.0.0.1",
 		"--user-data-dir=/run/s1/profile", "--password-store=basic",
+		"--proxy-server=http://127.0.0.1:3128", "--proxy-bypass-list=<-loopback>",
 	}
-	if os.Geteuid() == 0 {
-		want = append(want, "--no-sandbox", "--disable-infobars")
-	}
+	// A caller's proxy and sandbox flags are dropped: the sandbox decides those.
 	want = append(want,
 		"--window-size=1024,855",
-		"--lang=de", "--proxy-server=http://p:1",
+		"--lang=de",
 		"--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess,Foo,Bar",
 		"about:blank",
 	)

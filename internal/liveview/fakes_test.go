@@ -63,7 +63,8 @@ func newTestEnv(t testing.TB, launcher bb.Launcher) *testEnv {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: launcher, Signer: signer, Logger: logger})
+	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: launcher, Signer: signer, Logger: logger,
+		Setup: bb.SetupConfig{Proxies: chrometest.Proxies()}})
 	if err != nil {
 		t.Fatal(err)
 	}

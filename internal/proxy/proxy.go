@@ -54,9 +54,10 @@ var _ bb.ProxyStarter = (*Starter)(nil)
 // NewStarter returns a Starter for cfg.
 func NewStarter(cfg Config) *Starter { return &Starter{cfg: cfg} }
 
-// StartProxy starts a proxy for a session, listening on 127.0.0.1.
+// StartProxy starts a proxy for a session. It listens on no port: the browser's
+// connections come through ServeConn, from its sandbox (internal/chrome).
 func (s *Starter) StartProxy(sessionID string, plan bb.NetworkPlan) (bb.SessionProxy, error) {
-	return Start(sessionID, plan, s.cfg)
+	return New(sessionID, plan, s.cfg)
 }
 
 // NewProxy returns a proxy for a session that serves only the connections handed to

@@ -76,6 +76,7 @@ func newHarness(t testing.TB, hc harnessConfig) *harness {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m, err := bb.NewManager(bb.ManagerConfig{
 		Store: db, Launcher: l, Signer: signer, Logger: log,
+		Setup:          bb.SetupConfig{Proxies: chrometest.Proxies()},
 		ConnectTimeout: hc.connectTimeout, DisconnectGrace: hc.grace,
 	})
 	if err != nil {

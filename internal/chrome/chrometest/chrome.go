@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/proxy"
 )
 
 // RequireEnv is the environment variable that turns a missing Chromium from a skip into
@@ -46,7 +48,35 @@ func RealLauncher(t testing.TB) *chrome.Launcher {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("close launcher: %v", err)
+		}
+	})
 	return l
+}
+
+// Proxies returns session proxies for a Manager under test: every host direct, loopback
+// and private addresses allowed (tests browse httptest servers), as a server with
+// --allow-private-networks runs them.
+func Proxies() *proxy.Starter {
+	return proxy.NewStarter(proxy.Config{AllowPrivate: true})
+}
+
+// Egress returns an egress for a browser under test (bb.Browser.SetEgress): a session
+// proxy as Proxies starts them, closed by cleanup.
+func Egress(t testing.TB) func(net.Conn) {
+	t.Helper()
+	p, err := proxy.New("test", bb.NetworkPlan{}, proxy.Config{AllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return func(c net.Conn) {
+		if err := p.ServeConn(c); err != nil {
+			c.Close() // the proxy is closed: the browser sees a refused connection
+		}
+	}
 }
 
 // Start launches a real browser with opts (SessionID defaults to "test") in a fresh
@@ -76,6 +106,7 @@ func Start(t testing.TB, opts bb.LaunchOptions) bb.Browser {
 	if err := b.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+	b.SetEgress(Egress(t))
 	return b
 }
 

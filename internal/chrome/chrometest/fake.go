@@ -3,6 +3,7 @@ package chrometest
 import (
 	"context"
 	"fmt"
+	"net"
 	"path"
 	"sync"
 	"time"
@@ -141,6 +142,7 @@ type Browser struct {
 	mu         sync.Mutex
 	stop       func() bool // unregisters the ctx-triggered Close
 	closeCalls int
+	egress     func(net.Conn)
 }
 
 var _ bb.Browser = (*Browser)(nil)
@@ -168,6 +170,20 @@ func (b *Browser) WaitReady(ctx context.Context) error {
 		}
 	}
 	return b.ready
+}
+
+// SetEgress records h; Egress returns it.
+func (b *Browser) SetEgress(h func(net.Conn)) {
+	b.mu.Lock()
+	b.egress = h
+	b.mu.Unlock()
+}
+
+// Egress returns the handler of the last SetEgress, or nil.
+func (b *Browser) Egress() func(net.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.egress
 }
 
 // PID returns a made-up process id, unique per Launcher.

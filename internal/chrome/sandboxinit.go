@@ -1,0 +1,171 @@
+package chrome
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+// initEnv marks a process started as a sandbox's init (see SandboxInit).
+const initEnv = "BROWSERD_SANDBOX_INIT"
+
+// Inside a sandbox's own network namespace only its init and Chromium listen, so the
+// ports are fixed: Chromium's DevTools, and the init's end of the session proxy.
+const (
+	sandboxDevToolsPort = 9222
+	sandboxEgressPort   = 3128
+)
+
+// SandboxInit runs the init process of a browser sandbox and exits, when this process
+// was started as one; otherwise it returns at once. A program that runs a Launcher must
+// call it first thing in main (and a test binary that does, in TestMain): the Launcher
+// starts its own executable inside the sandbox as Chromium's parent.
+//
+// The init relays between Chromium, which lives in a network namespace with nothing but
+// loopback, and the server, over the control channel on descriptor 3 (control.go): the
+// server's DevTools connections in, and Chromium's proxy connections out. It forwards
+// SIGTERM to Chromium, exits with Chromium's exit status, and kills Chromium when the
+// server goes away.
+func SandboxInit() {
+	if os.Getenv(initEnv) != "1" {
+		return
+	}
+	os.Unsetenv(initEnv) // not for Chromium
+	code, err := runInit(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "browserd sandbox init: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// runInit starts Chromium (args[0] with args[1:]) and relays until it exits.
+func runInit(args []string) (int, error) {
+	if len(args) == 0 {
+		return 2, errors.New("no command")
+	}
+	closeInherited()
+	ctrl, err := controlFromFile(os.NewFile(initControlFD, "control"))
+	if err != nil {
+		return 2, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(sandboxEgressPort)))
+	if err != nil {
+		return 2, fmt.Errorf("egress listener: %w", err)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin = nil
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	sigs := make(chan os.Signal, 4)
+	// Caught, not ignored: Chromium must not inherit an ignored SIGTERM.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if err := cmd.Start(); err != nil {
+		return 2, fmt.Errorf("start chromium: %w", err)
+	}
+	terminate := func() { _ = cmd.Process.Signal(syscall.SIGTERM) } // gone already is fine
+
+	var wg sync.WaitGroup
+	wg.Go(func() { acceptEgress(ln, ctrl) })
+	wg.Go(func() {
+		for {
+			kind, f, err := ctrl.Recv()
+			if err != nil {
+				// The server is gone (or broke the protocol): nothing may outlive it.
+				_ = cmd.Process.Kill()
+				return
+			}
+			switch kind {
+			case msgDevTools:
+				if f != nil {
+					go dialDevTools(f) // ends with the connection or with the process
+				}
+			case msgTerminate:
+				terminate()
+			default:
+				if f != nil {
+					f.Close()
+				}
+			}
+		}
+	})
+	go func() { // ends with the process
+		for range sigs {
+			terminate()
+		}
+	}()
+	err = cmd.Wait()
+	ln.Close()
+	ctrl.Close()
+	wg.Wait()
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	} else if err != nil {
+		return 2, err
+	}
+	return 0, nil
+}
+
+// acceptEgress hands every connection Chromium opens to its proxy port to the server.
+func acceptEgress(ln net.Listener, ctrl *controlConn) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return // closed when Chromium exited
+		}
+		ours, theirs, err := streamPair()
+		if err != nil {
+			c.Close()
+			continue
+		}
+		err = ctrl.Send(msgEgress, theirs)
+		theirs.Close()
+		if err != nil {
+			c.Close()
+			ours.Close()
+			continue
+		}
+		go splice(c, ours) // ends with the connection
+	}
+}
+
+// dialDevTools connects a connection passed by the server to Chromium's DevTools port.
+func dialDevTools(f *os.File) {
+	c, err := fileConn(f)
+	if err != nil {
+		return
+	}
+	d, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(sandboxDevToolsPort)))
+	if err != nil {
+		c.Close()
+		return
+	}
+	splice(c, d)
+}
+
+// closeInherited marks every inherited descriptor above the control socket
+// close-on-exec, so that Chromium gets only its standard streams.
+func closeInherited() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err == nil && fd > initControlFD {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
+var _ io.Closer = (*controlConn)(nil)
