@@ -269,6 +269,20 @@ func TestAllowPrivate(t *testing.T) {
 			}
 		}
 	}
+	// The machine's own addresses reach listeners on 0.0.0.0 too.
+	local, err := interfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range local {
+		if a.IsLoopback() || a.IsLinkLocalUnicast() {
+			continue
+		}
+		target := netip.AddrPortFrom(a, mustPort(t, api.port)).String()
+		if code, h, _ := rawRequest(t, p, connect(target)); code != 403 || h.Get("X-Browserd-Blocked") != "server-port" {
+			t.Errorf("CONNECT %s (a local address) = %d %q; want 403 server-port", target, code, h.Get("X-Browserd-Blocked"))
+		}
+	}
 	if n := api.hits.Load(); n != 0 {
 		t.Errorf("the server's own port was reached %d times", n)
 	}
