@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -267,6 +268,20 @@ func TestAllowPrivate(t *testing.T) {
 			if code != 403 || h.Get("X-Browserd-Blocked") != "server-port" {
 				t.Errorf("%q = %d %q %q; want 403 server-port", req, code, h.Get("X-Browserd-Blocked"), body)
 			}
+		}
+	}
+	// The machine's own addresses reach listeners on 0.0.0.0 too.
+	local, err := interfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range local {
+		if a.IsLoopback() || a.IsLinkLocalUnicast() {
+			continue
+		}
+		target := netip.AddrPortFrom(a, mustPort(t, api.port)).String()
+		if code, h, _ := rawRequest(t, p, connect(target)); code != 403 || h.Get("X-Browserd-Blocked") != "server-port" {
+			t.Errorf("CONNECT %s (a local address) = %d %q; want 403 server-port", target, code, h.Get("X-Browserd-Blocked"))
 		}
 	}
 	if n := api.hits.Load(); n != 0 {
@@ -695,5 +710,53 @@ func TestDialAddrs(t *testing.T) {
 				t.Errorf("took %v", time.Since(begin))
 			}
 		})
+	}
+}
+
+// TestSetPlanConcurrent changes the plan while requests run (for the race detector):
+// every request is served by one plan or the other, never fails.
+func TestSetPlanConcurrent(t *testing.T) {
+	o := startOrigins(t)
+	a := startHTTPUpstream(t, "A", "", "", o, false)
+	p := startProxy(t, bb.NetworkPlan{}, Config{AllowPrivate: true})
+	routes, err := bb.PlanProxies(rules(t, map[string]any{"type": "external", "server": a.url("http")}), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu := &url.URL{Scheme: "http", Host: p.Addr()}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := client.Get("http://" + o.plain + "/c")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || !(strings.HasPrefix(string(b), "origin ") || strings.HasPrefix(string(b), "A ")) {
+					errs <- fmt.Errorf("GET = %d %q, %v", resp.StatusCode, b, err)
+				}
+			}
+		})
+	}
+	for i := range 20 {
+		plan := bb.NetworkPlan{}
+		if i%2 == 0 {
+			plan.Routes = routes
+		}
+		if err := p.SetPlan(fmt.Sprintf("s%d", i), plan); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
