@@ -111,6 +111,9 @@ fi
 
 # ---- server ----
 DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/browserd-compat.XXXXXX")"
+# Searchable by the browsers' uids, so that their directories stay under the data dir
+# (and leftover_chromium finds them by it); the test pages are on loopback.
+chmod 711 "$DATA_DIR"
 SERVER_LOG="$DATA_DIR/server.log"
 PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 API_KEY="bb_compat_$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')"
@@ -118,7 +121,7 @@ BASE_URL="http://127.0.0.1:$PORT"
 
 log "starting browserd on $BASE_URL (data dir $DATA_DIR)"
 BROWSERD_API_KEY="$API_KEY" BROWSERD_CHROME="$CHROME_PATH" \
-	"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA_DIR" >"$SERVER_LOG" 2>&1 &
+	"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA_DIR" --allow-private-networks >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 
 ready=0

@@ -25,30 +25,24 @@ type benchBareTemplate struct {
 	args   []string // with the --user-data-dir flag at index udd
 	udd    int
 	runDir string
-	reaper *chrome.Launcher // its Reap kills and removes whatever is left in runDir
 	seq    atomic.Int64
 }
 
 func benchBareFromPID(pid int, runDir string) (*benchBareTemplate, error) {
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	path, args, err := chrome.BareCommand(pid)
 	if err != nil {
-		return nil, fmt.Errorf("read browser command line: %w", err)
+		return nil, err
 	}
-	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	t := &benchBareTemplate{path: argv[0], args: argv[1:], udd: -1, runDir: runDir}
+	t := &benchBareTemplate{path: path, args: args, udd: -1, runDir: runDir}
 	for i, a := range t.args {
 		if strings.HasPrefix(a, "--user-data-dir=") {
 			t.udd = i
 		}
 	}
-	if t.udd < 0 || !strings.Contains(string(cmdline), "--remote-debugging-port=") {
-		return nil, fmt.Errorf("browser %d: unexpected command line %q", pid, argv)
+	if t.udd < 0 {
+		return nil, fmt.Errorf("browser %d: no --user-data-dir in %q", pid, args)
 	}
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return nil, err
-	}
-	t.reaper, err = chrome.New(chrome.Config{Path: t.path, RunDir: runDir})
-	if err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -149,7 +143,7 @@ func (t *benchBareTemplate) stop(ctx context.Context, b *benchBareBrowser) error
 	err := b.kill()
 	_ = b.cmd.Wait() // killed: the exit status says so and nothing more
 	err = errors.Join(err, benchWaitGroupGone(ctx, b.pgid))
-	if _, rerr := t.reaper.Reap(ctx); rerr != nil {
+	if _, rerr := chrome.ReapDir(ctx, t.runDir); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	b.stderr.Close() // unblocks readStderr if a stray process still holds the pipe

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -202,7 +204,10 @@ func (r *benchRun) screenshots(ctx context.Context, paths []*benchPath) error {
 }
 
 // benchDevToolsURL returns the browser-level DevTools websocket of the browser with
-// main process pid, from <user-data-dir>/DevToolsActivePort.
+// main process pid as the server reaches it: Chromium listens inside its sandbox's
+// network (<user-data-dir>/DevToolsActivePort names its browser id), and the server
+// through a loopback forwarder of its own, found among this process's listeners by
+// asking each for /json/version.
 func benchDevToolsURL(pid int) (string, error) {
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
@@ -218,7 +223,67 @@ func benchDevToolsURL(pid int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return benchParseActivePort(data)
+	inside, err := benchParseActivePort(data)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(inside)
+	if err != nil {
+		return "", err
+	}
+	ports, err := benchOwnLoopbackPorts()
+	if err != nil {
+		return "", err
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, port := range ports {
+		resp, err := client.Get("http://127.0.0.1:" + port + "/json/version")
+		if err != nil {
+			continue
+		}
+		var v struct {
+			URL string `json:"webSocketDebuggerUrl"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v)
+		resp.Body.Close()
+		if err == nil && strings.HasSuffix(v.URL, u.Path) {
+			return "ws://127.0.0.1:" + port + u.Path, nil
+		}
+	}
+	return "", fmt.Errorf("no DevTools forwarder of this process serves %s", u.Path)
+}
+
+// benchOwnLoopbackPorts returns the loopback TCP ports this process listens on.
+func benchOwnLoopbackPorts() ([]string, error) {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil {
+			if in, ok := strings.CutPrefix(l, "socket:["); ok {
+				inodes[strings.TrimSuffix(in, "]")] = true
+			}
+		}
+	}
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return nil, err
+	}
+	var ports []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
+			continue
+		}
+		if hexPort, ok := strings.CutPrefix(f[1], "0100007F:"); ok {
+			if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
+				ports = append(ports, strconv.FormatUint(port, 10))
+			}
+		}
+	}
+	return ports, nil
 }
 
 // benchParseActivePort parses a DevToolsActivePort file: the port, then the path.

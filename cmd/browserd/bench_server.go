@@ -85,7 +85,8 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 	s.args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", cfg.dataDir, "--api-key", s.key,
 		"--chrome", cfg.chromePath, "--pool-size", strconv.Itoa(cfg.poolSize),
 		"--max-launches", strconv.Itoa(cfg.maxLaunches), "--max-sessions", strconv.Itoa(cfg.maxSessions),
-		"--log-format", "text", "--log-level", "info"}, cfg.extraArgs...)
+		"--log-format", "text", "--log-level", "info",
+		"--allow-private-networks"}, cfg.extraArgs...) // the bench's pages are on loopback
 	listening := make(chan string, 1)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // close ends it
 	s.cancel = cancel

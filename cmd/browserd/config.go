@@ -76,6 +76,7 @@ type option struct {
 	name, env, help string
 	set             func(string) error
 	show            func() string
+	boolean         bool // the flag may stand alone (--x means --x=true)
 }
 
 // intFlag returns the setter and shower of a whole-number option kept in *p.
@@ -177,7 +178,12 @@ func (c *Config) Load(args []string, getenv func(string) string, usage io.Writer
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	for _, o := range opts {
-		fs.Func(o.name, fmt.Sprintf("%s (env %s) (default %q)", o.help, o.env, o.show()), o.set)
+		help := fmt.Sprintf("%s (env %s) (default %q)", o.help, o.env, o.show())
+		if o.boolean {
+			fs.BoolFunc(o.name, help, o.set)
+		} else {
+			fs.Func(o.name, help, o.set)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -53,8 +53,9 @@ type procServer struct {
 // failing test leaves nothing behind either.
 func startProcess(t *testing.T, bin, dataDir string, args ...string) *procServer {
 	t.Helper()
+	searchable(t, dataDir)
 	p := &procServer{DataDir: dataDir, stdout: newOutput(nil), exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--allow-private-networks"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "BROWSERD_") {
 			p.cmd.Env = append(p.cmd.Env, kv)

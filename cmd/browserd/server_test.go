@@ -99,10 +99,12 @@ type testServer struct {
 func startServer(t *testing.T, dataDir string, env map[string]string, args ...string) *testServer {
 	t.Helper()
 	chrometest.Chrome(t) // skip without Chromium
+	searchable(t, dataDir)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{DataDir: dataDir, stdout: newOutput(nil), cancel: cancel, exited: make(chan struct{})}
 	// No warm pool unless a test asks (a later --pool-size wins): fewer browsers to start.
-	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--pool-size", "0"}, args...)
+	// Tests browse httptest servers on loopback.
+	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--pool-size", "0", "--allow-private-networks"}, args...)
 	getenv := func(k string) string { return env[k] }
 	stderr := newOutput(t.Output())
 	go func() {
@@ -144,6 +146,21 @@ func (s *testServer) stop(t testing.TB) {
 	for _, d := range s.singletons {
 		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("chromium singleton dir %s left behind (stat: %v)", d, err)
+		}
+	}
+}
+
+// searchable makes dataDir (if missing) and lets other users search it and its parents
+// up to the temp dir, so that the browsers' directories stay in dataDir/run as root
+// (internal/chrome/sandbox.go) and the tests find what they leave there.
+func searchable(t testing.TB, dataDir string) {
+	t.Helper()
+	if err := os.MkdirAll(dataDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	for d := dataDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -294,8 +311,10 @@ func browserPIDs(t testing.TB, dir string) []int {
 		if err != nil {
 			continue
 		}
-		browser, inDir := true, false
-		for arg := range strings.SplitSeq(string(cmdline), "\x00") {
+		argv := strings.Split(string(cmdline), "\x00")
+		// bubblewrap and the sandbox's init carry Chromium's flags too.
+		browser, inDir := filepath.Base(argv[0]) != "bwrap" && filepath.Base(argv[0]) != "nice" && argv[0] != "/.browserd-init", false
+		for _, arg := range argv {
 			if strings.HasPrefix(arg, "--type=") {
 				browser = false
 			}

@@ -370,6 +370,9 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 		"--remote-debugging-address=127.0.0.1",
 		"--user-data-dir=" + udd,
 		"--password-store=basic",
+		// Flags such as --ignore-certificate-errors add a warning bar that takes 56px
+		// of the page's height.
+		"--disable-infobars",
 		// The only way out of the namespace; <-loopback sends even localhost and
 		// 127.0.0.1 to the proxy, whose rules and byte count then see everything (and
 		// a page cannot reach the browser's own DevTools port).

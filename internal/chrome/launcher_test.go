@@ -26,7 +26,7 @@ func TestArgs(t *testing.T) {
 		"--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--remote-debugging-port=9222", "--remote-debugging-address=127.0.0.1",
-		"--user-data-dir=/run/s1/profile", "--password-store=basic",
+		"--user-data-dir=/run/s1/profile", "--password-store=basic", "--disable-infobars",
 		"--proxy-server=http://127.0.0.1:3128", "--proxy-bypass-list=<-loopback>",
 	}
 	// A caller's proxy and sandbox flags are dropped: the sandbox decides those.

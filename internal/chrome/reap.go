@@ -19,15 +19,31 @@ import (
 // Browsers of other run dirs are never touched. killed counts the process groups. Call
 // Reap before the first Launch: it would kill this Launcher's browsers too.
 func (l *Launcher) Reap(ctx context.Context) (killed int, err error) {
-	groups, err := findGroups(l.runDir)
+	killed, removed, err := reapDir(ctx, l.runDir)
+	if killed > 0 || removed > 0 {
+		l.log.Info("chrome reaped", "killed", killed, "removed", removed)
+	}
+	return killed, err
+}
+
+// ReapDir does what Reap does for any directory of browser profiles: it kills every
+// process group with a process whose --user-data-dir (or crashpad --database) lies
+// inside dir and removes dir's entries. The bench uses it for bare Chromium.
+func ReapDir(ctx context.Context, dir string) (killed int, err error) {
+	killed, _, err = reapDir(ctx, dir)
+	return killed, err
+}
+
+func reapDir(ctx context.Context, runDir string) (killed, removed int, err error) {
+	groups, err := findGroups(runDir)
 	if err != nil {
-		return 0, fmt.Errorf("reap chrome: %w", err)
+		return 0, 0, fmt.Errorf("reap chrome: %w", err)
 	}
 	self := syscall.Getpgrp()
 	var errs []error
 	for _, g := range groups {
 		if err := ctx.Err(); err != nil {
-			return killed, fmt.Errorf("reap chrome: %w", err)
+			return killed, 0, fmt.Errorf("reap chrome: %w", err)
 		}
 		if g.pgid == self || g.pgid <= 1 {
 			continue // never our own group, nor init's, whatever its command line says
@@ -40,14 +56,14 @@ func (l *Launcher) Reap(ctx context.Context) (killed int, err error) {
 			killed++
 		}
 	}
-	entries, err := os.ReadDir(l.runDir)
+	entries, err := os.ReadDir(runDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		entries, err = nil, nil
 	} else if err != nil {
 		errs = append(errs, err)
 	}
 	for _, e := range entries {
-		p := filepath.Join(l.runDir, e.Name())
+		p := filepath.Join(runDir, e.Name())
 		if err := removeSingleton(filepath.Join(p, "profile"), p); err != nil {
 			errs = append(errs, err)
 		}
@@ -56,12 +72,9 @@ func (l *Launcher) Reap(ctx context.Context) (killed int, err error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return killed, fmt.Errorf("reap chrome in %s: %w", l.runDir, err)
+		return killed, len(entries), fmt.Errorf("reap chrome in %s: %w", runDir, err)
 	}
-	if killed > 0 || len(entries) > 0 {
-		l.log.Info("chrome reaped", "killed", killed, "removed", len(entries))
-	}
-	return killed, nil
+	return killed, len(entries), nil
 }
 
 // findGroups returns the process groups of the live processes whose --user-data-dir or

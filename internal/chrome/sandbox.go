@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -491,4 +492,33 @@ func (k *link) close() {
 	k.ln.Close()   // ends forwardDevTools
 	k.ctrl.Close() // ends receive
 	k.wg.Wait()
+}
+
+// BareCommand returns the Chromium command line of the browser a Launcher started as
+// process pid (bubblewrap's), as Chromium would run without browserd around it: the
+// same binary and flags, DevTools on a free port, no proxy, and --no-sandbox when this
+// process is root (Chromium's sandbox refuses root). The bench compares browserd with it.
+func BareCommand(pid int) (path string, args []string, err error) {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return "", nil, fmt.Errorf("read browser command line: %w", err)
+	}
+	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	i := slices.Index(argv, sandboxInitPath)
+	if i < 0 || i+1 >= len(argv) {
+		return "", nil, fmt.Errorf("process %d is not a sandboxed browser: %q", pid, argv)
+	}
+	for _, a := range argv[i+2:] {
+		switch {
+		case strings.HasPrefix(a, "--remote-debugging-port="):
+			args = append(args, "--remote-debugging-port=0")
+		case strings.HasPrefix(a, "--proxy-server="), strings.HasPrefix(a, "--proxy-bypass-list="):
+		default:
+			args = append(args, a)
+		}
+	}
+	if os.Geteuid() == 0 {
+		args = append([]string{"--no-sandbox", "--disable-infobars"}, args...)
+	}
+	return argv[i+1], args, nil
 }

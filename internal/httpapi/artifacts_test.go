@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64) *artifactEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{}, Signer: signer, Hooks: art})
+	mgr, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Hooks: art})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,4 +370,53 @@ func TestSpoolRecovery(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "spool", "not-a-session")); err != nil {
 		t.Errorf("a directory that is no session's was touched: %v", err)
 	}
+}
+
+// TestBrowserDirTraps: the browser's uid owns its directory and may plant links and
+// FIFOs there (security review F1/F2). Downloads never read through a link or hang on
+// a FIFO, and an upload never writes through a link, whatever the browser put there.
+func TestBrowserDirTraps(t *testing.T) {
+	e := newArtifactEnv(t, 1<<20)
+	id := e.create(t, `{}`)
+	live := e.live(t, id)
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "browserd.db")
+	if err := os.WriteFile(secret, []byte("SIGNING-SECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// downloads/: a link to a server file, a FIFO, and one honest file.
+	os.Symlink(secret, filepath.Join(live.DownloadDir, "stolen.db"))
+	if err := syscall.Mkfifo(filepath.Join(live.DownloadDir, "hang.txt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(live.DownloadDir, "ok.txt"), []byte("ok"), 0o600)
+	res := e.raw(t, "GET", "/v1/sessions/"+id+"/downloads", e.key, nil, nil)
+	files := unzip(t, res.Body.Bytes())
+	for name, body := range files {
+		if strings.Contains(body, "SIGNING-SECRET") || !strings.HasPrefix(name, "ok-") {
+			t.Errorf("downloads hold %s = %q; want only ok-<ms>.txt", name, body)
+		}
+	}
+	if len(files) != 1 {
+		t.Errorf("downloads = %v; want ok-<ms>.txt", files)
+	}
+	// uploads/ replaced by a link to a directory of the server's.
+	if err := os.RemoveAll(live.UploadDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, live.UploadDir); err != nil {
+		t.Fatal(err)
+	}
+	body, ct := multipartBody(t, [3]string{"file", "planted.txt", "planted"})
+	w := e.raw(t, "POST", "/v1/sessions/"+id+"/uploads", e.key, body, map[string]string{"Content-Type": ct})
+	if w.Code == 200 {
+		t.Errorf("upload through a planted link = 200; want an error")
+	}
+	entries, _ := os.ReadDir(outside)
+	for _, en := range entries {
+		if en.Name() != "browserd.db" {
+			t.Errorf("the upload wrote %s outside the browser's directory", en.Name())
+		}
+	}
+	e.release(t, id)
 }

@@ -116,7 +116,7 @@ func (s *sink) find(f func(bb.RecordingEvent) bool) bool {
 func TestRecorder(t *testing.T) {
 	b := chrometest.Start(t, bb.LaunchOptions{})
 	srv := testServer(t)
-	dl := t.TempDir()
+	dl := filepath.Join(b.Dir(), "downloads") // the browser sees nothing outside its directory
 	var got sink
 	r := New(Config{FlushInterval: 50 * time.Millisecond})
 	stop, err := r.Start(t.Context(), b.DevToolsURL(), bb.AgentOptions{SessionID: "s", DownloadDir: dl, Record: true, Events: got.add})

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -60,14 +61,26 @@ func RealLauncher(t testing.TB) *chrome.Launcher {
 // and private addresses allowed (tests browse httptest servers), as a server with
 // --allow-private-networks runs them.
 func Proxies() *proxy.Starter {
-	return proxy.NewStarter(proxy.Config{AllowPrivate: true})
+	return proxy.NewStarter(proxyConfig())
+}
+
+// proxyConfig is the test proxies' configuration: private networks allowed, and every
+// name under .test (RFC 6761) resolving to 127.0.0.1, so that tests can give loopback
+// servers host names (browsers behind a proxy never resolve names themselves).
+func proxyConfig() proxy.Config {
+	return proxy.Config{AllowPrivate: true, Resolve: func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if host == "test" || strings.HasSuffix(host, ".test") {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	}}
 }
 
 // Egress returns an egress for a browser under test (bb.Browser.SetEgress): a session
 // proxy as Proxies starts them, closed by cleanup.
 func Egress(t testing.TB) func(net.Conn) {
 	t.Helper()
-	p, err := proxy.New("test", bb.NetworkPlan{}, proxy.Config{AllowPrivate: true})
+	p, err := proxy.New("test", bb.NetworkPlan{}, proxyConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

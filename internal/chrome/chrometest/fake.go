@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path"
 	"sync"
 	"time"
@@ -27,7 +28,9 @@ type Launcher struct {
 	ReadyErr error
 	// DevToolsURL is every browser's DevToolsURL, e.g. a test websocket server's URL.
 	DevToolsURL string
-	// RunDir is the parent of every browser's Dir; nothing is created there.
+	// RunDir, when set, is the parent of every browser's Dir, made with downloads/ and
+	// uploads/ as a real browser's is and removed by Close; "" gives made-up dirs that
+	// do not exist.
 	RunDir string
 	// ReapKilled and ReapErr are what Reap returns.
 	ReapKilled int
@@ -58,6 +61,13 @@ func (l *Launcher) Launch(ctx context.Context, opts bb.LaunchOptions) (bb.Browse
 	runDir := l.RunDir
 	if runDir == "" {
 		runDir = "/nonexistent/browserd-fake-run"
+	}
+	if l.RunDir != "" {
+		for _, d := range []string{"downloads", "uploads"} {
+			if err := os.MkdirAll(path.Join(runDir, opts.SessionID, d), 0o700); err != nil {
+				return nil, fmt.Errorf("launch fake chrome: %w", err)
+			}
+		}
 	}
 	l.mu.Lock()
 	b := &Browser{
@@ -215,6 +225,9 @@ func (b *Browser) Close(ctx context.Context) error {
 		b.l.mu.Lock()
 		b.l.closed++
 		b.l.mu.Unlock()
+		if b.l.RunDir != "" {
+			return os.RemoveAll(b.dir)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pageText navigates the page of CDP session sid to u and returns the text it shows
+// (an error page's too), or the navigation's error.
+func (c *cdpClient) pageText(ctx context.Context, sid, u string) string {
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	if err := c.call(ctx, sid, "Page.navigate", map[string]any{"url": u}, &nav); err != nil {
+		return "navigate: " + err.Error()
+	}
+	time.Sleep(500 * time.Millisecond) // file:// and error pages commit at once; loopback pages too
+	var ev struct {
+		Result struct {
+			Value string `json:"value"`
+		} `json:"result"`
+	}
+	expr := "document.documentElement ? document.documentElement.innerText : ''"
+	if err := c.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &ev); err != nil {
+		return "evaluate: " + err.Error()
+	}
+	return nav.ErrorText + " " + ev.Result.Value
+}
+
+// TestSecurityReview reruns the reproductions of findings F1 and F3 of the security
+// review (research/security-review.md) against the real server: a client with one
+// session's connectUrl reads none of the server's files, and its browser reaches
+// neither the server's own endpoints nor other sessions' browsers nor private
+// networks; with --allow-private-networks, loopback test pages load but the server's
+// own ports stay closed.
+//
+// Not parallel: it checks every loopback port this process listens on.
+func TestSecurityReview(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("<title>loopback</title>LOOPBACK-PAGE"))
+	}))
+	defer page.Close()
+	for _, allow := range []bool{false, true} {
+		t.Run("allow-private-networks="+map[bool]string{false: "off", true: "on"}[allow], func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			arg := "--allow-private-networks=false"
+			if allow {
+				arg = "--allow-private-networks=true"
+			}
+			srv := startServer(t, dataDir, defaultEnv(), arg, "--metrics-token", "metrics-token-of-32-characters-xx")
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			a := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
+			b := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
+			cdpA := mustDial(t, ctx, a.ConnectURL)
+			sid, err := cdpA.attachPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// F1: the data dir, the database and its secrets, another session's profile.
+			for _, u := range []string{
+				"file://" + dataDir + "/", "file://" + filepath.Join(dataDir, "browserd.db"),
+				"file://" + filepath.Join(dataDir, "run") + "/", "file:///etc/shadow", "file:///proc/1/environ",
+			} {
+				got := cdpA.pageText(ctx, sid, u)
+				t.Logf("%s → %.120q", u, got)
+				if strings.Contains(got, "browserd.db") || strings.Contains(got, "SQLite") ||
+					strings.Contains(got, b.ID) || strings.Contains(got, "root:") || strings.Contains(got, "BROWSERD_") {
+					t.Errorf("%s from a session's browser: %.300q", u, got)
+				}
+			}
+			// F3: the server's own endpoints (metrics list every project's sessions),
+			// other sessions' DevTools, the cloud metadata address.
+			api, err := url.Parse(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range []string{
+				srv.URL + "/metrics", srv.URL + "/readyz", "http://localhost:" + api.Port() + "/metrics",
+				"http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
+			} {
+				got := cdpA.pageText(ctx, sid, u)
+				if strings.Contains(got, "browserd_") || strings.Contains(got, b.ID) || strings.Contains(got, `"ready"`) {
+					t.Errorf("%s from a session's browser: %.300q", u, got)
+				}
+				if !allow && !strings.Contains(got, "allow-private-networks") && !strings.Contains(got, "ERR_") {
+					t.Errorf("%s: no blocked page naming --allow-private-networks: %.300q", u, got)
+				}
+			}
+			// Every port of the server (B's DevTools forwarder among them) is closed to A.
+			pageURL, _ := url.Parse(page.URL)
+			ports, err := benchOwnLoopbackPorts() // bench_rtt.go
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ports) < 3 {
+				t.Fatalf("found loopback listeners %v; want the API, the page and two forwarders", ports)
+			}
+			for _, port := range ports {
+				if port == pageURL.Port() {
+					continue
+				}
+				got := cdpA.pageText(ctx, sid, "http://127.0.0.1:"+port+"/json/list")
+				if strings.Contains(got, "webSocketDebuggerUrl") || strings.Contains(got, "devtoolsFrontendUrl") {
+					t.Errorf("a session's browser read DevTools on port %s: %.300q", port, got)
+				}
+			}
+			got := cdpA.pageText(ctx, sid, page.URL)
+			if allow != strings.Contains(got, "LOOPBACK-PAGE") {
+				t.Errorf("loopback page with --allow-private-networks=%v: %.200q", allow, got)
+			}
+			srv.release(t, testAPIKey, a.ID)
+			srv.release(t, testAPIKey, b.ID)
+			srv.stop(t)
+		})
+	}
+}
