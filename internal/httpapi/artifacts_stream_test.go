@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -226,4 +227,48 @@ func TestArtifactReadsBounded(t *testing.T) {
 	}
 	// The slots are free again.
 	e.getList(t, "/v1/sessions/"+id+"/logs", e.key)
+}
+
+// TestSlowReaderLosesSlot: a client that stops reading a streamed response does not
+// hold its artifact read slot for ever: a write that takes longer than the stream write
+// timeout ends the response.
+func TestSlowReaderLosesSlot(t *testing.T) {
+	e := newArtifactEnv(t, 1<<20)
+	e.srv.artifactReads = make(chan struct{}, 1) // one slot, for the stalled reader
+	e.srv.streamWriteTimeout = time.Second
+	id := e.create(t, `{}`)
+	at := time.UnixMilli(1700000000000)
+	for i := range 500 { // 30 MB: more than the sockets' buffers hold
+		req := fmt.Sprintf(`{"id":%d,"method":"Runtime.evaluate","params":{"expression":"%s"}}`, i+1, strings.Repeat("x", 60000))
+		e.art.RecordCDP(bb.CDPExchange{SessionID: id, Method: "Runtime.evaluate", Request: []byte(req), RequestSize: len(req), RequestAt: at})
+	}
+	srv := httptest.NewServer(e.srv.Handler())
+	t.Cleanup(srv.Close)
+	// A client that sends the request and never reads.
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /v1/sessions/%s/logs HTTP/1.1\r\nHost: x\r\nX-BB-API-Key: %s\r\n\r\n", id, e.key)
+	status := func() int {
+		t.Helper()
+		res, _, err := get(t, srv, "/v1/sessions/"+id+"/recording", e.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode
+	}
+	wait := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for status() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %d within 30 s", want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait(http.StatusServiceUnavailable) // the stalled read holds the slot
+	wait(http.StatusOK)                 // and loses it
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"time"
 
 	bb "github.com/browserd/browserd"
 )
@@ -72,7 +73,15 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 // the first element is answered as usual (writeError). After it the status is sent: the
 // error is logged and the connection aborted, so that the client sees a cut body, which
 // no JSON decoder accepts, rather than a short list that looks whole.
+//
+// Each write must be done within s.streamWriteTimeout: a client that stops reading
+// must not hold an artifact read slot (acquireArtifactRead) for ever.
 func streamArray[T, W any](s *Server, w http.ResponseWriter, r *http.Request, seq iter.Seq2[T, error], wire func(T) W) {
+	rc := http.NewResponseController(w)
+	// Without a deadline afterwards: the server sets none of its own, and a later
+	// response on the same connection must not inherit this one. An error means the
+	// writer has no deadlines (a test recorder): then there is nothing to reset.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // as writeJSON
@@ -101,8 +110,9 @@ func streamArray[T, W any](s *Server, w http.ResponseWriter, r *http.Request, se
 			w.WriteHeader(http.StatusOK)
 		}
 		n++
+		_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout)) // as above
 		if _, err := w.Write(buf.Bytes()); err != nil {
-			return // the client went away
+			return // the client went away, or read too slowly
 		}
 	}
 	if n == 0 {

@@ -62,6 +62,8 @@ type Server struct {
 
 	artifacts     artifactService // nil: the artifact endpoints answer 501
 	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
+	// streamWriteTimeout bounds each write of a streamed response (streamArray).
+	streamWriteTimeout time.Duration
 }
 
 // New returns a Server for cfg, or an error when cfg is invalid.
@@ -75,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
 	}
 	s.artifactReads = make(chan struct{}, cfg.MaxArtifactReads)
+	s.streamWriteTimeout = 30 * time.Second
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
