@@ -55,8 +55,10 @@ type ArtifactStore interface {
 	// AppendSessionLogs stores logs (of any sessions) in one transaction, numbering
 	// each session's logs in order (SessionLog.Seq).
 	AppendSessionLogs(ctx context.Context, logs []SessionLog) error
-	// SessionLogs returns a session's logs in Seq order; empty when it has none.
-	SessionLogs(ctx context.Context, sessionID string) ([]SessionLog, error)
+	// SessionLogs returns up to limit of a session's logs whose Seq is above afterSeq,
+	// in Seq order; empty when there are no more. Readers page through a session's logs
+	// with it (afterSeq 0, then the last Seq returned), never holding them all.
+	SessionLogs(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]SessionLog, error)
 	// ExpiredArtifacts returns up to limit sessions with unpurged artifacts that ended
 	// before endedBefore, oldest first.
 	ExpiredArtifacts(ctx context.Context, endedBefore time.Time, limit int) ([]string, error)

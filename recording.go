@@ -2,10 +2,13 @@ package browserd
 
 import (
 	"bytes"
+	"cmp"
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"time"
 )
@@ -62,8 +65,14 @@ func (a *Artifacts) addRecording(la *liveArtifacts, events []RecordingEvent) {
 
 // Recording returns a session's rrweb events in time order (GET
 // /v1/sessions/{id}/recording). Sessions created with recordSession:false, and
-// sessions whose artifacts expired, give CodeUnprocessable.
-func (a *Artifacts) Recording(ctx context.Context, projectID, id string) ([]RecordingEvent, error) {
+// sessions whose artifacts expired, give CodeUnprocessable; those errors come at once,
+// and errors reading the chunks come as the sequence's last element.
+//
+// The sequence merges the stored chunks rather than loading them all: a chunk is read
+// into memory when the merge reaches its first event and dropped after its last, so a
+// reader holds only the chunks whose time spans overlap (normally one or two; at worst,
+// when a page's clock jumps, the whole recording, which RecordingLimit bounds).
+func (a *Artifacts) Recording(ctx context.Context, projectID, id string) (iter.Seq2[RecordingEvent, error], error) {
 	s, err := a.session(ctx, projectID, id)
 	if err != nil {
 		return nil, err
@@ -78,28 +87,114 @@ func (a *Artifacts) Recording(ctx context.Context, projectID, id string) ([]Reco
 	if err != nil {
 		return nil, fmt.Errorf("list recording of session %s: %w", id, err)
 	}
-	events := []RecordingEvent{}
-	for _, c := range chunks {
-		evs, err := a.readChunk(ctx, c.Key)
-		if err != nil {
-			return nil, err
+	return func(yield func(RecordingEvent, error) bool) {
+		if err := a.mergeChunks(ctx, chunks, yield); err != nil {
+			yield(RecordingEvent{}, err)
 		}
-		events = append(events, evs...)
-	}
-	// Chunks are in arrival order; pages (tabs) send theirs independently.
-	slices.SortStableFunc(events, func(x, y RecordingEvent) int {
-		switch {
-		case x.Timestamp < y.Timestamp:
-			return -1
-		case x.Timestamp > y.Timestamp:
-			return 1
-		}
-		return 0
-	})
-	return events, nil
+	}, nil
 }
 
-func (a *Artifacts) readChunk(ctx context.Context, key string) ([]RecordingEvent, error) {
+// chunkCursor is a chunk in the merge: its events sorted by time, and the next one.
+type chunkCursor struct {
+	n   int // the chunk's place in write order, which breaks ties
+	evs []RecordingEvent
+	pos int
+}
+
+func (c *chunkCursor) ts() int64 { return c.evs[c.pos].Timestamp }
+
+// cursorHeap orders chunk cursors by their next event: time, then write order, which
+// gives the order of a stable sort of all events by time.
+type cursorHeap []*chunkCursor
+
+func (h cursorHeap) Len() int { return len(h) }
+func (h cursorHeap) Less(i, j int) bool {
+	if h[i].ts() != h[j].ts() {
+		return h[i].ts() < h[j].ts()
+	}
+	return h[i].n < h[j].n
+}
+func (h cursorHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)   { *h = append(*h, x.(*chunkCursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return c
+}
+
+// mergeChunks yields the events of chunks (in write order) as one stable sort by time
+// would order them. It stops when yield returns false.
+func (a *Artifacts) mergeChunks(ctx context.Context, chunks []BlobInfo, yield func(RecordingEvent, error) bool) error {
+	// First pass: each chunk's earliest event, decoding only the timestamps.
+	type start struct {
+		n  int
+		ts int64
+	}
+	var starts []start
+	for n, c := range chunks {
+		ts, ok, err := a.chunkStart(ctx, c.Key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			starts = append(starts, start{n, ts})
+		}
+	}
+	slices.SortStableFunc(starts, func(x, y start) int { return cmp.Compare(x.ts, y.ts) })
+	h := &cursorHeap{}
+	for next := 0; ; {
+		// A chunk joins the merge before any event at or after its first one is yielded.
+		for next < len(starts) && (h.Len() == 0 || starts[next].ts <= (*h)[0].ts()) {
+			evs, err := a.readChunk(ctx, chunks[starts[next].n].Key)
+			if err != nil {
+				return err
+			}
+			if len(evs) > 0 {
+				slices.SortStableFunc(evs, func(x, y RecordingEvent) int { return cmp.Compare(x.Timestamp, y.Timestamp) })
+				heap.Push(h, &chunkCursor{n: starts[next].n, evs: evs})
+			}
+			next++
+		}
+		if h.Len() == 0 {
+			return nil
+		}
+		c := (*h)[0]
+		ev := c.evs[c.pos]
+		c.evs[c.pos] = RecordingEvent{} // the yielded event is the caller's to keep or drop
+		if c.pos++; c.pos == len(c.evs) {
+			heap.Pop(h)
+		} else {
+			heap.Fix(h, 0)
+		}
+		if !yield(ev, nil) {
+			return nil
+		}
+	}
+}
+
+// chunkStart returns the earliest timestamp of a chunk; ok is false when it is empty.
+func (a *Artifacts) chunkStart(ctx context.Context, key string) (ts int64, ok bool, err error) {
+	body, err := a.readBlob(ctx, key)
+	if err != nil {
+		return 0, false, err
+	}
+	var evs []struct {
+		Timestamp int64 `json:"timestamp"`
+	}
+	if err := json.Unmarshal(body, &evs); err != nil {
+		return 0, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	for i, e := range evs {
+		if i == 0 || e.Timestamp < ts {
+			ts = e.Timestamp
+		}
+	}
+	return ts, len(evs) > 0, nil
+}
+
+func (a *Artifacts) readBlob(ctx context.Context, key string) ([]byte, error) {
 	r, err := a.cfg.Blobs.Open(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
@@ -108,6 +203,14 @@ func (a *Artifacts) readChunk(ctx context.Context, key string) ([]RecordingEvent
 	body, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return body, nil
+}
+
+func (a *Artifacts) readChunk(ctx context.Context, key string) ([]RecordingEvent, error) {
+	body, err := a.readBlob(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	var evs []RecordingEvent
 	if err := json.Unmarshal(body, &evs); err != nil {

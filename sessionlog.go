@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -287,9 +288,16 @@ func cutUTF8(b []byte) string {
 	return string(b)
 }
 
-// Logs returns a session's CDP logs (GET /v1/sessions/{id}/logs). Sessions created
-// with logSession:false, and sessions whose artifacts expired, give CodeUnprocessable.
-func (a *Artifacts) Logs(ctx context.Context, projectID, id string) ([]SessionLog, error) {
+// logPage is how many logs a reader takes from the store at a time. A log holds at most
+// LogPayloadLimit of raw text per message, and its decoded body beside it.
+const logPage = 32
+
+// Logs returns a session's CDP logs (GET /v1/sessions/{id}/logs) in order, read from the
+// store a page at a time as the sequence is consumed, so that a reader never holds a
+// session's whole log. Errors found before (unknown session, logSession:false,
+// CodeUnprocessable for expired artifacts) are returned at once; a store error while
+// reading is the sequence's last element.
+func (a *Artifacts) Logs(ctx context.Context, projectID, id string) (iter.Seq2[SessionLog, error], error) {
 	s, err := a.session(ctx, projectID, id)
 	if err != nil {
 		return nil, err
@@ -303,5 +311,22 @@ func (a *Artifacts) Logs(ctx context.Context, projectID, id string) ([]SessionLo
 	if a.liveSession(id) != nil {
 		a.logs.flush(ctx, id, false) // read your own commands
 	}
-	return a.cfg.Store.SessionLogs(ctx, id)
+	return func(yield func(SessionLog, error) bool) {
+		for after := int64(0); ; {
+			page, err := a.cfg.Store.SessionLogs(ctx, id, after, logPage)
+			if err != nil {
+				yield(SessionLog{}, err)
+				return
+			}
+			for _, l := range page {
+				if !yield(l, nil) {
+					return
+				}
+			}
+			if len(page) < logPage {
+				return
+			}
+			after = page[len(page)-1].Seq
+		}
+	}, nil
 }

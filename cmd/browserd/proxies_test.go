@@ -339,8 +339,8 @@ func TestBrowserSettings(t *testing.T) {
 	if slices.Contains(a.seen(), "pagead2.googlesyndication.com") {
 		t.Error("the ad host reached the upstream")
 	}
-	if msg := p.navigate(t, "http://other.test/"); msg != "net::ERR_BLOCKED_BY_CLIENT" {
-		t.Errorf("navigate outside allowedDomains: %q; want net::ERR_BLOCKED_BY_CLIENT", msg)
+	if msg := p.navigate(t, "http://other.test/"); msg != "net::ERR_ABORTED" {
+		t.Errorf("navigate outside allowedDomains: %q; want net::ERR_ABORTED", msg)
 	}
 	if slices.Contains(a.seen(), "other.test") {
 		t.Error("the blocked navigation reached the upstream")

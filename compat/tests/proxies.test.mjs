@@ -153,7 +153,9 @@ test('browserSettings: viewport, os, locale, allowedDomains and blockAds seen fr
     assert.equal(got.ad, 0, 'the ad host is blocked');
     assert.equal(got.px, 1, 'a subresource from another domain still loads');
     assert.ok(!upA.hosts.includes('ad.doubleclick.net'));
-    await assert.rejects(page.goto('http://other.test/'), /ERR_BLOCKED_BY_CLIENT/);
+    // Blocked as aborted, with no error page, so the tab stays usable (docs/COMPATIBILITY.md).
+    await assert.rejects(page.goto('http://other.test/'), /ERR_ABORTED/);
+    await page.goto('http://shop.allowed.test/?html=again', { waitUntil: 'load' });
   } finally {
     await browser.close();
   }

@@ -226,6 +226,13 @@ func (a *Agent) uaParams() map[string]any {
 // requestPaused lets a paused document request go on, or fails it when it is a
 // main-frame navigation to a domain that allowedDomains excludes. Only http(s) URLs are
 // checked (docs/COMPATIBILITY.md, "allowedDomains").
+//
+// A blocked navigation fails as aborted (net::ERR_ABORTED): the tab stays on its document.
+// Any other error reason (BlockedByClient was the first choice) makes Chromium commit its
+// error page, chrome-error://chromewebdata/, after Page.navigate has already answered with
+// the error; a client that navigates again at once sees that late commit as its next
+// navigation being interrupted (Playwright's page.goto: "interrupted by another navigation
+// to chrome-error://chromewebdata/"), and the tab looks unusable.
 func (a *Agent) requestPaused(sid string, raw json.RawMessage) {
 	var p struct {
 		RequestID string `json:"requestId"`
@@ -243,7 +250,7 @@ func (a *Agent) requestPaused(sid string, raw json.RawMessage) {
 	method, params := "Fetch.continueRequest", map[string]any{"requestId": p.RequestID}
 	if p.FrameID == mainFrame && mainFrame != "" {
 		if u, err := url.Parse(p.Request.URL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && !a.e.DomainAllowed(u.Hostname()) {
-			method, params["errorReason"] = "Fetch.failRequest", "BlockedByClient"
+			method, params["errorReason"] = "Fetch.failRequest", "Aborted" // no error page: see above
 			a.log.Info("navigation blocked by allowedDomains", "host", u.Hostname())
 		}
 	}

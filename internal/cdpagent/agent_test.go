@@ -291,10 +291,10 @@ func TestAllowedDomains(t *testing.T) {
 	}{
 		{url: u("allowed.test", "/a")},
 		{url: u("a.b.allowed.test", "/b")},
-		{url: u("other.test", "/c"), wantErr: "net::ERR_BLOCKED_BY_CLIENT"},
-		{url: u("notallowed.test", "/d"), wantErr: "net::ERR_BLOCKED_BY_CLIENT"},
-		{url: u("allowed.test.evil.test", "/e"), wantErr: "net::ERR_BLOCKED_BY_CLIENT"},
-		{url: u("allowed.test", "/r?to="+u("other.test", "/f")), wantErr: "net::ERR_BLOCKED_BY_CLIENT"}, // redirect
+		{url: u("other.test", "/c"), wantErr: "net::ERR_ABORTED"},
+		{url: u("notallowed.test", "/d"), wantErr: "net::ERR_ABORTED"},
+		{url: u("allowed.test.evil.test", "/e"), wantErr: "net::ERR_ABORTED"},
+		{url: u("allowed.test", "/r?to="+u("other.test", "/f")), wantErr: "net::ERR_ABORTED"}, // redirect
 		// Subframes are not filtered (spec §3.1).
 		{url: u("allowed.test", "/outer?frame="+u("other.test", "/inner"))},
 	} {

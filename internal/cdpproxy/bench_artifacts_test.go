@@ -64,7 +64,7 @@ func benchLogged(b *testing.B, msg []byte) {
 		})
 	}
 	art.SessionEnded(ctx, s.ID) // flush, so that the writer's work is inside the benchmark's process
-	logs, err := db.SessionLogs(ctx, s.ID)
+	logs, err := db.SessionLogs(ctx, s.ID, 0, 1)
 	if err != nil || len(logs) == 0 {
 		b.Fatalf("no logs were written: %d, %v", len(logs), err)
 	}

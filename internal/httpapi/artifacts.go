@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -15,8 +16,8 @@ import (
 
 // artifactService serves the session artifact endpoints; *bb.Artifacts satisfies it.
 type artifactService interface {
-	Logs(ctx context.Context, projectID, id string) ([]bb.SessionLog, error)
-	Recording(ctx context.Context, projectID, id string) ([]bb.RecordingEvent, error)
+	Logs(ctx context.Context, projectID, id string) (iter.Seq2[bb.SessionLog, error], error)
+	Recording(ctx context.Context, projectID, id string) (iter.Seq2[bb.RecordingEvent, error], error)
 	Downloads(ctx context.Context, projectID, id string) ([]bb.BlobInfo, error)
 	WriteZip(ctx context.Context, w io.Writer, files []bb.BlobInfo) error
 	CanUpload(ctx context.Context, projectID, id string) error
@@ -78,23 +79,24 @@ func unixMilli(m *bb.LogMessage) int64 {
 	return m.Timestamp.UnixMilli()
 }
 
-// handleSessionLogs serves GET /v1/sessions/{id}/logs (spec §3.7).
+// handleSessionLogs serves GET /v1/sessions/{id}/logs (spec §3.7), streamed.
 func (s *Server) handleSessionLogs(w http.ResponseWriter, r *http.Request) {
 	art, err := s.artifactsOrError()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	release, ok := s.acquireArtifactRead(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	logs, err := art.Logs(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]wireSessionLog, 0, len(logs))
-	for _, l := range logs {
-		out = append(out, toWireLog(l))
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	streamArray(s, w, r, logs, toWireLog)
 }
 
 // wireRecordingEvent is the SessionRecording object of spec §2.7.
@@ -105,28 +107,50 @@ type wireRecordingEvent struct {
 	Type      int             `json:"type"`
 }
 
-// handleSessionRecording serves GET /v1/sessions/{id}/recording (spec §3.8).
+// handleSessionRecording serves GET /v1/sessions/{id}/recording (spec §3.8), streamed.
 func (s *Server) handleSessionRecording(w http.ResponseWriter, r *http.Request) {
 	art, err := s.artifactsOrError()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	release, ok := s.acquireArtifactRead(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	id := r.PathValue("id")
 	events, err := art.Recording(r.Context(), projectIDOf(r.Context()), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	out := make([]wireRecordingEvent, 0, len(events))
-	for _, e := range events {
+	streamArray(s, w, r, events, func(e bb.RecordingEvent) wireRecordingEvent {
 		data := e.Data
 		if len(data) == 0 {
 			data = json.RawMessage(`{}`)
 		}
-		out = append(out, wireRecordingEvent{Data: data, SessionID: id, Timestamp: e.Timestamp, Type: e.Type})
+		return wireRecordingEvent{Data: data, SessionID: id, Timestamp: e.Timestamp, Type: e.Type}
+	})
+}
+
+// DefaultMaxArtifactReads is Config.MaxArtifactReads when zero.
+const DefaultMaxArtifactReads = 4
+
+// acquireArtifactRead takes one of the server's artifact read slots (logs, recording),
+// which bound the memory that concurrent reads hold: each streams, holding about one
+// page of logs or the chunks of a recording being merged. Beyond them it answers 503
+// with x-should-retry: true and returns false.
+func (s *Server) acquireArtifactRead(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	select {
+	case s.artifactReads <- struct{}{}:
+		return func() { <-s.artifactReads }, true
+	default:
+		w.Header().Set("x-should-retry", "true")
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, r, bb.Errorf(bb.CodeUnavailable, "too many session logs and recordings are being read on this server; retry shortly"))
+		return nil, false
 	}
-	s.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleSessionDownloads serves GET /v1/sessions/{id}/downloads (spec §3.6): a ZIP of

@@ -23,6 +23,7 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/browserd/browserd/internal/fsblob"
+	"github.com/browserd/browserd/internal/sqlite"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
@@ -31,6 +32,7 @@ type artifactEnv struct {
 	*env
 	art   *bb.Artifacts
 	blobs string // the blob store's directory
+	db    *sqlite.DB
 }
 
 func newArtifactEnv(t testing.TB, uploadLimit int64) *artifactEnv {
@@ -71,7 +73,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64) *artifactEnv {
 	if e.srv, err = New(Config{Sessions: mgr, Artifacts: art, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}); err != nil {
 		t.Fatal(err)
 	}
-	return &artifactEnv{env: e, art: art, blobs: blobs.Root()}
+	return &artifactEnv{env: e, art: art, blobs: blobs.Root(), db: db}
 }
 
 func (e *artifactEnv) live(t *testing.T, id string) bb.LiveSession {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
+	"time"
 
 	bb "github.com/browserd/browserd"
 )
@@ -64,6 +66,61 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	w.WriteHeader(status)
 	// The status is sent; a failed write means the client went away.
 	_, _ = w.Write(buf.Bytes())
+}
+
+// streamArray writes seq as a JSON array, each element converted by wire and encoded
+// straight to the response, so that no more than one element is held. An error before
+// the first element is answered as usual (writeError). After it the status is sent: the
+// error is logged and the connection aborted, so that the client sees a cut body, which
+// no JSON decoder accepts, rather than a short list that looks whole.
+//
+// Each write must be done within s.streamWriteTimeout: a client that stops reading
+// must not hold an artifact read slot (acquireArtifactRead) for ever.
+func streamArray[T, W any](s *Server, w http.ResponseWriter, r *http.Request, seq iter.Seq2[T, error], wire func(T) W) {
+	rc := http.NewResponseController(w)
+	// Without a deadline afterwards: the server sets none of its own, and a later
+	// response on the same connection must not inherit this one. An error means the
+	// writer has no deadlines (a test recorder): then there is nothing to reset.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as writeJSON
+	n := 0
+	for v, err := range seq {
+		if err == nil {
+			buf.Reset()
+			if n == 0 {
+				buf.WriteByte('[')
+			} else {
+				buf.WriteByte(',')
+			}
+			err = enc.Encode(wire(v))
+		}
+		if err != nil {
+			if n == 0 {
+				s.writeError(w, r, err)
+				return
+			}
+			s.log.ErrorContext(r.Context(), "response cut", "method", r.Method, "path", r.URL.Path,
+				"request_id", requestIDOf(r.Context()), "err", err)
+			panic(http.ErrAbortHandler) // net/http's way to abort a response; it logs nothing more
+		}
+		if n == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+		}
+		n++
+		_ = rc.SetWriteDeadline(time.Now().Add(s.streamWriteTimeout)) // as above
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return // the client went away, or read too slowly
+		}
+	}
+	if n == 0 {
+		s.writeJSON(w, r, http.StatusOK, []W{})
+		return
+	}
+	// The status is sent; a failed write means the client went away.
+	_, _ = io.WriteString(w, "]\n")
 }
 
 // readBody reads a request body of at most s.maxBody bytes. An empty body is fine with

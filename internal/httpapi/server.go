@@ -47,6 +47,9 @@ type Config struct {
 	// Artifacts serves session logs, recordings, downloads and uploads (artifacts.go);
 	// without it those endpoints answer 501. Normally a *browserd.Artifacts.
 	Artifacts artifactService
+	// MaxArtifactReads bounds the session logs and recordings read at once
+	// [DefaultMaxArtifactReads]; more get 503 with x-should-retry: true.
+	MaxArtifactReads int
 }
 
 // Server is the REST API. Create it with New.
@@ -57,7 +60,10 @@ type Server struct {
 	maxBody  int64
 	handler  http.Handler
 
-	artifacts artifactService // nil: the artifact endpoints answer 501
+	artifacts     artifactService // nil: the artifact endpoints answer 501
+	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
+	// streamWriteTimeout bounds each write of a streamed response (streamArray).
+	streamWriteTimeout time.Duration
 }
 
 // New returns a Server for cfg, or an error when cfg is invalid.
@@ -67,6 +73,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{sessions: cfg.Sessions, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
+	if cfg.MaxArtifactReads <= 0 {
+		cfg.MaxArtifactReads = DefaultMaxArtifactReads
+	}
+	s.artifactReads = make(chan struct{}, cfg.MaxArtifactReads)
+	s.streamWriteTimeout = 30 * time.Second
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,10 +1,12 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -13,14 +15,27 @@ import (
 // errClosed is returned by calls on a connection that has ended.
 var errClosed = errors.New("recorder: cdp connection closed")
 
-// message is any CDP message: a response (ID set) or an event.
+// message is any CDP message: a response (ID set) or an event. It is decoded in one
+// pass: params has the fields of the events the recorder handles.
 type message struct {
 	ID        int64           `json:"id,omitempty"`
 	Method    string          `json:"method,omitempty"`
-	Params    json.RawMessage `json:"params,omitempty"`
+	Params    eventParams     `json:"params"`
 	Result    json.RawMessage `json:"result,omitempty"`
 	Error     *cdpError       `json:"error,omitempty"`
 	SessionID string          `json:"sessionId,omitempty"`
+}
+
+// eventParams are the params of the events the recorder reads: Target.attachedToTarget
+// and Runtime.bindingCalled. Others decode to zero values.
+type eventParams struct {
+	SessionID  string `json:"sessionId"`
+	TargetInfo struct {
+		Type string `json:"type"`
+	} `json:"targetInfo"`
+	WaitingForDebugger bool   `json:"waitingForDebugger"`
+	Name               string `json:"name"`
+	Payload            string `json:"payload"`
 }
 
 type cdpError struct {
@@ -31,10 +46,13 @@ type cdpError struct {
 func (e *cdpError) Error() string { return fmt.Sprintf("cdp error %d: %s", e.Code, e.Message) }
 
 // conn is a CDP client connection to a browser-level DevTools websocket. Calls may run
-// from any goroutine; events go to onEvent, called from the read loop.
+// from any goroutine; events go to onEvent, called from the read loop. A message larger
+// than limit is read through without being kept and reported to onOversize instead.
 type conn struct {
-	ws      *websocket.Conn
-	onEvent func(m *message)
+	ws         *websocket.Conn
+	limit      int64
+	onEvent    func(m *message)
+	onOversize func(size int64, head []byte)
 
 	mu      sync.Mutex
 	nextID  int64
@@ -43,23 +61,30 @@ type conn struct {
 	done    chan struct{}
 }
 
-// dial connects to url; the read loop runs until the connection ends (close).
-func dial(ctx context.Context, url string, onEvent func(*message)) (*conn, error) {
+// dial connects to url; the read loop runs until the connection ends (close). Messages
+// over limit bytes go to onOversize, with their first bytes.
+func dial(ctx context.Context, url string, limit int64, onEvent func(*message), onOversize func(int64, []byte)) (*conn, error) {
 	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return nil, fmt.Errorf("dial devtools: %w", err)
 	}
-	ws.SetReadLimit(-1) // rrweb snapshots of large pages are many MB
-	c := &conn{ws: ws, onEvent: onEvent, pending: map[int64]chan *message{}, done: make(chan struct{})}
+	// No websocket limit: reaching it closes the connection, and a page must not be able
+	// to end its own recording. The read loop enforces limit per message instead.
+	ws.SetReadLimit(-1)
+	c := &conn{ws: ws, limit: limit, onEvent: onEvent, onOversize: onOversize, pending: map[int64]chan *message{}, done: make(chan struct{})}
 	go c.readLoop() // exits when ws is closed; close waits for it
 	return c, nil
 }
 
+// headSize is how much of an oversized message onOversize gets: enough for its method.
+const headSize = 256
+
 func (c *conn) readLoop() {
 	defer close(c.done)
 	ctx := context.Background()
+	var buf bytes.Buffer
 	for {
-		_, b, err := c.ws.Read(ctx)
+		size, err := c.readMessage(ctx, &buf)
 		if err != nil {
 			c.mu.Lock()
 			c.err = errClosed
@@ -70,8 +95,12 @@ func (c *conn) readLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if size > c.limit {
+			c.onOversize(size, buf.Bytes())
+			continue
+		}
 		m := new(message)
-		if json.Unmarshal(b, m) != nil {
+		if json.Unmarshal(buf.Bytes(), m) != nil {
 			continue
 		}
 		if m.ID != 0 {
@@ -86,6 +115,32 @@ func (c *conn) readLoop() {
 		}
 		c.onEvent(m)
 	}
+}
+
+// readMessage reads the next message into buf when it is at most c.limit bytes; a
+// larger one is read through, buf keeping only its first headSize bytes. It returns the
+// message's size.
+func (c *conn) readMessage(ctx context.Context, buf *bytes.Buffer) (int64, error) {
+	if buf.Cap() > 1<<20 {
+		*buf = bytes.Buffer{} // let a large message's buffer go
+	}
+	buf.Reset()
+	_, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.CopyN(buf, r, c.limit+1)
+	if err == io.EOF {
+		return n, nil
+	} else if err != nil {
+		return 0, err
+	}
+	rest, err := io.Copy(io.Discard, r) // the reader must be read to its end
+	if err != nil {
+		return 0, err
+	}
+	buf.Truncate(min(headSize, buf.Len()))
+	return n + rest, nil
 }
 
 // call sends a command and waits for its result, which it decodes into result (if not nil).

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	_ "embed" // rrweb-record.js
 	"encoding/json"
@@ -32,12 +33,21 @@ type Config struct {
 	FlushInterval time.Duration
 	// FlushBytes hands events on early once this many bytes wait [1 MiB].
 	FlushBytes int
+	// MaxMessageBytes is the largest CDP message the recorder reads [DefaultMaxMessageBytes].
+	// A page's events travel in such messages; a larger one is read through without being
+	// kept, and the recording gets a custom event (tag browserd.eventsDropped) in its place.
+	// The recorder in the page keeps its own messages well under it (recorderConfig).
+	MaxMessageBytes int64
 }
+
+// DefaultMaxMessageBytes is Config.MaxMessageBytes when zero.
+const DefaultMaxMessageBytes = 8 << 20
 
 // Recorder starts an agent in each session's browser. It implements bb.Agent.
 type Recorder struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	script string // recorderConfig and the rrweb bundle
 }
 
 var _ bb.Agent = (*Recorder)(nil)
@@ -53,7 +63,28 @@ func New(cfg Config) *Recorder {
 	if cfg.FlushBytes <= 0 {
 		cfg.FlushBytes = 1 << 20
 	}
-	return &Recorder{cfg: cfg, log: cfg.Logger}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	cfg.MaxMessageBytes = max(cfg.MaxMessageBytes, 64<<10) // room for the recorder's own messages
+	return &Recorder{cfg: cfg, log: cfg.Logger, script: recorderConfig(cfg.MaxMessageBytes) + script}
+}
+
+// recorderConfig is the script that sets the options of the recorder in the page
+// (scripts/rrweb/entry.js) for messages of at most maxMessage bytes. A payload is a
+// JSON string inside the CDP message, where escaping can double its size, and UTF-8
+// takes up to 3 bytes for a character that JavaScript counts as one: so an event is at
+// most maxMessage/8 characters (larger ones become a browserd.eventDropped event in the
+// page), a batch is sent once it reaches maxMessage/16, and a text node is cut at
+// maxMessage/64 characters (rrweb's maskTextFn), so that a page of large texts still
+// has a recordable snapshot.
+func recorderConfig(maxMessage int64) string {
+	b, _ := json.Marshal(map[string]int64{ // a map of numbers always encodes
+		"maxEventChars": maxMessage / 8,
+		"flushChars":    maxMessage / 16,
+		"maxTextChars":  maxMessage / 64,
+	})
+	return "globalThis.browserdRecorderConfig = " + string(b) + ";\n"
 }
 
 // agent is the recorder of one session.
@@ -69,6 +100,7 @@ type agent struct {
 	mu      sync.Mutex
 	pending []bb.RecordingEvent
 	size    int
+	dropped int           // oversized messages of the recorder, for the log
 	kick    chan struct{} // wakes the flusher early
 }
 
@@ -78,7 +110,7 @@ type agent struct {
 func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOptions) (func(), error) {
 	actx, cancel := context.WithCancel(context.Background())
 	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1)}
-	c, err := dial(ctx, browserURL, a.onEvent)
+	c, err := dial(ctx, browserURL, r.cfg.MaxMessageBytes, a.onEvent, a.onOversize)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -121,26 +153,14 @@ func (a *agent) setup(ctx context.Context) error {
 func (a *agent) onEvent(m *message) {
 	switch m.Method {
 	case "Target.attachedToTarget":
-		var p struct {
-			SessionID  string `json:"sessionId"`
-			TargetInfo struct {
-				Type string `json:"type"`
-			} `json:"targetInfo"`
-			Waiting bool `json:"waitingForDebugger"`
-		}
-		if json.Unmarshal(m.Params, &p) != nil {
-			return
-		}
 		if a.ctx.Err() != nil {
 			return
 		}
-		a.wg.Go(func() { a.armPage(p.SessionID, p.TargetInfo.Type, p.Waiting) })
+		p := m.Params
+		a.wg.Go(func() { a.armPage(p.SessionID, p.TargetInfo.Type, p.WaitingForDebugger) })
 	case "Runtime.bindingCalled":
-		var p struct {
-			Name    string `json:"name"`
-			Payload string `json:"payload"`
-		}
-		if json.Unmarshal(m.Params, &p) != nil || p.Name != binding {
+		p := m.Params
+		if p.Name != binding {
 			return
 		}
 		var events []bb.RecordingEvent
@@ -149,6 +169,31 @@ func (a *agent) onEvent(m *message) {
 		}
 		a.add(events, len(p.Payload))
 	}
+}
+
+// bindingCalled starts the CDP message of a binding call (Chromium writes the method
+// first).
+var bindingCalled = []byte(`{"method":"Runtime.bindingCalled"`)
+
+// onOversize runs on the read loop for a message over MaxMessageBytes, which was not
+// kept. When it was the page's recorder reporting, a custom event takes its place, so
+// that a replay shows the gap; other messages (a page's huge console message reaches
+// this connection too, as Runtime is enabled) are only counted.
+func (a *agent) onOversize(size int64, head []byte) {
+	a.mu.Lock()
+	a.dropped++
+	n := a.dropped
+	a.mu.Unlock()
+	record := bytes.HasPrefix(head, bindingCalled)
+	a.log.Info("recorder message dropped", "bytes", size, "limit_bytes", a.r.cfg.MaxMessageBytes, "dropped", n, "recording", record)
+	if !record || !a.opts.Record {
+		return
+	}
+	data, _ := json.Marshal(map[string]any{ // a literal map of plain values encodes
+		"tag":     "browserd.eventsDropped",
+		"payload": map[string]any{"bytes": size, "limitBytes": a.r.cfg.MaxMessageBytes},
+	})
+	a.add([]bb.RecordingEvent{{Type: bb.RRWebCustom, Timestamp: time.Now().UnixMilli(), Data: data}}, len(data))
 }
 
 // armPage installs the recorder in a page session and resumes the page.
@@ -169,7 +214,7 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 			{"Runtime.enable", nil},
 			{"Page.enable", nil},
 			{"Runtime.addBinding", map[string]any{"name": binding, "executionContextName": world}},
-			{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": script, "worldName": world, "runImmediately": true}},
+			{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": a.r.script, "worldName": world, "runImmediately": true}},
 		}
 		for _, s := range steps {
 			if err = a.c.call(ctx, sessionID, s.method, s.params, nil); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,7 +40,7 @@ type client struct {
 }
 
 func newClient(t *testing.T, url string) *client {
-	c, err := dial(t.Context(), url, func(*message) {})
+	c, err := dial(t.Context(), url, DefaultMaxMessageBytes, func(*message) {}, func(int64, []byte) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,4 +177,60 @@ func TestStartUnreachable(t *testing.T) {
 	if _, err := New(Config{}).Start(ctx, "ws://"+srv.Listener.Addr().String()+"/devtools/browser/x", bb.AgentOptions{Record: true}); err == nil {
 		t.Fatal("Start succeeded against a closed server")
 	}
+}
+
+// TestRecorderHugePage is the reproduction of security review F5.3: a page's own script
+// set textContent to 40 MiB, then 5 MiB, and the recorder read, decoded twice and stored
+// events of that size. Now text is cut in the page (rrweb's maskTextFn), an event too
+// large anyway becomes a marker, a huge message of another kind (a console message) is
+// read through without being kept, and the recorder goes on with later events.
+func TestRecorderHugePage(t *testing.T) {
+	b := chrometest.Start(t, bb.LaunchOptions{})
+	srv := testServer(t)
+	var got sink
+	r := New(Config{FlushInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	stop, err := r.Start(t.Context(), b.DevToolsURL(), bb.AgentOptions{SessionID: "s", Record: true, Events: got.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	c := newClient(t, b.DevToolsURL())
+	s1 := c.page(t, srv.URL+"/page")
+	seen := func(what, text string, typ int) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			return got.find(func(e bb.RecordingEvent) bool {
+				return (typ == 0 || e.Type == typ) && strings.Contains(string(e.Data), text)
+			})
+		})
+	}
+	seen("the page's full snapshot", "hello", bb.RRWebFullSnapshot)
+	// The huge texts go in a hidden element: laying out 40 MiB of text takes the
+	// renderer many seconds, which is not what is tested here.
+	c.eval(t, s1, `document.getElementById('x').hidden = true; 1`)
+	c.eval(t, s1, `document.getElementById('x').textContent = 'x'.repeat(40 << 20); 1`)
+	seen("the cut 40 MiB text", "x…[truncated by browserd]", bb.RRWebIncrementalSnapshot)
+	c.eval(t, s1, `document.getElementById('x').textContent = 'y'.repeat(5 << 20); 1`)
+	seen("the cut 5 MiB text", "y…[truncated by browserd]", bb.RRWebIncrementalSnapshot)
+	// An attribute is not text: the event is too large, and a marker takes its place.
+	c.eval(t, s1, `document.getElementById('x').setAttribute('data-big', 'z'.repeat(20 << 20)); 1`)
+	seen("the marker of the dropped event", "browserd.eventDropped", bb.RRWebCustom)
+	// A huge console message reaches the recorder's connection (Runtime is enabled).
+	c.eval(t, s1, `console.log('c'.repeat(40 << 20)); 1`)
+	c.eval(t, s1, `document.getElementById('x').textContent = 'after-the-huge-ones'; 1`)
+	seen("a later change", "after-the-huge-ones", bb.RRWebIncrementalSnapshot)
+	stop()
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	var total int
+	for _, e := range got.events {
+		total += len(e.Data)
+		if len(e.Data) > DefaultMaxMessageBytes/8 {
+			t.Errorf("an event of type %d has %d bytes; want at most %d", e.Type, len(e.Data), DefaultMaxMessageBytes/8)
+		}
+	}
+	if total > 4<<20 {
+		t.Errorf("the recording has %d bytes; want a few hundred KiB", total)
+	}
+	t.Logf("%d events, %d bytes", len(got.events), total)
 }

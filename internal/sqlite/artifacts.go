@@ -94,11 +94,11 @@ func fromLogColumns(body, raw sql.NullString, at sql.NullInt64) *bb.LogMessage {
 	return &bb.LogMessage{Body: []byte(body.String), Raw: raw.String, Timestamp: fromMillis(at)}
 }
 
-// SessionLogs returns a session's logs in order.
-func (db *DB) SessionLogs(ctx context.Context, sessionID string) ([]bb.SessionLog, error) {
+// SessionLogs returns up to limit of a session's logs after afterSeq, in order.
+func (db *DB) SessionLogs(ctx context.Context, sessionID string, afterSeq int64, limit int) ([]bb.SessionLog, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT seq, method, page_id, cdp_session_id, frame_id, loader_id,
 		request_body, request_raw, request_at, response_body, response_raw, response_at
-		FROM session_logs WHERE session_id = ? ORDER BY seq`, sessionID)
+		FROM session_logs WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`, sessionID, afterSeq, max(limit, 0))
 	if err != nil {
 		return nil, fmt.Errorf("session logs of %s: %w", sessionID, err)
 	}

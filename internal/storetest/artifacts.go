@@ -22,7 +22,7 @@ func testArtifacts(t *testing.T, st bb.Store) {
 	a := createSession(t, st, newSession(p, base))
 	b := createSession(t, st, newSession(p, base.Add(time.Second)))
 
-	if got, err := as.SessionLogs(ctx, a.ID); err != nil || got == nil || len(got) != 0 {
+	if got, err := as.SessionLogs(ctx, a.ID, 0, 10); err != nil || got == nil || len(got) != 0 {
 		t.Errorf("SessionLogs(no logs) = %#v, %v; want an empty non-nil slice", got, err)
 	}
 	msg := func(body, raw string, at time.Time) *bb.LogMessage {
@@ -49,14 +49,39 @@ func testArtifacts(t *testing.T, st bb.Store) {
 	for i := range want {
 		want[i].Seq = int64(i + 1)
 	}
-	got, err := as.SessionLogs(ctx, a.ID)
+	rawEqual := cmp.Comparer(func(x, y json.RawMessage) bool { return string(x) == string(y) })
+	got, err := as.SessionLogs(ctx, a.ID, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y json.RawMessage) bool { return string(x) == string(y) })); diff != "" {
+	if diff := cmp.Diff(want, got, rawEqual); diff != "" {
 		t.Errorf("SessionLogs(a) mismatch (-want +got):\n%s", diff)
 	}
-	if got, err := as.SessionLogs(ctx, b.ID); err != nil || len(got) != 1 || got[0].Response != nil || got[0].Seq != 1 {
+	// Paging: pages of limit rows after the last Seq read give the same logs.
+	for _, limit := range []int{1, 2} {
+		var paged []bb.SessionLog
+		for after := int64(0); ; {
+			page, err := as.SessionLogs(ctx, a.ID, after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > limit {
+				t.Fatalf("SessionLogs(after %d, limit %d) = %d logs", after, limit, len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, page...)
+			after = page[len(page)-1].Seq
+		}
+		if diff := cmp.Diff(want, paged, rawEqual); diff != "" {
+			t.Errorf("SessionLogs in pages of %d (-want +got):\n%s", limit, diff)
+		}
+	}
+	if got, err := as.SessionLogs(ctx, a.ID, 3, 10); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("SessionLogs(after the last) = %#v, %v; want an empty non-nil slice", got, err)
+	}
+	if got, err := as.SessionLogs(ctx, b.ID, 0, 10); err != nil || len(got) != 1 || got[0].Response != nil || got[0].Seq != 1 {
 		t.Errorf("SessionLogs(b) = %+v, %v; want one log without a response", got, err)
 	}
 	// A batch naming an unknown session writes nothing.
@@ -64,7 +89,7 @@ func testArtifacts(t *testing.T, st bb.Store) {
 	if err := as.AppendSessionLogs(ctx, bad); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("AppendSessionLogs(unknown session) = %v; want CodeNotFound", err)
 	}
-	if got, _ := as.SessionLogs(ctx, b.ID); len(got) != 1 {
+	if got, _ := as.SessionLogs(ctx, b.ID, 0, 10); len(got) != 1 {
 		t.Errorf("after a failed batch, b has %d logs; want 1", len(got))
 	}
 
@@ -108,10 +133,10 @@ func testArtifacts(t *testing.T, st bb.Store) {
 	if err := as.PurgeArtifacts(ctx, a.ID, base.Add(49*time.Hour)); err != nil {
 		t.Fatalf("PurgeArtifacts: %v", err)
 	}
-	if got, err := as.SessionLogs(ctx, a.ID); err != nil || len(got) != 0 {
+	if got, err := as.SessionLogs(ctx, a.ID, 0, 10); err != nil || len(got) != 0 {
 		t.Errorf("logs after purge = %d, %v; want none", len(got), err)
 	}
-	if got, _ := as.SessionLogs(ctx, b.ID); len(got) != 1 {
+	if got, _ := as.SessionLogs(ctx, b.ID, 0, 10); len(got) != 1 {
 		t.Errorf("purging a touched b's logs: %d left; want 1", len(got))
 	}
 	if marked, purged, err := as.ArtifactsState(ctx, a.ID); !marked || !purged || err != nil {

@@ -14,26 +14,51 @@ import { record } from 'rrweb';
   window.browserdRecorderDocument = document;
   const send = window.browserdRecord;
   if (typeof send !== 'function') return;
-  let queue = [];
+  // Limits browserd sets (internal/recorder, recorderConfig) for the CDP messages it
+  // reads; the defaults are those of its default 8 MiB message limit.
+  const cfg = globalThis.browserdRecorderConfig || {};
+  const maxEventChars = cfg.maxEventChars || 1 << 20;
+  const flushChars = cfg.flushChars || 1 << 19;
+  const maxTextChars = cfg.maxTextChars || 1 << 17;
+  let queue = []; // events as JSON text
+  let queued = 0; // their characters
   let timer = 0;
   const flush = () => {
     timer = 0;
     if (queue.length === 0) return;
-    const batch = queue;
+    const batch = '[' + queue.join(',') + ']';
     queue = [];
+    queued = 0;
     try {
-      send(JSON.stringify(batch));
+      send(batch);
     } catch (e) {
       // The binding is gone (target detached); nothing to report to.
     }
   };
   record({
     emit(event) {
-      queue.push(event);
+      let json = JSON.stringify(event);
+      if (json.length > maxEventChars) {
+        // Too large for browserd to read: a marker takes its place, so that a replay
+        // shows the gap.
+        json = JSON.stringify({
+          type: 5,
+          timestamp: event.timestamp,
+          data: { tag: 'browserd.eventDropped', payload: { type: event.type, chars: json.length, limitChars: maxEventChars } },
+        });
+      }
+      if (queued > 0 && queued + json.length > flushChars) flush();
+      queue.push(json);
+      queued += json.length;
       // Snapshots go at once; small events wait up to 100 ms to travel together.
-      if (event.type === 2 || event.type === 4 || queue.length >= 200) flush();
+      if (event.type === 2 || event.type === 4 || queue.length >= 200 || queued >= flushChars) flush();
       else if (!timer) timer = setTimeout(flush, 100);
     },
+    // Every text node goes through maskTextFn, which keeps text as it is but cuts a
+    // huge one (a page setting textContent to megabytes), so that snapshots and
+    // mutations stay recordable.
+    maskTextSelector: '*',
+    maskTextFn: (text) => (text.length > maxTextChars ? text.slice(0, maxTextChars) + '…[truncated by browserd]' : text),
   });
   addEventListener('pagehide', flush, true);
   addEventListener('visibilitychange', flush, true);
