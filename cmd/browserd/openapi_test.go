@@ -156,12 +156,15 @@ func idOf(t *testing.T, body []byte) string {
 // Chromium, SQLite, files) and validates each answer, errors included, against
 // openapi.json; it fails when a documented operation was never seen to succeed.
 func TestOpenAPIResponses(t *testing.T) {
-	srv := startServer(t, t.TempDir(), defaultEnv())
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--metrics-token", testMetricsToken)
 	c := newAPIChecker(t, srv.URL)
 
+	bearer := http.Header{"Authorization": {"Bearer " + testMetricsToken}}
 	c.do("GET", "/healthz", nil, "", 200)
 	c.do("GET", "/readyz", nil, "", 200)
-	c.do("GET", "/metrics", nil, "", 200)
+	c.doHeader("GET", "/readyz", nil, "", bearer, 200)
+	c.do("GET", "/metrics", nil, "", 401)
+	c.doHeader("GET", "/metrics", nil, "", bearer, 200)
 	c.do("GET", "/v1/openapi.json", nil, "", 200)
 	c.do("GET", "/", nil, "", 200)
 
