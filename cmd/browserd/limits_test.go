@@ -447,3 +447,51 @@ func TestIdleTimeout(t *testing.T) {
 		t.Errorf("idle connection closed after %s", d)
 	}
 }
+
+// FuzzAuthClientKey feeds the limiter's key function attacker-chosen RemoteAddr and
+// X-Forwarded-For values: it never panics, and a client behind no trusted proxy always
+// counts under its peer's address, whatever it forwards.
+func FuzzAuthClientKey(f *testing.F) {
+	f.Add("192.0.2.1:80", "203.0.113.9, 10.0.0.1")
+	f.Add("[2001:db8::1]:443", "2001:db8:ffff::1")
+	f.Add("[fe80::1%eth0]:1", "fe80::2%25x, , junk")
+	f.Add("10.0.0.1:1", "::ffff:192.0.2.1,10.0.0.2")
+	f.Add("nonsense", "")
+	none := newAuthLimiter(1, time.Minute, nil, slog.New(slog.DiscardHandler))
+	all, err := parseTrustedProxies("0.0.0.0/0, ::/0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	every := newAuthLimiter(1, time.Minute, all, slog.New(slog.DiscardHandler))
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		k := none.clientKey(r)
+		if a, ok := addrOf(remote); ok && k != clientKey(a) {
+			t.Errorf("untrusted peer %q with X-Forwarded-For %q counts as %q", remote, xff, k)
+		}
+		if k2 := every.clientKey(r); k2 == "" && remote != "" {
+			t.Errorf("empty key for %q, %q", remote, xff)
+		}
+	})
+}
+
+// FuzzParseTrustedProxies checks that --trusted-proxies never panics and that what it
+// accepts is a list of valid prefixes.
+func FuzzParseTrustedProxies(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "10.0.0.0/8, ::1", "::ffff:10.0.0.1", "fe80::1%eth0", "1.2.3.4/33", ",,", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := parseTrustedProxies(s)
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if !p.IsValid() {
+				t.Errorf("parseTrustedProxies(%q) gave invalid prefix %v", s, p)
+			}
+		}
+	})
+}
