@@ -47,6 +47,7 @@ type benchServer struct {
 	args      []string
 	base      string // http://127.0.0.1:port
 	key       string
+	metrics   string // the metrics token
 	projectID string
 	poolSize  int
 	runDir    string
@@ -57,7 +58,7 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &benchServer{poolSize: cfg.poolSize, key: "bb_bench_" + benchRandomHex(16),
+	s := &benchServer{poolSize: cfg.poolSize, key: "bb_bench_" + benchRandomHex(16), metrics: benchRandomHex(16),
 		runDir: filepath.Join(cfg.dataDir, "run"), done: make(chan error, 1)}
 	defer func() {
 		if err != nil {
@@ -82,7 +83,7 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 		return nil, fmt.Errorf("raise project concurrency: %w", err)
 	}
 
-	s.args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", cfg.dataDir, "--api-key", s.key,
+	s.args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", cfg.dataDir, "--api-key", s.key, "--metrics-token", s.metrics,
 		"--chrome", cfg.chromePath, "--pool-size", strconv.Itoa(cfg.poolSize),
 		"--max-launches", strconv.Itoa(cfg.maxLaunches), "--max-sessions", strconv.Itoa(cfg.maxSessions),
 		"--log-format", "text", "--log-level", "info",
@@ -114,7 +115,7 @@ func (s *benchServer) displayArgs() string {
 	out := make([]string, 0, len(s.args))
 	for i, a := range s.args {
 		switch {
-		case i > 0 && s.args[i-1] == "--api-key":
+		case i > 0 && (s.args[i-1] == "--api-key" || s.args[i-1] == "--metrics-token"):
 			a = "<random>"
 		case i > 0 && (s.args[i-1] == "--data-dir" || s.args[i-1] == "--chrome"):
 			a = "<" + strings.TrimPrefix(s.args[i-1], "--") + ">"
@@ -297,12 +298,13 @@ func benchWaitGroupGone(ctx context.Context, pgid int) error {
 // benchPoolStats is the warm pool as /metrics shows it.
 type benchPoolStats struct{ ready, launching, hits, misses int64 }
 
-// poolStats scrapes /metrics (served to loopback clients without a token).
+// poolStats scrapes /metrics with the metrics token.
 func (s *benchServer) poolStats(ctx context.Context) (benchPoolStats, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
 	if err != nil {
 		return benchPoolStats{}, err
 	}
+	req.Header.Set("Authorization", "Bearer "+s.metrics)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return benchPoolStats{}, err

@@ -35,10 +35,11 @@ type Config struct {
 	PoolSize        int
 	PoolMemoryMiB   int
 	PoolIdle        time.Duration
-	MetricsToken    string         // bearer token for /metrics; "" = loopback clients only (ops.go)
+	MetricsToken    string         // bearer token for /metrics and /readyz details; "" = metrics off (ops.go)
 	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
 	Artifacts       ArtifactsFlags // artifacts.go
 	Sandbox         SandboxFlags   // sandbox.go
+	Limits          LimitFlags     // limits.go
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -58,6 +59,7 @@ func DefaultConfig() Config {
 		PoolMemoryMiB:   1024,
 		PoolIdle:        30 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
+		Limits:          defaultLimitFlags(),     // limits.go
 	}
 }
 
@@ -137,7 +139,7 @@ func (c *Config) options() []option {
 	f, s = num(&c.MaxLaunches)
 	add("max-launches", "browsers starting at the same time at most", f, s)
 	f, s = str(&c.APIKey)
-	add("api-key", "API key of the default project (stored hashed); default: generated and printed on first start", f, s)
+	add("api-key", "API key of the default project (stored hashed; at least 20 characters, e.g. from openssl rand -hex 32); default: generated and printed on first start", f, s)
 	f, s = dur(&c.ConnectTimeout)
 	add("connect-timeout", "end a session (without keepAlive) nobody connected to within this time; 0 disables", f, s)
 	f, s = dur(&c.IdleTimeout)
@@ -155,13 +157,14 @@ func (c *Config) options() []option {
 	f, s = str(&c.LogLevel)
 	add("log-level", "debug, info, warn or error", f, s)
 	f, _ = str(&c.MetricsToken)
-	add("metrics-token", "bearer token /metrics requires; without one, /metrics answers loopback clients only",
+	add("metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off",
 		f, func() string { return "" }) // never print a secret in -help
 	f, _ = str(&c.ProxyUpstream)
 	add("proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin",
 		f, func() string { return "" }) // never print a password in -help
 	opts = append(opts, c.artifactOptions(opt)...) // artifacts.go
 	opts = append(opts, c.sandboxOptions(opt)...)  // sandbox.go
+	opts = append(opts, c.limitOptions(opt)...)    // limits.go
 	return opts
 }
 
@@ -239,6 +242,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
+	errs = append(errs, c.validateLimits()...)     // limits.go: limits, API key and metrics token strength
 	return errors.Join(errs...)
 }
 

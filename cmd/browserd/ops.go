@@ -70,7 +70,9 @@ func (o *ops) watch(db interface {
 func (o *ops) wrap(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(o.reg, o.token, o.log))
-	mux.HandleFunc("GET /readyz", o.ready.serveHTTP)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		o.ready.serveHTTP(w, r, metrics.Authorized(r, o.token))
+	})
 	mux.Handle("/", next)
 	return mux
 }
@@ -132,23 +134,33 @@ type check struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// readyResponse is the /readyz body (200 when Ready, else 503).
+// readyResponse is the /readyz body (200 when Ready, else 503) for requests with the
+// metrics token; others get {"ready":…} only.
 type readyResponse struct {
 	Ready   bool             `json:"ready"`
 	Checks  map[string]check `json:"checks"`
 	Reasons []string         `json:"reasons"`
 }
 
-func (r *readiness) serveHTTP(w http.ResponseWriter, req *http.Request) {
+// serveHTTP answers /readyz. Anyone may ask whether the node is ready; only the holder
+// of the metrics token learns why, since the details name the Chromium binary, its
+// version and the load (security review F14).
+func (r *readiness) serveHTTP(w http.ResponseWriter, req *http.Request, detailed bool) {
 	ctx, cancel := context.WithTimeout(req.Context(), 15*time.Second)
 	defer cancel()
 	resp := r.check(ctx)
+	var body any = resp
+	if !detailed {
+		body = struct {
+			Ready bool `json:"ready"`
+		}{resp.Ready}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if !resp.Ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	_ = json.NewEncoder(w).Encode(resp) // the prober may be gone; nobody to tell
+	_ = json.NewEncoder(w).Encode(body) // the prober may be gone; nobody to tell
 }
 
 // check runs every readiness check.

@@ -59,8 +59,8 @@ func scrape(t *testing.T, base, token string) (int, map[string]float64) {
 // TestMetricsDuringSession scrapes a real server before, during and after a session with
 // a CDP client, and checks that the session shows up and the counters move.
 func TestMetricsDuringSession(t *testing.T) {
-	srv := startServer(t, t.TempDir(), defaultEnv())
-	code, before := scrape(t, srv.URL, "")
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--metrics-token", testMetricsToken)
+	code, before := scrape(t, srv.URL, testMetricsToken)
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d", code)
 	}
@@ -80,7 +80,7 @@ func TestMetricsDuringSession(t *testing.T) {
 	if _, err := c.version(ctx); err != nil {
 		t.Fatalf("Browser.getVersion: %v", err)
 	}
-	_, during := scrape(t, srv.URL, "")
+	_, during := scrape(t, srv.URL, testMetricsToken)
 	mem := `browserd_session_memory_bytes{project_id="` + sess.ProjectID + `",session_id="` + sess.ID + `"}`
 	cpu := `browserd_session_cpu_seconds_total{project_id="` + sess.ProjectID + `",session_id="` + sess.ID + `"}`
 	running := `browserd_sessions{project_id="` + sess.ProjectID + `",status="RUNNING"}`
@@ -117,7 +117,7 @@ func TestMetricsDuringSession(t *testing.T) {
 	}
 
 	srv.release(t, testAPIKey, sess.ID)
-	_, after := scrape(t, srv.URL, "")
+	_, after := scrape(t, srv.URL, testMetricsToken)
 	completed := `browserd_sessions{project_id="` + sess.ProjectID + `",status="COMPLETED"}`
 	if after[completed] != 1 || after[running] != 0 {
 		t.Errorf("after release: %s = %v, %s = %v; want 1 and 0 (absent)", completed, after[completed], running, after[running])
@@ -135,29 +135,67 @@ func TestMetricsDuringSession(t *testing.T) {
 
 	// A refused create is counted with its reason.
 	call(t, srv.URL, "POST", "/v1/sessions", testAPIKey, map[string]any{"projectId": "someone-elses"})
-	_, refused := scrape(t, srv.URL, "")
+	_, refused := scrape(t, srv.URL, testMetricsToken)
 	if v := refused[`browserd_session_creates_refused_total{reason="invalid"}`]; v != 1 {
 		t.Errorf("refused{invalid} = %v; want 1", v)
 	}
 }
 
+// testMetricsToken is the metrics token of the servers the tests start with one.
+const testMetricsToken = "metrics-e2e-token-0123456789"
+
+// TestMetricsToken checks that /metrics always needs its token, from loopback too (the
+// browsers of sessions reach the server's loopback, security review F3), and that
+// without a token the metrics are off.
 func TestMetricsToken(t *testing.T) {
-	srv := startServer(t, t.TempDir(), defaultEnv(), "--metrics-token", "scrape-secret")
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--metrics-token", testMetricsToken)
 	if code, _ := scrape(t, srv.URL, ""); code != http.StatusUnauthorized {
-		t.Errorf("without the token: %d; want 401", code)
+		t.Errorf("without the token from loopback: %d; want 401", code)
 	}
 	if code, _ := scrape(t, srv.URL, "wrong"); code != http.StatusUnauthorized {
 		t.Errorf("with a wrong token: %d; want 401", code)
 	}
-	if code, m := scrape(t, srv.URL, "scrape-secret"); code != http.StatusOK || m["browserd_node_capacity"] != 32 {
+	if code, m := scrape(t, srv.URL, testMetricsToken); code != http.StatusOK || m["browserd_node_capacity"] != 32 {
 		t.Errorf("with the token: %d, capacity %v; want 200 and 32", code, m["browserd_node_capacity"])
+	}
+
+	off := startServer(t, t.TempDir(), defaultEnv())
+	for _, tok := range []string{"", testMetricsToken} {
+		if code, _ := scrape(t, off.URL, tok); code != http.StatusForbidden {
+			t.Errorf("no --metrics-token, from loopback, token %q: %d; want 403", tok, code)
+		}
+	}
+	// /readyz shows whether the node is ready to anyone, and why only with the token.
+	code, body := call(t, off.URL, "GET", "/readyz", "", nil)
+	if diff := cmp.Diff(string(body), `{"ready":true}`+"\n"); code != http.StatusOK || diff != "" {
+		t.Errorf("/readyz without the token = %d, body (-got +want):\n%s", code, diff)
+	}
+	if code, r := readyz(t, off.URL, testMetricsToken); code != http.StatusOK || r.Checks != nil {
+		t.Errorf("/readyz with a token the server does not have = %d %+v; want no details", code, r)
+	}
+	if code, r := readyz(t, srv.URL, testMetricsToken); code != http.StatusOK || r.Checks["chromium"].Detail == "" {
+		t.Errorf("/readyz with the token = %d %+v; want the details", code, r)
 	}
 }
 
-// readyz GETs /readyz and decodes it.
-func readyz(t *testing.T, base string) (int, readyResponse) {
+// readyz GETs /readyz with a metrics token and decodes it.
+func readyz(t *testing.T, base, token string) (int, readyResponse) {
 	t.Helper()
-	code, body := call(t, base, "GET", "/readyz", "", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/readyz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := resp.StatusCode
 	var r readyResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatalf("/readyz body %s: %v", body, err)
@@ -176,9 +214,9 @@ func TestReadyz(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, t.TempDir(), defaultEnv(), "--chrome", link, "--max-sessions", "1",
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--chrome", link, "--max-sessions", "1", "--metrics-token", testMetricsToken,
 		"--chrome-args", "--lang=fr-FR  --disable-sync")
-	code, r := readyz(t, srv.URL)
+	code, r := readyz(t, srv.URL, testMetricsToken)
 	if code != http.StatusOK || !r.Ready || !r.Checks["store"].OK || !strings.HasPrefix(r.Checks["chromium"].Detail, "Chromium") ||
 		r.Checks["capacity"].Detail != "0 of 1 sessions" || len(r.Reasons) != 0 {
 		t.Fatalf("/readyz = %d %+v; want 200, ready, Chromium's version, 0 of 1 sessions", code, r)
@@ -194,12 +232,12 @@ func TestReadyz(t *testing.T) {
 		!strings.Contains(string(cmdline), "\x00--lang=fr-FR\x00") {
 		t.Errorf("--chrome-args did not reach Chromium: %q, %v", cmdline, err)
 	}
-	if code, r := readyz(t, srv.URL); code != http.StatusServiceUnavailable || r.Ready || r.Checks["capacity"].OK {
+	if code, r := readyz(t, srv.URL, testMetricsToken); code != http.StatusServiceUnavailable || r.Ready || r.Checks["capacity"].OK {
 		t.Errorf("/readyz at capacity = %d %+v; want 503", code, r)
 	}
 	srv.release(t, testAPIKey, sess.ID)
 	deadline := time.Now().Add(30 * time.Second)
-	for code, _ := readyz(t, srv.URL); code != http.StatusOK; code, _ = readyz(t, srv.URL) {
+	for code, _ := readyz(t, srv.URL, testMetricsToken); code != http.StatusOK; code, _ = readyz(t, srv.URL, testMetricsToken) {
 		if time.Now().After(deadline) {
 			t.Fatal("/readyz still 503 30s after the only session was released")
 		}
@@ -209,7 +247,7 @@ func TestReadyz(t *testing.T) {
 	if err := os.Remove(link); err != nil {
 		t.Fatal(err)
 	}
-	code, r = readyz(t, srv.URL)
+	code, r = readyz(t, srv.URL, testMetricsToken)
 	if code != http.StatusServiceUnavailable || r.Ready || r.Checks["chromium"].OK ||
 		len(r.Reasons) != 1 || !strings.Contains(r.Reasons[0], "chromium: binary "+link) {
 		t.Errorf("/readyz without Chromium = %d %+v; want 503 naming the missing binary", code, r)

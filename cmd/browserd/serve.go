@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	ln = limitServer(srv, ln, cfg.Limits, logger) // limits.go: timeouts, body deadlines, connection caps, 401 limit
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }() // ends when srv is shut down; read below
 	logger.Info("browserd started", "addr", ln.Addr().String(), "chrome", chromePath,

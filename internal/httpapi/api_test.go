@@ -275,7 +275,9 @@ func TestStatusCodes(t *testing.T) {
 			if got := w.Header().Get("Allow"); got != tt.wantAllow {
 				t.Errorf("Allow = %q; want %q", got, tt.wantAllow)
 			}
-			if got, want := w.Header().Get("x-should-retry"), map[bool]string{true: "false"}[tt.wantNoRetry]; got != want {
+			// Every 4xx but 409 and 429, and every 501, says not to retry (respond.go).
+			noRetry := tt.wantNoRetry || tt.want == 501 || (tt.want >= 400 && tt.want < 500 && tt.want != 409 && tt.want != 429)
+			if got, want := w.Header().Get("x-should-retry"), map[bool]string{true: "false"}[noRetry]; got != want {
 				t.Errorf("x-should-retry = %q; want %q", got, want)
 			}
 			if tt.want < 400 || req.method == "HEAD" {

@@ -41,7 +41,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			"method", r.Method, "path", r.URL.Path, "status", status,
 			"request_id", requestIDOf(r.Context()), "err", err)
 	}
-	if bb.NoRetryOf(err) {
+	if bb.NoRetryOf(err) || !retryable(status) {
 		w.Header().Set("x-should-retry", "false")
 	}
 	s.writeJSON(w, r, status, wireError{
@@ -50,6 +50,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Error:      http.StatusText(status),
 		Message:    msg,
 	})
+}
+
+// retryable reports whether an error status may succeed when retried as it is: 408,
+// 409, 429 and 5xx but 501, which the official SDKs also retry unless told not to.
+// Every other error says x-should-retry: false. A 501 in particular must: the SDKs
+// retry 5xx, and a retried multipart upload, its body spent, fails as "Connection
+// error" instead of showing the 501.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return true
+	case http.StatusNotImplemented:
+		return false
+	}
+	return status >= 500
 }
 
 // writeJSON writes v as a JSON response. The wire types always encode unless a stored

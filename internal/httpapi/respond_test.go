@@ -51,22 +51,23 @@ func TestWriteError(t *testing.T) {
 		wantNoRetry bool
 		wantLogged  bool
 	}{
-		{name: "invalid", err: bb.Errorf(bb.CodeInvalid, "body/x must be y"), wantStatus: 400, wantMsg: "body/x must be y"},
-		{name: "unauthorized", err: bb.Errorf(bb.CodeUnauthorized, "Unauthorized"), wantStatus: 401, wantMsg: "Unauthorized"},
-		{name: "forbidden", err: bb.Errorf(bb.CodeForbidden, "no"), wantStatus: 403, wantMsg: "no"},
-		{name: "not found", err: bb.Errorf(bb.CodeNotFound, "Session not found"), wantStatus: 404, wantMsg: "Session not found"},
+		{name: "invalid", err: bb.Errorf(bb.CodeInvalid, "body/x must be y"), wantStatus: 400, wantMsg: "body/x must be y", wantNoRetry: true},
+		{name: "unauthorized", err: bb.Errorf(bb.CodeUnauthorized, "Unauthorized"), wantStatus: 401, wantMsg: "Unauthorized", wantNoRetry: true},
+		{name: "forbidden", err: bb.Errorf(bb.CodeForbidden, "no"), wantStatus: 403, wantMsg: "no", wantNoRetry: true},
+		{name: "not found", err: bb.Errorf(bb.CodeNotFound, "Session not found"), wantStatus: 404, wantMsg: "Session not found", wantNoRetry: true},
+		{name: "conflict", err: bb.Errorf(bb.CodeConflict, "busy"), wantStatus: 409, wantMsg: "busy"},
 		{name: "conflict without retry", err: &bb.Error{Code: bb.CodeConflict, Message: "name taken", NoRetry: true}, wantStatus: 409, wantMsg: "name taken", wantNoRetry: true},
-		{name: "gone", err: bb.Errorf(bb.CodeGone, "ended"), wantStatus: 410, wantMsg: "ended"},
-		{name: "too large", err: bb.Errorf(bb.CodeTooLarge, "big"), wantStatus: 413, wantMsg: "big"},
-		{name: "unsupported", err: bb.Errorf(bb.CodeUnsupported, "not multipart"), wantStatus: 415, wantMsg: "not multipart"},
-		{name: "unprocessable", err: bb.Errorf(bb.CodeUnprocessable, "no logs"), wantStatus: 422, wantMsg: "no logs"},
+		{name: "gone", err: bb.Errorf(bb.CodeGone, "ended"), wantStatus: 410, wantMsg: "ended", wantNoRetry: true},
+		{name: "too large", err: bb.Errorf(bb.CodeTooLarge, "big"), wantStatus: 413, wantMsg: "big", wantNoRetry: true},
+		{name: "unsupported", err: bb.Errorf(bb.CodeUnsupported, "not multipart"), wantStatus: 415, wantMsg: "not multipart", wantNoRetry: true},
+		{name: "unprocessable", err: bb.Errorf(bb.CodeUnprocessable, "no logs"), wantStatus: 422, wantMsg: "no logs", wantNoRetry: true},
 		{name: "limit", err: bb.ConcurrencyLimitError(3, 3), wantStatus: 429, wantMsg: "You've exceeded your max concurrent sessions limit (limit 3, currently 3). Please contact support to increase your limit.", wantNoRetry: true},
 		{name: "unavailable", err: bb.Errorf(bb.CodeUnavailable, "shutting down"), wantStatus: 503, wantMsg: "shutting down", wantLogged: true},
-		{name: "wrapped", err: fmt.Errorf("load: %w", bb.Errorf(bb.CodeNotFound, "Project not found")), wantStatus: 404, wantMsg: "Project not found"},
+		{name: "wrapped", err: fmt.Errorf("load: %w", bb.Errorf(bb.CodeNotFound, "Project not found")), wantStatus: 404, wantMsg: "Project not found", wantNoRetry: true},
 		{name: "internal message hidden", err: &bb.Error{Code: bb.CodeInternal, Message: "secret detail", Err: errors.New("cause")}, wantStatus: 500, wantMsg: "Internal Server Error", wantLogged: true},
 		{name: "unclassified", err: errors.New("select: database is locked"), wantStatus: 500, wantMsg: "Internal Server Error", wantLogged: true},
 		{name: "unknown code", err: bb.Errorf("weird", "x"), wantStatus: 500, wantMsg: "x", wantLogged: true},
-		{name: "not implemented", err: &statusError{status: 501, msg: "nope"}, wantStatus: 501, wantMsg: "nope"},
+		{name: "not implemented", err: &statusError{status: 501, msg: "nope"}, wantStatus: 501, wantMsg: "nope", wantNoRetry: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -324,7 +324,9 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestStorageNotImplemented checks that a Sessions value without the storage methods
-// answers the contexts and extensions endpoints with 501.
+// answers the contexts and extensions endpoints with 501, and that without Artifacts an
+// upload is a 501 too; every 501 says x-should-retry: false, or the official SDK
+// retries a multipart upload whose body it has spent and reports "Connection error".
 func TestStorageNotImplemented(t *testing.T) {
 	s, err := New(Config{Sessions: fakeService{}})
 	if err != nil {
@@ -333,13 +335,15 @@ func TestStorageNotImplemented(t *testing.T) {
 	for _, r := range []struct{ method, path string }{
 		{"POST", "/v1/contexts"}, {"GET", "/v1/contexts/x"}, {"PUT", "/v1/contexts/x"}, {"DELETE", "/v1/contexts/x"},
 		{"POST", "/v1/extensions"}, {"GET", "/v1/extensions/x"}, {"DELETE", "/v1/extensions/x"},
+		{"POST", "/v1/sessions/" + bb.NewID() + "/uploads"}, {"GET", "/v1/sessions/" + bb.NewID() + "/logs"},
 	} {
-		req := httptest.NewRequestWithContext(t.Context(), r.method, r.path, nil)
+		req := httptest.NewRequestWithContext(t.Context(), r.method, r.path, strings.NewReader("--b\r\n"))
 		req.Header.Set("X-BB-API-Key", "k")
+		req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, req)
-		if w.Code != http.StatusNotImplemented {
-			t.Errorf("%s %s = %d; want 501", r.method, r.path, w.Code)
+		if w.Code != http.StatusNotImplemented || w.Header().Get("x-should-retry") != "false" {
+			t.Errorf("%s %s = %d, x-should-retry %q; want 501, false", r.method, r.path, w.Code, w.Header().Get("x-should-retry"))
 		}
 	}
 }

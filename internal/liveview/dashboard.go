@@ -54,8 +54,12 @@ var templateFuncs = template.FuncMap{
 var statuses = []bb.SessionStatus{bb.StatusRunning, bb.StatusPending, bb.StatusCompleted, bb.StatusTimedOut, bb.StatusError}
 
 // signedIn returns the request's sign-in and its API key, authenticated again (a
-// revoked key ends the sign-in), or nil.
+// revoked key ends the sign-in), or nil. Only navigations are signed in (see
+// scriptRequest).
 func (s *Server) signedIn(r *http.Request) (*signin, *bb.APIKey) {
+	if scriptRequest(r) {
+		return nil, nil
+	}
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return nil, nil
@@ -78,6 +82,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, 
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
+	// A window a same-origin page opens on the dashboard is cut off from its opener, so
+	// that a script of the live view's origin cannot read it (security review F14).
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	// Same-origin requests keep their Origin (no-referrer would make it "null", which
 	// the sign-in and CSRF checks refuse); other sites learn nothing.
 	h.Set("Referrer-Policy", "same-origin")
@@ -105,11 +112,31 @@ func redirect(w http.ResponseWriter, location string) {
 
 func (s *Server) secure(r *http.Request) bool { return s.publicBase(r).Scheme == "https" }
 
-// handleHome serves /: the sign-in form, or the session list with a status filter.
+// scriptRequest reports whether a browser says a request was made by a script (fetch,
+// XMLHttpRequest) rather than by a navigation or a form. The dashboard has no script of
+// its own; a script asking for its pages is one on the same origin (the live view and
+// the DevTools frontend share it, security review F14), which must not read a page or
+// its CSRF token with the sign-in cookie. Clients that send no Sec-Fetch-Mode (not
+// browsers, or old ones) are not scripts here.
+func scriptRequest(r *http.Request) bool {
+	m := r.Header.Get("Sec-Fetch-Mode")
+	return m != "" && m != "navigate"
+}
+
+// handleRoot leads / to the dashboard at ui/, keeping a status filter.
+func handleRoot(w http.ResponseWriter, r *http.Request) {
+	loc := "ui/"
+	if r.URL.RawQuery != "" {
+		loc += "?" + r.URL.RawQuery
+	}
+	redirect(w, loc)
+}
+
+// handleHome serves /ui/: the sign-in form, or the session list with a status filter.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	si, key := s.signedIn(r)
 	if si == nil {
-		s.page(w, r, http.StatusOK, "login.html", "./", map[string]any{})
+		s.page(w, r, http.StatusOK, "login.html", "../", map[string]any{})
 		return
 	}
 	data := map[string]any{"CSRF": si.csrf, "ProjectID": key.ProjectID, "Statuses": statuses}
@@ -129,13 +156,13 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data["Sessions"] = list
-	s.page(w, r, http.StatusOK, "sessions.html", "./", data)
+	s.page(w, r, http.StatusOK, "sessions.html", "../", data)
 }
 
 // handleLogin signs in with an API key posted by the sign-in form. The key is never
 // put in a URL or a log; only a random id goes in the cookie.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if !sameOrigin(r) || scriptRequest(r) {
 		s.writeError(w, r, bb.Errorf(bb.CodeForbidden, "cross-site sign-in refused"))
 		return
 	}
@@ -155,11 +182,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	cookie, _ := s.signins.create(apiKey, time.Now())
 	setCookie(w, cookie, int(s.cfg.SignInTTL.Seconds()), s.secure(r))
-	redirect(w, "../")
+	redirect(w, "./")
 }
 
 // checkForm checks a signed-in, state-changing form post: same origin and CSRF token.
 func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) (*signin, *bb.APIKey, bool) {
+	if scriptRequest(r) {
+		s.writeError(w, r, bb.Errorf(bb.CodeForbidden, "the dashboard's forms are posted by the dashboard, not by scripts"))
+		return nil, nil, false
+	}
 	si, key := s.signedIn(r)
 	if si == nil {
 		s.writeError(w, r, bb.Errorf(bb.CodeUnauthorized, "sign in first"))
@@ -181,7 +212,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.signins.remove(c.Value)
 	}
 	setCookie(w, "", -1, s.secure(r))
-	redirect(w, "../")
+	redirect(w, "./")
 }
 
 // handleSessionPage shows a session: its details, the live view and pages while it
@@ -189,7 +220,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSessionPage(w http.ResponseWriter, r *http.Request) {
 	si, key := s.signedIn(r)
 	if si == nil {
-		redirect(w, "../../")
+		redirect(w, "../")
 		return
 	}
 	sess, err := s.sessions.Session(r.Context(), key.ProjectID, r.PathValue("id"))

@@ -1,6 +1,7 @@
 package liveview
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -70,9 +71,13 @@ func TestDashboard(t *testing.T) {
 	b := newBrowser(t, e)
 	origin := map[string]string{"Origin": e.hs.URL}
 
-	resp, body := b.do("GET", "/", nil, nil)
+	resp, _ := b.do("GET", "/?status=RUNNING", nil, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "ui/?status=RUNNING" {
+		t.Errorf("GET / = %d, Location %q; want 303 to ui/, the query kept", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := b.do("GET", "/ui/", nil, nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, `name="apiKey"`) || strings.Contains(body, running.ID) {
-		t.Fatalf("GET / signed out = %d, want the sign-in form", resp.StatusCode)
+		t.Fatalf("GET /ui/ signed out = %d, want the sign-in form", resp.StatusCode)
 	}
 	if got := resp.Header.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
 		t.Errorf("dashboard CSP = %q", got)
@@ -96,16 +101,48 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	resp, _ = b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, origin)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "../" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "./" {
 		t.Fatalf("sign-in = %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cookies := resp.Cookies()
+	// No Path: the browser scopes the cookie to /ui, where /ui/login is (F14).
 	if len(cookies) != 1 || cookies[0].Name != cookieName || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteLaxMode ||
-		strings.Contains(cookies[0].Value, e.key) {
+		strings.Contains(cookies[0].Value, e.key) || cookies[0].Path != "" || cookies[0].Secure {
 		t.Fatalf("sign-in cookie = %+v", cookies)
 	}
+	if !strings.Contains(resp.Header.Get("Set-Cookie"), "HttpOnly") || strings.Contains(resp.Header.Get("Set-Cookie"), "Path=") {
+		t.Errorf("Set-Cookie %q", resp.Header.Get("Set-Cookie"))
+	}
+	for _, p := range []string{"/", "/debug/x/devtools/inspector.html"} {
+		u, _ := url.Parse(e.hs.URL + p)
+		if c := b.c.Jar.Cookies(u); len(c) != 0 {
+			t.Errorf("the sign-in cookie is sent to %s", p)
+		}
+	}
 
-	resp, body = b.do("GET", "/", nil, nil)
+	// A script on the dashboard's origin (the live view and DevTools share it) reads no
+	// signed-in page and posts no form, even with the cookie.
+	script := map[string]string{"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin", "Origin": e.hs.URL}
+	if _, body := b.do("GET", "/ui/", nil, script); !strings.Contains(body, `name="apiKey"`) || strings.Contains(body, running.ID) || csrfField.MatchString(body) {
+		t.Error("a script's request gets the signed-in session list")
+	}
+	if resp, _ := b.do("GET", "/ui/sessions/"+running.ID, nil, script); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a script's request for a session page = %d; want the redirect to sign in", resp.StatusCode)
+	}
+	if resp, _ := b.do("GET", "/ui/sessions/"+running.ID+"/logs", nil, script); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a script's request for logs = %d; want 401", resp.StatusCode)
+	}
+	if resp, _ := b.do("POST", "/ui/login", url.Values{"apiKey": {e.key}}, script); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a script's sign-in = %d; want 403", resp.StatusCode)
+	}
+	navigate := map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "document"}
+	if resp, body := b.do("GET", "/ui/", nil, navigate); resp.StatusCode != 200 || !strings.Contains(body, running.ID) {
+		t.Errorf("a navigation = %d, lacks the sessions", resp.StatusCode)
+	} else if resp.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
+		t.Errorf("Cross-Origin-Opener-Policy = %q; want same-origin", resp.Header.Get("Cross-Origin-Opener-Policy"))
+	}
+
+	resp, body = b.do("GET", "/ui/", nil, nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, running.ID) || !strings.Contains(body, released.ID) {
 		t.Fatalf("session list = %d, lacks the sessions", resp.StatusCode)
 	}
@@ -116,11 +153,11 @@ func TestDashboard(t *testing.T) {
 	if csrf == nil {
 		t.Fatal("no CSRF token in the page")
 	}
-	_, body = b.do("GET", "/?status=RUNNING", nil, nil)
+	_, body = b.do("GET", "/ui/?status=RUNNING", nil, nil)
 	if !strings.Contains(body, running.ID) || strings.Contains(body, released.ID) {
 		t.Error("status=RUNNING does not filter")
 	}
-	if _, body = b.do("GET", "/?status=nope", nil, nil); !strings.Contains(body, "status must be one of") {
+	if _, body = b.do("GET", "/ui/?status=nope", nil, nil); !strings.Contains(body, "status must be one of") {
 		t.Error("a bad status filter is not explained")
 	}
 
@@ -160,6 +197,7 @@ func TestDashboard(t *testing.T) {
 		"no token":    {url.Values{}, origin},
 		"wrong token": {url.Values{"csrf": {"x" + csrf[1]}}, origin},
 		"other site":  {url.Values{"csrf": {csrf[1]}}, map[string]string{"Origin": "https://evil.example"}},
+		"a script":    {url.Values{"csrf": {csrf[1]}}, script},
 	} {
 		if resp, _ := b.do("POST", release, tc.form, tc.header); resp.StatusCode != 403 {
 			t.Errorf("release with %s = %d; want 403", name, resp.StatusCode)
@@ -181,7 +219,7 @@ func TestDashboard(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("sign out = %d", resp.StatusCode)
 	}
-	if _, body := b.do("GET", "/", nil, map[string]string{"Cookie": cookieName + "=" + cookies[0].Value}); !strings.Contains(body, `name="apiKey"`) {
+	if _, body := b.do("GET", "/ui/", nil, map[string]string{"Cookie": cookieName + "=" + cookies[0].Value}); !strings.Contains(body, `name="apiKey"`) {
 		t.Error("the cookie still signs in after signing out")
 	}
 	if resp, _ := b.do("GET", "/ui/sessions/"+running.ID+"/logs", nil, map[string]string{"Cookie": cookieName + "=" + cookies[0].Value}); resp.StatusCode != 401 {
@@ -209,5 +247,35 @@ func TestSignins(t *testing.T) {
 	c3, _ := ss.create("key3", now.Add(2*time.Hour)) // prunes c2
 	if len(ss.m) != 1 || ss.get(c3, now.Add(2*time.Hour)) == nil {
 		t.Errorf("%d sign-ins kept; want expired ones pruned", len(ss.m))
+	}
+}
+
+// TestSigninsBounded checks the caps on sign-ins (security review F13): per API key and
+// in all, the oldest goes.
+func TestSigninsBounded(t *testing.T) {
+	ss := newSignins(time.Hour)
+	ss.perKey, ss.max = 3, 5
+	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var a []string
+	for i := range 4 {
+		c, _ := ss.create("key-a", now.Add(time.Duration(i)*time.Second))
+		a = append(a, c)
+	}
+	if ss.get(a[0], now) != nil || ss.get(a[1], now) == nil || ss.get(a[3], now) == nil || len(ss.m) != 3 {
+		t.Errorf("%d sign-ins of one key kept, first %v; want 3, the first signed out", len(ss.m), ss.get(a[0], now) != nil)
+	}
+	var b []string
+	for i := range 3 {
+		c, _ := ss.create(fmt.Sprintf("key-b%d", i), now.Add(time.Duration(10+i)*time.Second))
+		b = append(b, c)
+	}
+	if len(ss.m) != 5 || ss.get(a[1], now) != nil || ss.get(b[2], now) == nil {
+		t.Errorf("%d sign-ins kept; want 5, the oldest of all signed out", len(ss.m))
+	}
+	for i := range 1000 {
+		ss.create(fmt.Sprintf("k%d", i), now.Add(time.Minute))
+	}
+	if len(ss.m) != 5 {
+		t.Errorf("%d sign-ins after 1000 more; want 5", len(ss.m))
 	}
 }

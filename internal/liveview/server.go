@@ -50,7 +50,7 @@ type Config struct {
 }
 
 // Server serves live views (/debug/<token>/…: the screencast page, its websocket and
-// DevTools) and the dashboard (/ and /ui/…). Create it with New; Close ends its
+// DevTools) and the dashboard (/ui/…, and / which leads there). Create it with New; Close ends its
 // connections.
 type Server struct {
 	cfg      Config
@@ -124,8 +124,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /debug/{token}/status", s.handleStatus)
 	mux.HandleFunc("GET /debug/{token}/screencast", s.handleScreencast)
 	mux.HandleFunc("GET /debug/{token}/devtools/{path...}", s.handleDevTools)
-	// The dashboard: an API key signs in; a cookie names the sign-in.
-	mux.HandleFunc("GET /{$}", s.handleHome)
+	// The dashboard: an API key signs in; a cookie names the sign-in. It lives under /ui/,
+	// the path its cookie is scoped to; / leads there.
+	mux.HandleFunc("GET /{$}", handleRoot)
+	mux.HandleFunc("GET /ui/{$}", s.handleHome)
 	mux.HandleFunc("POST /ui/login", s.handleLogin)
 	mux.HandleFunc("POST /ui/logout", s.handleLogout)
 	mux.HandleFunc("GET /ui/sessions/{id}", s.handleSessionPage)

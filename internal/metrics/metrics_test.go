@@ -33,13 +33,13 @@ func (fakeNode) PoolStats() bb.PoolStats {
 }
 func (fakeNode) Capacity() (int, int, bool) { return 3, 8, false }
 
-// scrape serves the registry through Handler from a loopback client and returns the body.
+// scrape serves the registry through Handler with its token and returns the body.
 func scrape(t *testing.T, reg *prometheus.Registry) string {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	rec := httptest.NewRecorder()
-	Handler(reg, "", nil).ServeHTTP(rec, req)
+	Handler(reg, testToken, nil).ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d %s", rec.Code, rec.Body)
 	}
@@ -124,6 +124,9 @@ func TestNewRequiresRegistry(t *testing.T) {
 	}
 }
 
+const testToken = "metrics-token-0123456789abcdef"
+
+// TestHandlerAccess checks that the metrics always need their token, from loopback too.
 func TestHandlerAccess(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	if _, err := New(Config{Registry: reg}); err != nil {
@@ -133,15 +136,19 @@ func TestHandlerAccess(t *testing.T) {
 		name, token, remote, auth string
 		want                      int
 	}{
-		{name: "loopback v4, no token", remote: "127.0.0.1:5000", want: 200},
-		{name: "loopback v6, no token", remote: "[::1]:5000", want: 200},
-		{name: "v4-mapped loopback", remote: "[::ffff:127.0.0.1]:5000", want: 200},
-		{name: "remote, no token", remote: "192.0.2.7:5000", want: 403},
-		{name: "garbage address", remote: "nonsense", want: 403},
-		{name: "token, none sent", token: "s3cret", remote: "127.0.0.1:5000", want: 401},
-		{name: "token, wrong", token: "s3cret", remote: "192.0.2.7:5000", auth: "Bearer nope", want: 401},
-		{name: "token, basic scheme", token: "s3cret", remote: "192.0.2.7:5000", auth: "Basic s3cret", want: 401},
-		{name: "token, right", token: "s3cret", remote: "192.0.2.7:5000", auth: "Bearer s3cret", want: 200},
+		// No address is trusted: a session's browser reaches the server's loopback (F3).
+		{name: "no token configured, loopback v4", remote: "127.0.0.1:5000", want: 403},
+		{name: "no token configured, loopback v6", remote: "[::1]:5000", want: 403},
+		{name: "no token configured, v4-mapped loopback", remote: "[::ffff:127.0.0.1]:5000", want: 403},
+		{name: "no token configured, remote", remote: "192.0.2.7:5000", want: 403},
+		{name: "no token configured, empty bearer", remote: "127.0.0.1:5000", auth: "Bearer ", want: 403},
+		{name: "token, none sent from loopback", token: testToken, remote: "127.0.0.1:5000", want: 401},
+		{name: "token, none sent from v6 loopback", token: testToken, remote: "[::1]:5000", want: 401},
+		{name: "token, wrong", token: testToken, remote: "192.0.2.7:5000", auth: "Bearer nope", want: 401},
+		{name: "token, empty", token: testToken, remote: "127.0.0.1:5000", auth: "Bearer ", want: 401},
+		{name: "token, basic scheme", token: testToken, remote: "192.0.2.7:5000", auth: "Basic " + testToken, want: 401},
+		{name: "token, right", token: testToken, remote: "192.0.2.7:5000", auth: "Bearer " + testToken, want: 200},
+		{name: "token, right, loopback", token: testToken, remote: "127.0.0.1:5000", auth: "Bearer " + testToken, want: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
+	"strings"
 
 	bb "github.com/browserd/browserd"
 )
@@ -94,4 +95,37 @@ func (h *Handler) authorize(ctx context.Context, c bb.ConnectCredentials, id str
 		return nil, notFound
 	}
 	return ws, nil
+}
+
+// sessionLookup is the optional part of sessions that says whether a project has a
+// session; *bb.Manager has it. Without it, a New Session with an API key is checked for
+// the key only before its body is read, and for the session by the attach that follows.
+type sessionLookup interface {
+	Session(ctx context.Context, projectID, id string) (*bb.Session, error)
+}
+
+// authenticate checks a New Session's credentials completely before its body is read,
+// so that an unauthenticated request costs no memory (security review F4): a signing
+// key's MAC, or an API key and the session of its project the session-id header names.
+// Attaching comes later, once the body is known to be valid, so that a refused request
+// does not touch the session.
+func (h *Handler) authenticate(ctx context.Context, c bb.ConnectCredentials) *wdError {
+	if c.SigningKey != "" {
+		id, _, ok := strings.Cut(c.SigningKey, ".")
+		if !ok || !bb.ValidID(id) ||
+			subtle.ConstantTimeCompare([]byte(c.SigningKey), []byte(h.cfg.Sessions.SigningKey(id))) != 1 {
+			return newError(http.StatusUnauthorized, errSessionNotCreated, "invalid signingKey")
+		}
+		return nil
+	}
+	k, err := h.cfg.Sessions.Authenticate(ctx, c.APIKey)
+	if err != nil {
+		return fromBB(err, errSessionNotCreated)
+	}
+	if sl, ok := h.cfg.Sessions.(sessionLookup); ok {
+		if _, err := sl.Session(ctx, k.ProjectID, c.SessionID); err != nil {
+			return fromBB(err, errSessionNotCreated)
+		}
+	}
+	return nil
 }

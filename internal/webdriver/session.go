@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,7 +28,9 @@ type wdSession struct {
 }
 
 const (
-	maxCreateBody     = 8 << 20 // capabilities; Python's ChromeOptions may carry extensions
+	// maxCreateBody bounds the capabilities of a New Session. Extensions belong in
+	// POST /v1/extensions (a session's extensionId), not base64 in the capabilities.
+	maxCreateBody     = 1 << 20
 	maxCreateResponse = 1 << 20
 	createTimeout     = 60 * time.Second
 	deleteTimeout     = 10 * time.Second
@@ -42,8 +45,17 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, creds bb.Connec
 			"server: chromedriver is not installed (Debian: apt-get install chromium-driver; or browserd serve --chromedriver PATH)"))
 		return
 	}
+	// Authenticate before reading the body: an unauthenticated request costs no memory.
+	if werr := h.authenticate(r.Context(), creds); werr != nil {
+		writeError(w, werr)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCreateBody))
-	if err != nil {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, newError(http.StatusRequestEntityTooLarge, errInvalidArgument, fmt.Sprintf(
+			"the New Session body must not be larger than %d bytes (install extensions with POST /v1/extensions)", maxCreateBody)))
+		return
+	} else if err != nil {
 		writeError(w, invalidArgument("read the New Session body: %v", err))
 		return
 	}
