@@ -286,6 +286,10 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("launch browser for session %s: %w", s.ID, ctx.Err())
 		}
+		if errors.Is(err, ErrLaunchArgs) { // validation should have caught it: the request's fault
+			return nil, &Error{Code: CodeInvalid, NoRetry: true, Err: err,
+				Message: "body/browserSettings could not be passed to the browser (an argument is too long or holds a NUL)"}
+		}
 		return nil, &Error{Code: CodeInternal, Message: "the browser failed to start", Err: err}
 	}
 	ls := m.track(s, b)
@@ -367,7 +371,7 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 					return b, nil
 				}
 			}
-			return m.startBrowser(ctx, opts)
+			return m.startBrowser(ctx, opts, true)
 		case <-warmReady:
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -379,10 +383,15 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 
 // startBrowser launches a browser owned by the Manager and waits, bounded by ctx and
 // LaunchTimeout, until it is ready; a browser that fails to get ready is closed.
-func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions) (_ Browser, err error) {
+// requested tells that opts carry arguments derived from a create request: an exec of
+// them that the kernel refuses is then ErrLaunchArgs (observe.go).
+func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requested bool) (_ Browser, err error) {
 	defer m.observeLaunch(time.Now(), &err)
 	b, err := m.cfg.Launcher.Launch(m.ctx, opts)
 	if err != nil {
+		if requested && execArgsRefused(err) {
+			err = fmt.Errorf("%w: %w", ErrLaunchArgs, err)
+		}
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.LaunchTimeout)

@@ -114,8 +114,12 @@ type readiness struct {
 	lastFailure error      // the last of them
 }
 
-// launched records a launch's outcome.
+// launched records a launch's outcome. A launch refused for the request's arguments
+// (bb.ErrLaunchArgs) says nothing about the node and does not count (security-review F6).
 func (r *readiness) launched(err error) {
+	if errors.Is(err, bb.ErrLaunchArgs) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil {
