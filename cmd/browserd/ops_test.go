@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
@@ -259,6 +261,8 @@ func TestReadinessChecks(t *testing.T) {
 			want: []string{"chromium: " + broken + " --version: exit status 127: error while loading shared libraries"}},
 		{name: "launches fail", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false)}, failures: 3,
 			want: []string{"chromium: the last 3 launches failed: no DevTools port"}},
+		{name: "launches refused for their arguments don't count", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false)},
+			failures: -3},
 		{name: "two failures are tolerated", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false)}, failures: 2},
 		{name: "full", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(2, 2, false)},
 			want: []string{"capacity: 2 of 2 sessions"}},
@@ -272,6 +276,9 @@ func TestReadinessChecks(t *testing.T) {
 			tt.r.versionTTL = time.Hour
 			for range tt.failures {
 				tt.r.launched(errors.New("no DevTools port"))
+			}
+			for range -tt.failures { // security-review F6
+				tt.r.launched(fmt.Errorf("%w: fork/exec /usr/bin/setpriv: invalid argument", bb.ErrLaunchArgs))
 			}
 			got := tt.r.check(t.Context())
 			if diff := cmp.Diff(got.Reasons, append([]string{}, tt.want...)); diff != "" || got.Ready != (len(tt.want) == 0) {
