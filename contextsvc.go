@@ -186,6 +186,9 @@ func (m *Manager) saveContext(ctx context.Context, id, dir string) (*Context, er
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("write snapshot of context %s: %w", id, err), m.deleteBlobs(cfg, prefix))
 	}
+	if err := m.checkContextDisk(ctx, id, n); err != nil { // disk.go: the earlier snapshot stays
+		return nil, errors.Join(err, m.deleteBlobs(cfg, prefix))
+	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var old string
 	c, err := m.store.UpdateContext(ctx, id, func(c *Context) error {

@@ -62,7 +62,7 @@ var ErrNodeFull = errors.New("browserd: node at capacity")
 // refuseReason classifies the error of a failed create.
 func refuseReason(err error) RefuseReason {
 	switch {
-	case errors.Is(err, ErrNodeFull):
+	case errors.Is(err, ErrNodeFull), errors.Is(err, ErrLowDisk):
 		return RefusedCapacity
 	case errors.Is(err, ErrManagerClosed):
 		return RefusedShutdown
