@@ -28,7 +28,8 @@ type DiskConfig struct {
 	// snapshots together [10 GiB]. An upload or create that would pass it is refused.
 	ProjectMax int64
 	// MinFree is the free-space floor of the data disk [1 GiB, or 5% of the disk when
-	// that is less]: below it creates answer 503 and DiskReady reports not ready.
+	// that is less, so that small disks work]: below it creates answer 503 and
+	// DiskReady reports not ready.
 	MinFree int64
 	// Free returns the free and total bytes of the data disk; nil turns the floor off.
 	Free func() (free, total int64, err error)
@@ -53,9 +54,6 @@ func (c DiskConfig) withDefaults() DiskConfig {
 	}
 	if c.ProjectMax == 0 {
 		c.ProjectMax = DefaultProjectDiskMax
-	}
-	if c.MinFree == 0 {
-		c.MinFree = DefaultMinFreeDisk
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = DefaultDiskCacheSize
@@ -95,13 +93,16 @@ func (m *Manager) freeDisk() (free, total int64, err error) {
 	return m.cfg.Disk.Free()
 }
 
-// minFree is the floor for a disk of total bytes: MinFree, or 5% of the disk when that
-// is less (small disks, tests).
+// minFree is the floor for a disk of total bytes: MinFree, or by default 1 GiB or 5% of
+// the disk, whichever is less (small disks, tests).
 func (c DiskConfig) minFree(total int64) int64 {
-	if c.MinFree < 0 {
+	switch {
+	case c.MinFree < 0:
 		return 0
+	case c.MinFree == 0:
+		return min(DefaultMinFreeDisk, total/20)
 	}
-	return min(c.MinFree, total/20)
+	return c.MinFree
 }
 
 // checkFreeDisk refuses new work below the free-space floor: CodeUnavailable, retry.

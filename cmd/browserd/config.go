@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	bb "github.com/browserd/browserd"
 )
 
 // Config is the server's configuration: defaults < BROWSERD_* environment < flags.
@@ -38,6 +40,8 @@ type Config struct {
 	MetricsToken    string         // bearer token for /metrics; "" = loopback clients only (ops.go)
 	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
 	Artifacts       ArtifactsFlags // artifacts.go
+	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
+	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -57,6 +61,8 @@ func DefaultConfig() Config {
 		PoolMemoryMiB:   1024,
 		PoolIdle:        30 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
+		SessionDiskMax:  bb.DefaultSessionDiskMax,
+		ProjectDiskMax:  bb.DefaultProjectDiskMax,
 	}
 }
 
@@ -159,6 +165,12 @@ func (c *Config) options() []option {
 	add("proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin",
 		f, func() string { return "" }) // never print a password in -help
 	opts = append(opts, c.artifactOptions(opt)...) // artifacts.go
+	f, s = sizeFlag(&c.SessionDiskMax)             // disk.go
+	add("session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables", f, s)
+	f, s = sizeFlag(&c.ProjectDiskMax)
+	add("project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables", f, s)
+	f, s = sizeFlag(&c.MinFreeDisk)
+	add("min-free-disk", "free-space floor of the data dir's disk: below it creates answer 503 and /readyz is not ready; 0 = 1GiB or 5% of the disk, whichever is less; -1 disables", f, s)
 	return opts
 }
 

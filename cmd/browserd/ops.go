@@ -56,6 +56,7 @@ func (o *ops) watch(db interface {
 	SessionCounts(ctx context.Context) ([]bb.SessionCount, error)
 }, mgr *bb.Manager, gw *cdpproxy.Gateway) error {
 	o.ready.capacity = mgr.Capacity
+	o.ready.disk = mgr.DiskReady
 	return o.metrics.Watch(metrics.Sources{
 		Sessions: db,
 		Node:     mgr,
@@ -101,6 +102,7 @@ type readiness struct {
 	store      pinger
 	chrome     string
 	capacity   func() (used, max int, closed bool) // nil until watch
+	disk       func() (ok bool, detail string)     // the free-space floor (bb.Manager.DiskReady); nil until watch
 	versionTTL time.Duration
 
 	vmu          sync.Mutex  // held while --version runs: concurrent probes wait for one run
@@ -180,6 +182,10 @@ func (r *readiness) check(ctx context.Context) readyResponse {
 		add("capacity", check{Detail: "shutting down"})
 	} else {
 		add("capacity", check{OK: used < max, Detail: fmt.Sprintf("%d of %d sessions", used, max)})
+	}
+	if r.disk != nil { // security-review F7/F8: a full disk stops session ends from being recorded
+		ok, detail := r.disk()
+		add("disk", check{OK: ok, Detail: detail})
 	}
 	return resp
 }

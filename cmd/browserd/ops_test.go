@@ -270,6 +270,11 @@ func TestReadinessChecks(t *testing.T) {
 			want: []string{"capacity: shutting down"}},
 		{name: "starting", r: &readiness{store: fakePinger{}, chrome: good},
 			want: []string{"capacity: starting"}},
+		{name: "disk low", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false),
+			disk: func() (bool, string) { return false, "low on disk space (10 MiB free, 1024 MiB needed)" }},
+			want: []string{"disk: low on disk space (10 MiB free, 1024 MiB needed)"}},
+		{name: "disk fine", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false),
+			disk: func() (bool, string) { return true, "5000 MiB free" }}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

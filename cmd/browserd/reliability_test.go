@@ -30,3 +30,65 @@ func TestBadLocalesKeepNodeReady(t *testing.T) {
 	s := srv.create(t, testAPIKey, map[string]any{"browserSettings": map[string]any{"fingerprint": map[string]any{"locales": []string{"de-DE", "en"}}}})
 	srv.release(t, testAPIKey, s.ID)
 }
+
+// TestLowDiskNotReady is security-review F7/F8: below the free-space floor creates
+// answer 503 (to be retried) and /readyz says the node is not ready, and why.
+func TestLowDiskNotReady(t *testing.T) {
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--min-free-disk", "1000TiB")
+	code, r := readyz(t, srv.URL)
+	if code != http.StatusServiceUnavailable || r.Ready || r.Checks["disk"].OK ||
+		!strings.Contains(r.Checks["disk"].Detail, "low on disk space") {
+		t.Errorf("/readyz = %d %+v; want 503 naming the disk", code, r)
+	}
+	req, err := http.NewRequest("POST", srv.URL+"/v1/sessions", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-BB-API-Key", testAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-should-retry") != "true" {
+		t.Errorf("create = %d, x-should-retry %q; want 503, true", resp.StatusCode, resp.Header.Get("x-should-retry"))
+	}
+	if pids := browserPIDs(t, srv.DataDir); len(pids) != 0 {
+		t.Errorf("browsers %v started below the floor", pids)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "1073741824", want: 1 << 30}, {in: "2GiB", want: 2 << 30}, {in: "512MiB", want: 512 << 20},
+		{in: "64M", want: 64 << 20}, {in: "1 TiB", want: 1 << 40}, {in: "-1", want: -1}, {in: "0", want: 0},
+		{in: "4KiB", want: 4096}, {in: "10B", want: 10},
+		{in: "", wantErr: true}, {in: "2GB", wantErr: true}, {in: "1.5GiB", wantErr: true}, {in: "9999999TiB", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, err=%v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+	for _, n := range []int64{2 << 30, 512 << 20, 1000, -1, 0} {
+		if got, err := parseSize(formatSize(n)); err != nil || got != n {
+			t.Errorf("parseSize(formatSize(%d) = %q) = %d, %v", n, formatSize(n), got, err)
+		}
+	}
+}
+
+func TestDiskFree(t *testing.T) {
+	free, total, err := diskFree(t.TempDir(), ".")()
+	if err != nil || free <= 0 || total < free {
+		t.Errorf("diskFree = %d, %d, %v", free, total, err)
+	}
+	if _, _, err := diskFree("/nonexistent/browserd")(); err == nil {
+		t.Error("diskFree of a missing dir: no error")
+	}
+}
