@@ -268,3 +268,33 @@ func (m *Manager) checkContextDisk(ctx context.Context, id string, n int64) erro
 	}
 	return m.checkProjectDisk(ctx, c.ProjectID, n-c.SnapshotSize)
 }
+
+// CheckUpload refuses, before anything is written, an upload of up to size bytes (<0:
+// unknown) to a live session of the project: 503 below the free-space floor, 413 when
+// the session's files and the upload together would pass SessionMax. A session that is
+// not live here passes (the upload itself answers 404).
+func (m *Manager) CheckUpload(ctx context.Context, projectID, id string, size int64) error {
+	if err := m.checkFreeDisk(); err != nil {
+		return err
+	}
+	limit := m.cfg.Disk.SessionMax
+	m.mu.Lock()
+	ls := m.live[id]
+	m.mu.Unlock()
+	if limit < 0 || ls == nil || ls.projectID != projectID {
+		return nil
+	}
+	var used int64
+	for _, dir := range m.sessionDirs(ls) {
+		n, err := DiskUsage(dir, limit-used)
+		used += n
+		if err != nil && !errors.Is(err, errOverQuota) {
+			return fmt.Errorf("measure session files: %w", err)
+		}
+	}
+	if used+max(size, 0) > limit {
+		return &Error{Code: CodeTooLarge, NoRetry: true, Message: fmt.Sprintf(
+			"The upload would take the session's files past their disk quota (%d MiB; %d MiB used).", limit>>20, used>>20)}
+	}
+	return nil
+}
