@@ -121,10 +121,13 @@ func (m *Manager) checkFreeDisk() error {
 	return nil
 }
 
-// sessionDirser is implemented by hooks that keep files of a session outside its
-// browser's directory (Artifacts: downloads and uploads).
-type sessionDirser interface {
+// sessionFiler is implemented by hooks that keep files of a session outside its
+// browser's directory (Artifacts: downloads and uploads, spooled and in blobs).
+type sessionFiler interface {
+	// SessionDirs returns the local directories of a live session's files.
 	SessionDirs(id string) []string
+	// SessionBlobBytes returns the bytes of the session's blobs.
+	SessionBlobBytes(ctx context.Context, id string) (int64, error)
 }
 
 // SessionDirs returns the directories where Artifacts keeps a live session's files.
@@ -132,13 +135,42 @@ func (a *Artifacts) SessionDirs(id string) []string {
 	return []string{filepath.Join(a.cfg.SpoolDir, id)}
 }
 
-// sessionDirs returns every directory that holds a live session's files.
-func (m *Manager) sessionDirs(ls *liveSession) []string {
+// SessionBlobBytes returns the bytes of a session's blobs: the downloads copied there
+// (the browser may delete its spooled copy and download again), uploads, recording.
+func (a *Artifacts) SessionBlobBytes(ctx context.Context, id string) (int64, error) {
+	blobs, err := a.cfg.Blobs.List(ctx, blobPrefix(id))
+	var n int64
+	for _, b := range blobs {
+		n += b.Size
+	}
+	return n, err
+}
+
+// sessionBytes measures what a live session keeps on disk, stopping early (with a
+// total over limit) once it passes limit.
+func (m *Manager) sessionBytes(ctx context.Context, ls *liveSession, limit int64) (int64, error) {
 	dirs := []string{ls.browser.Dir()}
-	if h, ok := m.cfg.Hooks.(sessionDirser); ok {
+	h, ok := m.cfg.Hooks.(sessionFiler)
+	if ok {
 		dirs = append(dirs, h.SessionDirs(ls.id)...)
 	}
-	return dirs
+	var used int64
+	var errs []error
+	for _, dir := range dirs {
+		n, err := DiskUsage(dir, limit-used)
+		used += n
+		if errors.Is(err, errOverQuota) {
+			return used, nil
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ok {
+		n, err := h.SessionBlobBytes(ctx, ls.id)
+		used += n
+		errs = append(errs, err)
+	}
+	return used, errors.Join(errs...)
 }
 
 // startDiskWatch starts the session quota watcher, once; Reconcile calls it.
@@ -177,17 +209,15 @@ func (m *Manager) checkSessionDisks() {
 	m.mu.Unlock()
 	limit := m.cfg.Disk.SessionMax
 	for _, ls := range live {
-		var used int64
-		for _, dir := range m.sessionDirs(ls) {
-			n, err := DiskUsage(dir, limit-used)
-			used += n
-			if err != nil && !errors.Is(err, errOverQuota) {
-				m.log.Warn("measure session files", "session_id", ls.id, "dir", dir, "err", err)
-			}
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Disk.CheckInterval)
+		used, err := m.sessionBytes(ctx, ls, limit)
+		cancel()
+		if err != nil {
+			m.log.Warn("measure session files", "session_id", ls.id, "err", err)
 		}
 		if used > limit {
 			m.log.Warn("session over its disk quota", "session_id", ls.id, "bytes", used, "limit", limit)
-			m.finishAsync(ls, StatusError, fmt.Sprintf("disk quota exceeded: the session's files passed %d MiB", limit>>20))
+			m.finishAsync(ls, StatusError, "disk quota exceeded: the session's files passed "+sizeText(limit))
 		}
 	}
 }
@@ -284,17 +314,21 @@ func (m *Manager) CheckUpload(ctx context.Context, projectID, id string, size in
 	if limit < 0 || ls == nil || ls.projectID != projectID {
 		return nil
 	}
-	var used int64
-	for _, dir := range m.sessionDirs(ls) {
-		n, err := DiskUsage(dir, limit-used)
-		used += n
-		if err != nil && !errors.Is(err, errOverQuota) {
-			return fmt.Errorf("measure session files: %w", err)
-		}
+	used, err := m.sessionBytes(ctx, ls, limit)
+	if err != nil {
+		return fmt.Errorf("measure session files: %w", err)
 	}
 	if used+max(size, 0) > limit {
 		return &Error{Code: CodeTooLarge, NoRetry: true, Message: fmt.Sprintf(
-			"The upload would take the session's files past their disk quota (%d MiB; %d MiB used).", limit>>20, used>>20)}
+			"The upload would take the session's files past their disk quota (%s; %s used).", sizeText(limit), sizeText(used))}
 	}
 	return nil
+}
+
+// sizeText writes n bytes in MiB, or KiB when less than 1 MiB.
+func sizeText(n int64) string {
+	if n < 1<<20 {
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n>>20, 10) + " MiB"
 }

@@ -121,11 +121,17 @@ func TestSessionDiskQuota(t *testing.T) {
 
 // spoolHooks are session hooks that keep a session's files in spool/<id>, as Artifacts
 // keeps downloads and uploads.
-type spoolHooks struct{ spool string }
+type spoolHooks struct {
+	spool     string
+	blobBytes *atomic.Int64
+}
 
 func (spoolHooks) SessionStarted(context.Context, *bb.Session, bb.Browser) {}
 func (spoolHooks) SessionEnded(context.Context, string)                    {}
 func (h spoolHooks) SessionDirs(id string) []string                        { return []string{filepath.Join(h.spool, id)} }
+func (h spoolHooks) SessionBlobBytes(context.Context, string) (int64, error) {
+	return h.blobBytes.Load(), nil
+}
 
 // TestSessionDiskQuotaSpool: the files hooks keep for a session (Artifacts' downloads
 // and uploads) count toward its quota, with its browser's.
@@ -133,7 +139,8 @@ func TestSessionDiskQuotaSpool(t *testing.T) {
 	runDir, spool := t.TempDir(), t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		l := &chrometest.Launcher{RunDir: runDir}
-		e := newEnv(t, 2, l, bb.ManagerConfig{Hooks: spoolHooks{spool}, Disk: bb.DiskConfig{SessionMax: 1 << 20}})
+		blobs := new(atomic.Int64)
+		e := newEnv(t, 2, l, bb.ManagerConfig{Hooks: spoolHooks{spool, blobs}, Disk: bb.DiskConfig{SessionMax: 1 << 20}})
 		if err := e.m.Reconcile(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -142,8 +149,12 @@ func TestSessionDiskQuotaSpool(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		e.wantStatus(t, s.ID, bb.StatusRunning)
-		writeFile(t, filepath.Join(spool, s.ID, "uploads", "half"), 600<<10)
+		writeFile(t, filepath.Join(spool, s.ID, "uploads", "a"), 200<<10)
 		time.Sleep(5 * time.Second) // the default check interval
+		synctest.Wait()
+		e.wantStatus(t, s.ID, bb.StatusRunning)
+		blobs.Store(300 << 10) // downloads copied to blobs count too
+		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		e.wantStatus(t, s.ID, bb.StatusError)
 	})

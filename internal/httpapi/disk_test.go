@@ -11,10 +11,10 @@ import (
 )
 
 // TestUploadDiskQuota is security-review F8: uploads count toward the session's disk
-// quota, checked before the body is read: the upload that would pass it is a 413 and
-// leaves nothing behind.
+// quota (twice: the blob and the copy in the session's spool), checked before the body
+// is read: the upload that would pass it is a 413 and leaves nothing behind.
 func TestUploadDiskQuota(t *testing.T) {
-	e := newArtifactEnv(t, 1<<20, func(c *bb.ManagerConfig) { c.Disk.SessionMax = 256 << 10 })
+	e := newArtifactEnv(t, 1<<20, func(c *bb.ManagerConfig) { c.Disk.SessionMax = 450 << 10 })
 	id := e.create(t, `{}`)
 	up := e.live(t, id).UploadDir
 	post := func(name string) *httptestRecorder {
