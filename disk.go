@@ -212,7 +212,13 @@ func (m *Manager) checkSessionDisks() {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Disk.CheckInterval)
 		used, err := m.sessionBytes(ctx, ls, limit)
 		cancel()
-		if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			// Chromium makes no unreadable directories; files hidden in one would
+			// escape the quota. Fail closed.
+			m.log.Warn("session files can't be measured", "session_id", ls.id, "err", err)
+			m.finishAsync(ls, StatusError, "disk quota: the session's files can't be measured (an unreadable directory)")
+			continue
+		} else if err != nil {
 			m.log.Warn("measure session files", "session_id", ls.id, "err", err)
 		}
 		if used > limit {
@@ -233,9 +239,12 @@ const diskBlock = 4096
 // It never follows a symbolic link, root included: a link to a large file counts as a
 // link (the browser may plant links to anything). It stops early, with a total over
 // limit and an error, once the total passes limit (unless limit < 0). A missing root is
-// 0; entries that vanish or can't be read during the walk are skipped.
+// 0 and entries that vanish during the walk are skipped; a directory that can't be read
+// (the browser may chmod its own) is measured around and reported as an error wrapping
+// fs.ErrPermission, so that the caller can fail closed.
 func DiskUsage(root string, limit int64) (int64, error) {
 	var total int64
+	var denied error
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == root && errors.Is(err, fs.ErrNotExist) {
@@ -243,6 +252,9 @@ func DiskUsage(root string, limit int64) (int64, error) {
 			}
 			if path == root {
 				return err
+			}
+			if errors.Is(err, fs.ErrPermission) && denied == nil {
+				denied = fmt.Errorf("measure %s: %w", path, err)
 			}
 			return nil // vanished or unreadable: skip (a directory's own size was counted)
 		}
@@ -258,6 +270,9 @@ func DiskUsage(root string, limit int64) (int64, error) {
 	})
 	if errors.Is(err, errOverQuota) {
 		return total, errOverQuota
+	}
+	if err == nil {
+		err = denied
 	}
 	return total, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -214,5 +215,23 @@ func TestProjectDiskQuota(t *testing.T) {
 	other, _ := sqlitetest.Project(t, e.db, 5)
 	if _, err := e.m.CreateExtension(ctx, other.ID, "x.zip", bytes.NewReader(data)); err != nil {
 		t.Errorf("another project's extension: %v", err)
+	}
+}
+
+// TestDiskUsageUnreadable: a directory the measurer can't read (the browser may chmod
+// its own) is reported as fs.ErrPermission, for the watcher to fail closed. Root reads
+// every directory, so the test needs another user.
+func TestDiskUsageUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads unreadable directories")
+	}
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "hidden", "big"), 1<<20)
+	if err := os.Chmod(filepath.Join(root, "hidden"), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(root, "hidden"), 0o700) })
+	if _, err := bb.DiskUsage(root, -1); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("DiskUsage with an unreadable directory: %v; want fs.ErrPermission", err)
 	}
 }
