@@ -399,3 +399,24 @@ func TestValidLocale(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidLocale checks that what ValidLocale accepts is safe on a command line and in
+// an Accept-Language header: short printable ASCII without separators.
+func FuzzValidLocale(f *testing.F) {
+	for _, s := range []string{"en-US", "zh_Hant_TW", "en-US\x00x", "en,fr", "", "abcdefgh-aaaaaaaa-bbbbbbbb-cccccccc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !bb.ValidLocale(s) {
+			return
+		}
+		if len(s) > bb.MaxLocaleLength || strings.ContainsAny(s, "\x00 ,;=\"'\\\n\r\t") {
+			t.Errorf("ValidLocale(%q) = true", s)
+		}
+		for _, c := range []byte(s) {
+			if c >= 0x80 {
+				t.Errorf("ValidLocale(%q) = true with a non-ASCII byte", s)
+			}
+		}
+	})
+}

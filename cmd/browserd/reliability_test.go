@@ -92,3 +92,20 @@ func TestDiskFree(t *testing.T) {
 		t.Error("diskFree of a missing dir: no error")
 	}
 }
+
+// FuzzParseSize checks that no input panics parseSize and that what it accepts
+// round-trips through formatSize.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"0", "-1", "2GiB", "512MiB", "64M", "1 TiB", "10B", "", "1.5G", "9223372036854775807", "8EiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err != nil {
+			return
+		}
+		if back, err := parseSize(formatSize(n)); err != nil || back != n {
+			t.Errorf("parseSize(%q) = %d; formatSize gives %q, which parses as %d, %v", s, n, formatSize(n), back, err)
+		}
+	})
+}
