@@ -181,6 +181,11 @@ func (m *Manager) saveContext(ctx context.Context, id, dir string) (*Context, er
 	if err != nil {
 		return nil, err
 	}
+	if limit := m.cfg.Disk.SessionMax; limit >= 0 { // disk.go: what grew past the quota since the last check
+		if size, err := DiskUsage(dir, limit); errors.Is(err, errOverQuota) {
+			return nil, fmt.Errorf("write snapshot of context %s: the profile passed the session disk quota (%s)", id, sizeText(size))
+		}
+	}
 	prefix := "contexts/" + id + "/" + NewID() + "/"
 	n, err := putSnapshot(ctx, cfg, prefix+snapshotBlob, id, dir)
 	if err != nil {
