@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
+	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBadLocalesKeepNodeReady is security-review F6: creates whose fingerprint locales
@@ -108,4 +113,73 @@ func FuzzParseSize(f *testing.F) {
 			t.Errorf("parseSize(%q) = %d; formatSize gives %q, which parses as %d, %v", s, n, formatSize(n), back, err)
 		}
 	})
+}
+
+// TestReleaseWhileStoreLocked is security-review F7, reproduction A, end to end: an
+// admin transaction holds SQLite's write lock longer than the server waits for it while
+// a session is released. The release answers 503 with x-should-retry: true (it said 200
+// RUNNING), the browser stops at once, and once the lock goes the session is COMPLETED
+// without another release.
+func TestReleaseWhileStoreLocked(t *testing.T) {
+	srv := startServer(t, t.TempDir(), defaultEnv())
+	s := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
+
+	admin, err := sql.Open("sqlite", filepath.Join(srv.DataDir, "browserd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	conn, err := admin.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	defer func() {
+		if locked {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+
+	req, err := http.NewRequest("POST", srv.URL+"/v1/sessions/"+s.ID, strings.NewReader(`{"status":"REQUEST_RELEASE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-BB-API-Key", testAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-should-retry") != "true" ||
+		!strings.Contains(string(body), "could not be recorded yet") {
+		t.Errorf("release with the store locked = %d (x-should-retry %q) %s; want 503, true", resp.StatusCode, resp.Header.Get("x-should-retry"), body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(browserPIDs(t, srv.DataDir)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the browser still runs 30 s after the release")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := srv.session(t, testAPIKey, s.ID); got.Status != "RUNNING" {
+		t.Errorf("while locked the store has %s; want RUNNING (the lock held the write back)", got.Status)
+	}
+
+	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	locked = false
+	got := srv.waitStatus(t, testAPIKey, s.ID, "COMPLETED", 30*time.Second)
+	if got.EndedAt == "" {
+		t.Errorf("session after the lock = %+v; want an endedAt", got)
+	}
+	if code, _ := call(t, srv.URL, "POST", "/v1/sessions/"+s.ID, testAPIKey, map[string]string{"status": "REQUEST_RELEASE"}); code != http.StatusOK {
+		t.Errorf("release after the lock = %d; want 200", code)
+	}
 }
