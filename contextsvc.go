@@ -181,10 +181,18 @@ func (m *Manager) saveContext(ctx context.Context, id, dir string) (*Context, er
 	if err != nil {
 		return nil, err
 	}
+	if limit := m.cfg.Disk.SessionMax; limit >= 0 { // disk.go: what grew past the quota since the last check
+		if size, err := DiskUsage(dir, limit); errors.Is(err, errOverQuota) {
+			return nil, fmt.Errorf("write snapshot of context %s: the profile passed the session disk quota (%s)", id, sizeText(size))
+		}
+	}
 	prefix := "contexts/" + id + "/" + NewID() + "/"
 	n, err := putSnapshot(ctx, cfg, prefix+snapshotBlob, id, dir)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("write snapshot of context %s: %w", id, err), m.deleteBlobs(cfg, prefix))
+	}
+	if err := m.checkContextDisk(ctx, id, n); err != nil { // disk.go: the earlier snapshot stays
+		return nil, errors.Join(err, m.deleteBlobs(cfg, prefix))
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var old string

@@ -260,7 +260,9 @@ func EmulationFor(bs BrowserSettings, viewport Viewport, given bool) Emulation {
 	}
 	p.Edge = slices.Contains(fp.Browsers, "edge") && !slices.Contains(fp.Browsers, "chrome")
 	for _, l := range fp.Locales {
-		if l = strings.TrimSpace(l); l != "" && !slices.Contains(p.Languages, l) {
+		// DecodeCreateSessionRequest refuses bad locales; this keeps any other caller's
+		// off Chromium's command line too (security-review F6).
+		if l = strings.TrimSpace(l); ValidLocale(l) && len(p.Languages) < MaxLocales && !slices.Contains(p.Languages, l) {
 			p.Languages = append(p.Languages, l)
 		}
 	}

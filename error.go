@@ -32,7 +32,10 @@ type Error struct {
 	// NoRetry asks clients not to retry (sent as `x-should-retry: false`). The official
 	// SDKs retry 409, 429 and 5xx by default; some of ours must fail fast.
 	NoRetry bool
-	Err     error // cause, for logs only; returned by Unwrap
+	// Retry asks clients to retry (sent as `x-should-retry: true`): the condition is
+	// temporary, such as a session end the store has not taken yet.
+	Retry bool
+	Err   error // cause, for logs only; returned by Unwrap
 }
 
 // Error returns the message, followed by the cause when there is one.
@@ -74,6 +77,14 @@ func MessageOf(err error) string {
 func NoRetryOf(err error) bool {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.NoRetry
+	}
+	return false
+}
+
+// RetryOf reports whether err asks clients to retry.
+func RetryOf(err error) bool {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Retry
 	}
 	return false
 }

@@ -59,6 +59,9 @@ func (m *Manager) CreateExtension(ctx context.Context, keyProjectID, fileName st
 	if _, err := CheckExtensionZip(f, n); err != nil {
 		return nil, err
 	}
+	if err := m.checkProjectDisk(ctx, keyProjectID, n); err != nil { // disk.go
+		return nil, err
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("extension upload: %w", err)
 	}

@@ -20,13 +20,15 @@ type liveSession struct {
 	endStatus      SessionStatus
 	endReason      string
 	ended          chan struct{} // closed when the session ends
+	recorded       chan struct{} // closed once finish tried to record the end (endrecord.go)
 
 	expiry, connectDeadline, grace *time.Timer
 }
 
 // track registers a started browser as a live session and watches its process.
 func (m *Manager) track(s *Session, b Browser) *liveSession {
-	ls := &liveSession{id: s.ID, projectID: s.ProjectID, keepAlive: s.KeepAlive, browser: b, ended: make(chan struct{})}
+	ls := &liveSession{id: s.ID, projectID: s.ProjectID, keepAlive: s.KeepAlive, browser: b,
+		ended: make(chan struct{}), recorded: make(chan struct{})}
 	m.mu.Lock()
 	m.live[s.ID] = ls
 	m.mu.Unlock()
@@ -79,12 +81,13 @@ func (m *Manager) finishAsync(ls *liveSession, status SessionStatus, reason stri
 // finish ends a live session: it records the end in the store (so the API tells the
 // truth at once), tells attached clients, then stops the browser in the background and
 // frees the slot once the process group is gone. It returns the ended session, or nil if
-// the session was already ending.
-func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *Session {
+// the session was already ending. An end the store does not take is retried in the
+// background (endrecord.go) and its error returned; the browser stops all the same.
+func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) (*Session, error) {
 	m.mu.Lock()
 	if ls.ending {
 		m.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	ls.ending = true
 	ls.endStatus, ls.endReason = status, reason
@@ -96,15 +99,18 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 	close(ls.ended)
 	m.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
+	ctx, cancel := m.storeTimeout()
 	defer cancel()
 	m.endSetup(ls.id) // final proxyBytes before the end is visible
 	// The end carries the last usage sample, if any; measuring afresh (tens of ms of
 	// /proc reading) happens after the answer, in the background, before the stop.
-	s, err := m.endInStoreWith(ctx, ls.id, status, reason, m.lastUsage(ls.id)) // usage.go
+	end := &pendingEnd{status: status, reason: reason, endedAt: time.Now(), also: m.lastUsage(ls.id)} // usage.go
+	s, err := m.recordEnd(ctx, ls.id, end)
 	if err != nil {
-		m.log.Error("record session end", "session_id", ls.id, "err", err)
+		end.err = err
+		m.pendEnd(ls.id, end) // endrecord.go: retried until stored
 	}
+	close(ls.recorded)
 	m.log.Info("session ended", "session_id", ls.id, "status", string(status), "reason", reason)
 
 	m.wg.Go(func() {
@@ -120,7 +126,7 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) *
 		m.reserved--
 		m.mu.Unlock()
 	})
-	return s
+	return s, err
 }
 
 // ConnectCredentials identify a session on a CDP connection: a signing key, or the

@@ -44,6 +44,16 @@ type ManagerConfig struct {
 	Storage StorageConfig
 	// Observer, when set, is told how creates and launches go (observe.go).
 	Observer Observer
+
+	// StoreTimeout bounds one store write that ends a session [10s]; an end the store
+	// does not take in time is retried in the background (endrecord.go).
+	StoreTimeout time.Duration
+	// SweepInterval is how often the sweep ends sessions the store has as live on this
+	// node that no browser backs, and retries pending ends [1m]; <0 disables it. It
+	// starts at the end of Reconcile.
+	SweepInterval time.Duration
+	// Disk sets disk quotas and the free-space floor (disk.go).
+	Disk DiskConfig
 }
 
 // Manager owns the sessions of one node: it launches their browsers, enforces limits,
@@ -60,11 +70,15 @@ type Manager struct {
 	launchSem chan struct{}
 	pool      *pool // nil when off
 
-	mu          sync.Mutex
-	live        map[string]*liveSession
-	reserved    int // capacity taken: live sessions plus creates in progress
-	closed      bool
-	poolStarted bool
+	mu           sync.Mutex
+	live         map[string]*liveSession
+	reserved     int // capacity taken: live sessions plus creates in progress
+	closed       bool
+	closing      chan struct{} // closed when Close begins: background loops return
+	poolStarted  bool
+	sweepStarted bool
+	diskStarted  bool
+	ends         endRecords // pending session ends, creates in progress (endrecord.go)
 
 	setups  setups       // session proxies and emulation agents (setup.go)
 	storage storageState // session profiles and extensions (storage.go)
@@ -101,6 +115,13 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.NodeID == "" {
 		cfg.NodeID = "local"
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 10 * time.Second
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = time.Minute
+	}
+	cfg.Disk = cfg.Disk.withDefaults() // disk.go
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		cfg:       cfg,
@@ -110,9 +131,10 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cancel:    cancel,
 		launchSem: make(chan struct{}, cfg.MaxLaunches),
 		live:      make(map[string]*liveSession),
+		closing:   make(chan struct{}),
 	}
 	if cfg.Pool.Size > 0 {
-		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport})
+		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport, Args: m.launchArgs()})
 	}
 	return m, nil
 }
@@ -215,6 +237,9 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if err != nil {
 		return nil, err
 	}
+	if err := m.checkFreeDisk(); err != nil { // disk.go: 503 below the free-space floor
+		return nil, err
+	}
 	p, err := m.store.Project(ctx, keyProjectID)
 	if err != nil {
 		return nil, fmt.Errorf("load project: %w", err)
@@ -262,11 +287,12 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if err := m.checkSessionRefs(ctx, p.ID, req); err != nil { // storage.go: unknown context or extension → 404
 		return nil, err
 	}
+	defer m.startingCreate(s.ID)() // endrecord.go: the sweep leaves it alone until it is live
 	if err := m.store.CreateSession(ctx, s, p.Concurrency); err != nil {
 		return nil, err
 	}
 
-	opts := LaunchOptions{SessionID: s.ID, Viewport: m.cfg.DefaultViewport}
+	opts := LaunchOptions{SessionID: s.ID, Viewport: m.cfg.DefaultViewport, Args: m.launchArgs()}
 	if vp := req.Settings.Viewport; vp != nil {
 		if vp.Width > 0 {
 			opts.Viewport.Width = vp.Width
@@ -285,6 +311,10 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		m.fail(s.ID, "launch: "+err.Error())
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("launch browser for session %s: %w", s.ID, ctx.Err())
+		}
+		if errors.Is(err, ErrLaunchArgs) { // validation should have caught it: the request's fault
+			return nil, &Error{Code: CodeInvalid, NoRetry: true, Err: err,
+				Message: "body/browserSettings could not be passed to the browser (an argument is too long or holds a NUL)"}
 		}
 		return nil, &Error{Code: CodeInternal, Message: "the browser failed to start", Err: err}
 	}
@@ -367,7 +397,7 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 					return b, nil
 				}
 			}
-			return m.startBrowser(ctx, opts)
+			return m.startBrowser(ctx, opts, true)
 		case <-warmReady:
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -379,10 +409,15 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 
 // startBrowser launches a browser owned by the Manager and waits, bounded by ctx and
 // LaunchTimeout, until it is ready; a browser that fails to get ready is closed.
-func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions) (_ Browser, err error) {
+// requested tells that opts carry arguments derived from a create request: an exec of
+// them that the kernel refuses is then ErrLaunchArgs (observe.go).
+func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requested bool) (_ Browser, err error) {
 	defer m.observeLaunch(time.Now(), &err)
 	b, err := m.cfg.Launcher.Launch(m.ctx, opts)
 	if err != nil {
+		if requested && execArgsRefused(err) {
+			err = fmt.Errorf("%w: %w", ErrLaunchArgs, err)
+		}
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.LaunchTimeout)
@@ -398,18 +433,12 @@ func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions) (_ Brows
 
 // fail marks a session that never ran as ERROR.
 func (m *Manager) fail(id, reason string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 10*time.Second)
+	ctx, cancel := m.storeTimeout()
 	defer cancel()
-	_, err := m.store.UpdateSession(ctx, id, func(s *Session) error {
-		if s.Status.Terminal() {
-			return errSessionEnded
-		}
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		s.Status, s.EndedAt, s.UpdatedAt, s.EndReason = StatusError, now, now, reason
-		return nil
-	})
-	if err != nil && !errors.Is(err, errSessionEnded) {
-		m.log.Error("mark session failed", "session_id", id, "err", err)
+	end := &pendingEnd{status: StatusError, reason: reason, endedAt: time.Now()}
+	if _, err := m.recordEnd(ctx, id, end); err != nil {
+		end.err = err
+		m.pendEnd(id, end) // endrecord.go: retried until stored
 	}
 	m.log.Warn("session failed to start", "session_id", id, "reason", reason)
 }
@@ -451,14 +480,39 @@ func (m *Manager) ReleaseSession(ctx context.Context, keyProjectID, id string) (
 	ls := m.live[id]
 	m.mu.Unlock()
 	if ls != nil {
-		if ended := m.finish(ls, StatusCompleted, "released"); ended != nil {
+		ended, err := m.finish(ls, StatusCompleted, "released")
+		if err != nil {
+			return nil, endNotRecorded(id, err) // 503: the end is retried (security-review F7)
+		} else if ended != nil {
 			return ended, nil
 		}
+		// Ending already (a timeout, a crash, another release): answer once its end
+		// is recorded, or known not to be.
+		select {
+		case <-ls.recorded:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if p := m.pendingEndOf(id); p != nil {
+		// Its browser is gone but its end is not stored: one more try, now.
+		s, err := m.tryPendingEnd(id)
+		if err != nil {
+			return nil, endNotRecorded(id, err)
+		} else if s != nil {
+			return s, nil
+		}
+	}
+	if ls != nil {
 		return m.store.Session(ctx, id)
 	}
 	// Not running here: starting, or lost. Mark it in the store; a create still
 	// launching sees the terminal status and stops its browser.
-	return m.endInStore(ctx, id, StatusCompleted, "released")
+	s, err = m.endInStore(ctx, id, StatusCompleted, "released")
+	if err != nil && CodeOf(err) == CodeInternal {
+		return nil, endNotRecorded(id, err)
+	}
+	return s, err
 }
 
 func (m *Manager) endInStore(ctx context.Context, id string, status SessionStatus, reason string) (*Session, error) {
@@ -508,6 +562,8 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		m.log.Warn("reconciled earlier run", "killed_processes", killed, "ended_sessions", len(stale))
 	}
 	m.startPool()
+	m.startSweep()     // endrecord.go
+	m.startDiskWatch() // disk.go
 	return nil
 }
 
@@ -526,6 +582,9 @@ func (m *Manager) startPool() {
 // browsers to stop, and stops the Manager.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
+	if !m.closed {
+		close(m.closing)
+	}
 	m.closed = true
 	if m.pool != nil {
 		m.pool.stop() // its loop closes the warm browsers and returns

@@ -207,7 +207,8 @@ func TestCreateSession(t *testing.T) {
 				if diff := cmp.Diff(created, e.stored(t, created.ID)); diff != "" {
 					t.Errorf("stored session differs from the returned one (-returned +stored):\n%s", diff)
 				}
-				wantOpts := bb.LaunchOptions{SessionID: created.ID, Viewport: tt.wantViewport}
+				// Every browser gets a bounded HTTP cache (security-review F8).
+				wantOpts := bb.LaunchOptions{SessionID: created.ID, Viewport: tt.wantViewport, Args: []string{"--disk-cache-size=67108864"}}
 				if diff := cmp.Diff(wantOpts, b.Options()); diff != "" {
 					t.Errorf("launch options (-want +got):\n%s", diff)
 				}

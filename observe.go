@@ -3,6 +3,8 @@ package browserd
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"syscall"
 	"time"
 )
 
@@ -42,13 +44,25 @@ const (
 var RefuseReasons = []RefuseReason{RefusedConcurrency, RefusedCapacity, RefusedInvalid,
 	RefusedShutdown, RefusedCanceled, RefusedError}
 
+// ErrLaunchArgs is the cause of a launch whose command line, derived from a create
+// request, the kernel refused to exec (EINVAL: a NUL byte; E2BIG: too long). It is the
+// request's fault, not the node's: readiness does not count it as a failed launch
+// (security-review F6). Request validation keeps it from happening.
+var ErrLaunchArgs = errors.New("browserd: the launch arguments were refused")
+
+// execArgsRefused reports whether err is an exec failure caused by its arguments.
+func execArgsRefused(err error) bool {
+	pe, ok := errors.AsType[*fs.PathError](err)
+	return ok && pe.Op == "fork/exec" && (errors.Is(pe.Err, syscall.EINVAL) || errors.Is(pe.Err, syscall.E2BIG))
+}
+
 // ErrNodeFull is the cause of a create refused because the node is at MaxSessions.
 var ErrNodeFull = errors.New("browserd: node at capacity")
 
 // refuseReason classifies the error of a failed create.
 func refuseReason(err error) RefuseReason {
 	switch {
-	case errors.Is(err, ErrNodeFull):
+	case errors.Is(err, ErrNodeFull), errors.Is(err, ErrLowDisk):
 		return RefusedCapacity
 	case errors.Is(err, ErrManagerClosed):
 		return RefusedShutdown

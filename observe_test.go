@@ -3,7 +3,11 @@ package browserd_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,5 +180,42 @@ func pollUntil(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met in 10s")
 		}
+	}
+}
+
+// TestLaunchArgsRefused: a launch whose request-derived command line the kernel refuses
+// (EINVAL for a NUL, E2BIG for a huge flag) is the request's fault: 400, and the
+// Observer is told ErrLaunchArgs, which readiness does not count (security-review F6).
+func TestLaunchArgsRefused(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EINVAL, syscall.E2BIG} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			rec := &obsRecorder{}
+			l := &chrometest.Launcher{OnLaunch: func(context.Context, bb.LaunchOptions) error {
+				return fmt.Errorf("launch chrome for session x: %w", &fs.PathError{Op: "fork/exec", Path: "/usr/bin/setpriv", Err: errno})
+			}}
+			e := newEnv(t, 1, l, bb.ManagerConfig{Observer: rec})
+			_, err := e.m.CreateSession(t.Context(), e.p.ID, bb.CreateSessionRequest{})
+			if bb.CodeOf(err) != bb.CodeInvalid || !bb.NoRetryOf(err) || !strings.Contains(bb.MessageOf(err), "body/browserSettings") {
+				t.Fatalf("CreateSession = %v (code %s); want a CodeInvalid naming body/browserSettings, not to be retried", err, bb.CodeOf(err))
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if len(rec.launches) != 1 || !errors.Is(rec.launches[0], bb.ErrLaunchArgs) {
+				t.Errorf("launches = %v; want one ErrLaunchArgs", rec.launches)
+			}
+			if diff := cmp.Diff(rec.refused, []bb.RefuseReason{bb.RefusedInvalid}); diff != "" {
+				t.Errorf("refusals (-got +want):\n%s", diff)
+			}
+		})
+	}
+	// Other exec failures (a missing binary) stay the node's.
+	rec := &obsRecorder{}
+	l := &chrometest.Launcher{LaunchErr: &fs.PathError{Op: "fork/exec", Path: "/usr/bin/chromium", Err: syscall.ENOENT}}
+	e := newEnv(t, 1, l, bb.ManagerConfig{Observer: rec})
+	if _, err := e.m.CreateSession(t.Context(), e.p.ID, bb.CreateSessionRequest{}); bb.CodeOf(err) != bb.CodeInternal {
+		t.Fatalf("CreateSession with ENOENT = %v; want CodeInternal", err)
+	}
+	if len(rec.launches) != 1 || errors.Is(rec.launches[0], bb.ErrLaunchArgs) {
+		t.Errorf("launches = %v; want one failure that is not ErrLaunchArgs", rec.launches)
 	}
 }

@@ -239,7 +239,7 @@ func (p *pool) doneLaunching() {
 func (p *pool) launchOne() {
 	opts := p.template
 	opts.SessionID = "warm-" + NewID()
-	b, err := p.m.startBrowser(p.ctx, opts)
+	b, err := p.m.startBrowser(p.ctx, opts, false)
 	if err != nil {
 		<-p.m.launchSem
 		p.doneLaunching()

@@ -156,13 +156,12 @@ func decodeBrowserSettings(v json.RawMessage, bs *BrowserSettings) error {
 	if bs.OS != "" && !validOS[bs.OS] {
 		return Errorf(CodeInvalid, "body/browserSettings/os must be one of windows, mac, linux, mobile, tablet")
 	}
-	for i, d := range bs.AllowedDomains {
-		if strings.TrimSpace(d) == "" {
-			return Errorf(CodeInvalid, "body/browserSettings/allowedDomains/%d must be a non-empty domain", i)
-		}
+	if err := validateAllowedDomains(bs.AllowedDomains); err != nil { // fingerprint.go
+		return err
 	}
 	if len(bs.Fingerprint) > 0 && !isNull(bs.Fingerprint) {
-		if _, err := decodeObject(bs.Fingerprint, "body/browserSettings/fingerprint"); err != nil {
+		// Its locales reach Chromium's command line (security-review F6).
+		if err := validateFingerprint(bs.Fingerprint); err != nil { // fingerprint.go
 			return err
 		}
 	}

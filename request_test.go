@@ -259,6 +259,41 @@ func TestDecodeCreateSessionRequestErrors(t *testing.T) {
 		{name: "allowedDomains not an array", body: `{"browserSettings":{"allowedDomains":"example.com"}}`, wantMsg: "body/browserSettings/allowedDomains must be an array"},
 		{name: "allowedDomains empty entry", body: `{"browserSettings":{"allowedDomains":["a.com",""]}}`, wantMsg: "body/browserSettings/allowedDomains/1 must be a non-empty domain"},
 		{name: "fingerprint not an object", body: `{"browserSettings":{"fingerprint":5}}`, wantMsg: "body/browserSettings/fingerprint must be an object"},
+		// security-review F6: fingerprint fields reach Chromium's command line and CDP.
+		{name: "locale with NUL", body: `{"browserSettings":{"fingerprint":{"locales":["en-US\u0000x"]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/locales/0 must be a language tag such as "en-US" (letters, digits and hyphens, at most 35 bytes)`},
+		{name: "locale too long", body: `{"browserSettings":{"fingerprint":{"locales":["en","` + strings.Repeat("a", 140000) + `"]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/locales/1 must be a language tag such as "en-US" (letters, digits and hyphens, at most 35 bytes)`},
+		{name: "locale not a tag", body: `{"browserSettings":{"fingerprint":{"locales":["!!bad locale"]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/locales/0 must be a language tag such as "en-US" (letters, digits and hyphens, at most 35 bytes)`},
+		{name: "locale with a comma", body: `{"browserSettings":{"fingerprint":{"locales":["en,--no-sandbox"]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/locales/0 must be a language tag such as "en-US" (letters, digits and hyphens, at most 35 bytes)`},
+		{name: "locale empty", body: `{"browserSettings":{"fingerprint":{"locales":[""]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/locales/0 must be a language tag such as "en-US" (letters, digits and hyphens, at most 35 bytes)`},
+		{name: "locale key in another case", body: `{"browserSettings":{"fingerprint":{"locales":["en"],"LOCALES":["en\u0000"]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/locales/0 must be a language tag such as "en-US" (letters, digits and hyphens, at most 35 bytes)`},
+		{name: "too many locales", body: `{"browserSettings":{"fingerprint":{"locales":["a1","en","de","fr","it","es","pt","nl","sv","da","fi"]}}}`,
+			wantMsg: "body/browserSettings/fingerprint/locales must not have more than 10 entries"},
+		{name: "locales not an array", body: `{"browserSettings":{"fingerprint":{"locales":"en-US"}}}`,
+			wantMsg: "body/browserSettings/fingerprint/locales must be an array"},
+		{name: "locale not a string", body: `{"browserSettings":{"fingerprint":{"locales":[1]}}}`,
+			wantMsg: "body/browserSettings/fingerprint/locales must be a string"},
+		{name: "browsers entry with NUL", body: `{"browserSettings":{"fingerprint":{"browsers":["chrome\u0000"]}}}`,
+			wantMsg: `body/browserSettings/fingerprint/browsers/0 must be a name such as "chrome"`},
+		{name: "too many devices", body: `{"browserSettings":{"fingerprint":{"devices":[` + strings.Repeat(`"desktop",`, 16) + `"mobile"]}}}`,
+			wantMsg: "body/browserSettings/fingerprint/devices must not have more than 16 entries"},
+		{name: "operatingSystems not strings", body: `{"browserSettings":{"fingerprint":{"operatingSystems":[{}]}}}`,
+			wantMsg: "body/browserSettings/fingerprint/operatingSystems must be a string"},
+		{name: "httpVersion 3", body: `{"browserSettings":{"fingerprint":{"httpVersion":3}}}`,
+			wantMsg: "body/browserSettings/fingerprint/httpVersion must be 1 or 2"},
+		{name: "screen negative", body: `{"browserSettings":{"fingerprint":{"screen":{"maxWidth":-5}}}}`,
+			wantMsg: "body/browserSettings/fingerprint/screen/maxWidth must be an integer from 0 to 100000"},
+		{name: "screen not an integer", body: `{"browserSettings":{"fingerprint":{"screen":{"minHeight":"tall"}}}}`,
+			wantMsg: "body/browserSettings/fingerprint/screen/minHeight must be an integer"},
+		{name: "allowedDomains with NUL", body: `{"browserSettings":{"allowedDomains":["a.com\u0000"]}}`,
+			wantMsg: "body/browserSettings/allowedDomains/0 must be a domain name of at most 253 bytes"},
+		{name: "allowedDomains too long", body: `{"browserSettings":{"allowedDomains":["` + strings.Repeat("a", 300) + `.com"]}}`,
+			wantMsg: "body/browserSettings/allowedDomains/0 must be a domain name of at most 253 bytes"},
 		{name: "proxies string", body: `{"proxies":"yes"}`, wantMsg: "body/proxies must be a boolean or an array of proxy rules"},
 		{name: "proxies object", body: `{"proxies":{"type":"none"}}`, wantMsg: "body/proxies must be a boolean or an array of proxy rules"},
 		{name: "proxy rule not an object", body: `{"proxies":[1]}`, wantMsg: "body/proxies/0 must be an object"},
@@ -294,6 +329,9 @@ func FuzzCreateSessionRequest(f *testing.F) {
 		`{"userMetadata":{"a":{"b":"c"}}}`, `{"browserSettings":{"context":{"id":"c"},"viewport":{"width":1}}}`,
 		`{"proxies":[{"type":"external","server":"http://p"}]}`, `{"proxies":true}`,
 		`{"browserSettings":{"fingerprint":{"httpVersion":2}}}`, `{"proxySettings":{"caCertificates":["x"]}}`,
+		`{"browserSettings":{"fingerprint":{"locales":["en-US\u0000x"]}}}`,
+		`{"browserSettings":{"fingerprint":{"locales":["de-DE","en"],"Locales":["fr"],"screen":{"maxWidth":800}}}}`,
+		`{"browserSettings":{"os":"mobile","fingerprint":{"locales":["zh_Hant_TW"]},"viewport":{"width":7680,"height":1}}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -319,6 +357,66 @@ func FuzzCreateSessionRequest(f *testing.F) {
 		}
 		if req.UserMetadata != nil && !json.Valid(req.UserMetadata) {
 			t.Errorf("DecodeCreateSessionRequest(%q) UserMetadata = %q is not JSON", body, req.UserMetadata)
+		}
+		// What an accepted request puts on Chromium's command line can be exec'd: no NUL,
+		// short flags (security-review F6).
+		for _, given := range []bool{false, true} {
+			e := bb.EmulationFor(req.Settings, bb.Viewport{Width: 1280, Height: 720}, given)
+			for _, arg := range e.LaunchArgs("156.0.8078.108") {
+				if strings.ContainsRune(arg, 0) || len(arg) > 1024 {
+					t.Fatalf("DecodeCreateSessionRequest(%q) accepted, and gives the launch argument %q", body, arg)
+				}
+			}
+			if p := e.Profile; p != nil {
+				if len(p.Languages) == 0 || len(p.Languages) > bb.MaxLocales+1 {
+					t.Errorf("DecodeCreateSessionRequest(%q): languages %q", body, p.Languages)
+				}
+				for _, l := range p.Languages {
+					if !bb.ValidLocale(l) {
+						t.Errorf("DecodeCreateSessionRequest(%q): language %q is not a tag", body, l)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestValidLocale(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"en", true}, {"en-US", true}, {"de-DE", true}, {"zh-Hant-TW", true}, {"es-419", true},
+		{"en_US", true}, {"sr-Latn-RS", true}, {"x-private", false}, {"i-klingon", false},
+		{"", false}, {"e", false}, {"en-", false}, {"-en", false}, {"en--US", false}, {"en US", false},
+		{"en-US\x00", false}, {"en,fr", false}, {"12-US", false}, {"en-toolongsub", false},
+		{"abcdefgh-aaaaaaaa-bbbbbbbb-cccccccc", true}, {"abcdefgh-aaaaaaaa-bbbbbbbb-cccccccc-d", false},
+		{"en-ÜS", false}, {"!!bad locale", false}, {"en;q=0.9", false},
+	}
+	for _, tt := range tests {
+		if got := bb.ValidLocale(tt.in); got != tt.want {
+			t.Errorf("ValidLocale(%q) = %v; want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzValidLocale checks that what ValidLocale accepts is safe on a command line and in
+// an Accept-Language header: short printable ASCII without separators.
+func FuzzValidLocale(f *testing.F) {
+	for _, s := range []string{"en-US", "zh_Hant_TW", "en-US\x00x", "en,fr", "", "abcdefgh-aaaaaaaa-bbbbbbbb-cccccccc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !bb.ValidLocale(s) {
+			return
+		}
+		if len(s) > bb.MaxLocaleLength || strings.ContainsAny(s, "\x00 ,;=\"'\\\n\r\t") {
+			t.Errorf("ValidLocale(%q) = true", s)
+		}
+		for _, c := range []byte(s) {
+			if c >= 0x80 {
+				t.Errorf("ValidLocale(%q) = true with a non-ASCII byte", s)
+			}
 		}
 	})
 }

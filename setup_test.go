@@ -175,8 +175,8 @@ func TestSetupEmulation(t *testing.T) {
 	em := &fakeEmulator{}
 	e := setupEnv(t, &fakeProxies{}, em)
 	plain := e.create(t, decodeReq(t, `{}`))
-	if args := e.l.Browsers()[0].Options().Args; args != nil {
-		t.Errorf("a plain session launched with %q; want no extra flags", args)
+	if args := e.l.Browsers()[0].Options().Args; !slices.Equal(args, []string{"--disk-cache-size=67108864"}) {
+		t.Errorf("a plain session launched with %q; want only --disk-cache-size", args)
 	}
 	s := e.create(t, decodeReq(t, `{"browserSettings":{"os":"windows","allowedDomains":["a.com"],"ignoreCertificateErrors":true}}`))
 	args := e.l.Browsers()[1].Options().Args

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	bb "github.com/browserd/browserd"
 )
 
 // Config is the server's configuration: defaults < BROWSERD_* environment < flags.
@@ -40,6 +42,8 @@ type Config struct {
 	Artifacts       ArtifactsFlags // artifacts.go
 	Sandbox         SandboxFlags   // sandbox.go
 	Limits          LimitFlags     // limits.go
+	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
+	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -60,6 +64,8 @@ func DefaultConfig() Config {
 		PoolIdle:        30 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 		Limits:          defaultLimitFlags(),     // limits.go
+		SessionDiskMax:  bb.DefaultSessionDiskMax,
+		ProjectDiskMax:  bb.DefaultProjectDiskMax,
 	}
 }
 
@@ -165,6 +171,12 @@ func (c *Config) options() []option {
 	opts = append(opts, c.artifactOptions(opt)...) // artifacts.go
 	opts = append(opts, c.sandboxOptions(opt)...)  // sandbox.go
 	opts = append(opts, c.limitOptions(opt)...)    // limits.go
+	f, s = sizeFlag(&c.SessionDiskMax)             // disk.go
+	add("session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables", f, s)
+	f, s = sizeFlag(&c.ProjectDiskMax)
+	add("project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables", f, s)
+	f, s = sizeFlag(&c.MinFreeDisk)
+	add("min-free-disk", "free-space floor of the data dir's disk: below it creates answer 503 and /readyz is not ready; 0 = 1GiB or 5% of the disk, whichever is less; -1 disables", f, s)
 	return opts
 }
 

@@ -56,6 +56,7 @@ func (o *ops) watch(db interface {
 	SessionCounts(ctx context.Context) ([]bb.SessionCount, error)
 }, mgr *bb.Manager, gw *cdpproxy.Gateway) error {
 	o.ready.capacity = mgr.Capacity
+	o.ready.disk = mgr.DiskReady
 	return o.metrics.Watch(metrics.Sources{
 		Sessions: db,
 		Node:     mgr,
@@ -103,6 +104,7 @@ type readiness struct {
 	store      pinger
 	chrome     string
 	capacity   func() (used, max int, closed bool) // nil until watch
+	disk       func() (ok bool, detail string)     // the free-space floor (bb.Manager.DiskReady); nil until watch
 	versionTTL time.Duration
 
 	vmu          sync.Mutex  // held while --version runs: concurrent probes wait for one run
@@ -116,8 +118,12 @@ type readiness struct {
 	lastFailure error      // the last of them
 }
 
-// launched records a launch's outcome.
+// launched records a launch's outcome. A launch refused for the request's arguments
+// (bb.ErrLaunchArgs) says nothing about the node and does not count (security-review F6).
 func (r *readiness) launched(err error) {
+	if errors.Is(err, bb.ErrLaunchArgs) {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil {
@@ -188,6 +194,10 @@ func (r *readiness) check(ctx context.Context) readyResponse {
 		add("capacity", check{Detail: "shutting down"})
 	} else {
 		add("capacity", check{OK: used < max, Detail: fmt.Sprintf("%d of %d sessions", used, max)})
+	}
+	if r.disk != nil { // security-review F7/F8: a full disk stops session ends from being recorded
+		ok, detail := r.disk()
+		add("disk", check{OK: ok, Detail: detail})
 	}
 	return resp
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
@@ -297,6 +299,8 @@ func TestReadinessChecks(t *testing.T) {
 			want: []string{"chromium: " + broken + " --version: exit status 127: error while loading shared libraries"}},
 		{name: "launches fail", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false)}, failures: 3,
 			want: []string{"chromium: the last 3 launches failed: no DevTools port"}},
+		{name: "launches refused for their arguments don't count", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false)},
+			failures: -3},
 		{name: "two failures are tolerated", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false)}, failures: 2},
 		{name: "full", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(2, 2, false)},
 			want: []string{"capacity: 2 of 2 sessions"}},
@@ -304,12 +308,20 @@ func TestReadinessChecks(t *testing.T) {
 			want: []string{"capacity: shutting down"}},
 		{name: "starting", r: &readiness{store: fakePinger{}, chrome: good},
 			want: []string{"capacity: starting"}},
+		{name: "disk low", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false),
+			disk: func() (bool, string) { return false, "low on disk space (10 MiB free, 1024 MiB needed)" }},
+			want: []string{"disk: low on disk space (10 MiB free, 1024 MiB needed)"}},
+		{name: "disk fine", r: &readiness{store: fakePinger{}, chrome: good, capacity: capacity(0, 2, false),
+			disk: func() (bool, string) { return true, "5000 MiB free" }}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.r.versionTTL = time.Hour
 			for range tt.failures {
 				tt.r.launched(errors.New("no DevTools port"))
+			}
+			for range -tt.failures { // security-review F6
+				tt.r.launched(fmt.Errorf("%w: fork/exec /usr/bin/setpriv: invalid argument", bb.ErrLaunchArgs))
 			}
 			got := tt.r.check(t.Context())
 			if diff := cmp.Diff(got.Reasons, append([]string{}, tt.want...)); diff != "" || got.Ready != (len(tt.want) == 0) {

@@ -120,6 +120,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxMemory:  int64(cfg.PoolMemoryMiB) << 20,
 			IdleExpiry: cfg.PoolIdle,
 		},
+		Disk: bb.DiskConfig{ // disk.go
+			SessionMax: cfg.SessionDiskMax, ProjectMax: cfg.ProjectDiskMax, MinFree: cfg.MinFreeDisk,
+			Free: diskFree(cfg.DataDir, filepath.Dir(cfg.DatabasePath())),
+		},
 	})
 	if err != nil {
 		return err

@@ -177,6 +177,12 @@ func (s *Server) handleSessionDownloads(w http.ResponseWriter, r *http.Request) 
 	}
 }
 
+// uploadChecker is a session service that checks an upload's size against the
+// session's disk quota and the node's free space (*bb.Manager, security-review F8).
+type uploadChecker interface {
+	CheckUpload(ctx context.Context, projectID, id string, size int64) error
+}
+
 // handleSessionUpload serves POST /v1/sessions/{id}/uploads (spec §3.9): the part
 // "file" of a multipart body becomes /tmp/.uploads/<name> in the session's browser.
 // Unknown or ended session: 404; not multipart: 415; no file part or a bad file name:
@@ -191,6 +197,12 @@ func (s *Server) handleSessionUpload(w http.ResponseWriter, r *http.Request) {
 	if err := art.CanUpload(r.Context(), projectID, id); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if c, ok := s.sessions.(uploadChecker); ok { // the session's disk quota, before the body is read
+		if err := c.CheckUpload(r.Context(), projectID, id, r.ContentLength); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {

@@ -35,7 +35,7 @@ type artifactEnv struct {
 	db    *sqlite.DB
 }
 
-func newArtifactEnv(t testing.TB, uploadLimit int64) *artifactEnv {
+func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerConfig)) *artifactEnv {
 	t.Helper()
 	db := sqlitetest.Open(t)
 	dir := t.TempDir()
@@ -55,7 +55,11 @@ func newArtifactEnv(t testing.TB, uploadLimit int64) *artifactEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Hooks: art})
+	cfg := bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Hooks: art}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	mgr, err := bb.NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if bb.NoRetryOf(err) || !retryable(status) {
 		w.Header().Set("x-should-retry", "false")
+	} else if bb.RetryOf(err) {
+		w.Header().Set("x-should-retry", "true")
 	}
 	s.writeJSON(w, r, status, wireError{
 		StatusCode: status,

@@ -49,6 +49,7 @@ func TestWriteError(t *testing.T) {
 		wantStatus  int
 		wantMsg     string
 		wantNoRetry bool
+		wantRetry   bool // x-should-retry: true
 		wantLogged  bool
 	}{
 		{name: "invalid", err: bb.Errorf(bb.CodeInvalid, "body/x must be y"), wantStatus: 400, wantMsg: "body/x must be y", wantNoRetry: true},
@@ -63,6 +64,7 @@ func TestWriteError(t *testing.T) {
 		{name: "unprocessable", err: bb.Errorf(bb.CodeUnprocessable, "no logs"), wantStatus: 422, wantMsg: "no logs", wantNoRetry: true},
 		{name: "limit", err: bb.ConcurrencyLimitError(3, 3), wantStatus: 429, wantMsg: "You've exceeded your max concurrent sessions limit (limit 3, currently 3). Please contact support to increase your limit.", wantNoRetry: true},
 		{name: "unavailable", err: bb.Errorf(bb.CodeUnavailable, "shutting down"), wantStatus: 503, wantMsg: "shutting down", wantLogged: true},
+		{name: "unavailable, retry", err: &bb.Error{Code: bb.CodeUnavailable, Message: "end not recorded", Retry: true}, wantStatus: 503, wantMsg: "end not recorded", wantRetry: true, wantLogged: true},
 		{name: "wrapped", err: fmt.Errorf("load: %w", bb.Errorf(bb.CodeNotFound, "Project not found")), wantStatus: 404, wantMsg: "Project not found", wantNoRetry: true},
 		{name: "internal message hidden", err: &bb.Error{Code: bb.CodeInternal, Message: "secret detail", Err: errors.New("cause")}, wantStatus: 500, wantMsg: "Internal Server Error", wantLogged: true},
 		{name: "unclassified", err: errors.New("select: database is locked"), wantStatus: 500, wantMsg: "Internal Server Error", wantLogged: true},
@@ -86,6 +88,9 @@ func TestWriteError(t *testing.T) {
 			checkErrorBody(t, w.Body.Bytes(), tt.wantStatus, tt.wantMsg)
 			if got := w.Header().Get("x-should-retry") == "false"; got != tt.wantNoRetry {
 				t.Errorf("x-should-retry: false sent = %v; want %v", got, tt.wantNoRetry)
+			}
+			if got := w.Header().Get("x-should-retry") == "true"; got != tt.wantRetry {
+				t.Errorf("x-should-retry: true sent = %v; want %v", got, tt.wantRetry)
 			}
 			if got := strings.Contains(logs.String(), "level=ERROR"); got != tt.wantLogged {
 				t.Errorf("logged = %v; want %v:\n%s", got, tt.wantLogged, logs.String())
