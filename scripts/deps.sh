@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what browserd needs to run (Chromium) and, with --test, what its tests need
+# Installs what browserd needs to run (Chromium, bubblewrap) and, with --test, what its tests need
 # (ChromeDriver, the npm clients). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
+# Every browser runs confined by bubblewrap (docs/SECURITY.md).
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 if [ "${1:-}" = "--test" ]; then
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 fi
