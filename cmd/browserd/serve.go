@@ -79,7 +79,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("chrome launcher: %w", err)
 	}
-	defer launcher.Close() // after mgr.Close below; removes the sandbox init's copy
+	defer func() { // after mgr.Close below: removes the sandbox init's copy
+		if err := launcher.Close(); err != nil {
+			logger.Warn("close launcher", "err", err)
+		}
+	}()
 	blobs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
 	if err != nil {
 		return err

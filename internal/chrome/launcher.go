@@ -106,8 +106,12 @@ func New(cfg Config) (*Launcher, error) {
 		if err != nil {
 			return nil, err
 		}
-		if runDir, err = sb.runDirFor(runDir, root); err != nil {
+		own, err := sb.runDirFor(runDir, root)
+		if err != nil {
 			return nil, err
+		}
+		if own != runDir {
+			sb.ownRunDir, runDir = own, own
 		}
 		if sb.init, err = placeInit(sb.init, root); err != nil {
 			return nil, err
@@ -157,8 +161,13 @@ func niceCommand(n int, log *slog.Logger) []string {
 }
 
 // Close removes what the Launcher placed outside its run dir (the copy of the sandbox
-// init). Browsers it started are not affected; close them first.
+// init, and the browsers' own run dir under SandboxConfig.Root when it is empty).
+// Browsers it started are not affected; close them first.
 func (l *Launcher) Close() error {
+	if l.sandbox.ownRunDir != "" {
+		// Empty once every browser is closed; one still running keeps it.
+		_ = os.Remove(l.sandbox.ownRunDir) // ENOTEMPTY then: the next start reaps it
+	}
 	if !l.sandbox.initCopy {
 		return nil
 	}

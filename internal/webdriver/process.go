@@ -72,6 +72,9 @@ type process struct {
 func startProcess(ctx context.Context, path string, log *slog.Logger) (*process, error) {
 	// Not CommandContext: the process outlives the request that starts it.
 	cmd := exec.Command(path, "--port=0")
+	// Nothing of the server's environment (its API key, tokens) reaches chromedriver
+	// (security review F9).
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + os.TempDir()}
 	// Its own group, killed as a whole; SIGKILL if browserd dies without stopping it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	r, w, err := os.Pipe()
