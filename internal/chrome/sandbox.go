@@ -285,6 +285,11 @@ func (sb *sandbox) command(dir, chromePath string, ctrl *os.File, chromeArgs []s
 	s := &sandboxed{files: []*os.File{ctrl}}
 	s.args = []string{
 		"--unshare-all", "--die-with-parent", "--hostname", "browserd",
+		// The init is root of the sandbox's user namespace, with the two capabilities it
+		// needs: to set up the namespace's network (sandboxinit.go: onlineLink), and to
+		// map its uid into the user namespace where Chromium runs as another uid,
+		// without any capability.
+		"--uid", "0", "--gid", "0", "--cap-add", "CAP_NET_ADMIN", "--cap-add", "CAP_SETFCAP",
 		"--ro-bind", "/usr", "/usr",
 	}
 	// Debian's /bin, /lib… are links into /usr; elsewhere they are directories.

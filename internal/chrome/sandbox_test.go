@@ -144,6 +144,11 @@ func TestSandboxConfinement(t *testing.T) {
 	})
 
 	t.Run("network", func(t *testing.T) {
+		// The namespace leads nowhere, yet pages must not see the browser offline.
+		navigate(t, c, s, "about:blank")
+		if got := eval(t, c, s, "String(navigator.onLine)"); got != "true" {
+			t.Errorf("navigator.onLine = %s; want true", got)
+		}
 		// No egress yet: nothing leaves the browser, loopback included.
 		other, err := url.Parse(b.DevToolsURL()) // b's forwarder: the F3 path to another tenant
 		if err != nil {

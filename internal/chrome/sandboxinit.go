@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+
+	"github.com/vishvananda/netlink"
 )
 
 // initEnv marks a process started as a sandbox's init (see SandboxInit).
@@ -55,6 +57,9 @@ func runInit(args []string) (int, error) {
 	if err != nil {
 		return 2, err
 	}
+	if err := onlineLink(); err != nil {
+		return 2, err
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(sandboxEgressPort)))
 	if err != nil {
 		return 2, fmt.Errorf("egress listener: %w", err)
@@ -63,7 +68,19 @@ func runInit(args []string) (int, error) {
 	cmd.Stdin = nil
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The init runs as uid 0 of the sandbox's user namespace (it needed CAP_NET_ADMIN
+	// for onlineLink); Chromium refuses root and must hold no capability, so it runs as
+	// chromiumUID in a user namespace of its own, mapped to the init's uid (the
+	// browser's uid outside). Entering the namespace clears every capability.
+	ids := []syscall.SysProcIDMap{{ContainerID: chromiumUID, HostID: os.Getuid(), Size: 1}}
+	gids := []syscall.SysProcIDMap{{ContainerID: chromiumUID, HostID: os.Getgid(), Size: 1}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Pdeathsig:   syscall.SIGKILL,
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: ids,
+		GidMappings: gids,
+		Credential:  &syscall.Credential{Uid: chromiumUID, Gid: chromiumUID, NoSetGroups: true},
+	}
 	sigs := make(chan os.Signal, 4)
 	// Caught, not ignored: Chromium must not inherit an ignored SIGTERM.
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -137,6 +154,35 @@ func acceptEgress(ln net.Listener, ctrl *controlConn) {
 		}
 		go splice(c, ours) // ends with the connection
 	}
+}
+
+// chromiumUID is Chromium's uid inside its user namespace: anything but 0.
+const chromiumUID = 1000
+
+// onlineLink gives the sandbox's network namespace a network link that is up: a veth
+// pair with both ends inside, and one address from TEST-NET-1 (RFC 5737, never routed)
+// without any route beyond itself, so it leads nowhere. Chromium counts itself offline
+// (navigator.onLine false, the offline error pages) unless a link other than loopback
+// is up and has an address; everything still goes through the session proxy.
+func onlineLink() error {
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth1"}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("sandbox network link: %w", err)
+	}
+	for _, name := range []string{"eth1", "eth0"} {
+		l, err := netlink.LinkByName(name)
+		if err == nil && name == "eth0" {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(32, 32)}}
+			err = netlink.AddrAdd(l, addr)
+		}
+		if err == nil {
+			err = netlink.LinkSetUp(l)
+		}
+		if err != nil {
+			return fmt.Errorf("sandbox network link %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // dialDevTools connects a connection passed by the server to Chromium's DevTools port.

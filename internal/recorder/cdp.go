@@ -145,10 +145,21 @@ func (c *conn) readMessage(ctx context.Context, buf *bytes.Buffer) (int64, error
 
 // call sends a command and waits for its result, which it decodes into result (if not nil).
 func (c *conn) call(ctx context.Context, sessionID, method string, params any, result any) error {
+	wait, err := c.send(ctx, sessionID, method, params)
+	if err != nil {
+		return err
+	}
+	return wait(ctx, result)
+}
+
+// send writes a command and returns at once; wait waits for its answer and decodes
+// its result into result (nil: none). Commands are written in the order send is
+// called, and Chromium runs the commands of one session in that order.
+func (c *conn) send(ctx context.Context, sessionID, method string, params any) (wait func(ctx context.Context, result any) error, err error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return c.err
+		return nil, c.err
 	}
 	c.nextID++
 	id := c.nextID
@@ -167,24 +178,26 @@ func (c *conn) call(ctx context.Context, sessionID, method string, params any, r
 	}
 	if err != nil {
 		c.forget(id)
-		return fmt.Errorf("%s: %w", method, err)
+		return nil, fmt.Errorf("%s: %w", method, err)
 	}
-	select {
-	case m, ok := <-ch:
-		if !ok {
-			return fmt.Errorf("%s: %w", method, errClosed)
+	return func(ctx context.Context, result any) error {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return fmt.Errorf("%s: %w", method, errClosed)
+			}
+			if m.Error != nil {
+				return fmt.Errorf("%s: %w", method, m.Error)
+			}
+			if result != nil {
+				return json.Unmarshal(m.Result, result)
+			}
+			return nil
+		case <-ctx.Done():
+			c.forget(id)
+			return fmt.Errorf("%s: %w", method, ctx.Err())
 		}
-		if m.Error != nil {
-			return fmt.Errorf("%s: %w", method, m.Error)
-		}
-		if result != nil {
-			return json.Unmarshal(m.Result, result)
-		}
-		return nil
-	case <-ctx.Done():
-		c.forget(id)
-		return fmt.Errorf("%s: %w", method, ctx.Err())
-	}
+	}, nil
 }
 
 func (c *conn) forget(id int64) {

@@ -202,12 +202,19 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 	// is not armed is not recorded. A paused page is resumed when this ends either way.
 	ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
 	defer cancel()
-	var err error
+	// Every command is sent before any answer is awaited, the resume last: Chromium
+	// runs one session's commands in order, so the recorder is in place before the page
+	// runs; and a page whose enables answer only once it runs (an error page after a
+	// failed navigation does) is never left paused waiting for them.
+	var steps []struct {
+		method string
+		params any
+	}
 	if typ == "page" {
 		// Chromium reports binding calls only to a session with Runtime enabled, and
 		// runs new-document scripts on navigations only with Page enabled; both come
 		// first, as runImmediately may report at once.
-		steps := []struct {
+		steps = append(steps, []struct {
 			method string
 			params any
 		}{
@@ -215,17 +222,28 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 			{"Page.enable", nil},
 			{"Runtime.addBinding", map[string]any{"name": binding, "executionContextName": world}},
 			{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": a.r.script, "worldName": world, "runImmediately": true}},
-		}
-		for _, s := range steps {
-			if err = a.c.call(ctx, sessionID, s.method, s.params, nil); err != nil {
-				break
-			}
-		}
+		}...)
 	}
 	if waiting {
 		// Resume even when arming failed: a page must never stay paused because of us.
-		if rerr := a.c.call(ctx, sessionID, "Runtime.runIfWaitingForDebugger", nil, nil); err == nil {
-			err = rerr
+		steps = append(steps, struct {
+			method string
+			params any
+		}{"Runtime.runIfWaitingForDebugger", nil})
+	}
+	var err error
+	var waits []func(context.Context, any) error
+	for _, s := range steps {
+		w, serr := a.c.send(ctx, sessionID, s.method, s.params)
+		if serr != nil {
+			err = serr
+			break
+		}
+		waits = append(waits, w)
+	}
+	for _, w := range waits {
+		if werr := w(ctx, nil); err == nil {
+			err = werr
 		}
 	}
 	if err != nil && a.ctx.Err() == nil && !errors.Is(err, errClosed) {
