@@ -35,7 +35,15 @@ func newPipeRelay(t *testing.T, maxMessage int64, clientHook func([]byte) ([]byt
 	client, rc := net.Pipe()
 	rb, browser := net.Pipe()
 	p.client, p.browser = client, browser
-	h := hooks{client: clientHook}
+	var h hooks
+	if clientHook != nil {
+		h.client = func(msg []byte, _ command) verdict {
+			if out, ok := clientHook(msg); ok {
+				return verdict{out: out}
+			}
+			return verdict{}
+		}
+	}
 	if observe {
 		h.browser = func(op opcode, msg []byte, size int64) {
 			p.observedMu.Lock()
@@ -47,7 +55,7 @@ func newPipeRelay(t *testing.T, maxMessage int64, clientHook func([]byte) ([]byt
 	rl := newRelay(relayConfig{maxMessage: maxMessage, writeTimeout: 5 * time.Second, closeWait: 100 * time.Millisecond},
 		h, rc, bufio.NewReader(rc), rb, bufio.NewReader(rb))
 	p.wg.Go(func() {
-		p.done <- rl.run(stopper{}, stopper{}, func() (closeCode, string) { return closeInternalError, "browser connection lost" })
+		p.done <- rl.run(func() (closeCode, string) { return closeInternalError, "browser connection lost" })
 	})
 	p.wg.Go(func() { collectFrames(client, p.toClient) })
 	p.wg.Go(func() { collectFrames(browser, p.toBrowser) })
