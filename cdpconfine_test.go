@@ -1,0 +1,77 @@
+package browserd_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	bb "github.com/browserd/browserd"
+)
+
+func TestConfineCDPCommand(t *testing.T) {
+	live := bb.LiveSession{DownloadDir: "/data/s/downloads", UploadDir: "/data/s/uploads"}
+	tests := []struct {
+		name, method, params string
+		want                 string       // params sent instead; "" = unchanged
+		wantCode             bb.ErrorCode // or the refusal
+	}{
+		{name: "stagehand downloads", method: "Browser.setDownloadBehavior", params: `{"behavior":"allow","downloadPath":"downloads","eventsEnabled":true}`,
+			want: `{"behavior":"allow","downloadPath":"/data/s/downloads","eventsEnabled":true}`},
+		{name: "absolute path", method: "Browser.setDownloadBehavior", params: `{"behavior":"allowAndName","downloadPath":"/etc","browserContextId":"C"}`,
+			want: `{"behavior":"allowAndName","browserContextId":"C","downloadPath":"/data/s/downloads"}`},
+		{name: "default", method: "Page.setDownloadBehavior", params: `{"behavior":"default"}`,
+			want: `{"behavior":"allow","downloadPath":"/data/s/downloads"}`},
+		{name: "deny", method: "Browser.setDownloadBehavior", params: `{"behavior":"deny"}`,
+			want: `{"behavior":"deny","downloadPath":"/data/s/downloads"}`},
+		{name: "escaped key", method: "Browser.setDownloadBehavior", params: `{"behavior":"allow","download\u0050ath":"/etc"}`,
+			want: `{"behavior":"allow","downloadPath":"/data/s/downloads"}`},
+		{name: "duplicate key", method: "Browser.setDownloadBehavior", params: `{"behavior":"allow","downloadPath":"/a","download\u0050ath":"/etc"}`, wantCode: bb.CodeInvalid},
+		{name: "duplicate behavior", method: "Page.setDownloadBehavior", params: `{"behavior":"deny","behavior":"allow"}`, wantCode: bb.CodeInvalid},
+		{name: "bad behavior", method: "Browser.setDownloadBehavior", params: `{"behavior":1}`, wantCode: bb.CodeInvalid},
+		{name: "no params", method: "Browser.setDownloadBehavior", params: ``, wantCode: bb.CodeInvalid},
+		{name: "params array", method: "Browser.setDownloadBehavior", params: `[]`, wantCode: bb.CodeInvalid},
+		{name: "two objects", method: "Browser.setDownloadBehavior", params: `{"behavior":"allow"}{}`, wantCode: bb.CodeInvalid},
+		{name: "upload", method: "DOM.setFileInputFiles", params: `{"files":["/tmp/.uploads/a b.txt","/data/s/downloads/r.pdf"],"backendNodeId":7}`,
+			want: `{"backendNodeId":7,"files":["/data/s/uploads/a b.txt","/data/s/downloads/r.pdf"]}`},
+		{name: "upload elsewhere", method: "DOM.setFileInputFiles", params: `{"files":["/tmp/.uploads/a","/home/x"]}`, wantCode: bb.CodeForbidden},
+		{name: "upload traversal", method: "DOM.setFileInputFiles", params: `{"files":["/tmp/.uploads/../../etc/passwd"]}`, wantCode: bb.CodeForbidden},
+		{name: "upload sub-directory", method: "DOM.setFileInputFiles", params: `{"files":["/tmp/.uploads/sub/x"]}`, wantCode: bb.CodeForbidden},
+		{name: "download dir dot-dot", method: "DOM.setFileInputFiles", params: `{"files":["/data/s/downloads/../../../etc/passwd"]}`, wantCode: bb.CodeForbidden},
+		{name: "relative", method: "DOM.setFileInputFiles", params: `{"files":["x.txt"]}`, wantCode: bb.CodeForbidden},
+		{name: "no files", method: "DOM.setFileInputFiles", params: `{"nodeId":1}`, wantCode: bb.CodeInvalid},
+		{name: "sendMessageToTarget", method: "Target.sendMessageToTarget", params: `{"message":"{}"}`, wantCode: bb.CodeForbidden},
+		{name: "other method", method: "Runtime.evaluate", params: `{"a":1,"a":2}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := bb.ConfineCDPCommand(tt.method, json.RawMessage(tt.params), live)
+			if tt.wantCode != "" || err != nil {
+				if bb.CodeOf(err) != tt.wantCode {
+					t.Fatalf("ConfineCDPCommand = %s, %v; want %s", got, err, tt.wantCode)
+				}
+				return
+			}
+			if tt.want == "" {
+				if got != nil {
+					t.Errorf("changed to %s; want unchanged", got)
+				}
+				return
+			}
+			var g, w any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(tt.want), &w); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(w, g); diff != "" {
+				t.Errorf("params (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Without the session's directories, nothing that names a file goes through.
+	if _, err := bb.ConfineCDPCommand("Browser.setDownloadBehavior", json.RawMessage(`{"behavior":"allow"}`), bb.LiveSession{}); bb.CodeOf(err) != bb.CodeForbidden {
+		t.Errorf("no download dir: %v; want forbidden", err)
+	}
+}
