@@ -52,7 +52,7 @@ func ConfineCDPCommand(method string, params json.RawMessage, live LiveSession) 
 	if method == MethodSendMessageToTarget {
 		return nil, Errorf(CodeForbidden, "%s is not relayed: attach with flatten:true and send commands with a sessionId", method)
 	}
-	obj, err := uniqueObject(params)
+	obj, err := DecodeUniqueObject(params)
 	if err != nil {
 		return nil, Errorf(CodeInvalid, "%s: params %v", method, err)
 	}
@@ -110,9 +110,11 @@ func confineUpload(f string, live LiveSession) (string, bool) {
 	return "", false
 }
 
-// uniqueObject decodes a JSON object whose keys are all different once unescaped (the
-// browser and encoding/json may disagree on which of two equal keys counts).
-func uniqueObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
+// DecodeUniqueObject decodes one strict JSON object whose keys are all different once
+// unescaped: of two equal keys, the browser (or chromedriver) and encoding/json may not
+// take the same one, so an inspection could check one value and the browser use the
+// other.
+func DecodeUniqueObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errString("must be a JSON object")
 	}
