@@ -234,3 +234,26 @@ func TestGatewayEscapedBrowserClose(t *testing.T) {
 	}
 }
 
+
+// BenchmarkScanCommand measures the scanner on a 4 MB command (a screenshot-sized
+// string) and on a small one.
+func BenchmarkScanCommand(b *testing.B) {
+	for _, bc := range []struct{ name, msg string }{
+		{"small", `{"id":12,"method":"Runtime.evaluate","params":{"expression":"1+1","returnByValue":true},"sessionId":"8F1C2B3D4E5F60718293A4B5C6D7E8F9"}`},
+		{"4MB", `{"id":1,"method":"Fetch.fulfillRequest","params":{"requestId":"r","responseCode":200,"body":"` + strings.Repeat("iVBORw0KGgo", 4<<20/11) + `"}}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			msg := []byte(bc.msg)
+			var s scanner
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s.reset()
+				s.write(msg)
+				if _, err := s.finish(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
