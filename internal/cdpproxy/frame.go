@@ -40,6 +40,7 @@ const (
 	closeNormal          closeCode = 1000
 	closeGoingAway       closeCode = 1001
 	closeProtocolError   closeCode = 1002
+	closeUnsupported     closeCode = 1003 // a data type the endpoint does not accept
 	closeInvalidData     closeCode = 1007 // a text message that is not UTF-8
 	closePolicyViolation closeCode = 1008
 	closeTooBig          closeCode = 1009

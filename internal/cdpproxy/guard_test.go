@@ -48,6 +48,9 @@ func TestGatewayConfines(t *testing.T) {
 			want: []string{`"files":["` + live.UploadDir + `/a.txt","` + live.DownloadDir + `/b.pdf"]`}},
 		{name: "sendMessageToTarget", msg: `{"id":10,"method":"Target.sendMessageToTarget","params":{"sessionId":"S","message":"{\"id\":1,\"method\":\"Page.setDownloadBehavior\"}"}}`,
 			want: []string{`"id":10`, `browserd refused the command: Target.sendMessageToTarget`}, notWant: "Page.setDownloadBehavior"},
+		{name: "long sessionId", msg: `{"id":11,"sessionId":"` + strings.Repeat("S", 5000) + `","method":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"/tmp/evil"}}`,
+			want: []string{`"downloadPath":"` + live.DownloadDir + `"`}, notWant: "/tmp/evil"},
+		{name: "binary", msg: "binary", close: closeUnsupported},
 		{name: "refused without id", msg: `{"method":"DOM.setFileInputFiles","params":{"files":["/etc/passwd"]}}`, close: closePolicyViolation},
 		{name: "duplicate method", msg: `{"id":1,"method":"Runtime.evaluate","m\u0065thod":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"/tmp/evil"}}`,
 			close: closePolicyViolation},
@@ -62,7 +65,11 @@ func TestGatewayConfines(t *testing.T) {
 			c := dial(t, h.URL())
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			if err := c.Write(ctx, websocket.MessageText, []byte(tt.msg)); err != nil {
+			typ, msg := websocket.MessageText, []byte(tt.msg)
+			if tt.name == "binary" {
+				typ, msg = websocket.MessageBinary, []byte(`{"id":1,"method":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"/tmp/evil"}}`)
+			}
+			if err := c.Write(ctx, typ, msg); err != nil {
 				t.Fatal(err)
 			}
 			_, got, err := c.Read(ctx)
@@ -233,7 +240,6 @@ func TestGatewayEscapedBrowserClose(t *testing.T) {
 		t.Errorf("BrowserClosing called %d times; want 1", n)
 	}
 }
-
 
 // BenchmarkScanCommand measures the scanner on a 4 MB command (a screenshot-sized
 // string) and on a small one.

@@ -156,9 +156,6 @@ func TestClientHook(t *testing.T) {
 	if got := next(t, p.toBrowser); !got.h.fin || string(got.payload) != `{"id":3}` {
 		t.Errorf("joined = %+v %q", got.h, got.payload)
 	}
-	// Binary messages are not inspected.
-	write(t, p.client, frameBytes(true, opBinary, true, "bin"))
-	next(t, p.toBrowser)
 	want := []string{`{"id":1}`, `{"id":2,"x":"rewrite-me"}`, `{"id":3}`}
 	if strings.Join(seen, "|") != strings.Join(want, "|") {
 		t.Errorf("hook saw %q; want %q", seen, want)
@@ -194,9 +191,11 @@ func TestClientProtocolErrors(t *testing.T) {
 		wantCode closeCode
 	}{
 		{name: "unmasked", frame: frameBytes(true, opText, false, "x"), wantCode: closeProtocolError},
-		{name: "oversize frame", frame: frameBytes(true, opBinary, true, strings.Repeat("x", 65)), wantCode: closeTooBig},
+		{name: "oversize frame", frame: frameBytes(true, opText, true, strings.Repeat("x", 65)), wantCode: closeTooBig},
 		{name: "continuation first", frame: frameBytes(true, opContinuation, true, "x"), wantCode: closeProtocolError},
 		{name: "deflate bit", frame: append([]byte{0xc1}, frameBytes(true, opText, true, "x")[1:]...), wantCode: closeProtocolError},
+		// An inspecting relay forwards nothing it did not read: CDP is JSON text.
+		{name: "binary", frame: frameBytes(true, opBinary, true, `{"id":1,"method":"Browser.close"}`), wantCode: closeUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -326,6 +326,10 @@ func (rl *relay) pumpClient() error {
 			return &frameError{closeProtocolError, "continuation frame outside a message"}
 		case h.op != opContinuation && rl.inMessage:
 			return &frameError{closeProtocolError, "new message before the last one ended"}
+		case h.op == opBinary && rl.hooks.client != nil:
+			// Chromium's DevTools websocket takes text only (it drops the connection on a
+			// binary frame); an inspected relay never forwards what it did not read.
+			return &frameError{closeUnsupported, "binary messages are not relayed: CDP messages are JSON text"}
 		case rl.streaming:
 			err = rl.streamFrame(h, raw)
 		case rl.inspecting || (h.op == opText && rl.hooks.client != nil):

@@ -66,9 +66,8 @@ func TestRelayMessages(t *testing.T) {
 		{name: "small text", typ: websocket.MessageText, msg: []byte(`{"id":1,"method":"Runtime.evaluate","params":{"expression":"1+1"}}`)},
 		{name: "empty object", typ: websocket.MessageText, msg: []byte(`{}`)},
 		{name: "16-bit length", typ: websocket.MessageText, msg: fmt.Appendf(nil, `{"id":2,"params":{"s":"%s"}}`, bytes.Repeat([]byte("x"), 40000))},
-		{name: "binary", typ: websocket.MessageBinary, msg: []byte{0, 1, 2, 0xff}},
+
 		{name: "8 MB text", typ: websocket.MessageText, msg: bigText},
-		{name: "8 MB binary", typ: websocket.MessageBinary, msg: big},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,8 +78,8 @@ func TestRelayMessages(t *testing.T) {
 		})
 	}
 	st := h.g.Stats()
-	if min := int64(4 * 8 << 20); st.ClientBytes < min/2 || st.BrowserBytes < min/2 {
-		t.Errorf("Stats = %+v; want ≥ 16 MiB each way", st)
+	if st.ClientBytes < 8<<20 || st.BrowserBytes < 8<<20 {
+		t.Errorf("Stats = %+v; want ≥ 8 MiB each way", st)
 	}
 	if conns := h.g.Conns(); len(conns) != 1 || conns[0].SessionID != "sess" || conns[0].BrowserBytes == 0 {
 		t.Errorf("Conns = %+v; want one connection of session sess with bytes", conns)

@@ -92,7 +92,7 @@ func (rl *relay) stop(p *pumps, s stopper) endCause {
 func (rl *relay) clientDone(p *pumps, err error, browserGone func() (closeCode, string)) endCause {
 	if fe, ok := errors.AsType[*frameError](err); ok {
 		what := "client protocol error"
-		if fe.code == closePolicyViolation || fe.code == closeInvalidData || fe.code == closeTooBig {
+		if fe.code == closePolicyViolation || fe.code == closeInvalidData || fe.code == closeTooBig || fe.code == closeUnsupported {
 			what = "client message refused"
 		}
 		return rl.shutdown(p, endCause{what: what, code: fe.code, err: err}, fe.msg, false)

@@ -15,7 +15,7 @@ type command struct {
 	hasID     bool   // id is a number Chromium reads as an int32
 	method    []byte // decoded; valid until the scanner's next message
 	sessionID []byte // decoded
-	longName  bool   // method or sessionId was too long to keep: no method the gateway watches
+	longName  bool   // method was too long to keep: no method the gateway watches
 }
 
 // Limits of what the scanner keeps of a top-level member. Longer keys and methods
@@ -419,11 +419,8 @@ func isHex(c byte) bool {
 // stringDone ends a string: a top-level key says which member follows.
 func (s *scanner) stringDone() {
 	if !s.key {
-		if len(s.stack) == 1 {
-			switch s.curKey {
-			case keyMethod, keySessionID:
-				s.long = s.long || s.keepOver
-			}
+		if len(s.stack) == 1 && s.curKey == keyMethod {
+			s.long = s.keepOver
 		}
 		s.valueDone()
 		return
