@@ -2,6 +2,7 @@ package browserd_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -74,4 +75,43 @@ func TestConfineCDPCommand(t *testing.T) {
 	if _, err := bb.ConfineCDPCommand("Browser.setDownloadBehavior", json.RawMessage(`{"behavior":"allow"}`), bb.LiveSession{}); bb.CodeOf(err) != bb.CodeForbidden {
 		t.Errorf("no download dir: %v; want forbidden", err)
 	}
+}
+
+// FuzzConfineCDPCommand checks that whatever params a client sends, a confined command
+// that is let through downloads only to the session's directory and reads only the
+// session's files, and that nothing panics.
+func FuzzConfineCDPCommand(f *testing.F) {
+	for _, s := range []string{`{"behavior":"allow","downloadPath":"/etc"}`, `{"behavior":"default"}`,
+		`{"files":["/tmp/.uploads/a","/data/s/downloads/b"]}`, `{"download\u0050ath":"x","downloadPath":"y"}`,
+		`{"files":["/tmp/.uploads/..\u002fx"]}`, `[]`, `{"a":1}{}`} {
+		f.Add(s)
+	}
+	live := bb.LiveSession{DownloadDir: "/data/s/downloads", UploadDir: "/data/s/uploads"}
+	f.Fuzz(func(t *testing.T, params string) {
+		for _, m := range []string{"Browser.setDownloadBehavior", "DOM.setFileInputFiles"} {
+			out, err := bb.ConfineCDPCommand(m, json.RawMessage(params), live)
+			if err != nil {
+				if c := bb.CodeOf(err); c != bb.CodeInvalid && c != bb.CodeForbidden {
+					t.Fatalf("%s(%q): %v", m, params, err)
+				}
+				continue
+			}
+			var got struct {
+				DownloadPath *string  `json:"downloadPath"`
+				Files        []string `json:"files"`
+			}
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(out, &obj) != nil || json.Unmarshal(out, &got) != nil {
+				t.Fatalf("%s(%q) = %s: not an object", m, params, out)
+			}
+			if m == "Browser.setDownloadBehavior" && (got.DownloadPath == nil || *got.DownloadPath != live.DownloadDir) {
+				t.Fatalf("%s(%q) = %s", m, params, out)
+			}
+			for _, p := range got.Files {
+				if !strings.HasPrefix(p, live.UploadDir+"/") && !strings.HasPrefix(p, live.DownloadDir+"/") || strings.Contains(p, "/../") {
+					t.Fatalf("%s(%q) = %s", m, params, out)
+				}
+			}
+		}
+	})
 }
