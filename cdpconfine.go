@@ -15,6 +15,7 @@ const (
 	MethodBrowserSetDownloadBehavior = "Browser.setDownloadBehavior"
 	MethodPageSetDownloadBehavior    = "Page.setDownloadBehavior"
 	MethodSetFileInputFiles          = "DOM.setFileInputFiles"
+	MethodDispatchDragEvent          = "Input.dispatchDragEvent"
 	MethodSendMessageToTarget        = "Target.sendMessageToTarget"
 	MethodBrowserClose               = "Browser.close"
 )
@@ -23,7 +24,8 @@ const (
 // client command with such a method must be inspected whole, never relayed unread.
 func ConfinedCDPMethod(method string) bool {
 	switch method {
-	case MethodBrowserSetDownloadBehavior, MethodPageSetDownloadBehavior, MethodSetFileInputFiles, MethodSendMessageToTarget:
+	case MethodBrowserSetDownloadBehavior, MethodPageSetDownloadBehavior, MethodSetFileInputFiles, MethodDispatchDragEvent,
+		MethodSendMessageToTarget:
 		return true
 	}
 	return false
@@ -35,9 +37,10 @@ func ConfinedCDPMethod(method string) bool {
 //
 //   - *.setDownloadBehavior: downloadPath becomes the session's download directory,
 //     whatever the client said; behavior "default" becomes "allow" there.
-//   - DOM.setFileInputFiles: /tmp/.uploads/<name> becomes the session's upload of that
-//     name; a path already in the session's upload or download directory stays; any
-//     other path refuses the command.
+//   - DOM.setFileInputFiles (and the files of Input.dispatchDragEvent's data):
+//     /tmp/.uploads/<name> becomes the session's upload of that name; a path already in
+//     the session's upload or download directory stays; any other path refuses the
+//     command.
 //   - Target.sendMessageToTarget is refused: the command it carries would reach the
 //     browser uninspected (clients use flattened sessions instead).
 //
@@ -58,22 +61,26 @@ func ConfineCDPCommand(method string, params json.RawMessage, live LiveSession) 
 	}
 	switch method {
 	case MethodSetFileInputFiles:
-		if live.UploadDir == "" {
-			return nil, Errorf(CodeForbidden, "%s: this session has no upload directory", method)
+		files, err := confineFiles(method, "params.files", obj["files"], live)
+		if err != nil {
+			return nil, err
 		}
-		var files []string
-		if err := json.Unmarshal(obj["files"], &files); err != nil {
-			return nil, Errorf(CodeInvalid, "%s: params.files must be an array of strings", method)
-		}
-		for i, f := range files {
-			p, ok := confineUpload(f, live)
-			if !ok {
-				return nil, Errorf(CodeForbidden, "%s: %q is not an uploaded file; upload it (POST /v1/sessions/{id}/uploads) and use %s<name>",
-					method, f, UploadPathPrefix)
+		obj["files"] = files
+	case MethodDispatchDragEvent:
+		if raw, ok := obj["data"]; ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			data, err := DecodeUniqueObject(raw)
+			if err != nil {
+				return nil, Errorf(CodeInvalid, "%s: params.data %v", method, err)
 			}
-			files[i] = p
+			if f, ok := data["files"]; ok {
+				files, err := confineFiles(method, "params.data.files", f, live)
+				if err != nil {
+					return nil, err
+				}
+				data["files"] = files
+			}
+			obj["data"] = mustMarshal(data)
 		}
-		obj["files"] = mustMarshal(files)
 	default: // the download methods
 		if live.DownloadDir == "" {
 			return nil, Errorf(CodeForbidden, "%s: this session has no download directory", method)
@@ -88,6 +95,26 @@ func ConfineCDPCommand(method string, params json.RawMessage, live LiveSession) 
 		obj["downloadPath"] = mustMarshal(live.DownloadDir)
 	}
 	return mustMarshal(obj), nil
+}
+
+// confineFiles confines a JSON array of file paths (see confineUpload).
+func confineFiles(method, field string, raw json.RawMessage, live LiveSession) (json.RawMessage, error) {
+	if live.UploadDir == "" {
+		return nil, Errorf(CodeForbidden, "%s: this session has no upload directory", method)
+	}
+	var files []string
+	if err := json.Unmarshal(raw, &files); err != nil {
+		return nil, Errorf(CodeInvalid, "%s: %s must be an array of strings", method, field)
+	}
+	for i, f := range files {
+		p, ok := confineUpload(f, live)
+		if !ok {
+			return nil, Errorf(CodeForbidden, "%s: %q is not an uploaded file; upload it (POST /v1/sessions/{id}/uploads) and use %s<name>",
+				method, f, UploadPathPrefix)
+		}
+		files[i] = p
+	}
+	return mustMarshal(files), nil
 }
 
 // confineUpload maps an upload path to the session's file, or says it names none.

@@ -41,6 +41,12 @@ func TestConfineCDPCommand(t *testing.T) {
 		{name: "download dir dot-dot", method: "DOM.setFileInputFiles", params: `{"files":["/data/s/downloads/../../../etc/passwd"]}`, wantCode: bb.CodeForbidden},
 		{name: "relative", method: "DOM.setFileInputFiles", params: `{"files":["x.txt"]}`, wantCode: bb.CodeForbidden},
 		{name: "no files", method: "DOM.setFileInputFiles", params: `{"nodeId":1}`, wantCode: bb.CodeInvalid},
+		{name: "drag files", method: "Input.dispatchDragEvent", params: `{"type":"drop","x":1,"y":2,"data":{"items":[],"files":["/tmp/.uploads/a"],"dragOperationsMask":1}}`,
+			want: `{"type":"drop","x":1,"y":2,"data":{"items":[],"files":["/data/s/uploads/a"],"dragOperationsMask":1}}`},
+		{name: "drag files elsewhere", method: "Input.dispatchDragEvent", params: `{"type":"drop","data":{"items":[],"files":["/etc/passwd"]}}`, wantCode: bb.CodeForbidden},
+		{name: "drag duplicate files", method: "Input.dispatchDragEvent", params: `{"type":"drop","data":{"files":[],"fil\u0065s":["/etc/passwd"]}}`, wantCode: bb.CodeInvalid},
+		{name: "drag without files", method: "Input.dispatchDragEvent", params: `{"type":"dragEnter","x":1,"y":2,"data":{"items":[{"mimeType":"text/plain","data":"x"}],"dragOperationsMask":1}}`,
+			want: `{"type":"dragEnter","x":1,"y":2,"data":{"items":[{"mimeType":"text/plain","data":"x"}],"dragOperationsMask":1}}`},
 		{name: "sendMessageToTarget", method: "Target.sendMessageToTarget", params: `{"message":"{}"}`, wantCode: bb.CodeForbidden},
 		{name: "other method", method: "Runtime.evaluate", params: `{"a":1,"a":2}`},
 	}
