@@ -182,7 +182,11 @@ func refuseCommand(cmd command, err error) verdict {
 	if !cmd.hasID {
 		return verdict{refuse: &frameError{closePolicyViolation, reason}}
 	}
-	// Chromium takes only ASCII method names; its error repeats the name.
+	// Chromium takes only ASCII method names; its error repeats the name, which a
+	// client's path could make long.
+	if len(reason) > 300 {
+		reason = reason[:300] + "…"
+	}
 	method := strings.Map(func(r rune) rune {
 		if r < 0x20 || r > 0x7e {
 			return '?'
