@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,18 +16,6 @@ import (
 
 	"github.com/browserd/browserd/internal/webdriver"
 )
-
-// downloadSite serves /file?name=N as an attachment named N.
-func downloadSite(t *testing.T) *httptest.Server {
-	t.Helper()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+r.URL.Query().Get("name")+`"`)
-		fmt.Fprint(w, "downloaded")
-	}))
-	t.Cleanup(ts.Close)
-	return ts
-}
 
 // rawCall sends msg as it is and returns the reply with id.
 func (c *cdpClient) rawCall(ctx context.Context, msg string, id int) (cdpMessage, error) {
@@ -44,13 +30,28 @@ func (c *cdpClient) rawCall(ctx context.Context, msg string, id int) (cdpMessage
 	}
 }
 
-// downloadVia navigates a new tab of the session (through its connectUrl) to an
-// attachment named name, waits until the file is in the session's /downloads or in
-// chosen, and fails unless it is in /downloads and chosen is empty.
-func downloadVia(t *testing.T, ctx context.Context, srv *testServer, sess apiSession, site, name, chosen string) {
+// downloadVia has a new tab of the session (through its connectUrl) download a file
+// named name (a click on <a download> with a data: URL: no network needed), waits until
+// the file is in the session's /downloads or in chosen, and fails unless it is in
+// /downloads and chosen is empty.
+func downloadVia(t *testing.T, ctx context.Context, srv *testServer, sess apiSession, name, chosen string) {
 	t.Helper()
 	c := mustDial(t, ctx, sess.ConnectURL)
-	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": site + "/file?name=" + name}, nil); err != nil {
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		t.Fatal(err)
+	}
+	var att struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &att); err != nil {
+		t.Fatal(err)
+	}
+	click := `const a = document.createElement('a'); a.href = 'data:text/plain,downloaded'; a.download = ` + quoteJSON(name) +
+		`; document.body.append(a); a.click(); 'ok'`
+	if err := c.call(ctx, att.SessionID, "Runtime.evaluate", map[string]any{"expression": click}, nil); err != nil {
 		t.Fatal(err)
 	}
 	stem := strings.TrimSuffix(name, filepath.Ext(name))
@@ -99,7 +100,6 @@ func empty(t *testing.T, dir string) {
 func TestConfinementEndToEnd(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, t.TempDir(), defaultEnv())
-	site := downloadSite(t).URL
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
@@ -111,7 +111,7 @@ func TestConfinementEndToEnd(t *testing.T) {
 		if err != nil || reply.Error != nil {
 			t.Fatalf("setDownloadBehavior: %+v, %v", reply.Error, err)
 		}
-		downloadVia(t, ctx, srv, sess, site, "escaped.txt", chosen)
+		downloadVia(t, ctx, srv, sess, "escaped.txt", chosen)
 		// Duplicate keys are refused with an error, not run.
 		reply, err = c.rawCall(ctx, `{"id":9002,"method":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"x","download\u0050ath":`+quoteJSON(chosen)+`}}`, 9002)
 		if err != nil || reply.Error == nil || !strings.Contains(reply.Error.Message, "more than once") {
@@ -131,7 +131,7 @@ func TestConfinementEndToEnd(t *testing.T) {
 		if err := lv.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": chosen}, nil); err != nil {
 			t.Fatal(err)
 		}
-		downloadVia(t, ctx, srv, sess, site, "lv.txt", chosen)
+		downloadVia(t, ctx, srv, sess, "lv.txt", chosen)
 		// A file outside the session's uploads is refused.
 		err := lv.call(ctx, "", "DOM.setFileInputFiles", map[string]any{"files": []string{"/etc/hostname"}, "nodeId": 1}, nil)
 		if err == nil || !strings.Contains(err.Error(), "is not an uploaded file") {
@@ -179,7 +179,7 @@ func TestConfinementEndToEnd(t *testing.T) {
 		if code, body := wd("POST", exec, `{"cmd":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":`+quoteJSON(chosen)+`}}`); code != 200 {
 			t.Fatalf("goog/cdp/execute = %d %s", code, body)
 		}
-		downloadVia(t, ctx, srv, sess, site, "wd.txt", chosen)
+		downloadVia(t, ctx, srv, sess, "wd.txt", chosen)
 		for _, tt := range []struct{ name, body, want string }{
 			{"file elsewhere", `{"cmd":"DOM.setFileInputFiles","params":{"files":["/etc/hostname"],"nodeId":1}}`, "is not an uploaded file"},
 			{"duplicate key", `{"cmd":"Runtime.evaluate","cmd":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":` + quoteJSON(chosen) + `}}`, "more than once"},
