@@ -84,10 +84,20 @@ type LiveTarget struct {
 	// (ws://127.0.0.1:PORT/devtools/browser/ID); its host serves /json and /devtools.
 	BrowserURL string
 	ended      <-chan struct{}
+	closing    func()
 }
 
 // Ended is closed when the session ends.
 func (t *LiveTarget) Ended() <-chan struct{} { return t.ended }
+
+// BrowserClosing records that the live view's DevTools sent Browser.close: the browser
+// exit that follows ends the session as COMPLETED, as for a CDP client
+// (Attachment.BrowserClosing).
+func (t *LiveTarget) BrowserClosing() {
+	if t.closing != nil {
+		t.closing()
+	}
+}
 
 // OpenLiveView checks a live view token and returns its running session. Errors:
 // CodeUnauthorized (altered or expired token), CodeNotFound, CodeGone (the session has
@@ -101,7 +111,12 @@ func (m *Manager) OpenLiveView(ctx context.Context, token string) (*LiveTarget, 
 	m.mu.Lock()
 	ls := m.live[g.SessionID]
 	if ls != nil && !ls.ending {
-		t := &LiveTarget{LiveGrant: g, ProjectID: ls.projectID, BrowserURL: ls.browser.DevToolsURL(), ended: ls.ended}
+		t := &LiveTarget{LiveGrant: g, ProjectID: ls.projectID, BrowserURL: ls.browser.DevToolsURL(), ended: ls.ended,
+			closing: func() {
+				m.mu.Lock()
+				ls.closeRequested = true
+				m.mu.Unlock()
+			}}
 		m.mu.Unlock()
 		return t, nil
 	}

@@ -143,12 +143,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	live, err := liveview.New(liveview.Config{Sessions: mgr, API: api.Handler(), Logger: logger, PublicURL: cfg.PublicURL})
+	live, err := liveview.New(liveview.Config{Sessions: mgr, API: api.Handler(), Logger: logger, PublicURL: cfg.PublicURL, DevTools: gw})
 	if err != nil {
 		return err
 	}
 
-	wd, err := newWebDriver(cfg, mgr, logger) // webdriver.go
+	wd, err := newWebDriver(cfg, mgr, art, logger) // webdriver.go
 	if err != nil {
 		return err
 	}

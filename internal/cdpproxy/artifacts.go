@@ -2,9 +2,6 @@ package cdpproxy
 
 import (
 	"bytes"
-	"encoding/json"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,13 +38,14 @@ type cdpLog struct {
 	pending map[int64]pendingCommand
 }
 
-// command notes a client command. It copies at most limit bytes of it.
-func (l *cdpLog) command(msg []byte, cmd command) {
+// command notes a client command of size bytes, which msg starts. It copies at most
+// limit bytes of it. The method is the decoded one, as the browser reads it.
+func (l *cdpLog) command(msg []byte, size int, cmd command) {
 	p := pendingCommand{
 		method:     string(cmd.method),
 		cdpSession: string(cmd.sessionID),
 		raw:        bytes.Clone(msg[:min(len(msg), l.limit)]),
-		size:       len(msg),
+		size:       size,
 		at:         time.Now(),
 	}
 	if !cmd.hasID {
@@ -98,97 +96,12 @@ func (l *cdpLog) emit(p pendingCommand, res []byte, size int, at time.Time) {
 	})
 }
 
-// Methods whose paths the gateway maps into the session's directories.
-var (
-	downloadMethods = [][]byte{[]byte("Browser.setDownloadBehavior"), []byte("Page.setDownloadBehavior")}
-	uploadMethod    = []byte("DOM.setFileInputFiles")
-)
-
-// rewrite maps the paths of download and upload commands to the session's own
-// directories (docs/COMPATIBILITY.md, "Downloads" and "Uploads"): every downloadPath
-// becomes the session's download dir, behavior "default" becomes "allow" there, and
-// files under /tmp/.uploads/ become the session's uploads. It returns the new message
-// and true, or false to leave msg as it is.
-func rewrite(msg []byte, method []byte, live bb.LiveSession) ([]byte, bool) {
-	switch {
-	case live.DownloadDir != "" && (bytes.Equal(method, downloadMethods[0]) || bytes.Equal(method, downloadMethods[1])):
-		return editParams(msg, func(params map[string]json.RawMessage) bool {
-			var behavior string
-			if json.Unmarshal(params["behavior"], &behavior) != nil {
-				return false
-			}
-			switch behavior {
-			case "default":
-				params["behavior"] = json.RawMessage(`"allow"`)
-			case "allow", "allowAndName":
-			default: // deny, or something Chromium will refuse anyway
-				return false
-			}
-			params["downloadPath"] = mustJSON(live.DownloadDir)
-			return true
-		})
-	case live.UploadDir != "" && bytes.Equal(method, uploadMethod):
-		return editParams(msg, func(params map[string]json.RawMessage) bool {
-			var files []string
-			if json.Unmarshal(params["files"], &files) != nil {
-				return false
-			}
-			changed := false
-			for i, f := range files {
-				name, ok := strings.CutPrefix(f, bb.UploadPathPrefix)
-				if !ok {
-					continue
-				}
-				// Only names an upload can have; anything else (sub-directories, "..")
-				// stays as it is and names no uploaded file.
-				if clean, err := bb.SanitizeUploadName(name); err == nil && clean == name {
-					files[i] = filepath.Join(live.UploadDir, name)
-					changed = true
-				}
-			}
-			if changed {
-				params["files"] = mustJSON(files)
-			}
-			return changed
-		})
-	}
-	return nil, false
-}
-
-// editParams decodes msg's params, lets edit change them, and re-encodes msg with every
-// other member kept as it was.
-func editParams(msg []byte, edit func(map[string]json.RawMessage) bool) ([]byte, bool) {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(msg, &top) != nil {
-		return nil, false
-	}
-	var params map[string]json.RawMessage
-	if json.Unmarshal(top["params"], &params) != nil || params == nil || !edit(params) {
-		return nil, false
-	}
-	p, err := json.Marshal(params)
-	if err != nil {
-		return nil, false
-	}
-	top["params"] = p
-	out, err := json.Marshal(top)
-	if err != nil {
-		return nil, false
-	}
-	return out, true
-}
-
-// mustJSON encodes strings and string slices, which always encode.
-func mustJSON[T string | []string](v T) json.RawMessage {
-	b, _ := json.Marshal(v) // cannot fail for these types
-	return b
-}
-
-// hooksFor returns the relay hooks of a connection: Browser.close detection always;
-// path mapping for a session Config.Artifacts knows; logging when it keeps logs, which
-// also limits what the browser observer copies to the payload limit.
-func (g *Gateway) hooksFor(c *conn, cfg *relayConfig) hooks {
-	h := hooks{client: c.inspectClient}
+// hooksFor returns the relay hooks of a connection: Browser.close detection and path
+// confinement always (with the directories of a session Config.Artifacts knows);
+// logging when logs is set and the session keeps logs, which also limits what the
+// browser observer copies to the payload limit.
+func (g *Gateway) hooksFor(c *conn, cfg *relayConfig, logs bool) hooks {
+	h := hooks{client: c.inspectClient, clientStreamed: c.inspectStreamed}
 	if g.cfg.Artifacts == nil {
 		return h
 	}
@@ -197,7 +110,7 @@ func (g *Gateway) hooksFor(c *conn, cfg *relayConfig) hooks {
 		return h
 	}
 	c.live = live
-	if live.Logs && live.LogPayloadLimit > 0 {
+	if logs && live.Logs && live.LogPayloadLimit > 0 {
 		c.log = &cdpLog{sink: g.cfg.Artifacts, sessionID: c.sessionID, limit: live.LogPayloadLimit, pending: map[int64]pendingCommand{}}
 		h.browser = func(op opcode, msg []byte, size int64) {
 			if op == opText {
@@ -205,32 +118,7 @@ func (g *Gateway) hooksFor(c *conn, cfg *relayConfig) hooks {
 			}
 		}
 		cfg.observeMax = int64(live.LogPayloadLimit)
+		cfg.headMax = live.LogPayloadLimit
 	}
 	return h
-}
-
-var (
-	setDownloadBehavior = []byte("setDownloadBehavior")
-	setFileInputFiles   = []byte("setFileInputFiles")
-)
-
-// inspectArtifacts logs a client command and maps its paths. Without logs, only the
-// messages that may name a path are parsed.
-func (c *conn) inspectArtifacts(msg []byte) ([]byte, bool) {
-	mayRewrite := (c.live.DownloadDir != "" && bytes.Contains(msg, setDownloadBehavior)) ||
-		(c.live.UploadDir != "" && bytes.Contains(msg, setFileInputFiles))
-	if c.log == nil && !mayRewrite {
-		return nil, false
-	}
-	cmd, ok := scanCommand(msg)
-	if !ok {
-		return nil, false
-	}
-	if c.log != nil {
-		c.log.command(msg, cmd)
-	}
-	if !mayRewrite {
-		return nil, false
-	}
-	return rewrite(msg, cmd.method, c.live)
 }

@@ -1,6 +1,7 @@
 package cdpproxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -11,129 +12,160 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
-	"github.com/google/go-cmp/cmp"
 
 	bb "github.com/browserd/browserd"
 )
 
 func TestScanCommand(t *testing.T) {
 	tests := []struct {
-		in                string
+		name, in          string
 		id                int64
 		hasID             bool
 		method, sessionID string
-		ok                bool
+		code              closeCode // 0: scanned
 	}{
-		{in: `{"id":12,"method":"Page.navigate","params":{"url":"x\"}"},"sessionId":"S1"}`, id: 12, hasID: true, method: "Page.navigate", sessionID: "S1", ok: true},
-		{in: ` { "sessionId" : "S" , "params" : [1,{"a":"\\"}] ,"method":"M", "id" : 3 } `, id: 3, hasID: true, method: "M", sessionID: "S", ok: true},
-		{in: `{"method":"Browser.close"}`, method: "Browser.close", ok: true},
-		{in: `{}`, ok: true},
-		{in: `{"id":1,"params":{"a":"b\\\\"},"method":"X"}`, id: 1, hasID: true, method: "X", ok: true},
-		{in: `[]`},
-		{in: `{"id":1,`},
-		{in: `{"id":1 "method":"x"}`},
-		{in: `{"params":{"a":"unterminated}`},
-		{in: ``},
-	}
-	for _, tt := range tests {
-		cmd, ok := scanCommand([]byte(tt.in))
-		if !tt.ok && !ok {
-			continue // what was read before the error does not matter
-		}
-		if ok != tt.ok || cmd.id != tt.id || cmd.hasID != tt.hasID || string(cmd.method) != tt.method || string(cmd.sessionID) != tt.sessionID {
-			t.Errorf("scanCommand(%s) = %+v %q %q, %v", tt.in, cmd, cmd.method, cmd.sessionID, ok)
-		}
-	}
-}
-
-// FuzzScanCommand checks the scanner against encoding/json: on any valid JSON object it
-// finds the same id, method and sessionId, and it never panics.
-func FuzzScanCommand(f *testing.F) {
-	for _, s := range []string{`{"id":1,"method":"Page.navigate","params":{"url":"a"},"sessionId":"S"}`,
-		`{"id":2,"method":"Runtime.evaluate","params":{"expression":"\"}\\\\"}}`, `{"method":"x","params":[{},[],"]"]}`, `{`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		cmd, ok := scanCommand(b)
-		var ref struct {
-			ID        *json.Number `json:"id"`
-			Method    *string      `json:"method"`
-			SessionID *string      `json:"sessionId"`
-		}
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(b, &obj) != nil || obj == nil {
-			return
-		}
-		// Keys match exactly, as in Chromium's CDP parser: encoding/json would also take
-		// "methoD" for "method", so each field comes from its exact key.
-		for key, dst := range map[string]any{"id": &ref.ID, "method": &ref.Method, "sessionId": &ref.SessionID} {
-			if raw, ok := obj[key]; ok && json.Unmarshal(raw, dst) != nil {
-				return
-			}
-		}
-		if !ok {
-			t.Fatalf("valid object %q not scanned", b)
-		}
-		// Plain strings only: the scanner keeps escapes and invalid UTF-8 as they are
-		// (encoding/json turns invalid bytes into U+FFFD).
-		plain := func(b []byte) bool { return utf8.Valid(b) && !strings.ContainsAny(string(b), `\`) }
-		if ref.Method != nil && plain(cmd.method) && string(cmd.method) != *ref.Method {
-			t.Errorf("method %q; want %q", cmd.method, *ref.Method)
-		}
-		if ref.SessionID != nil && plain(cmd.sessionID) && string(cmd.sessionID) != *ref.SessionID {
-			t.Errorf("sessionId %q; want %q", cmd.sessionID, *ref.SessionID)
-		}
-		if ref.ID != nil {
-			if n, err := ref.ID.Int64(); err == nil && (!cmd.hasID || cmd.id != n) {
-				t.Errorf("id %d (%v); want %d", cmd.id, cmd.hasID, n)
-			}
-		}
-	})
-}
-
-func TestRewrite(t *testing.T) {
-	live := bb.LiveSession{DownloadDir: "/data/s/downloads", UploadDir: "/data/s/uploads"}
-	tests := []struct {
-		name, in, want string // want "" = unchanged
-	}{
-		{"stagehand downloads", `{"id":1,"method":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"downloads","eventsEnabled":true}}`,
-			`{"id":1,"method":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"/data/s/downloads","eventsEnabled":true}}`},
-		{"absolute path", `{"id":2,"method":"Browser.setDownloadBehavior","params":{"behavior":"allowAndName","downloadPath":"/etc","browserContextId":"C"},"sessionId":"x"}`,
-			`{"id":2,"method":"Browser.setDownloadBehavior","params":{"behavior":"allowAndName","browserContextId":"C","downloadPath":"/data/s/downloads"},"sessionId":"x"}`},
-		{"default", `{"id":3,"method":"Page.setDownloadBehavior","params":{"behavior":"default"}}`,
-			`{"id":3,"method":"Page.setDownloadBehavior","params":{"behavior":"allow","downloadPath":"/data/s/downloads"}}`},
-		{"deny", `{"id":4,"method":"Browser.setDownloadBehavior","params":{"behavior":"deny"}}`, ""},
-		{"upload", `{"id":5,"method":"DOM.setFileInputFiles","params":{"files":["/tmp/.uploads/a b.txt","/home/x"],"backendNodeId":7},"sessionId":"P"}`,
-			`{"id":5,"method":"DOM.setFileInputFiles","params":{"backendNodeId":7,"files":["/data/s/uploads/a b.txt","/home/x"]},"sessionId":"P"}`},
-		{"upload traversal", `{"id":6,"method":"DOM.setFileInputFiles","params":{"files":["/tmp/.uploads/../../etc/passwd","/tmp/.uploads/sub/x"]}}`, ""},
-		{"no params", `{"id":7,"method":"DOM.setFileInputFiles"}`, ""},
-		{"bad params", `{"id":8,"method":"Browser.setDownloadBehavior","params":{"behavior":1}}`, ""},
+		{name: "plain", in: `{"id":12,"method":"Page.navigate","params":{"url":"x\"}"},"sessionId":"S1"}`, id: 12, hasID: true, method: "Page.navigate", sessionID: "S1"},
+		{name: "spaces, order", in: ` { "sessionId" : "S" , "params" : [1,{"a":"\\"}] ,"method":"M", "id" : 3 } `, id: 3, hasID: true, method: "M", sessionID: "S"},
+		{name: "no id", in: `{"method":"Browser.close"}`, method: "Browser.close"},
+		{name: "empty", in: `{}`},
+		{name: "escaped backslash", in: `{"id":1,"params":{"a":"b\\\\"},"method":"X"}`, id: 1, hasID: true, method: "X"},
+		// F2/F10: Chromium decodes escapes in names and keys before dispatch.
+		{name: "escaped method", in: `{"id":9001,"method":"Browser.setDownloadBehavio\u0072","params":{}}`, id: 9001, hasID: true, method: "Browser.setDownloadBehavior"},
+		{name: "escaped close", in: `{"id":1,"method":"Browser.clos\u0065"}`, id: 1, hasID: true, method: "Browser.close"},
+		{name: "escaped key", in: `{"\u0069d":2,"m\u0065thod":"A\/B\n","session\u0049d":"\ud83d\ude00"}`, id: 2, hasID: true, method: "A/B\n", sessionID: "\U0001F600"},
+		{name: "id as Chromium reads it", in: `{"id":1.0e1,"method":"x"}`, id: 10, hasID: true, method: "x"},
+		{name: "id not int32", in: `{"id":2147483648,"method":"x"}`, method: "x"},
+		{name: "id fraction", in: `{"id":1.5}`},
+		{name: "id string", in: `{"id":"1"}`},
+		{name: "keys are exact", in: `{"Method":"Browser.close","ID":1}`},
+		{name: "duplicate method", in: `{"id":1,"method":"Runtime.evaluate","method":"Browser.close"}`, code: closePolicyViolation},
+		{name: "duplicate escaped key", in: `{"id":1,"method":"a","m\u0065thod":"Browser.close"}`, code: closePolicyViolation},
+		{name: "duplicate params", in: `{"id":1,"params":{},"params":{}}`, code: closePolicyViolation},
+		{name: "duplicate id", in: `{"id":1,"id":2}`, code: closePolicyViolation},
+		{name: "nested duplicates are params'", in: `{"id":1,"params":{"a":1,"a":2}}`, id: 1, hasID: true},
+		{name: "comment", in: `{"id":1,/*"method":"x",*/"method":"y"}`, code: closePolicyViolation},
+		{name: "line comment", in: "{\"id\":1,//\n\"method\":\"y\"}", code: closePolicyViolation},
+		{name: "vertical tab", in: "{\"id\":1,\v\"method\":\"y\"}", code: closePolicyViolation},
+		{name: "escape v", in: `{"id":1,"method":"a\vb"}`, code: closePolicyViolation},
+		{name: "escape x", in: `{"id":1,"method":"a\x41"}`, code: closePolicyViolation},
+		{name: "control char", in: "{\"id\":1,\"method\":\"a\tb\"}", code: closePolicyViolation},
+		{name: "trailing comma", in: `{"id":1,}`, code: closePolicyViolation},
+		{name: "trailing data", in: `{"id":1} {}`, code: closePolicyViolation},
+		{name: "leading zero", in: `{"id":01}`, code: closePolicyViolation},
+		{name: "bad literal", in: `{"id":1,"params":{"a":nul}}`, code: closePolicyViolation},
+		{name: "array", in: `[]`, code: closePolicyViolation},
+		{name: "incomplete", in: `{"id":1,`, code: closePolicyViolation},
+		{name: "no comma", in: `{"id":1 "method":"x"}`, code: closePolicyViolation},
+		{name: "unterminated", in: `{"params":{"a":"unterminated}`, code: closePolicyViolation},
+		{name: "nothing", in: ``, code: closePolicyViolation},
+		{name: "invalid UTF-8", in: "{\"id\":1,\"method\":\"Browser.close\xff\"}", code: closeInvalidData},
+		{name: "overlong UTF-8", in: "{\"id\":1,\"method\":\"\xc1\xa2\"}", code: closeInvalidData},
+		{name: "UTF-8 surrogate", in: "{\"params\":\"\xed\xa0\x80\"}", code: closeInvalidData},
+		{name: "too deep", in: strings.Repeat("[", 2000), code: closePolicyViolation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd, ok := scanCommand([]byte(tt.in))
-			if !ok {
-				t.Fatal("not scanned")
+			in := []byte(tt.in)
+			if tt.name == "too deep" {
+				in = append([]byte(`{"params":`), in...)
 			}
-			got, changed := rewrite([]byte(tt.in), cmd.method, live)
-			if tt.want == "" {
-				if changed {
-					t.Errorf("rewrote to %s; want unchanged", got)
+			cmd, verr := scanCommand(in)
+			var code closeCode
+			if verr != nil {
+				code = verr.code
+			}
+			if code != tt.code {
+				t.Fatalf("scanCommand(%s): %v; want close %d", tt.in, verr, tt.code)
+			}
+			if code == 0 && (cmd.id != tt.id || cmd.hasID != tt.hasID || string(cmd.method) != tt.method || string(cmd.sessionID) != tt.sessionID) {
+				t.Errorf("scanCommand(%s) = %+v %q %q", tt.in, cmd, cmd.method, cmd.sessionID)
+			}
+			// In pieces of any size, the scanner reads the same.
+			for _, n := range []int{1, 2, 3, 7} {
+				var s scanner
+				for b := in; len(b) > 0; b = b[min(n, len(b)):] {
+					s.write(b[:min(n, len(b))])
 				}
-				return
-			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil || !changed {
-				t.Fatalf("rewrite = %s, %v", got, changed)
-			}
-			if err := json.Unmarshal([]byte(tt.want), &w); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(w, g); diff != "" {
-				t.Errorf("rewrite (-want +got):\n%s", diff)
+				got, gerr := s.finish()
+				if (gerr == nil) != (verr == nil) || (gerr == nil && (got.id != cmd.id || string(got.method) != string(cmd.method) || string(got.sessionID) != string(cmd.sessionID))) {
+					t.Errorf("in pieces of %d: %+v %v; want %+v %v", n, got, gerr, cmd, verr)
+				}
 			}
 		})
 	}
+}
+
+// FuzzScanCommand checks the scanner against encoding/json, reading fields by their
+// exact keys as Chromium's CDP parser does (encoding/json alone would take "methoD" for
+// "method"): every strict JSON object of valid UTF-8 whose top-level keys are unique is
+// scanned, with the same id, method and sessionId, escapes decoded; anything the
+// scanner accepts is such an object; in pieces it reads the same; it never panics.
+func FuzzScanCommand(f *testing.F) {
+	for _, s := range []string{`{"id":1,"method":"Page.navigate","params":{"url":"a"},"sessionId":"S"}`,
+		`{"id":2,"method":"Runtime.evaluate","params":{"expression":"\"}\\\\"}}`, `{"method":"x","params":[{},[],"]"]}`, `{`,
+		`{"id":9001,"method":"Browser.setDownloadBehavio\u0072","params":{"behavior":"allow","downloadPath":"/x"}}`,
+		`{"id":1,"method":"Browser.clos\u0065"}`, `{"id":1,"m\u0065thod":"a","method":"b"}`, `{"id":1e0,"sessionId":"\ud800"}`,
+		`{"id":1,/**/"method":"x"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cmd, verr := scanCommand(b)
+		var s scanner
+		for p := b; len(p) > 0; p = p[min(5, len(p)):] {
+			s.write(p[:min(5, len(p))])
+		}
+		if cmd2, verr2 := s.finish(); (verr == nil) != (verr2 == nil) || string(cmd2.method) != string(cmd.method) || cmd2.id != cmd.id {
+			t.Fatalf("in pieces: %+v %v; whole: %+v %v", cmd2, verr2, cmd, verr)
+		}
+		strict := json.Valid(b) && utf8.Valid(b)
+		if verr == nil && !strict {
+			t.Fatalf("scanned %q, which is not strict JSON", b)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if tok, err := dec.Token(); !strict || err != nil || tok != json.Delim('{') {
+			if verr == nil {
+				t.Fatalf("scanned %q, which is not an object", b)
+			}
+			return
+		}
+		obj := map[string]json.RawMessage{}
+		dup := false
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return
+			}
+			var v json.RawMessage
+			if dec.Decode(&v) != nil {
+				return
+			}
+			key := k.(string)
+			if _, ok := obj[key]; ok && (key == "id" || key == "method" || key == "params" || key == "sessionId") {
+				dup = true
+			}
+			obj[key] = v
+		}
+		if dup != (verr != nil && verr.code == closePolicyViolation) && !(verr != nil && strings.Contains(verr.msg, "deeply")) {
+			t.Fatalf("%q: duplicate %v; scan %v", b, dup, verr)
+		}
+		if verr != nil {
+			return
+		}
+		var method, session string
+		if raw, ok := obj["method"]; ok && json.Unmarshal(raw, &method) == nil && string(cmd.method) != method && !bytes.Contains(raw, []byte(`\u`)) {
+			t.Errorf("method %q; want %q", cmd.method, method)
+		}
+		if raw, ok := obj["sessionId"]; ok && json.Unmarshal(raw, &session) == nil && string(cmd.sessionID) != session && !bytes.Contains(raw, []byte(`\u`)) {
+			t.Errorf("sessionId %q; want %q", cmd.sessionID, session)
+		}
+		if raw, ok := obj["method"]; ok && json.Unmarshal(raw, &method) == nil && utf8.ValidString(method) && !strings.ContainsRune(method, utf8.RuneError) && string(cmd.method) != method {
+			t.Errorf("method %q; want %q", cmd.method, method)
+		}
+		var id float64
+		if raw, ok := obj["id"]; ok && json.Unmarshal(raw, &id) == nil && id == float64(int32(id)) && (!cmd.hasID || cmd.id != int64(id)) {
+			t.Errorf("id %d (%v); want %v", cmd.id, cmd.hasID, id)
+		}
+	})
 }
 
 // fakeArtifacts collects what the gateway logs.

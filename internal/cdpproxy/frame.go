@@ -37,11 +37,14 @@ func (o opcode) valid() bool {
 type closeCode uint16
 
 const (
-	closeNormal        closeCode = 1000
-	closeGoingAway     closeCode = 1001
-	closeProtocolError closeCode = 1002
-	closeTooBig        closeCode = 1009
-	closeInternalError closeCode = 1011
+	closeNormal          closeCode = 1000
+	closeGoingAway       closeCode = 1001
+	closeProtocolError   closeCode = 1002
+	closeUnsupported     closeCode = 1003 // a data type the endpoint does not accept
+	closeInvalidData     closeCode = 1007 // a text message that is not UTF-8
+	closePolicyViolation closeCode = 1008
+	closeTooBig          closeCode = 1009
+	closeInternalError   closeCode = 1011
 )
 
 const (

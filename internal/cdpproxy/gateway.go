@@ -45,9 +45,20 @@ type Config struct {
 	WriteTimeout time.Duration
 	// DialTimeout bounds connecting to the session's browser [10s].
 	DialTimeout time.Duration
-	// MaxMessageSize limits a client's messages (close 1009 beyond) [256 MiB]. Browser
-	// messages are streamed and have no limit.
+	// MaxMessageSize limits a client's messages (close 1009 beyond) [64 MiB]. Chromium
+	// reads at most 100 MiB per message (its DevTools receive buffer); 64 MiB leaves
+	// room for a 48 MiB body in Fetch.fulfillRequest (Playwright's route.fulfill),
+	// base64-encoded. Browser messages are streamed and have no limit.
 	MaxMessageSize int64
+	// InspectMessageSize is the largest client text message the gateway assembles and
+	// parses whole [1 MiB]. Larger ones are relayed as they come and scanned on the
+	// way; one whose method the gateway must rewrite or refuse (bb.ConfinedCDPMethod)
+	// is refused (1009) before the browser has all of it. No client sends such a
+	// command over a few KiB.
+	InspectMessageSize int64
+	// MaxConnsPerSession limits a session's CDP connections, the live view's DevTools
+	// included [16]; beyond, upgrades are refused with 429 before any websocket.
+	MaxConnsPerSession int
 	// Artifacts, when set, gets the CDP logs of sessions that keep them and gives the
 	// session directories that download and upload paths are mapped to (artifacts.go).
 	Artifacts artifacts
@@ -63,11 +74,12 @@ type Gateway struct {
 	closeWait time.Duration
 	done      chan struct{} // closed by Shutdown
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[*conn]struct{}
-	ended  Stats          // bytes of the connections that have ended
-	wg     sync.WaitGroup // connections being served
+	mu       sync.Mutex
+	closed   bool
+	conns    map[*conn]struct{}
+	sessConn map[string]int // connections per session, counted from before the dial
+	ended    Stats          // bytes of the connections that have ended
+	wg       sync.WaitGroup // connections being served
 }
 
 // Stats count the bytes a Gateway relayed, websocket frame headers included.
@@ -98,7 +110,14 @@ func New(cfg Config) *Gateway {
 		cfg.DialTimeout = 10 * time.Second
 	}
 	if cfg.MaxMessageSize <= 0 {
-		cfg.MaxMessageSize = 256 << 20
+		cfg.MaxMessageSize = 64 << 20
+	}
+	if cfg.InspectMessageSize <= 0 {
+		cfg.InspectMessageSize = 1 << 20
+	}
+	cfg.InspectMessageSize = min(cfg.InspectMessageSize, cfg.MaxMessageSize)
+	if cfg.MaxConnsPerSession <= 0 {
+		cfg.MaxConnsPerSession = 16
 	}
 	g := &Gateway{
 		cfg:       cfg,
@@ -106,6 +125,7 @@ func New(cfg Config) *Gateway {
 		closeWait: 2 * time.Second,
 		done:      make(chan struct{}),
 		conns:     make(map[*conn]struct{}),
+		sessConn:  make(map[string]int),
 	}
 	g.attach = func(ctx context.Context, c bb.ConnectCredentials) (attached, error) {
 		if cfg.Sessions == nil {
@@ -162,6 +182,25 @@ func (g *Gateway) enter() bool {
 	}
 	g.wg.Add(1)
 	return true
+}
+
+// reserve counts a new connection of a session, unless it has MaxConnsPerSession.
+func (g *Gateway) reserve(sessionID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sessConn[sessionID] >= g.cfg.MaxConnsPerSession {
+		return false
+	}
+	g.sessConn[sessionID]++
+	return true
+}
+
+func (g *Gateway) unreserve(sessionID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sessConn[sessionID]--; g.sessConn[sessionID] <= 0 {
+		delete(g.sessConn, sessionID)
+	}
 }
 
 // Shutdown closes every connection, sending clients 1001 "server shutting down", and

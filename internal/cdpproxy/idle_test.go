@@ -47,7 +47,7 @@ func TestIdleTimeout(t *testing.T) {
 			hooks{}, relayClient, bufio.NewReader(relayClient), relayBrowser, bufio.NewReader(relayBrowser))
 		done := make(chan endCause, 1)
 		go func() {
-			done <- rl.run(stopper{}, stopper{}, func() (closeCode, string) { return closeInternalError, "browser connection lost" })
+			done <- rl.run(func() (closeCode, string) { return closeInternalError, "browser connection lost" })
 		}()
 		go func() { _, _ = io.Copy(io.Discard, browser) }() // ends when the relay closes its side
 

@@ -11,19 +11,33 @@ import (
 	"time"
 )
 
-// hooks let the gateway see, and change, what it relays. Both are optional.
+// hooks let the gateway see, and change, what it relays. All are optional.
 type hooks struct {
-	// client is called with each complete text message from the client, unmasked,
-	// before it is forwarded. It returns a replacement and true, or false to forward
-	// the message unchanged (byte for byte when it came in one frame). msg is valid
-	// only during the call; out is copied before client returns control to the relay.
-	client func(msg []byte) (out []byte, replace bool)
+	// client is called with each complete client text message of at most the relay's
+	// inspect limit, unmasked, and what the scanner read of it, before it is
+	// forwarded. Its verdict forwards the message (byte for byte when it came in one
+	// frame), a replacement, or refuses it. msg is valid only during the call;
+	// v.out is copied before the relay reads on. A message the scanner refuses
+	// (scan.go) never gets here: it closes the connection.
+	client func(msg []byte, cmd command) verdict
+	// clientStreamed is called for a larger client text message, which is relayed as
+	// it comes but scanned on the way: once its last byte but one has gone to the
+	// browser, with what the scanner read, the first bytes of the message (up to
+	// headMax) and its size. A refusal closes both connections before the browser
+	// has the whole message, so it never acts on it; a replacement is ignored.
+	clientStreamed func(cmd command, head []byte, size int64) verdict
 	// browser is called with each complete data message from the browser after it
 	// has been forwarded, cut to the relay's observe limit; size is the whole
 	// message's length (larger than len(msg) when it was cut). msg is valid only
 	// during the call. When browser is nil, browser frames are forwarded without any
 	// copy.
 	browser func(op opcode, msg []byte, size int64)
+}
+
+// verdict is what a client hook decides about a message.
+type verdict struct {
+	out    []byte      // a replacement message; nil forwards the message as it is
+	refuse *frameError // close the connection with this code and reason instead
 }
 
 // peer names one side of a relay.
@@ -84,8 +98,14 @@ func (d *deadlineWriter) freeze(deadline time.Time) {
 
 // relayConfig are a relay's limits and timeouts.
 type relayConfig struct {
-	// maxMessage limits client frames and inspected client messages (1009 beyond).
+	// maxMessage limits client frames and messages (1009 beyond).
 	maxMessage int64
+	// inspectMax is the largest client text message assembled for hooks.client;
+	// larger ones are streamed to the browser and scanned on the way
+	// (hooks.clientStreamed). 0 assembles up to maxMessage.
+	inspectMax int64
+	// headMax is how much of a streamed client message hooks.clientStreamed sees.
+	headMax int
 	// observeMax is the part of a browser message given to hooks.browser [maxMessage].
 	observeMax int64
 	// idle closes a client that sent no data frame for this long; 0 disables.
@@ -122,8 +142,13 @@ type relay struct {
 	clientClosed atomic.Bool // the client sent a close frame
 
 	// Owned by the client→browser pump.
-	inMessage  bool   // a fragmented message is in progress
-	inspecting bool   // … and it is being assembled for hooks.client
+	inMessage  bool  // a fragmented message is in progress
+	inspecting bool  // … and it is being assembled for hooks.client
+	streaming  bool  // … and it is being streamed and scanned
+	msgSize    int64 // the size of the client message so far
+	scan       scanner
+	head       []byte // the start of a streamed message, unmasked
+	scratch    []byte // an unmasked copy of a streamed chunk
 	msg        []byte // the client message being assembled, unmasked
 	msgKey     [4]byte
 	hdr        []byte // a copy of a header, or a new one
@@ -301,6 +326,12 @@ func (rl *relay) pumpClient() error {
 			return &frameError{closeProtocolError, "continuation frame outside a message"}
 		case h.op != opContinuation && rl.inMessage:
 			return &frameError{closeProtocolError, "new message before the last one ended"}
+		case h.op == opBinary && rl.hooks.client != nil:
+			// Chromium's DevTools websocket takes text only (it drops the connection on a
+			// binary frame); an inspected relay never forwards what it did not read.
+			return &frameError{closeUnsupported, "binary messages are not relayed: CDP messages are JSON text"}
+		case rl.streaming:
+			err = rl.streamFrame(h, raw)
 		case rl.inspecting || (h.op == opText && rl.hooks.client != nil):
 			err = rl.inspectFrame(h, raw)
 		default:
@@ -319,10 +350,14 @@ func (rl *relay) pumpClient() error {
 func (rl *relay) inspectFrame(h header, raw []byte) error {
 	r, w := rl.cr, rl.bw
 	if h.op == opText {
-		rl.inspecting, rl.msgKey, rl.msg = true, h.key, rl.msg[:0]
+		rl.inspecting, rl.msgKey, rl.msg, rl.msgSize = true, h.key, rl.msg[:0], 0
 	}
-	if int64(len(rl.msg))+h.length > rl.cfg.maxMessage {
+	rl.msgSize += h.length
+	if rl.msgSize > rl.cfg.maxMessage {
 		return &frameError{closeTooBig, fmt.Sprintf("message exceeds the limit of %d bytes", rl.cfg.maxMessage)}
+	}
+	if rl.cfg.inspectMax > 0 && int64(len(rl.msg))+h.length > rl.cfg.inspectMax {
+		return rl.startStream(h, raw)
 	}
 	single := h.op == opText && h.fin
 	if single {
@@ -358,7 +393,17 @@ func (rl *relay) inspectFrame(h header, raw []byte) error {
 	}
 	rl.inMessage, rl.inspecting = false, false
 
-	out, replace := rl.hooks.client(rl.msg)
+	rl.scan.reset()
+	rl.scan.write(rl.msg)
+	cmd, verr := rl.scan.finish()
+	if verr != nil {
+		return verr
+	}
+	v := rl.hooks.client(rl.msg, cmd)
+	if v.refuse != nil {
+		return v.refuse
+	}
+	out, replace := v.out, v.out != nil
 	var payload []byte
 	switch {
 	case replace:
@@ -384,4 +429,139 @@ func (rl *relay) inspectFrame(h header, raw []byte) error {
 	rl.clientBytes.Add(int64(len(rl.hdr) + len(payload)))
 	rl.msg, rl.out = shrink(rl.msg), shrink(rl.out)
 	return nil
+}
+
+// startStream turns the client message being assembled into one that is streamed: the
+// part assembled so far is scanned and forwarded as the message's first frame, then
+// frame h follows.
+func (rl *relay) startStream(h header, raw []byte) error {
+	rl.inspecting, rl.streaming = false, true
+	rl.scan.reset()
+	rl.head = rl.head[:0]
+	if h.op == opContinuation { // the message began with frames we kept: send them first
+		rl.scan.write(rl.msg)
+		rl.keepHead(rl.msg)
+		if rl.scan.err != nil {
+			return rl.scan.err
+		}
+		mask(rl.msgKey, 0, rl.msg)
+		rl.hdr = appendHeader(rl.hdr[:0], header{op: opText, masked: true, key: rl.msgKey, length: int64(len(rl.msg))})
+		if _, err := rl.bw.Write(rl.hdr); err != nil {
+			return &peerError{peer: peerBrowser, err: err}
+		}
+		if _, err := rl.bw.Write(rl.msg); err != nil {
+			return &peerError{peer: peerBrowser, err: err}
+		}
+		rl.clientBytes.Add(int64(len(rl.hdr) + len(rl.msg)))
+	}
+	rl.msg = shrink(rl.msg)
+	return rl.streamPayload(h, raw)
+}
+
+// keepHead keeps the start of a streamed message for hooks.clientStreamed.
+func (rl *relay) keepHead(b []byte) {
+	if room := rl.cfg.headMax - len(rl.head); room > 0 {
+		rl.head = append(rl.head, b[:min(room, len(b))]...)
+	}
+}
+
+// streamFrame forwards a frame of a streamed client message as it comes, scanning its
+// payload. The last byte of the message is held back until the scan is complete and
+// hooks.clientStreamed has agreed: a refused message never reaches the browser whole.
+func (rl *relay) streamFrame(h header, raw []byte) error {
+	rl.msgSize += h.length
+	if rl.msgSize > rl.cfg.maxMessage {
+		return &frameError{closeTooBig, fmt.Sprintf("message exceeds the limit of %d bytes", rl.cfg.maxMessage)}
+	}
+	return rl.streamPayload(h, raw)
+}
+
+// streamPayload forwards frame h of a streamed message (see streamFrame).
+func (rl *relay) streamPayload(h header, raw []byte) error {
+	r, w := rl.cr, rl.bw
+	rl.inMessage = !h.fin
+	hold := int64(0)
+	if h.fin && h.length > 0 {
+		hold = 1
+	}
+	if !h.fin || h.length > 0 { // an empty last frame waits for the verdict
+		if _, err := w.Write(raw); err != nil {
+			return &peerError{peer: peerBrowser, err: err}
+		}
+	} else {
+		rl.hdr = append(rl.hdr[:0], raw...)
+	}
+	r.Discard(h.size) // raw was peeked: cannot fail
+	rl.clientBytes.Add(int64(h.size))
+	pos := 0
+	for n := h.length - hold; n > 0; {
+		if r.Buffered() == 0 {
+			if err := rl.flushBrowser(); err != nil {
+				return err
+			}
+			if _, err := r.Peek(1); err != nil {
+				return err
+			}
+		}
+		k := int(min(int64(r.Buffered()), n))
+		b, _ := r.Peek(k) // k bytes are buffered: Peek cannot fail
+		pos = rl.scanChunk(h.key, pos, b)
+		if rl.scan.err != nil {
+			return rl.scan.err
+		}
+		if _, err := w.Write(b); err != nil {
+			return &peerError{peer: peerBrowser, err: err}
+		}
+		r.Discard(k) // k ≤ Buffered: cannot fail
+		rl.clientBytes.Add(int64(k))
+		n -= int64(k)
+	}
+	if !h.fin {
+		return nil
+	}
+	var last []byte
+	if hold > 0 {
+		if err := rl.flushBrowser(); err != nil {
+			return err
+		}
+		b, err := r.Peek(1)
+		if err != nil {
+			return err
+		}
+		last = []byte{b[0]}
+		rl.scanChunk(h.key, pos, b)
+	}
+	rl.streaming, rl.inMessage = false, false
+	cmd, verr := rl.scan.finish()
+	if verr != nil {
+		return verr
+	}
+	if rl.hooks.clientStreamed != nil {
+		if v := rl.hooks.clientStreamed(cmd, rl.head, rl.msgSize); v.refuse != nil {
+			return v.refuse
+		}
+	}
+	rl.head, rl.scratch = shrink(rl.head), shrink(rl.scratch)
+	if hold == 0 {
+		if _, err := w.Write(rl.hdr); err != nil {
+			return &peerError{peer: peerBrowser, err: err}
+		}
+		return nil
+	}
+	r.Discard(1) // peeked above: cannot fail
+	if _, err := w.Write(last); err != nil {
+		return &peerError{peer: peerBrowser, err: err}
+	}
+	rl.clientBytes.Add(1)
+	return nil
+}
+
+// scanChunk scans a masked chunk that starts at position pos of its frame's payload
+// and returns the position after it.
+func (rl *relay) scanChunk(key [4]byte, pos int, b []byte) int {
+	rl.scratch = append(rl.scratch[:0], b...)
+	next := mask(key, pos, rl.scratch)
+	rl.scan.write(rl.scratch)
+	rl.keepHead(rl.scratch)
+	return next
 }

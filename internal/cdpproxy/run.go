@@ -31,11 +31,17 @@ type pumps struct {
 	wg               sync.WaitGroup
 }
 
-// run relays until one side closes or fails, the session ends, the gateway shuts
-// down or the client is idle, then closes both connections. It returns once both pump
-// goroutines, which it owns, have exited. browserGone gives the close frame for a
-// browser connection that dropped without one.
-func (rl *relay) run(ended, shutdown stopper, browserGone func() (closeCode, string)) endCause {
+// maxStoppers is how many stoppers a relay watches.
+const maxStoppers = 4
+
+// run relays until one side closes or fails, a stopper fires (the session ends, the
+// gateway shuts down, …) or the client is idle, then closes both connections. It
+// returns once both pump goroutines, which it owns, have exited. browserGone gives the
+// close frame for a browser connection that dropped without one. It watches the first
+// maxStoppers stoppers.
+func (rl *relay) run(browserGone func() (closeCode, string), stops ...stopper) endCause {
+	var st [maxStoppers]stopper
+	copy(st[:], stops)
 	p := &pumps{c2s: make(chan error, 1), s2c: make(chan error, 1)}
 	p.wg.Go(func() { p.c2s <- rl.clientToBrowser() })
 	p.wg.Go(func() { p.s2c <- rl.browserToClient() })
@@ -56,12 +62,14 @@ func (rl *relay) run(ended, shutdown stopper, browserGone func() (closeCode, str
 		case err := <-p.s2c:
 			p.s2cDone = true
 			return rl.browserDone(p, err, browserGone)
-		case <-ended.ch:
-			code, reason := ended.why()
-			return rl.shutdown(p, endCause{what: ended.what, code: code}, reason, false)
-		case <-shutdown.ch:
-			code, reason := shutdown.why()
-			return rl.shutdown(p, endCause{what: shutdown.what, code: code}, reason, false)
+		case <-st[0].ch:
+			return rl.stop(p, st[0])
+		case <-st[1].ch:
+			return rl.stop(p, st[1])
+		case <-st[2].ch:
+			return rl.stop(p, st[2])
+		case <-st[3].ch:
+			return rl.stop(p, st[3])
 		case <-idle:
 			// The timer started at the previous check; the client may have been
 			// active since. Idle time counts from its last data frame.
@@ -74,10 +82,20 @@ func (rl *relay) run(ended, shutdown stopper, browserGone func() (closeCode, str
 	}
 }
 
+// stop ends a relay for a stopper that fired.
+func (rl *relay) stop(p *pumps, s stopper) endCause {
+	code, reason := s.why()
+	return rl.shutdown(p, endCause{what: s.what, code: code}, reason, false)
+}
+
 // clientDone ends a relay whose client→browser pump stopped with err.
 func (rl *relay) clientDone(p *pumps, err error, browserGone func() (closeCode, string)) endCause {
 	if fe, ok := errors.AsType[*frameError](err); ok {
-		return rl.shutdown(p, endCause{what: "client protocol error", code: fe.code, err: err}, fe.msg, false)
+		what := "client protocol error"
+		if fe.code == closePolicyViolation || fe.code == closeInvalidData || fe.code == closeTooBig || fe.code == closeUnsupported {
+			what = "client message refused"
+		}
+		return rl.shutdown(p, endCause{what: what, code: fe.code, err: err}, fe.msg, false)
 	}
 	if pe, ok := errors.AsType[*peerError](err); ok && pe.peer == peerBrowser {
 		code, reason := browserGone()

@@ -2,7 +2,6 @@ package liveview
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/coder/websocket"
 
 	bb "github.com/browserd/browserd"
 )
@@ -111,69 +107,19 @@ func (s *Server) relayDevTools(w http.ResponseWriter, r *http.Request, t *bb.Liv
 		s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "DevTools websockets are …/devtools/browser and …/devtools/page/<target id>"))
 		return
 	}
+	if s.cfg.DevTools == nil {
+		s.writeError(w, r, bb.Errorf(bb.CodeUnavailable, "DevTools websockets are not available on this server"))
+		return
+	}
 	if !s.enter(&s.relays) {
 		s.writeError(w, r, bb.Errorf(bb.CodeUnavailable, "the server is shutting down"))
 		return
 	}
 	defer s.leave(&s.relays)
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	browser, _, err := websocket.Dial(ctx, dst, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
-	cancel()
-	if err != nil {
-		s.writeError(w, r, &bb.Error{Code: bb.CodeNotFound, Message: "no such DevTools target", Err: err})
-		return
-	}
-	defer browser.CloseNow()
-	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		return // Accept has answered the request
-	}
-	defer client.CloseNow()
-	browser.SetReadLimit(maxCDPMessage)
-	client.SetReadLimit(maxCDPMessage)
 	log := s.log.With("session_id", t.SessionID)
 	log.Info("devtools connected", "target", path)
-
-	ctx, stop := context.WithCancel(s.ctx)
-	defer stop()
-	errc := make(chan error, 2)
-	go func() { errc <- pump(ctx, browser, client) }() // ends when either side fails; waited for below
-	go func() { errc <- pump(ctx, client, browser) }()
-	expiry := time.NewTimer(time.Until(t.Expires))
-	defer expiry.Stop()
-	var code websocket.StatusCode
-	var reason string
-	ended := 0
-	select {
-	case <-errc:
-		ended++
-		code, reason = websocket.StatusGoingAway, "connection closed"
-	case <-t.Ended():
-		code, reason = closeEnded, "session ended"
-	case <-expiry.C:
-		code, reason = closeExpired, "live view link expired"
-	case <-s.ctx.Done():
-		code, reason = websocket.StatusGoingAway, "server shutting down"
-	}
-	stop()
-	// Closing both ends the pumps; a close that fails leaves the connection closed anyway.
-	_ = client.Close(code, reason)
-	_ = browser.CloseNow()
-	for ; ended < 2; ended++ {
-		<-errc
-	}
-	log.Info("devtools disconnected", "target", path, "reason", reason)
-}
-
-// pump copies messages from src to dst until either fails.
-func pump(ctx context.Context, dst, src *websocket.Conn) error {
-	for {
-		typ, b, err := src.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if err := dst.Write(ctx, typ, b); err != nil {
-			return err
-		}
-	}
+	// The gateway's relay: the same rules as connectUrl (F2), closed with closeEnded,
+	// closeExpired, or 1001 when the Server closes.
+	s.cfg.DevTools.RelayDevTools(w, r, t, dst, s.ctx.Done())
+	log.Info("devtools disconnected", "target", path)
 }

@@ -69,7 +69,7 @@ func newTestEnv(t testing.TB, launcher bb.Launcher) *testEnv {
 		t.Fatal(err)
 	}
 	api := &recordingAPI{}
-	srv, err := New(Config{Sessions: m, API: api, Logger: logger})
+	srv, err := New(Config{Sessions: m, API: api, Logger: logger, DevTools: pumpRelay{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,4 +289,48 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func fakeEnv(t testing.TB) (*testEnv, *fakeBrowser) {
 	fb := newFakeBrowser(t)
 	return newTestEnv(t, &chrometest.Launcher{DevToolsURL: fb.url()}), fb
+}
+
+// pumpRelay stands in for the CDP gateway's DevTools relay (cmd/browserd wires
+// *cdpproxy.Gateway, whose rules are tested there): it pumps messages as they are.
+type pumpRelay struct{}
+
+func (pumpRelay) RelayDevTools(w http.ResponseWriter, r *http.Request, t *bb.LiveTarget, url string, done <-chan struct{}) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	browser, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer browser.CloseNow()
+	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	defer client.CloseNow()
+	browser.SetReadLimit(-1)
+	client.SetReadLimit(-1)
+	pump := func(dst, src *websocket.Conn) {
+		defer cancel()
+		for {
+			typ, b, err := src.Read(ctx)
+			if err != nil || dst.Write(ctx, typ, b) != nil {
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { pump(client, browser) }) // both end with ctx or their connections
+	wg.Go(func() { pump(browser, client) })
+	select {
+	case <-ctx.Done():
+	case <-t.Ended():
+		client.Close(closeEnded, "session ended")
+	case <-done:
+	}
+	cancel()
+	client.CloseNow()
+	browser.CloseNow()
+	wg.Wait()
 }

@@ -47,6 +47,21 @@ type Config struct {
 	SignInTTL time.Duration
 	// WriteTimeout bounds each write to a viewer [15s].
 	WriteTimeout time.Duration
+	// DevTools relays DevTools websockets (wsUrl, the DevTools frontend) to the
+	// session's browser under the CDP gateway's client rules; *cdpproxy.Gateway
+	// satisfies it. Without it those websockets are refused (503): a raw relay would
+	// let a live view token holder past the rules (download and upload paths,
+	// Browser.close, message sizes) that connectUrl enforces.
+	DevTools devtoolsRelay
+	// MaxViewersPerSession limits the live view pages (screencasts) watching one
+	// session at a time [10]; beyond, 429.
+	MaxViewersPerSession int
+}
+
+// devtoolsRelay relays a DevTools websocket upgrade r to url, a websocket of t's
+// browser, until the session ends, the token expires or done is closed.
+type devtoolsRelay interface {
+	RelayDevTools(w http.ResponseWriter, r *http.Request, t *bb.LiveTarget, url string, done <-chan struct{})
 }
 
 // Server serves live views (/debug/<token>/…: the screencast page, its websocket and
@@ -68,6 +83,7 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	viewers int            // screencast viewers connected
+	watch   map[string]int // screencast viewers per session
 	relays  int            // DevTools connections
 	wg      sync.WaitGroup // connections being served
 }
@@ -95,7 +111,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 15 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sessions: cfg.Sessions, signins: newSignins(cfg.SignInTTL),
+	if cfg.MaxViewersPerSession <= 0 {
+		cfg.MaxViewersPerSession = 10
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: cfg.Sessions, signins: newSignins(cfg.SignInTTL), watch: make(map[string]int),
 		// Never through a proxy from the environment: the browsers are on loopback.
 		devtools: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
 	if cfg.PublicURL != "" {
@@ -192,6 +211,33 @@ func (s *Server) enter(count *int) bool {
 func (s *Server) leave(count *int) {
 	s.mu.Lock()
 	*count--
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// enterViewer registers a screencast viewer of a session: each costs the browser a
+// screencast, so a session has at most MaxViewersPerSession (F13).
+func (s *Server) enterViewer(sessionID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return bb.Errorf(bb.CodeUnavailable, "the server is shutting down")
+	case s.watch[sessionID] >= s.cfg.MaxViewersPerSession:
+		return bb.Errorf(bb.CodeLimit, "session %s already has %d live view viewers, the most it may have", sessionID, s.cfg.MaxViewersPerSession)
+	}
+	s.wg.Add(1)
+	s.viewers++
+	s.watch[sessionID]++
+	return nil
+}
+
+func (s *Server) leaveViewer(sessionID string) {
+	s.mu.Lock()
+	s.viewers--
+	if s.watch[sessionID]--; s.watch[sessionID] <= 0 {
+		delete(s.watch, sessionID)
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -331,11 +377,11 @@ func (s *Server) handleScreencast(w http.ResponseWriter, r *http.Request) {
 		page = ""
 	}
 	pin := page != "" && q.Get("pin") == "1"
-	if !s.enter(&s.viewers) {
-		s.writeError(w, r, bb.Errorf(bb.CodeUnavailable, "the server is shutting down"))
+	if err := s.enterViewer(t.SessionID); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	defer s.leave(&s.viewers)
+	defer s.leaveViewer(t.SessionID)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	cdp, err := dialCDP(ctx, t.BrowserURL)
 	cancel()

@@ -349,9 +349,11 @@ func (v *viewer) sendTabs() {
 }
 
 // show attaches to a tab and starts its screencast. A hidden tab (behind another in its
-// window) sends no frames: it is brought to the front when activate is set, else show
-// leaves things as they were and returns false.
+// window) sends no frames: it is brought to the front when activate is set and the
+// viewer may change the session (a read-only viewer never changes which tab is in
+// front), else show leaves things as they were and returns false.
 func (v *viewer) show(id string, activate bool) bool {
+	activate = activate && !v.readOnly
 	var res struct {
 		SessionID string `json:"sessionId"`
 	}
@@ -413,8 +415,11 @@ func (v *viewer) handle(m viewerMsg) {
 		v.startCast()
 	case "switch":
 		if v.index(m.ID) >= 0 && m.ID != v.active {
-			v.pinned = true
-			v.show(m.ID, true)
+			if v.show(m.ID, true) {
+				v.pinned = true
+			} else {
+				v.sendTabs() // still showing the tab it was
+			}
 		}
 	case "ping":
 		v.send(map[string]any{"type": "pong", "seq": m.Seq})

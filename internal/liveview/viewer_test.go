@@ -309,6 +309,46 @@ func TestViewerFollowsTabs(t *testing.T) {
 			t.Errorf("activateTarget = %+v", act)
 		}
 	})
+	// F13: a read-only viewer does not change the session: it never brings a tab to
+	// the front, so it stays on the tab it shows.
+	t.Run("read-only viewer leaves the front tab", func(t *testing.T) {
+		e, fb := fakeEnv(t)
+		fb.hidden[fakePage1] = true
+		c := dialViewer(t, e, e.token(t, e.create(t).ID, true), "")
+		before := c.text("tabs")["active"]
+		c.send(map[string]any{"type": "switch", "id": fakePage1})
+		if tabs := c.text("tabs"); tabs["active"] != before {
+			t.Errorf("active after a refused switch = %v; want %v", tabs["active"], before)
+		}
+		if act := fb.commands("Target.activateTarget"); len(act) != 0 {
+			t.Errorf("a read-only viewer sent activateTarget: %+v", act)
+		}
+	})
+}
+
+// F13: a session has at most MaxViewersPerSession screencast viewers; the next is
+// refused with 429 before any screencast starts.
+func TestViewerCap(t *testing.T) {
+	e, _ := fakeEnv(t)
+	s := e.create(t)
+	tok := e.token(t, s.ID, true)
+	var first *viewerClient
+	for i := range 10 {
+		c := dialViewer(t, e, tok, "")
+		c.text("hello")
+		if i == 0 {
+			first = c
+		}
+	}
+	_, resp, err := websocket.Dial(t.Context(), e.wsURL("/debug/"+tok+"/screencast"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("11th viewer: %v, %v; want 429", err, resp)
+	}
+	// Another session has its own viewers.
+	dialViewer(t, e, e.token(t, e.create(t).ID, true), "").text("hello")
+	first.ws.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "a free place", func() bool { return e.srv.Viewers() == 10 })
+	dialViewer(t, e, tok, "").text("hello")
 }
 
 func TestViewerEnds(t *testing.T) {

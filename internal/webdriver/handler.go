@@ -26,7 +26,14 @@ type sessions interface {
 type attachment interface {
 	Ended() <-chan struct{}
 	EndReason() (bb.SessionStatus, string)
+	BrowserClosing()
 	Detach()
+}
+
+// artifacts gives a session's directories, to which CDP commands through chromedriver
+// are confined (cdp.go); *bb.Artifacts satisfies it.
+type artifacts interface {
+	Live(sessionID string) (bb.LiveSession, bool)
 }
 
 // attached is a browserd session a New Session request attached to.
@@ -53,6 +60,10 @@ type Config struct {
 	// CDP connection is closed after the same time without a command (spec §5.2) [10m];
 	// <0 disables it.
 	IdleTimeout time.Duration
+	// Artifacts gives the session directories that download and upload paths of CDP
+	// commands (goog/cdp/execute) are confined to. Without it, those commands are
+	// refused.
+	Artifacts artifacts
 }
 
 // Handler serves the WebDriver endpoint. See the package documentation.
@@ -171,6 +182,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if r.Method == http.MethodDelete && rest == "" {
 			h.quit(w, r, ws)
+			return
+		}
+		if r.Method == http.MethodPost && isCDPCommand(rest) {
+			h.cdpCommand(w, r, ws, rest) // cdp.go: CDP commands get the gateway's rules
 			return
 		}
 		h.command(w, r, ws, rest)
