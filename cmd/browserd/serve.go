@@ -148,7 +148,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	wd, err := newWebDriver(cfg, mgr, art, logger) // webdriver.go
+	wd, err := newWebDriver(cfg, mgr, art, reserved, logger) // webdriver.go
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // newWebDriver builds the Selenium endpoint (seleniumRemoteUrl, spec §4.2). A chromedriver
 // named by --chromedriver must exist; when none was named and none is installed, the
 // server still starts, and New Session answers that Selenium is not available.
-func newWebDriver(cfg Config, mgr *bb.Manager, art *bb.Artifacts, logger *slog.Logger) (*webdriver.Handler, error) {
+func newWebDriver(cfg Config, mgr *bb.Manager, art *bb.Artifacts, reserved *bb.ReservedPorts, logger *slog.Logger) (*webdriver.Handler, error) {
 	path, err := webdriver.FindChromedriver(cfg.Chromedriver)
 	if err != nil {
 		if cfg.Chromedriver != "" || !errors.Is(err, webdriver.ErrNotFound) {
@@ -28,6 +28,7 @@ func newWebDriver(cfg Config, mgr *bb.Manager, art *bb.Artifacts, logger *slog.L
 		Logger:       logger,
 		IdleTimeout:  cfg.IdleTimeout,
 		Artifacts:    art,
+		Ports:        reserved, // no browser may reach a chromedriver (docs/SECURITY.md)
 	})
 }
 

@@ -67,7 +67,7 @@ func (h *Handler) driverFor(ctx context.Context, a attached) (*driver, error) {
 
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, h.cfg.StartTimeout)
-	proc, err := startProcess(sctx, h.cfg.Chromedriver, h.log.With("session_id", a.sessionID))
+	proc, err := startProcess(sctx, h.cfg.Chromedriver, h.log.With("session_id", a.sessionID), h.cfg.Ports)
 	cancel()
 	h.mu.Lock()
 	if err == nil && h.closed {

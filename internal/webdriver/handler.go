@@ -60,6 +60,11 @@ type Config struct {
 	// CDP connection is closed after the same time without a command (spec §5.2) [10m];
 	// <0 disables it.
 	IdleTimeout time.Duration
+	// Ports, when set, is told of every chromedriver's loopback port, so that no session
+	// proxy lets a browser reach one (*bb.ReservedPorts).
+	Ports interface {
+		Reserve(port uint16) (release func())
+	}
 	// Artifacts gives the session directories that download and upload paths of CDP
 	// commands (goog/cdp/execute) are confined to. Without it, those commands are
 	// refused.

@@ -63,13 +63,16 @@ type process struct {
 	mu   sync.Mutex
 	tail []string
 
-	stopOnce sync.Once
+	stopOnce  sync.Once
+	unreserve func() // gives the port back once stopped; nil when not reserved
 }
 
 // startProcess runs chromedriver on a free loopback port (--port=0; it announces the
 // port it bound) and waits until it listens, ctx ends or it exits. The process belongs
 // to the caller, who must call stop.
-func startProcess(ctx context.Context, path string, log *slog.Logger) (*process, error) {
+func startProcess(ctx context.Context, path string, log *slog.Logger, ports interface {
+	Reserve(port uint16) (release func())
+}) (*process, error) {
 	// Not CommandContext: the process outlives the request that starts it.
 	cmd := exec.Command(path, "--port=0")
 	// Nothing of the server's environment (its API key, tokens) reaches chromedriver
@@ -105,6 +108,9 @@ func startProcess(ctx context.Context, path string, log *slog.Logger) (*process,
 	select {
 	case port := <-p.port:
 		p.addr = "127.0.0.1:" + strconv.Itoa(port)
+		if ports != nil {
+			p.unreserve = ports.Reserve(uint16(port))
+		}
 		return p, nil
 	case <-p.exited:
 		p.stop()
@@ -206,7 +212,7 @@ func (p *process) stop() {
 			}
 			if time.Now().After(deadline) {
 				p.log.Error("chromedriver process group still alive after SIGKILL", "err", err)
-				return
+				return // its port stays reserved: it may still listen
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -214,6 +220,9 @@ func (p *process) stop() {
 		case <-p.read:
 		case <-time.After(killTimeout):
 			p.log.Error("chromedriver output still open after its process group was killed")
+		}
+		if p.unreserve != nil {
+			p.unreserve()
 		}
 	})
 }
