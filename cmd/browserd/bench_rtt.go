@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,7 +57,7 @@ type benchPath struct {
 func (r *benchRun) cdpPhase(ctx context.Context) error {
 	res := &r.cdp
 	res.calls, res.shotsPerPath = r.cfg.rttCalls, r.cfg.shots
-	s, pid, done, err := r.measured(ctx, "cdp", `{}`)
+	s, _, done, err := r.measured(ctx, "cdp", `{}`)
 	if err != nil {
 		return err
 	}
@@ -70,7 +69,7 @@ func (r *benchRun) cdpPhase(ctx context.Context) error {
 		return err
 	}
 	defer done2()
-	direct, err := benchDevToolsURL(pid)
+	direct, err := benchDevToolsURL(ctx, s.ConnectURL)
 	if err != nil {
 		return err
 	}
@@ -203,54 +202,69 @@ func (r *benchRun) screenshots(ctx context.Context, paths []*benchPath) error {
 	return nil
 }
 
-// benchDevToolsURL returns the browser-level DevTools websocket of the browser with
-// main process pid as the server reaches it: Chromium listens inside its sandbox's
-// network (<user-data-dir>/DevToolsActivePort names its browser id), and the server
-// through a loopback forwarder of its own, found among this process's listeners by
-// asking each for /json/version.
-func benchDevToolsURL(pid int) (string, error) {
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+// benchDevToolsURL returns the browser-level DevTools websocket of the session behind
+// connectURL as the server reaches it: Chromium listens inside its sandbox's network, and
+// the server through a loopback forwarder of its own, found among this process's
+// listeners as the one whose /json/list has the session's page.
+func benchDevToolsURL(ctx context.Context, connectURL string) (string, error) {
+	c, err := benchDial(ctx, connectURL)
 	if err != nil {
 		return "", err
 	}
-	var udd string
-	for a := range strings.SplitSeq(string(cmdline), "\x00") {
-		if v, ok := strings.CutPrefix(a, "--user-data-dir="); ok {
-			udd = v
+	var targets struct {
+		TargetInfos []struct {
+			TargetID string `json:"targetId"`
+			Type     string `json:"type"`
+		} `json:"targetInfos"`
+	}
+	err = c.call(ctx, "", "Target.getTargets", nil, &targets)
+	c.close()
+	if err != nil {
+		return "", err
+	}
+	var page string
+	for _, ti := range targets.TargetInfos {
+		if ti.Type == "page" {
+			page = ti.TargetID
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(udd, "DevToolsActivePort"))
-	if err != nil {
-		return "", err
-	}
-	inside, err := benchParseActivePort(data)
-	if err != nil {
-		return "", err
-	}
-	u, err := url.Parse(inside)
-	if err != nil {
-		return "", err
+	if page == "" {
+		return "", errors.New("the session has no page")
 	}
 	ports, err := benchOwnLoopbackPorts()
 	if err != nil {
 		return "", err
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
-	for _, port := range ports {
-		resp, err := client.Get("http://127.0.0.1:" + port + "/json/version")
+	get := func(u string, out any) error {
+		resp, err := client.Get(u)
 		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+	}
+	for _, port := range ports {
+		var list []struct {
+			ID string `json:"id"`
+		}
+		if get("http://127.0.0.1:"+port+"/json/list", &list) != nil {
 			continue
 		}
-		var v struct {
-			URL string `json:"webSocketDebuggerUrl"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v)
-		resp.Body.Close()
-		if err == nil && strings.HasSuffix(v.URL, u.Path) {
-			return "ws://127.0.0.1:" + port + u.Path, nil
+		for _, t := range list {
+			if t.ID != page {
+				continue
+			}
+			var v struct {
+				URL string `json:"webSocketDebuggerUrl"`
+			}
+			if err := get("http://127.0.0.1:"+port+"/json/version", &v); err != nil {
+				return "", err
+			}
+			return v.URL, nil
 		}
 	}
-	return "", fmt.Errorf("no DevTools forwarder of this process serves %s", u.Path)
+	return "", fmt.Errorf("no DevTools forwarder of this process lists page %s", page)
 }
 
 // benchOwnLoopbackPorts returns the loopback TCP ports this process listens on.

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -512,7 +511,13 @@ func BareCommand(pid int) (path string, args []string, err error) {
 		return "", nil, fmt.Errorf("read browser command line: %w", err)
 	}
 	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	i := slices.Index(argv, sandboxInitPath)
+	i := -1 // the init after bubblewrap's "--"; its bind names the path earlier
+	for j := 1; j < len(argv); j++ {
+		if argv[j-1] == "--" && argv[j] == sandboxInitPath {
+			i = j
+			break
+		}
+	}
 	if i < 0 || i+1 >= len(argv) {
 		return "", nil, fmt.Errorf("process %d is not a sandboxed browser: %q", pid, argv)
 	}

@@ -3,6 +3,7 @@ package webdriver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	bb "github.com/browserd/browserd"
@@ -133,6 +135,12 @@ func TestCreateAuthenticatesBeforeBody(t *testing.T) {
 		wg.Go(func() {
 			hdr := bad[i%len(bad)]
 			status, body, err := post(bigCaps(8<<20), hdr...)
+			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+				// The server answered and closed before the client had written the
+				// body (a loaded machine): refused without reading it, as wanted; the
+				// byte count below says how much it read.
+				return
+			}
 			if err != nil {
 				errs <- err
 				return
