@@ -75,6 +75,9 @@ type Launcher struct {
 	nice      []string // before bubblewrap: nice -n N, or nil
 	sandbox   *sandbox
 	ports     PortRegistry
+	// ownDir says runDir is the browsers' own copy of Config.RunDir under the sandbox
+	// root (runDirFor), which Close removes once it is empty.
+	ownDir bool
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -93,6 +96,9 @@ func New(cfg Config) (*Launcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Nice < 0 || cfg.Nice > 19 { // before anything is placed outside the run dir
+		return nil, fmt.Errorf("chrome: nice must be 0 to 19, got %d", cfg.Nice)
+	}
 	sb, err := newSandbox(cfg.Sandbox)
 	if err != nil {
 		return nil, err
@@ -100,6 +106,7 @@ func New(cfg Config) (*Launcher, error) {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, fmt.Errorf("chrome: run dir: %w", err)
 	}
+	cfgRunDir, ownDir := runDir, false
 	if sb.root {
 		// The browsers' uids must reach their directories and the init executable.
 		root, err := sandboxRoot(cfg.Sandbox.Root)
@@ -109,6 +116,7 @@ func New(cfg Config) (*Launcher, error) {
 		if runDir, err = sb.runDirFor(runDir, root); err != nil {
 			return nil, err
 		}
+		ownDir = runDir != cfgRunDir
 		if sb.init, err = placeInit(sb.init, root); err != nil {
 			return nil, err
 		}
@@ -122,15 +130,13 @@ func New(cfg Config) (*Launcher, error) {
 		grace:     cfg.StopGrace,
 		sandbox:   sb,
 		ports:     cfg.Ports,
+		ownDir:    ownDir,
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	if l.grace <= 0 {
 		l.grace = 2 * time.Second
-	}
-	if cfg.Nice < 0 || cfg.Nice > 19 {
-		return nil, fmt.Errorf("chrome: nice must be 0 to 19, got %d", cfg.Nice)
 	}
 	if cfg.Nice > 0 {
 		l.nice = niceCommand(cfg.Nice, l.log)
@@ -156,9 +162,16 @@ func niceCommand(n int, log *slog.Logger) []string {
 	return []string{nice, "-n", strconv.Itoa(n)}
 }
 
-// Close removes what the Launcher placed outside its run dir (the copy of the sandbox
-// init). Browsers it started are not affected; close them first.
+// Close removes what the Launcher placed outside Config.RunDir: the copy of the sandbox
+// init, and the browsers' own run dir under the sandbox root when it is empty (another
+// Launcher of the same RunDir may still use it; its Launch makes it again). Browsers it
+// started are not affected; close them first.
 func (l *Launcher) Close() error {
+	if l.ownDir {
+		if err := os.Remove(l.runDir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("chrome: remove sandbox run dir: %w", err)
+		}
+	}
 	if !l.sandbox.initCopy {
 		return nil
 	}
