@@ -347,7 +347,7 @@ func TestReap(t *testing.T) {
 func TestLaunchBadBinary(t *testing.T) {
 	dir := t.TempDir()
 	// The browser's uid must reach the binary (bubblewrap binds its directory).
-	for d := dir; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
