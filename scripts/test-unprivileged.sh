@@ -46,14 +46,17 @@ go test -c -race -o "$work/bin/" "${pkgs[@]}"
 # the user is left (a browser's last bubblewrap may take a moment to be reaped once the
 # test binary, its parent, is gone) and that nothing went to the sandbox root, which
 # only root servers use.
+uid=$(id -u "$user")
+# /proc/<pid> of every process whose real uid is the user's (no procps needed).
+user_procs() { grep -ls "^Uid:[[:space:]]*$uid[[:space:]]" /proc/[0-9]*/status | sed 's|/status$||' || true; }
 check_left() {
   for _ in $(seq 50); do
-    pgrep -u "$user" >/dev/null || break
+    [ -z "$(user_procs)" ] && break
     sleep 0.1
   done
-  if pgrep -u "$user" >/dev/null; then
+  if [ -n "$(user_procs)" ]; then
     echo "processes of $user left behind by $1:" >&2
-    ps -o pid,ppid,stat,args -u "$user" >&2
+    for p in $(user_procs); do echo "${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-200)" >&2; done
     exit 1
   fi
   if [ -d /var/tmp/browserd ] && find /var/tmp/browserd -mindepth 1 -user "$user" | grep -q .; then
