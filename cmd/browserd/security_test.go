@@ -77,7 +77,10 @@ func TestSecurityReview(t *testing.T) {
 			srv := startServer(t, dataDir, defaultEnv(), arg, "--metrics-token", "metrics-token-of-32-characters-xx")
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
-			a := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
+			// recordSession off: with the recorder, a page that navigates to a file:// that
+			// does not exist sometimes hangs (a known issue, see the stop note); this test
+			// is about what the browser can reach.
+			a := srv.create(t, testAPIKey, map[string]any{"keepAlive": true, "browserSettings": map[string]any{"recordSession": false}})
 			b := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
 			cdpA := mustDial(t, ctx, a.ConnectURL)
 			if _, err := cdpA.attachPage(ctx); err != nil { // the session's one page is there

@@ -75,9 +75,6 @@ type Launcher struct {
 	nice      []string // before bubblewrap: nice -n N, or nil
 	sandbox   *sandbox
 	ports     PortRegistry
-	// ownDir says runDir is the browsers' own copy of Config.RunDir under the sandbox
-	// root (runDirFor), which Close removes once it is empty.
-	ownDir bool
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -106,17 +103,19 @@ func New(cfg Config) (*Launcher, error) {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, fmt.Errorf("chrome: run dir: %w", err)
 	}
-	cfgRunDir, ownDir := runDir, false
 	if sb.root {
 		// The browsers' uids must reach their directories and the init executable.
 		root, err := sandboxRoot(cfg.Sandbox.Root)
 		if err != nil {
 			return nil, err
 		}
-		if runDir, err = sb.runDirFor(runDir, root); err != nil {
+		own, err := sb.runDirFor(runDir, root)
+		if err != nil {
 			return nil, err
 		}
-		ownDir = runDir != cfgRunDir
+		if own != runDir {
+			sb.ownRunDir, runDir = own, own
+		}
 		if sb.init, err = placeInit(sb.init, root); err != nil {
 			return nil, err
 		}
@@ -130,7 +129,6 @@ func New(cfg Config) (*Launcher, error) {
 		grace:     cfg.StopGrace,
 		sandbox:   sb,
 		ports:     cfg.Ports,
-		ownDir:    ownDir,
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -162,15 +160,13 @@ func niceCommand(n int, log *slog.Logger) []string {
 	return []string{nice, "-n", strconv.Itoa(n)}
 }
 
-// Close removes what the Launcher placed outside Config.RunDir: the copy of the sandbox
-// init, and the browsers' own run dir under the sandbox root when it is empty (another
-// Launcher of the same RunDir may still use it; its Launch makes it again). Browsers it
-// started are not affected; close them first.
+// Close removes what the Launcher placed outside its run dir (the copy of the sandbox
+// init, and the browsers' own run dir under SandboxConfig.Root when it is empty).
+// Browsers it started are not affected; close them first.
 func (l *Launcher) Close() error {
-	if l.ownDir {
-		if err := os.Remove(l.runDir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
-			return fmt.Errorf("chrome: remove sandbox run dir: %w", err)
-		}
+	if l.sandbox.ownRunDir != "" {
+		// Empty once every browser is closed; one still running keeps it.
+		_ = os.Remove(l.sandbox.ownRunDir) // ENOTEMPTY then: the next start reaps it
 	}
 	if !l.sandbox.initCopy {
 		return nil

@@ -138,8 +138,8 @@ func closeLauncher(t *testing.T, l *Launcher) {
 	if l.sandbox.initCopy {
 		left = append(left, l.sandbox.init)
 	}
-	if l.ownDir {
-		left = append(left, l.runDir)
+	if l.sandbox.ownRunDir != "" {
+		left = append(left, l.sandbox.ownRunDir)
 	}
 	for _, p := range left {
 		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {

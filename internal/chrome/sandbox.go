@@ -59,6 +59,9 @@ type sandbox struct {
 	uids  *uidPool
 	// initCopy says init is a copy that Launcher.Close removes (placeInit).
 	initCopy bool
+	// ownRunDir is the run dir made under Root (runDirFor), if any; Close removes it
+	// when empty.
+	ownRunDir string
 }
 
 // newSandbox checks cfg and resolves its paths.
