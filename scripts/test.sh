@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command to run every test, installing what the tests need first:
 #   ./scripts/test.sh
-# gofmt and vet checks, `go test -race ./...` with real Chromium, a short run of every
+# gofmt and vet checks, `go test -race ./...` with real Chromium (as root, the sandbox
+# tests once more as an unprivileged user: scripts/test-unprivileged.sh), a short run of every
 # fuzz target, and the npm compatibility suite (official Browserbase SDK, Playwright,
 # Puppeteer) against a real server.
 set -euo pipefail
@@ -19,6 +20,14 @@ bash scripts/rrweb/build.sh --check
 
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 15m ./...
+
+# Browsers are confined differently as root (a uid per browser) and as any other user
+# (user namespaces only): test both. As root (as CI runs), the sandbox tests run once
+# more as an unprivileged user; otherwise the run above already is the unprivileged one.
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== sandbox tests as an unprivileged user"
+  bash scripts/test-unprivileged.sh
+fi
 
 echo "== fuzz targets (${FUZZTIME:=3s} each)"
 for pkg in $(go list ./...); do

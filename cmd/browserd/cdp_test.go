@@ -77,6 +77,10 @@ func (c *cdpClient) read(ctx context.Context) (cdpMessage, error) {
 	return m, nil
 }
 
+// errTargetCrashed is call's error when the target of the session crashed (after
+// Inspector.enable) before it answered.
+var errTargetCrashed = errors.New("target crashed")
+
 // call sends method to sessionID ("" for the browser) and decodes the result into out.
 func (c *cdpClient) call(ctx context.Context, sessionID, method string, params, out any) error {
 	c.id++
@@ -100,6 +104,9 @@ func (c *cdpClient) call(ctx context.Context, sessionID, method string, params, 
 			return fmt.Errorf("%s: %w", method, err)
 		}
 		if m.ID != c.id {
+			if sessionID != "" && m.SessionID == sessionID && m.Method == "Inspector.targetCrashed" {
+				return fmt.Errorf("%s: %w", method, errTargetCrashed) // no answer will come
+			}
 			if m.Method != "" {
 				c.events = append(c.events, m)
 			}

@@ -108,6 +108,7 @@ func reap(t *testing.T, dataDir string) {
 		t.Errorf("reap: %v", err)
 		return
 	}
+	defer l.Close() // removes its copy of the sandbox init
 	if _, err := l.Reap(context.Background()); err != nil {
 		t.Errorf("reap: %v", err)
 	}

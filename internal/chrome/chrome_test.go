@@ -276,24 +276,35 @@ func TestLaunchContextCancel(t *testing.T) {
 	assertGone(t, b, singleton)
 }
 
-// TestLongRunDir checks the fallback for run dirs too long for a socket in TMPDIR:
-// Chromium keeps /tmp, and Close removes the singleton dir there.
+// TestLongRunDir checks that a run dir too long for a socket path works, as root and
+// not: inside the sandbox Chromium's TMPDIR is /tmp (the browser's own tmp dir), so its
+// singleton socket path stays short whatever the run dir, and Close removes it.
 func TestLongRunDir(t *testing.T) {
 	path := chrometest.Chrome(t)
-	runDir := filepath.Join(t.TempDir(), strings.Repeat("d", 80))
-	l, err := chrome.New(chrome.Config{Path: path, RunDir: runDir})
-	if err != nil {
-		t.Fatal(err)
+	base := t.TempDir()
+	// Searchable by others, so that as root too the browsers' dirs stay in the run dir
+	// itself rather than under the sandbox root (sandbox.go, runDirFor).
+	for d := base; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runDir := filepath.Join(base, strings.Repeat("d", 80))
+	l := chrometest.New(t, chrome.Config{Path: path, RunDir: runDir})
+	if l.RunDir() != runDir {
+		t.Fatalf("run dir %s moved to %s; the test needs %s searchable by others", runDir, l.RunDir(), os.TempDir())
 	}
 	b := launchReady(t, l, bb.LaunchOptions{SessionID: "long"})
-	singleton := singletonDir(t, b)
-	if strings.HasPrefix(singleton, runDir) {
-		t.Fatalf("singleton dir %s inside the run dir; the test needs a longer one", singleton)
+	// A Unix socket path has room for 107 bytes.
+	if n := len(filepath.Join(b.Dir(), "tmp", "org.chromium.Chromium.XXXXXX", "SingletonSocket")); n <= 107 {
+		t.Fatalf("singleton socket path of %d bytes outside the sandbox; the test needs a longer run dir", n)
 	}
+	singleton := singletonDir(t, b) // its link points into the sandbox's /tmp
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	assertGone(t, b, singleton)
+	chrometest.AssertNoLeaks(t, runDir)
 }
 
 func TestReap(t *testing.T) {
@@ -302,10 +313,7 @@ func TestReap(t *testing.T) {
 	runDir := t.TempDir()
 	var ls []*chrome.Launcher
 	for range 2 {
-		l, err := chrome.New(chrome.Config{Path: path, RunDir: runDir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := chrometest.New(t, chrome.Config{Path: path, RunDir: runDir})
 		ls = append(ls, l)
 	}
 	forgotten := launchReady(t, ls[0], bb.LaunchOptions{SessionID: "forgotten"})
@@ -339,7 +347,7 @@ func TestReap(t *testing.T) {
 func TestLaunchBadBinary(t *testing.T) {
 	dir := t.TempDir()
 	// The browser's uid must reach the binary (bubblewrap binds its directory).
-	for d := dir; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -350,10 +358,7 @@ func TestLaunchBadBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDir := t.TempDir()
-	l, err := chrome.New(chrome.Config{Path: script, RunDir: runDir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := chrometest.New(t, chrome.Config{Path: script, RunDir: runDir})
 	b, err := l.Launch(context.Background(), bb.LaunchOptions{SessionID: "bad"})
 	if err != nil {
 		t.Fatal(err)
@@ -377,10 +382,7 @@ func TestLaunchBadBinary(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("\x00\x01not an executable"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err = chrome.New(chrome.Config{Path: garbage, RunDir: runDir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = chrometest.New(t, chrome.Config{Path: garbage, RunDir: runDir})
 	// Chromium is started by the sandbox's init: the exec error comes as its exit.
 	b, err = l.Launch(context.Background(), bb.LaunchOptions{SessionID: "garbage"})
 	if err != nil {

@@ -93,6 +93,9 @@ func New(cfg Config) (*Launcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Nice < 0 || cfg.Nice > 19 { // before anything is placed outside the run dir
+		return nil, fmt.Errorf("chrome: nice must be 0 to 19, got %d", cfg.Nice)
+	}
 	sb, err := newSandbox(cfg.Sandbox)
 	if err != nil {
 		return nil, err
@@ -132,9 +135,6 @@ func New(cfg Config) (*Launcher, error) {
 	}
 	if l.grace <= 0 {
 		l.grace = 2 * time.Second
-	}
-	if cfg.Nice < 0 || cfg.Nice > 19 {
-		return nil, fmt.Errorf("chrome: nice must be 0 to 19, got %d", cfg.Nice)
 	}
 	if cfg.Nice > 0 {
 		l.nice = niceCommand(cfg.Nice, l.log)

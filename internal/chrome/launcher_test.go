@@ -114,6 +114,8 @@ func TestLaunchInvalidSessionID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { closeLauncher(t, l) })
+	runDir = l.RunDir() // as root, the browsers' own copy of it (runDirFor)
 	for _, id := range []string{"", ".", "..", "a/b", "../x", "a\x00b"} {
 		if b, err := l.Launch(t.Context(), bb.LaunchOptions{SessionID: id}); err == nil {
 			t.Errorf("Launch(%q) = %v, nil; want an error", id, b)
@@ -122,5 +124,26 @@ func TestLaunchInvalidSessionID(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(runDir); len(entries) != 0 {
 		t.Errorf("run dir has %d entries", len(entries))
+	}
+}
+
+// closeLauncher closes l and checks that it removed its copy of the sandbox init and
+// its own run dir under the sandbox root, if it had them.
+func closeLauncher(t *testing.T, l *Launcher) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Errorf("close launcher: %v", err)
+	}
+	var left []string
+	if l.sandbox.initCopy {
+		left = append(left, l.sandbox.init)
+	}
+	if l.sandbox.ownRunDir != "" {
+		left = append(left, l.sandbox.ownRunDir)
+	}
+	for _, p := range left {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left behind (stat: %v)", p, err)
+		}
 	}
 }

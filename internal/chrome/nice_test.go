@@ -22,10 +22,7 @@ func TestNice(t *testing.T) {
 			t.Errorf("Nice %d accepted", bad)
 		}
 	}
-	l, err := chrome.New(chrome.Config{Path: path, RunDir: runDir, Nice: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := chrometest.New(t, chrome.Config{Path: path, RunDir: runDir, Nice: 7})
 	b := launchReady(t, l, bb.LaunchOptions{SessionID: "nice"})
 	exe, err := os.Readlink("/proc/" + strconv.Itoa(b.PID()) + "/exe")
 	if err != nil || filepath.Base(exe) == "nice" {

@@ -92,6 +92,7 @@ func TestStopKeepsProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { closeLauncher(t, l) })
 	b, err := l.launch(context.Background(), bb.LaunchOptions{SessionID: "stop"})
 	if err != nil {
 		t.Fatal(err)

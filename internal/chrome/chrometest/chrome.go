@@ -41,17 +41,30 @@ func Chrome(t testing.TB) string {
 // the test's output. It skips the test when no Chromium is found (see Chrome).
 func RealLauncher(t testing.TB) *chrome.Launcher {
 	t.Helper()
-	l, err := chrome.New(chrome.Config{
+	return New(t, chrome.Config{
 		Path:   Chrome(t),
 		RunDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
+}
+
+// New returns chrome.New(cfg) or fails the test. Cleanup closes the Launcher and checks
+// that the browsers' own copy of the run dir under the sandbox root (as root, when
+// cfg.RunDir's parents cannot be searched by other users) is gone with it.
+func New(t testing.TB, cfg chrome.Config) *chrome.Launcher {
+	t.Helper()
+	l, err := chrome.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("close launcher: %v", err)
+		}
+		if dir := l.RunDir(); dir != cfg.RunDir {
+			if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("sandbox run dir %s left behind (stat: %v)", dir, err)
+			}
 		}
 	})
 	return l
