@@ -326,7 +326,7 @@ test('dashboard: sign in, see the running session, open it, release another', { 
   await d.locator(`tr[data-session="${session.id}"] a`).click();
   await d.locator('#live').waitFor();
   const f = d.frames().find((fr) => fr.url().includes('/view'));
-  await f.waitForFunction(() => window.browserdLive.stats.frames > 0, null, { timeout: 30000 });
+  await f.waitForFunction(() => window.browserdLive && window.browserdLive.stats.frames > 0, null, { timeout: 30000 });
   assert.ok(await d.locator('table.pages tr[data-page]').count() >= 1, 'pages listed');
   for (const name of ['Logs', 'Downloads']) assert.equal(await d.locator(`.links a:text("${name}")`).count(), 1, `${name} link`);
   await sleep(500);

@@ -70,6 +70,7 @@ type viewer struct {
 	tabs      []tab
 	active    string // the target shown, "" when none
 	pinned    bool   // the viewer chose the tab: don't follow new ones
+	follow    string // a new tab to show once it is in front (it may be created hidden)
 	session   string // CDP session attached to active
 	casting   bool
 	paused    bool
@@ -368,6 +369,13 @@ func (v *viewer) show(id string, activate bool) bool {
 	}
 	err := v.callOn(res.SessionID, "Runtime.evaluate", map[string]any{
 		"expression": "document.visibilityState", "returnByValue": true}, &vis)
+	if !activate && err != nil {
+		// The tab navigated (a new tab often does at once, to another process) or
+		// closed while it was asked: a screencast started now would show nothing.
+		// A new tab is tried again when it changes (follow).
+		v.detach(res.SessionID)
+		return false
+	}
 	if err == nil && vis.Result.Value == "hidden" {
 		if !activate {
 			v.detach(res.SessionID)
@@ -443,14 +451,24 @@ func (v *viewer) event(e cdpEvent) {
 		t := p.TargetInfo
 		if i := v.index(t.TargetID); i >= 0 {
 			v.tabs[i].URL, v.tabs[i].Title = t.URL, t.Title
+			// A new tab may still be hidden when it is created (it comes to the front
+			// a moment later): try again as it changes, until it shows.
+			if t.TargetID == v.follow && t.TargetID != v.active && v.show(t.TargetID, false) {
+				v.follow = ""
+				return
+			}
 			v.sendTabs()
 			return
 		}
 		v.tabs = append(v.tabs, tab{ID: t.TargetID, URL: t.URL, Title: t.Title})
 		// Follow a new tab, as a browser brings one to the front, unless the viewer
 		// picked a tab; a popup of the tab shown is followed in any case.
-		if (!v.pinned || (t.OpenerID != "" && t.OpenerID == v.active)) && v.show(t.TargetID, false) {
-			return
+		if !v.pinned || (t.OpenerID != "" && t.OpenerID == v.active) {
+			if v.show(t.TargetID, false) {
+				v.follow = ""
+				return
+			}
+			v.follow = t.TargetID
 		}
 		v.sendTabs()
 	case "Target.targetDestroyed":
