@@ -398,12 +398,28 @@ func relDiskFull(t *testing.T, bin string, res *relResults) {
 			break
 		}
 	}
-	for { // the last partial block
-		if _, err := f.Write(buf[:4096]); err != nil {
-			break
+	// Keep the disk full: what a browser or the database frees (a released session's
+	// profile is deleted) is taken again at once, until stopFilling.
+	fillDone := make(chan struct{})
+	stopFilling := sync.OnceFunc(func() {
+		close(fillDone)
+		f.Close()
+	})
+	var filling sync.WaitGroup
+	filling.Go(func() {
+		for {
+			select {
+			case <-fillDone:
+				return
+			default:
+			}
+			if _, err := f.Write(buf[:4096]); err != nil {
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
-	}
-	f.Close()
+	})
+	defer func() { stopFilling(); filling.Wait() }()
+	time.Sleep(100 * time.Millisecond)
 	res.add(part, "free after filling", fmt.Sprintf("%d bytes", free()), "0")
 
 	code, r := readyz(t, p.URL, testMetricsToken)
@@ -422,11 +438,14 @@ func relDiskFull(t *testing.T, bin string, res *relResults) {
 	if code != 200 && (code != 503 || h.Get("x-should-retry") != "true") {
 		t.Errorf("release with the disk full = %d %s", code, b)
 	}
-	time.Sleep(3 * time.Second)
-	var s2 apiSession
+	time.Sleep(8 * time.Second) // the end's retries at 1, 3 and 7 s fail
+	var s1, s2 apiSession
+	callJSON(t, p.URL, "GET", "/v1/sessions/"+ids[0], testAPIKey, nil, 200, &s1)
 	callJSON(t, p.URL, "GET", "/v1/sessions/"+ids[1], testAPIKey, nil, 200, &s2)
-	res.add(part, "the other session 3 s into the full disk", s2.Status, "")
-
+	res.add(part, "released session / other session 8 s into the full disk", fmt.Sprintf("%s / %s (free: %d bytes; browsers running: %d)",
+		s1.Status, s2.Status, free(), len(browserPIDs(t, dir))), "RUNNING (end pending) / RUNNING")
+	stopFilling()
+	filling.Wait()
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
 	}
