@@ -112,11 +112,20 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) (
 	}
 	close(ls.recorded)
 	m.log.Info("session ended", "session_id", ls.id, "status", string(status), "reason", reason)
+	recorded := err == nil
 
 	m.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(m.ctx), 30*time.Second)
 		defer cancel()
-		m.saveUsage(ctx, ls) // usage.go: final CPU and memory, while the browser still runs
+		if recorded {
+			m.saveUsage(ctx, ls) // usage.go: final CPU and memory, while the browser still runs
+		} else {
+			// The store refused the end (locked by another process, disk full): one more
+			// write would wait out its busy timeout, queued behind the others, before the
+			// browser stops, and hold up every create behind it. The pending end carries
+			// the last sample instead.
+			m.forgetUsage(ls.id)
+		}
 		// storage.go: writes a context back, then the hooks' SessionEnded, then Close.
 		if err := m.closeSessionBrowser(ctx, ls); err != nil {
 			m.log.Error("stop browser", "session_id", ls.id, "err", err)

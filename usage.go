@@ -81,7 +81,7 @@ func (m *Manager) measure(ls *liveSession) (SessionUsage, bool) {
 	m.mu.Lock()
 	stillLive := m.live[ls.id] == ls && !ls.ending
 	m.mu.Unlock()
-	if stillLive { // an ended session's entry was dropped by saveUsage; don't bring it back
+	if stillLive { // an ended session's entry was dropped (forgetUsage); don't bring it back
 		m.usage.mu.Lock()
 		if m.usage.last == nil {
 			m.usage.last = make(map[string]SessionUsage)
@@ -145,14 +145,19 @@ func (u SessionUsage) setOn(s *Session) {
 	s.AvgCPUUsage, s.MemoryUsage = &cpu, &mem
 }
 
+// forgetUsage drops the last measurement of an ending session.
+func (m *Manager) forgetUsage(id string) {
+	m.usage.mu.Lock()
+	delete(m.usage.last, id)
+	m.usage.mu.Unlock()
+}
+
 // saveUsage stores the last measurement of an ending session, so that the ended session
 // keeps its avgCpuUsage and memoryUsage. finish calls it after recording the end, before
 // the browser stops.
 func (m *Manager) saveUsage(ctx context.Context, ls *liveSession) {
 	u, ok := m.measure(ls)
-	m.usage.mu.Lock()
-	delete(m.usage.last, ls.id)
-	m.usage.mu.Unlock()
+	m.forgetUsage(ls.id)
 	if !ok {
 		return
 	}

@@ -19,7 +19,7 @@ func (db *DB) MarkArtifacts(ctx context.Context, sessionID string, at time.Time)
 	if errorCode(err) == codeForeignKey {
 		return bb.Errorf(bb.CodeNotFound, "session %q not found", sessionID)
 	} else if err != nil {
-		return fmt.Errorf("mark artifacts of session %s: %w", sessionID, err)
+		return unavailable(fmt.Errorf("mark artifacts of session %s: %w", sessionID, err))
 	}
 	return nil
 }

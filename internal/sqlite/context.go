@@ -42,7 +42,7 @@ func (db *DB) CreateContext(ctx context.Context, c *bb.Context) error {
 	case errorCode(err) == codeForeignKey:
 		return bb.Errorf(bb.CodeNotFound, "project %q not found", c.ProjectID)
 	case err != nil:
-		return fmt.Errorf("insert context %s: %w", c.ID, err)
+		return unavailable(fmt.Errorf("insert context %s: %w", c.ID, err))
 	}
 	return nil
 }

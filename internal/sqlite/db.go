@@ -170,16 +170,29 @@ func (db *DB) migrate(ctx context.Context) error {
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return unavailable(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // fn's error matters; a failed rollback leaves nothing committed
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return unavailable(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// unavailable makes a write that failed because another process held the database's
+// lock past busyTimeout, or because the disk is full, a 503 the client should retry:
+// nothing was written, and the same request may succeed in a moment. Other errors are
+// returned as they are.
+func unavailable(err error) error {
+	switch errorCode(err) & 0xff { // the primary result code
+	case codeBusy, codeLocked, codeFull:
+		return &bb.Error{Code: bb.CodeUnavailable, Retry: true, Err: err,
+			Message: "The database is busy or out of disk space, and the request was not carried out. Retry it."}
+	}
+	return err
 }
 
 // sqliteError is implemented by the driver's *sqlite.Error; Code is the extended
@@ -194,6 +207,13 @@ const (
 	codePrimaryKey = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
 	codeUnique     = 2067 // SQLITE_CONSTRAINT_UNIQUE
 	codeForeignKey = 787  // SQLITE_CONSTRAINT_FOREIGNKEY
+)
+
+// Primary result codes of a store that cannot take a write now (https://sqlite.org/rescode.html).
+const (
+	codeBusy   = 5  // SQLITE_BUSY: another connection or process holds the lock
+	codeLocked = 6  // SQLITE_LOCKED: a conflict within this process's shared cache
+	codeFull   = 13 // SQLITE_FULL: the disk is full
 )
 
 // errorCode returns err's SQLite extended result code, or 0.

@@ -31,7 +31,7 @@ func (db *DB) CreateExtension(ctx context.Context, e *bb.Extension) error {
 	case errorCode(err) == codeForeignKey:
 		return bb.Errorf(bb.CodeNotFound, "project %q not found", e.ProjectID)
 	case err != nil:
-		return fmt.Errorf("insert extension %s: %w", e.ID, err)
+		return unavailable(fmt.Errorf("insert extension %s: %w", e.ID, err))
 	}
 	return nil
 }

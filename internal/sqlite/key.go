@@ -35,7 +35,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *bb.APIKey) error {
 	case errorCode(err) == codeForeignKey:
 		return bb.Errorf(bb.CodeNotFound, "project %q not found", k.ProjectID)
 	case err != nil:
-		return fmt.Errorf("insert api key %s: %w", k.ID, err)
+		return unavailable(fmt.Errorf("insert api key %s: %w", k.ID, err))
 	}
 	return nil
 }

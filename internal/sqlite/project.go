@@ -29,7 +29,7 @@ func (db *DB) CreateProject(ctx context.Context, p *bb.Project) error {
 	if isDuplicate(err) {
 		return bb.Errorf(bb.CodeConflict, "project %q already exists", p.ID)
 	} else if err != nil {
-		return fmt.Errorf("insert project %s: %w", p.ID, err)
+		return unavailable(fmt.Errorf("insert project %s: %w", p.ID, err))
 	}
 	return nil
 }

@@ -196,3 +196,64 @@ func TestSqlitetestProject(t *testing.T) {
 		t.Errorf("key project %s, concurrency %d; want %s, 3", k.ProjectID, p.Concurrency, p.ID)
 	}
 }
+
+// TestWriteWhileLocked: a write that cannot get the lock another process holds (an admin
+// transaction, here a raw connection's BEGIN IMMEDIATE) past the busy timeout is a 503 the
+// client should retry (bb.CodeUnavailable, Retry), not an unclassified 500; the
+// reliability run found creates answering 500 (docs/RELIABILITY.md). Reads still work.
+// It waits out the busy timeout (10 s).
+func TestWriteWhileLocked(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "browserd.db")
+	db, err := sqlite.Open(t.Context(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := sqlitetest.Project(t, db, 5)
+
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	conn, err := raw.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	s := &bb.Session{ID: bb.NewID(), ProjectID: p.ID, Status: bb.StatusPending, CreatedAt: now, StartedAt: now}
+	writes := []struct {
+		name string
+		fn   func() error
+	}{
+		{"CreateSession", func() error { return db.CreateSession(t.Context(), s, 5) }},
+		{"CreateProject", func() error {
+			return db.CreateProject(t.Context(), &bb.Project{ID: bb.NewID(), Name: "x", Concurrency: 1, CreatedAt: now, UpdatedAt: now})
+		}},
+	}
+	var wg sync.WaitGroup
+	for _, w := range writes {
+		wg.Go(func() {
+			err := w.fn()
+			if bb.CodeOf(err) != bb.CodeUnavailable || !bb.RetryOf(err) {
+				t.Errorf("%s with the lock held elsewhere = %v (code %q, retry %v); want %q with retry", w.name, err, bb.CodeOf(err), bb.RetryOf(err), bb.CodeUnavailable)
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := db.Project(t.Context(), p.ID); err != nil {
+		t.Errorf("read while locked: %v", err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSession(t.Context(), s, 5); err != nil {
+		t.Errorf("CreateSession after the lock went: %v", err)
+	}
+}
