@@ -1,8 +1,7 @@
 package browserd_test
 
 import (
-	"context"
-	"database/sql"
+	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,25 +25,7 @@ func TestReleaseBusyStoreStopsBrowser(t *testing.T) {
 		t.Fatal("no browser process found for the session")
 	}
 
-	admin, err := sql.Open("sqlite", filepath.Join(e.dir, "browserd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	conn, err := admin.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	locked := true
-	defer func() {
-		if locked {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-		}
-	}()
+	unlock := sqlitetest.LockWrites(t, filepath.Join(e.dir, "browserd.db"))
 
 	_, err = e.m.ReleaseSession(t.Context(), e.project(t).ID, s.ID)
 	wantNotRecorded(t, err)
@@ -57,10 +38,7 @@ func TestReleaseBusyStoreStopsBrowser(t *testing.T) {
 	}
 	t.Logf("browser stopped %v after the release answered", time.Since(released).Round(time.Millisecond))
 
-	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
-	locked = false
+	unlock()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		got, err := e.db.Session(t.Context(), s.ID)
 		if err != nil {

@@ -2,7 +2,6 @@ package browserd_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync/atomic"
@@ -243,25 +242,11 @@ func TestReleaseBusyStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	admin, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	conn, err := admin.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := sqlitetest.LockWrites(t, path)
 	unlocked := make(chan struct{})
 	time.AfterFunc(2*time.Second, func() {
 		defer close(unlocked)
-		if _, err := conn.ExecContext(context.Background(), "COMMIT"); err != nil {
-			t.Errorf("COMMIT: %v", err)
-		}
+		unlock()
 	})
 
 	start := time.Now()

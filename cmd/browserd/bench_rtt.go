@@ -267,6 +267,24 @@ func benchDevToolsURL(ctx context.Context, connectURL string) (string, error) {
 	return "", fmt.Errorf("no DevTools forwarder of this process lists page %s", page)
 }
 
+// benchParseListeners returns the ports of the 127.0.0.1 TCP sockets in LISTEN state
+// (st 0A) of a /proc/net/tcp table whose inode is in inodes.
+func benchParseListeners(table []byte, inodes map[string]bool) []string {
+	var ports []string
+	for line := range strings.SplitSeq(string(table), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
+			continue
+		}
+		if hexPort, ok := strings.CutPrefix(f[1], "0100007F:"); ok {
+			if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
+				ports = append(ports, strconv.FormatUint(port, 10))
+			}
+		}
+	}
+	return ports
+}
+
 // benchOwnLoopbackPorts returns the loopback TCP ports this process listens on.
 func benchOwnLoopbackPorts() ([]string, error) {
 	fds, err := os.ReadDir("/proc/self/fd")
@@ -285,34 +303,8 @@ func benchOwnLoopbackPorts() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ports []string
-	for line := range strings.SplitSeq(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
-			continue
-		}
-		if hexPort, ok := strings.CutPrefix(f[1], "0100007F:"); ok {
-			if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
-				ports = append(ports, strconv.FormatUint(port, 10))
-			}
-		}
-	}
+	ports := benchParseListeners(b, inodes)
 	return ports, nil
-}
-
-// benchParseActivePort parses a DevToolsActivePort file: the port, then the path.
-func benchParseActivePort(data []byte) (string, error) {
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 2 {
-		return "", fmt.Errorf("DevToolsActivePort: want 2 lines, got %d", len(lines))
-	}
-	port, err := strconv.Atoi(strings.TrimSpace(lines[0]))
-	path := strings.TrimSpace(lines[1])
-	if err != nil || port <= 0 || port > 65535 || !strings.HasPrefix(path, "/devtools/browser/") ||
-		strings.ContainsAny(path, " ?#") {
-		return "", fmt.Errorf("DevToolsActivePort: malformed %q", data)
-	}
-	return "ws://127.0.0.1:" + strconv.Itoa(port) + path, nil
 }
 
 // benchPump is a plain TCP pass-through: the cheapest possible relay, as a baseline.

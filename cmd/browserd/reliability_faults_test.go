@@ -6,9 +6,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -216,26 +216,8 @@ func relStoreBusy(t *testing.T, bin string, res *relResults) {
 	p := startProcess(t, bin, dir, "--pool-size", "0", "--max-sessions", "24", "--metrics-token", testMetricsToken)
 	ids := createN(t, p.URL, 5, 2, map[string]any{"keepAlive": true})
 
-	admin, err := sql.Open("sqlite", filepath.Join(dir, "browserd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	conn, err := admin.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := sqlitetest.LockWrites(t, filepath.Join(dir, "browserd.db"))
 	locked := time.Now()
-	unlocked := false
-	defer func() {
-		if !unlocked {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-		}
-	}()
 
 	type answer struct {
 		code  int
@@ -302,10 +284,7 @@ func relStoreBusy(t *testing.T, bin string, res *relResults) {
 		t.Errorf("%d browsers still run 3 s after their releases answered", left)
 	}
 	time.Sleep(15*time.Second - time.Since(locked))
-	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
-	unlocked = true
+	unlock()
 	released := time.Now()
 	res.add(part, "lock held", time.Since(locked).Round(100*time.Millisecond).String(), "15 s")
 	<-createDone

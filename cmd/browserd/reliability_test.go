@@ -1,9 +1,8 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
+	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -124,25 +123,7 @@ func TestReleaseWhileStoreLocked(t *testing.T) {
 	srv := startServer(t, t.TempDir(), defaultEnv())
 	s := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
 
-	admin, err := sql.Open("sqlite", filepath.Join(srv.DataDir, "browserd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	conn, err := admin.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	locked := true
-	defer func() {
-		if locked {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-		}
-	}()
+	unlock := sqlitetest.LockWrites(t, filepath.Join(srv.DataDir, "browserd.db"))
 
 	req, err := http.NewRequest("POST", srv.URL+"/v1/sessions/"+s.ID, strings.NewReader(`{"status":"REQUEST_RELEASE"}`))
 	if err != nil {
@@ -171,10 +152,7 @@ func TestReleaseWhileStoreLocked(t *testing.T) {
 		t.Errorf("while locked the store has %s; want RUNNING (the lock held the write back)", got.Status)
 	}
 
-	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
-	locked = false
+	unlock()
 	got := srv.waitStatus(t, testAPIKey, s.ID, "COMPLETED", 30*time.Second)
 	if got.EndedAt == "" {
 		t.Errorf("session after the lock = %+v; want an endedAt", got)
