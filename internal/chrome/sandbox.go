@@ -224,11 +224,13 @@ func (p *uidPool) put(uid int) {
 }
 
 // etcFiles are what Chromium reads of /etc: fonts, certificates, time zone, the
-// dynamic linker's cache, user and host lookups, and Debian's Chromium settings.
+// dynamic linker's cache, host lookups, and Debian's Chromium settings. Not passwd or
+// group: the browser's uid is in neither, and a page has no business with the host's
+// user names.
 var etcFiles = []string{
-	"alternatives", "ca-certificates", "chromium", "chromium.d", "fonts", "group", "host.conf",
+	"alternatives", "ca-certificates", "chromium", "chromium.d", "fonts", "host.conf",
 	"hosts", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types",
-	"nsswitch.conf", "passwd", "ssl", "timezone", "xdg",
+	"nsswitch.conf", "ssl", "timezone", "xdg",
 }
 
 // confinementFlag reports whether a Chromium flag would undo or bypass the sandbox:

@@ -108,7 +108,7 @@ func TestSandboxConfinement(t *testing.T) {
 	c, s := page(t, a)
 
 	t.Run("files", func(t *testing.T) {
-		for _, u := range []string{"file://" + secret, "file://" + secretDir + "/", "file:///etc/shadow",
+		for _, u := range []string{"file://" + secret, "file://" + secretDir + "/", "file:///etc/shadow", "file:///etc/passwd",
 			"file://" + filepath.Join(b.Dir(), "profile") + "/", "file:///proc/" + strconv.Itoa(os.Getpid()) + "/environ"} {
 			if got := navigate(t, c, s, u); strings.Contains(got, "SIGNING-SECRET") || strings.Contains(got, "browserd.db") ||
 				strings.Contains(got, "root:") || strings.Contains(got, "Default") || strings.Contains(got, "BROWSERD_") {
