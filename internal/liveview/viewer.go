@@ -450,6 +450,13 @@ func (v *viewer) event(e cdpEvent) {
 		}
 		t := p.TargetInfo
 		if i := v.index(t.TargetID); i >= 0 {
+			if t.TargetID == v.active && t.URL != v.tabs[i].URL {
+				// A navigation may move the tab to another renderer process, whose
+				// frames a screencast started before may never send, or may have made
+				// the start fail (a new tab navigates at once): start it anew.
+				v.stopCast()
+				v.startCast()
+			}
 			v.tabs[i].URL, v.tabs[i].Title = t.URL, t.Title
 			// A new tab may still be hidden when it is created (it comes to the front
 			// a moment later): try again as it changes, until it shows.
