@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +31,7 @@ func TestChromeRefused(t *testing.T) {
 	defer site.Close()
 	_, port, _ := net.SplitHostPort(site.Listener.Addr().String())
 
-	var logBuf syncBuffer
+	var logBuf proxy.SyncBuffer
 	open := launchBehind(t, proxy.Config{Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	for _, u := range []string{"http://127.0.0.1:" + port + "/metrics", "http://2130706433:" + port + "/a",
 		"http://0x7f.1:" + port + "/b", "http://localhost:" + port + "/c", "http://[::ffff:7f00:1]:" + port + "/d"} {
@@ -96,22 +94,4 @@ func launchBehind(t *testing.T, cfg proxy.Config) func(string) {
 			t.Fatalf("open %s: %s", u, resp.Status)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

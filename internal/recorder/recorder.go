@@ -202,10 +202,10 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 	// is not armed is not recorded. A paused page is resumed when this ends either way.
 	ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
 	defer cancel()
-	// Every command is sent before any answer is awaited, the resume last: Chromium
-	// runs one session's commands in order, so the recorder is in place before the page
-	// runs; and a page whose enables answer only once it runs (an error page after a
-	// failed navigation does) is never left paused waiting for them.
+	// Every command is sent before any answer is awaited, the resume last (as
+	// Playwright arms its pages): Chromium runs one session's commands in order, so the
+	// recorder is in place before the page runs, and the page waits for one round of
+	// writes rather than four round trips before it is resumed.
 	var steps []struct {
 		method string
 		params any
