@@ -12,6 +12,7 @@ type liveSession struct {
 	id, projectID string
 	keepAlive     bool
 	browser       Browser
+	runs          []PartRun // by index of ManagerConfig.Parts; nil where a part has no run
 
 	clients        int
 	everConnected  bool

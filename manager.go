@@ -38,6 +38,9 @@ type ManagerConfig struct {
 	// Hooks, when set, are told when a session's browser is ready and when the session
 	// has ended (artifacts.go).
 	Hooks SessionHooks
+	// Parts run beside every session's browser (part.go), in this order while a session
+	// starts and in reverse order while it ends.
+	Parts []SessionPart
 	// Setup runs session proxies and browser-settings emulation (setup.go).
 	Setup SetupConfig
 	// Storage keeps contexts and extensions (storage.go); off without Storage.Blobs.
