@@ -2,15 +2,43 @@ package browserd
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
+
+// CreateContextRequest is a decoded POST /v1/contexts body (spec §6.1).
+type CreateContextRequest struct {
+	ProjectID string
+	Name      string // trimmed; "" for none
+}
+
+// DecodeCreateContextRequest decodes and validates a POST /v1/contexts body. An empty
+// body is {}; unknown fields are ignored; errors are CodeInvalid. It sits with the
+// other request decoders of the root (request.go) so that every body error has the
+// same shape ("body/name …").
+func DecodeCreateContextRequest(body []byte) (CreateContextRequest, error) {
+	var req CreateContextRequest
+	fields, err := decodeObject(body, "body")
+	if err != nil {
+		return req, err
+	}
+	if v, ok := fields["projectId"]; ok && !isNull(v) {
+		if err := decodeField(v, "projectId", "a string", &req.ProjectID); err != nil {
+			return req, err
+		}
+	}
+	if v, ok := fields["name"]; ok && !isNull(v) {
+		if err := decodeField(v, "name", "a string", &req.Name); err != nil {
+			return req, err
+		}
+		if req.Name, err = NormalizeContextName(req.Name); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
 
 // Context is a persisted browser state: a snapshot of a Chromium profile (cookies,
 // local storage, IndexedDB, service workers; no caches) that sessions start from and,
@@ -88,21 +116,3 @@ type ContextKeys struct {
 
 // ContextUploadURL is the sentinel uploadUrl (spec §2.9: deprecated, non-functional).
 const ContextUploadURL = "https://browserd.invalid/v1/contexts/upload-discontinued"
-
-// newContextKeys returns fresh ContextKeys.
-func newContextKeys() (ContextKeys, error) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return ContextKeys{}, fmt.Errorf("generate context key pair: %w", err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		return ContextKeys{}, fmt.Errorf("encode context public key: %w", err)
-	}
-	return ContextKeys{
-		PublicKey:                string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
-		CipherAlgorithm:          "AES-256-CBC",
-		InitializationVectorSize: 16,
-		UploadURL:                ContextUploadURL,
-	}, nil
-}

@@ -30,5 +30,22 @@ type ExtensionStore interface {
 	DeleteExtension(ctx context.Context, id string) (*Extension, error)
 }
 
-// extensionZipKey is the blob key of an extension's zip under its prefix.
-const extensionZipKey = "extension.zip"
+// Limits of an extension upload (spec §5.9; docs/COMPATIBILITY.md). They are part of
+// the API's contract: internal/httpapi bounds the upload's body with MaxExtensionSize,
+// internal/profiles checks the zip against all three.
+const (
+	// MaxExtensionSize is the largest zip accepted (Browserbase: 100 MB).
+	MaxExtensionSize = 100 << 20
+	// MaxExtensionFiles bounds the entries of the zip (a zip bomb may hold millions).
+	MaxExtensionFiles = 10_000
+	// MaxExtensionUnpacked bounds the sum of the entries' uncompressed sizes.
+	MaxExtensionUnpacked = 512 << 20
+)
+
+// ExtensionManifest holds the fields of manifest.json that browserd checks
+// (internal/profiles.CheckExtensionZip).
+type ExtensionManifest struct {
+	ManifestVersion int    `json:"manifest_version"`
+	Name            string `json:"name"`
+	Version         string `json:"version"`
+}

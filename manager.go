@@ -220,20 +220,11 @@ func (m *Manager) Usage(ctx context.Context, keyProjectID, id string) (ProjectUs
 	return m.store.Usage(ctx, id, time.Now())
 }
 
-// checkProject resolves the project of a request: the key's own, which a body's
-// projectId must match (spec §1.2: 401 "Unauthorized Project ID").
-func checkProject(keyProjectID, requested string) error {
-	if requested != "" && requested != keyProjectID {
-		return &Error{Code: CodeUnauthorized, Message: "Unauthorized Project ID", NoRetry: true}
-	}
-	return nil
-}
-
 // CreateSession starts a session for the key's project and returns it RUNNING. ctx
 // bounds only the wait for the browser; the browser itself belongs to the Manager.
 func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req CreateSessionRequest) (_ *Session, err error) {
 	defer m.observeCreate(keyProjectID, time.Now(), &err)
-	if err := checkProject(keyProjectID, req.ProjectID); err != nil {
+	if err := CheckProject(keyProjectID, req.ProjectID); err != nil {
 		return nil, err
 	}
 	setup, err := m.planSetup(req)

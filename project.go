@@ -32,6 +32,16 @@ func (p *Project) Validate() error {
 	return nil
 }
 
+// CheckProject resolves the project of a request: the key's own, which a body's
+// projectId must match (spec §1.2: 401 "Unauthorized Project ID"). It is exported for
+// the services beside the Manager that take a projectId too (internal/profiles).
+func CheckProject(keyProjectID, requested string) error {
+	if requested != "" && requested != keyProjectID {
+		return &Error{Code: CodeUnauthorized, Message: "Unauthorized Project ID", NoRetry: true}
+	}
+	return nil
+}
+
 // ProjectUsage is what a project has used: browser minutes (each session rounded up to
 // whole minutes, at least one) and proxy bytes, over all time (docs/COMPATIBILITY.md).
 type ProjectUsage struct {

@@ -8,10 +8,9 @@ import (
 	bb "github.com/browserd/browserd"
 )
 
-// storageService is what the contexts and extensions endpoints call; *bb.Manager
-// satisfies it. It is separate from sessionService so that the session-only test
-// fakes need not implement it; a Sessions value without it answers 501.
-type storageService interface {
+// profileService is what the contexts and extensions endpoints call; a
+// *profiles.Service satisfies it.
+type profileService interface {
 	CreateContext(ctx context.Context, keyProjectID string, req bb.CreateContextRequest) (*bb.Context, bb.ContextKeys, error)
 	Context(ctx context.Context, keyProjectID, id string) (*bb.Context, error)
 	RenewContextKeys(ctx context.Context, keyProjectID, id string) (*bb.Context, bb.ContextKeys, error)
@@ -21,15 +20,17 @@ type storageService interface {
 	DeleteExtension(ctx context.Context, keyProjectID, id string) error
 }
 
-var _ storageService = (*bb.Manager)(nil)
+// errProfilesOff answers the contexts and extensions endpoints of a server without
+// Config.Profiles: 503, not to be retried (the answer of a server without storage).
+var errProfilesOff = &bb.Error{Code: bb.CodeUnavailable, NoRetry: true,
+	Message: "contexts and extensions are not configured on this browserd server"}
 
 // storage returns the service of the contexts and extensions endpoints.
-func (s *Server) storage() (storageService, error) {
-	st, ok := s.sessions.(storageService)
-	if !ok {
-		return nil, &statusError{status: http.StatusNotImplemented, msg: "contexts and extensions are not available on this server"}
+func (s *Server) storage() (profileService, error) {
+	if s.profiles == nil {
+		return nil, errProfilesOff
 	}
-	return st, nil
+	return s.profiles, nil
 }
 
 // wireContext is the Context object of spec §2.8.

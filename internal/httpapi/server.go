@@ -35,6 +35,10 @@ type sessionService interface {
 type Config struct {
 	// Sessions serves the API calls; required. Normally a *browserd.Manager.
 	Sessions sessionService
+	// Profiles serves contexts and extensions (contexts.go, extensions.go); without it
+	// those endpoints answer 503, as a server without storage does. Normally a
+	// *profiles.Service.
+	Profiles profileService
 	// Logger receives the access log and 5xx errors; nil discards them.
 	Logger *slog.Logger
 	// PublicURL is the base URL clients reach this server at, with an optional path
@@ -55,6 +59,7 @@ type Config struct {
 // Server is the REST API. Create it with New.
 type Server struct {
 	sessions sessionService
+	profiles profileService // nil: the contexts and extensions endpoints answer 503
 	log      *slog.Logger
 	public   *url.URL // nil: derived per request
 	maxBody  int64
@@ -71,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Sessions == nil {
 		return nil, errors.New("httpapi: Config.Sessions is required")
 	}
-	s := &Server{sessions: cfg.Sessions, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
+	s := &Server{sessions: cfg.Sessions, profiles: cfg.Profiles, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads

@@ -24,6 +24,7 @@ import (
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
+	"github.com/browserd/browserd/internal/profiles"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
@@ -91,9 +92,13 @@ func newStorageEnv(t *testing.T) (*env, *memBlobs) {
 		t.Fatal(err)
 	}
 	blobs := &memBlobs{}
+	prof, err := profiles.New(profiles.Config{Store: db, Blobs: blobs, SnapshotKey: bytes.Repeat([]byte{3}, profiles.SnapshotKeySize),
+		WorkDir: filepath.Join(t.TempDir(), "work")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{}, Signer: signer,
-		Storage: bb.StorageConfig{Blobs: blobs, SnapshotKey: bytes.Repeat([]byte{3}, bb.SnapshotKeySize),
-			WorkDir: filepath.Join(t.TempDir(), "work")}})
+		Parts: []bb.SessionPart{prof}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +108,12 @@ func newStorageEnv(t *testing.T) (*env, *memBlobs) {
 		if err := mgr.Close(ctx); err != nil {
 			t.Errorf("close manager: %v", err)
 		}
+		prof.Close()
 	})
 	e := &env{mgr: mgr, logs: new(logBuffer)}
 	e.project, e.key = sqlitetest.Project(t, db, 5)
 	e.other, e.otherKey = sqlitetest.Project(t, db, 5)
-	if e.srv, err = New(Config{Sessions: mgr, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}); err != nil {
+	if e.srv, err = New(Config{Sessions: mgr, Profiles: prof, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}); err != nil {
 		t.Fatal(err)
 	}
 	return e, blobs
@@ -323,27 +329,34 @@ type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
-// TestStorageNotImplemented checks that a Sessions value without the storage methods
-// answers the contexts and extensions endpoints with 501, and that without Artifacts an
-// upload is a 501 too; every 501 says x-should-retry: false, or the official SDK
-// retries a multipart upload whose body it has spent and reports "Connection error".
+// TestStorageNotImplemented checks that a server without Profiles answers the
+// contexts and extensions endpoints as a server without storage does (503 "not
+// configured"), and that without Artifacts an upload is a 501; every one says
+// x-should-retry: false, or the official SDK retries a multipart upload whose body it
+// has spent and reports "Connection error".
 func TestStorageNotImplemented(t *testing.T) {
 	s, err := New(Config{Sessions: fakeService{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []struct{ method, path string }{
-		{"POST", "/v1/contexts"}, {"GET", "/v1/contexts/x"}, {"PUT", "/v1/contexts/x"}, {"DELETE", "/v1/contexts/x"},
-		{"POST", "/v1/extensions"}, {"GET", "/v1/extensions/x"}, {"DELETE", "/v1/extensions/x"},
-		{"POST", "/v1/sessions/" + bb.NewID() + "/uploads"}, {"GET", "/v1/sessions/" + bb.NewID() + "/logs"},
+	for _, r := range []struct {
+		method, path string
+		want         int
+	}{
+		{"POST", "/v1/contexts", 503}, {"GET", "/v1/contexts/x", 503}, {"PUT", "/v1/contexts/x", 503}, {"DELETE", "/v1/contexts/x", 503},
+		{"POST", "/v1/extensions", 503}, {"GET", "/v1/extensions/x", 503}, {"DELETE", "/v1/extensions/x", 503},
+		{"POST", "/v1/sessions/" + bb.NewID() + "/uploads", 501}, {"GET", "/v1/sessions/" + bb.NewID() + "/logs", 501},
 	} {
 		req := httptest.NewRequestWithContext(t.Context(), r.method, r.path, strings.NewReader("--b\r\n"))
 		req.Header.Set("X-BB-API-Key", "k")
 		req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, req)
-		if w.Code != http.StatusNotImplemented || w.Header().Get("x-should-retry") != "false" {
-			t.Errorf("%s %s = %d, x-should-retry %q; want 501, false", r.method, r.path, w.Code, w.Header().Get("x-should-retry"))
+		if w.Code != r.want || w.Header().Get("x-should-retry") != "false" {
+			t.Errorf("%s %s = %d, x-should-retry %q; want %d, false", r.method, r.path, w.Code, w.Header().Get("x-should-retry"), r.want)
+		}
+		if r.want == 503 && !strings.Contains(w.Body.String(), "contexts and extensions are not configured") {
+			t.Errorf("%s %s body %s; want the not-configured message", r.method, r.path, w.Body)
 		}
 	}
 }

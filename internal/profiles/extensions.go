@@ -1,4 +1,4 @@
-package browserd
+package profiles
 
 import (
 	"context"
@@ -11,68 +11,69 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	bb "github.com/browserd/browserd"
 )
 
 // maxFileNameLength bounds an extension's fileName, in bytes.
 const maxFileNameLength = 255
 
+// extensionZipKey is the blob key of an extension's zip under its prefix.
+const extensionZipKey = "extension.zip"
+
 // CreateExtension checks an uploaded extension zip (CheckExtensionZip) and stores it
 // in the key's project (spec §6.5). fileName is the uploaded file's name; r is read to
-// its end, or until it passes MaxExtensionSize (CodeTooLarge).
-func (m *Manager) CreateExtension(ctx context.Context, keyProjectID, fileName string, r io.Reader) (*Extension, error) {
-	cfg, err := m.storageOn()
+// its end, or until it passes bb.MaxExtensionSize (bb.CodeTooLarge).
+func (s *Service) CreateExtension(ctx context.Context, keyProjectID, fileName string, r io.Reader) (*bb.Extension, error) {
+	fileName, err := cleanFileName(fileName)
 	if err != nil {
 		return nil, err
 	}
-	fileName, err = cleanFileName(fileName)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+	if err := os.MkdirAll(s.cfg.WorkDir, 0o700); err != nil {
 		return nil, fmt.Errorf("extension upload: %w", err)
 	}
 	// The zip's directory is at its end: it is spooled to a file to be checked.
-	f, err := os.CreateTemp(cfg.WorkDir, "extension-upload-*.zip")
+	f, err := os.CreateTemp(s.cfg.WorkDir, "extension-upload-*.zip")
 	if err != nil {
 		return nil, fmt.Errorf("extension upload: %w", err)
 	}
 	defer func() {
 		f.Close()           // read-only by now, or failed
-		os.Remove(f.Name()) // a temporary file; Reconcile removes it after a crash
+		os.Remove(f.Name()) // a temporary file; Start removes it after a crash
 	}()
-	src := &errReader{r: io.LimitReader(r, MaxExtensionSize+1)}
+	src := &errReader{r: io.LimitReader(r, bb.MaxExtensionSize+1)}
 	n, err := io.Copy(f, src)
 	if src.err != nil {
-		if _, ok := errors.AsType[*Error](src.err); ok {
+		if _, ok := errors.AsType[*bb.Error](src.err); ok {
 			return nil, src.err // such as the HTTP layer's own size limit
 		}
-		return nil, &Error{Code: CodeInvalid, Message: "the uploaded file could not be read", Err: src.err}
+		return nil, &bb.Error{Code: bb.CodeInvalid, Message: "the uploaded file could not be read", Err: src.err}
 	} else if err != nil {
 		return nil, fmt.Errorf("extension upload: %w", err)
 	}
-	if n > MaxExtensionSize {
-		return nil, Errorf(CodeTooLarge, "the extension must not be larger than %d bytes", MaxExtensionSize)
+	if n > bb.MaxExtensionSize {
+		return nil, bb.Errorf(bb.CodeTooLarge, "the extension must not be larger than %d bytes", bb.MaxExtensionSize)
 	}
 	if n == 0 {
-		return nil, Errorf(CodeInvalid, "the file is empty; upload a zip with manifest.json at its root")
+		return nil, bb.Errorf(bb.CodeInvalid, "the file is empty; upload a zip with manifest.json at its root")
 	}
 	if _, err := CheckExtensionZip(f, n); err != nil {
 		return nil, err
 	}
-	if err := m.checkProjectDisk(ctx, keyProjectID, n); err != nil { // disk.go
+	if err := s.checkProjectDisk(ctx, keyProjectID, n); err != nil {
 		return nil, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("extension upload: %w", err)
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	e := &Extension{ID: NewID(), ProjectID: keyProjectID, FileName: fileName, CreatedAt: now, UpdatedAt: now, Size: n}
+	e := &bb.Extension{ID: bb.NewID(), ProjectID: keyProjectID, FileName: fileName, CreatedAt: now, UpdatedAt: now, Size: n}
 	e.Blob = "extensions/" + e.ID + "/"
-	if _, err := cfg.Blobs.Put(ctx, e.Blob+extensionZipKey, f); err != nil {
-		return nil, errors.Join(fmt.Errorf("store extension: %w", err), m.deleteBlobs(cfg, e.Blob))
+	if _, err := s.cfg.Blobs.Put(ctx, e.Blob+extensionZipKey, f); err != nil {
+		return nil, errors.Join(fmt.Errorf("store extension: %w", err), s.deleteBlobs(e.Blob))
 	}
-	if err := m.store.CreateExtension(ctx, e); err != nil {
-		return nil, errors.Join(err, m.deleteBlobs(cfg, e.Blob))
+	if err := s.cfg.Store.CreateExtension(ctx, e); err != nil {
+		return nil, errors.Join(err, s.deleteBlobs(e.Blob))
 	}
 	return e, nil
 }
@@ -85,10 +86,10 @@ func cleanFileName(name string) (string, error) {
 	}
 	name = strings.TrimSpace(name)
 	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", Errorf(CodeInvalid, "the file name must be printable text")
+		return "", bb.Errorf(bb.CodeInvalid, "the file name must be printable text")
 	}
 	if len(name) > maxFileNameLength {
-		return "", Errorf(CodeInvalid, "the file name must not be longer than %d bytes", maxFileNameLength)
+		return "", bb.Errorf(bb.CodeInvalid, "the file name must not be longer than %d bytes", maxFileNameLength)
 	}
 	if name == "" || name == "." || name == ".." {
 		name = "extension.zip"
@@ -96,22 +97,19 @@ func cleanFileName(name string) (string, error) {
 	return name, nil
 }
 
-// Extension returns an extension of the project, or CodeNotFound (also for another
+// Extension returns an extension of the project, or bb.CodeNotFound (also for another
 // project's).
-func (m *Manager) Extension(ctx context.Context, keyProjectID, id string) (*Extension, error) {
-	if _, err := m.storageOn(); err != nil {
-		return nil, err
-	}
-	return m.projectExtension(ctx, keyProjectID, id)
+func (s *Service) Extension(ctx context.Context, keyProjectID, id string) (*bb.Extension, error) {
+	return s.projectExtension(ctx, keyProjectID, id)
 }
 
-func (m *Manager) projectExtension(ctx context.Context, projectID, id string) (*Extension, error) {
-	notFound := Errorf(CodeNotFound, "Extension %s not found", safeName(id))
-	if !ValidID(id) {
+func (s *Service) projectExtension(ctx context.Context, projectID, id string) (*bb.Extension, error) {
+	notFound := bb.Errorf(bb.CodeNotFound, "Extension %s not found", safeName(id))
+	if !bb.ValidID(id) {
 		return nil, notFound
 	}
-	e, err := m.store.Extension(ctx, id)
-	if CodeOf(err) == CodeNotFound || (err == nil && e.ProjectID != projectID) {
+	e, err := s.cfg.Store.Extension(ctx, id)
+	if bb.CodeOf(err) == bb.CodeNotFound || (err == nil && e.ProjectID != projectID) {
 		return nil, notFound
 	} else if err != nil {
 		return nil, err
@@ -121,21 +119,17 @@ func (m *Manager) projectExtension(ctx context.Context, projectID, id string) (*
 
 // DeleteExtension deletes an extension (spec §6.7). Sessions running with it keep it:
 // each has its own unpacked copy.
-func (m *Manager) DeleteExtension(ctx context.Context, keyProjectID, id string) error {
-	cfg, err := m.storageOn()
+func (s *Service) DeleteExtension(ctx context.Context, keyProjectID, id string) error {
+	e, err := s.projectExtension(ctx, keyProjectID, id)
 	if err != nil {
 		return err
 	}
-	e, err := m.projectExtension(ctx, keyProjectID, id)
-	if err != nil {
-		return err
-	}
-	if _, err := m.store.DeleteExtension(ctx, id); CodeOf(err) == CodeNotFound {
-		return Errorf(CodeNotFound, "Extension %s not found", id)
+	if _, err := s.cfg.Store.DeleteExtension(ctx, id); bb.CodeOf(err) == bb.CodeNotFound {
+		return bb.Errorf(bb.CodeNotFound, "Extension %s not found", id)
 	} else if err != nil {
 		return err
 	}
-	if err := cfg.Blobs.DeletePrefix(ctx, e.Blob); err != nil {
+	if err := s.cfg.Blobs.DeletePrefix(ctx, e.Blob); err != nil {
 		return fmt.Errorf("delete extension %s: %w", id, err)
 	}
 	return nil
@@ -143,16 +137,12 @@ func (m *Manager) DeleteExtension(ctx context.Context, keyProjectID, id string) 
 
 // unpackSessionExtension unpacks the extension into <dir>/extensions/<id> and returns
 // that directory.
-func (m *Manager) unpackSessionExtension(ctx context.Context, projectID, id, dir string) (string, error) {
-	cfg, err := m.storageOn()
+func (s *Service) unpackSessionExtension(ctx context.Context, projectID, id, dir string) (string, error) {
+	e, err := s.projectExtension(ctx, projectID, id)
 	if err != nil {
 		return "", err
 	}
-	e, err := m.projectExtension(ctx, projectID, id)
-	if err != nil {
-		return "", err
-	}
-	rc, err := cfg.Blobs.Open(ctx, e.Blob+extensionZipKey)
+	rc, err := s.cfg.Blobs.Open(ctx, e.Blob+extensionZipKey)
 	if err != nil {
 		return "", fmt.Errorf("open extension %s: %w", id, err)
 	}
@@ -193,7 +183,7 @@ func readerAt(rc io.Reader, dir string) (ra io.ReaderAt, size int64, done func()
 		f.Close()           // only read after the copy
 		os.Remove(f.Name()) // in the session's work dir, which goes too
 	}
-	n, err := io.Copy(f, io.LimitReader(rc, MaxExtensionSize+1))
+	n, err := io.Copy(f, io.LimitReader(rc, bb.MaxExtensionSize+1))
 	if err != nil {
 		done()
 		return nil, 0, nil, err

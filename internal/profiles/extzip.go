@@ -1,4 +1,4 @@
-package browserd
+package profiles
 
 import (
 	"archive/zip"
@@ -12,35 +12,21 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	bb "github.com/browserd/browserd"
 )
 
-// Limits of an extension upload (spec §5.9; docs/COMPATIBILITY.md).
-const (
-	// MaxExtensionSize is the largest zip accepted (Browserbase: 100 MB).
-	MaxExtensionSize = 100 << 20
-	// MaxExtensionFiles bounds the entries of the zip (a zip bomb may hold millions).
-	MaxExtensionFiles = 10_000
-	// MaxExtensionUnpacked bounds the sum of the entries' uncompressed sizes.
-	MaxExtensionUnpacked = 512 << 20
-	// maxManifestSize bounds manifest.json.
-	maxManifestSize = 1 << 20
-)
+// maxManifestSize bounds manifest.json.
+const maxManifestSize = 1 << 20
 
-// ExtensionManifest holds the fields of manifest.json that browserd checks.
-type ExtensionManifest struct {
-	ManifestVersion int    `json:"manifest_version"`
-	Name            string `json:"name"`
-	Version         string `json:"version"`
-}
-
-// CheckExtensionZip validates an uploaded extension: a zip of at most MaxExtensionSize
+// CheckExtensionZip validates an uploaded extension: a zip of at most bb.MaxExtensionSize
 // bytes whose entries are regular files and directories with clean relative paths (no
-// zip-slip, no symlinks), at most MaxExtensionFiles entries and MaxExtensionUnpacked
+// zip-slip, no symlinks), at most bb.MaxExtensionFiles entries and bb.MaxExtensionUnpacked
 // bytes unpacked, every entry readable with a correct checksum, and a manifest.json at
 // the root that is a JSON object with manifest_version, name and version. Size limits
-// are CodeTooLarge errors, everything else CodeInvalid.
-func CheckExtensionZip(r io.ReaderAt, size int64) (ExtensionManifest, error) {
-	var m ExtensionManifest
+// are bb.CodeTooLarge errors, everything else bb.CodeInvalid.
+func CheckExtensionZip(r io.ReaderAt, size int64) (bb.ExtensionManifest, error) {
+	var m bb.ExtensionManifest
 	err := walkExtensionZip(r, size, func(f *zip.File, name string) error {
 		rc, err := f.Open()
 		if err != nil {
@@ -94,17 +80,17 @@ func unpackExtension(r io.ReaderAt, size int64, dir string) error {
 // with its cleaned name (without a directory's trailing slash). It fails when there is
 // no manifest.json at the root.
 func walkExtensionZip(r io.ReaderAt, size int64, fn func(f *zip.File, name string) error) error {
-	if size > MaxExtensionSize {
-		return Errorf(CodeTooLarge, "the extension must not be larger than %d bytes (got %d)", MaxExtensionSize, size)
+	if size > bb.MaxExtensionSize {
+		return bb.Errorf(bb.CodeTooLarge, "the extension must not be larger than %d bytes (got %d)", bb.MaxExtensionSize, size)
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil && !(errors.Is(err, zip.ErrInsecurePath) && zr != nil) {
 		// ErrInsecurePath (GODEBUG=zipinsecurepath=0) comes with a usable reader; the
 		// names are checked below either way.
-		return &Error{Code: CodeInvalid, Message: "the file is not a valid zip archive", Err: err}
+		return &bb.Error{Code: bb.CodeInvalid, Message: "the file is not a valid zip archive", Err: err}
 	}
-	if len(zr.File) > MaxExtensionFiles {
-		return Errorf(CodeInvalid, "the extension zip has %d entries; at most %d are allowed", len(zr.File), MaxExtensionFiles)
+	if len(zr.File) > bb.MaxExtensionFiles {
+		return bb.Errorf(bb.CodeInvalid, "the extension zip has %d entries; at most %d are allowed", len(zr.File), bb.MaxExtensionFiles)
 	}
 	var total uint64
 	files := make(map[string]bool, len(zr.File)) // name → is a directory
@@ -116,16 +102,16 @@ func walkExtensionZip(r io.ReaderAt, size int64, fn func(f *zip.File, name strin
 		}
 		dir := f.Mode().IsDir()
 		if _, dup := files[name]; dup {
-			return Errorf(CodeInvalid, "the extension zip has the entry %q twice", name)
+			return bb.Errorf(bb.CodeInvalid, "the extension zip has the entry %q twice", name)
 		}
 		files[name] = dir
 		if !dir {
 			if f.Method != zip.Store && f.Method != zip.Deflate {
-				return Errorf(CodeInvalid, "the extension zip entry %q uses an unsupported compression method (%d)", name, f.Method)
+				return bb.Errorf(bb.CodeInvalid, "the extension zip entry %q uses an unsupported compression method (%d)", name, f.Method)
 			}
 			total += f.UncompressedSize64
-			if total > MaxExtensionUnpacked || f.UncompressedSize64 > MaxExtensionUnpacked {
-				return Errorf(CodeTooLarge, "the extension must not unpack to more than %d bytes", MaxExtensionUnpacked)
+			if total > bb.MaxExtensionUnpacked || f.UncompressedSize64 > bb.MaxExtensionUnpacked {
+				return bb.Errorf(bb.CodeTooLarge, "the extension must not unpack to more than %d bytes", bb.MaxExtensionUnpacked)
 			}
 			manifest = manifest || name == "manifest.json"
 		}
@@ -134,12 +120,12 @@ func walkExtensionZip(r io.ReaderAt, size int64, fn func(f *zip.File, name strin
 	for name := range files {
 		for p := parentDir(name); p != ""; p = parentDir(p) {
 			if isDir, ok := files[p]; ok && !isDir {
-				return Errorf(CodeInvalid, "the extension zip entry %q is inside the file %q", name, p)
+				return bb.Errorf(bb.CodeInvalid, "the extension zip entry %q is inside the file %q", name, p)
 			}
 		}
 	}
 	if !manifest {
-		return Errorf(CodeInvalid, "the extension zip must have a manifest.json at its root")
+		return bb.Errorf(bb.CodeInvalid, "the extension zip must have a manifest.json at its root")
 	}
 	for _, f := range zr.File {
 		name, _ := zipEntryName(f) // checked above
@@ -156,19 +142,19 @@ func zipEntryName(f *zip.File) (string, error) {
 	name := f.Name
 	mode := f.Mode()
 	if mode&fs.ModeSymlink != 0 {
-		return "", Errorf(CodeInvalid, "the extension zip entry %q is a symbolic link; links are not allowed", safeName(name))
+		return "", bb.Errorf(bb.CodeInvalid, "the extension zip entry %q is a symbolic link; links are not allowed", safeName(name))
 	}
 	if mode&fs.ModeType&^fs.ModeDir != 0 {
-		return "", Errorf(CodeInvalid, "the extension zip entry %q is not a regular file or directory", safeName(name))
+		return "", bb.Errorf(bb.CodeInvalid, "the extension zip entry %q is not a regular file or directory", safeName(name))
 	}
 	trimmed := name
 	if mode.IsDir() {
 		trimmed = strings.TrimSuffix(name, "/")
 	} else if strings.HasSuffix(name, "/") {
-		return "", Errorf(CodeInvalid, "the extension zip entry %q is not a regular file or directory", safeName(name))
+		return "", bb.Errorf(bb.CodeInvalid, "the extension zip entry %q is not a regular file or directory", safeName(name))
 	}
 	if !cleanRelativePath(trimmed) {
-		return "", Errorf(CodeInvalid, "the extension zip entry %q has an unsafe path (absolute, \"..\", or not clean)", safeName(name))
+		return "", bb.Errorf(bb.CodeInvalid, "the extension zip entry %q has an unsafe path (absolute, \"..\", or not clean)", safeName(name))
 	}
 	return trimmed, nil
 }
@@ -206,32 +192,32 @@ func safeName(name string) string {
 }
 
 func zipEntryError(name string, err error) error {
-	return &Error{Code: CodeInvalid, Message: fmt.Sprintf("the extension zip entry %q can't be read (corrupt archive)", safeName(name)), Err: err}
+	return &bb.Error{Code: bb.CodeInvalid, Message: fmt.Sprintf("the extension zip entry %q can't be read (corrupt archive)", safeName(name)), Err: err}
 }
 
 // readManifest reads and checks manifest.json.
-func readManifest(r io.Reader) (ExtensionManifest, error) {
-	var m ExtensionManifest
+func readManifest(r io.Reader) (bb.ExtensionManifest, error) {
+	var m bb.ExtensionManifest
 	b, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
 	if err != nil {
 		return m, zipEntryError("manifest.json", err)
 	}
 	if len(b) > maxManifestSize {
-		return m, Errorf(CodeInvalid, "manifest.json must not be larger than %d bytes", maxManifestSize)
+		return m, bb.Errorf(bb.CodeInvalid, "manifest.json must not be larger than %d bytes", maxManifestSize)
 	}
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // Chromium accepts a UTF-8 byte order mark
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
-		return m, Errorf(CodeInvalid, "manifest.json must be a JSON object")
+		return m, bb.Errorf(bb.CodeInvalid, "manifest.json must be a JSON object")
 	}
 	if err := json.Unmarshal(fields["manifest_version"], &m.ManifestVersion); err != nil || m.ManifestVersion <= 0 {
-		return m, Errorf(CodeInvalid, "manifest.json must have a positive integer manifest_version")
+		return m, bb.Errorf(bb.CodeInvalid, "manifest.json must have a positive integer manifest_version")
 	}
 	if err := json.Unmarshal(fields["name"], &m.Name); err != nil || strings.TrimSpace(m.Name) == "" {
-		return m, Errorf(CodeInvalid, "manifest.json must have a name")
+		return m, bb.Errorf(bb.CodeInvalid, "manifest.json must have a name")
 	}
 	if err := json.Unmarshal(fields["version"], &m.Version); err != nil || strings.TrimSpace(m.Version) == "" {
-		return m, Errorf(CodeInvalid, "manifest.json must have a version")
+		return m, bb.Errorf(bb.CodeInvalid, "manifest.json must have a version")
 	}
 	return m, nil
 }

@@ -1,4 +1,4 @@
-package browserd_test
+package profiles_test
 
 import (
 	"archive/zip"
@@ -18,18 +18,73 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/browserd/browserd/internal/fsblob"
+	"github.com/browserd/browserd/internal/profiles"
+	"github.com/browserd/browserd/internal/sqlite"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
-// storageConfig returns a StorageConfig on fresh directories.
-func storageConfig(t *testing.T) bb.StorageConfig {
+// testEnv is a Service and a Manager with it as its part, on a fresh SQLite database
+// with one project, fresh blobs and the fake launcher.
+type testEnv struct {
+	db  *sqlite.DB
+	l   bb.Launcher
+	cfg profiles.Config
+	svc *profiles.Service
+	m   *bb.Manager
+	p   *bb.Project
+}
+
+// newEnv returns a started Service on fresh directories with cfg's SessionMax and
+// ProjectMax, and a reconciled Manager that runs it as a part; l may be nil (a
+// chrometest.Launcher). t.Cleanup closes both.
+func newEnv(t *testing.T, l bb.Launcher, cfg profiles.Config) *testEnv {
 	t.Helper()
+	db := sqlitetest.Open(t)
+	p, _ := sqlitetest.Project(t, db, 5)
+	if l == nil {
+		l = &chrometest.Launcher{}
+	}
 	blobs, err := fsblob.New(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bb.StorageConfig{Blobs: blobs, SnapshotKey: bytes.Repeat([]byte{1}, bb.SnapshotKeySize),
-		WorkDir: filepath.Join(t.TempDir(), "work")}
+	cfg.Store, cfg.Blobs, cfg.WorkDir = db, blobs, filepath.Join(t.TempDir(), "work")
+	cfg.SnapshotKey = bytes.Repeat([]byte{1}, profiles.SnapshotKeySize)
+	svc, err := profiles.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := bb.NewSigner([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: l, Signer: signer, Parts: []bb.SessionPart{svc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		svc.Close()
+	})
+	return &testEnv{db: db, l: l, cfg: cfg, svc: svc, m: m, p: p}
+}
+
+// create starts a session of the project and fails the test on error.
+func (e *testEnv) create(t *testing.T, req bb.CreateSessionRequest) *bb.Session {
+	t.Helper()
+	s, err := e.m.CreateSession(t.Context(), e.p.ID, req)
+	if err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	return s
 }
 
 // extensionZip returns a zip of files (name → content).
@@ -53,11 +108,11 @@ func extensionZip(t testing.TB, files map[string]string) []byte {
 var minimalExtension = map[string]string{"manifest.json": `{"manifest_version":3,"name":"t","version":"1"}`}
 
 func TestContextsAPI(t *testing.T) {
-	e := newEnv(t, 5, nil, bb.ManagerConfig{Storage: storageConfig(t)})
+	e := newEnv(t, nil, profiles.Config{})
 	other, _ := sqlitetest.Project(t, e.db, 5)
 	ctx := t.Context()
 
-	c, keys, err := e.m.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{Name: "Login"})
+	c, keys, err := e.svc.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{Name: "Login"})
 	if err != nil {
 		t.Fatalf("CreateContext: %v", err)
 	}
@@ -65,7 +120,7 @@ func TestContextsAPI(t *testing.T) {
 		t.Errorf("CreateContext = %+v", c)
 	}
 	checkKeys(t, keys)
-	_, keys2, err := e.m.RenewContextKeys(ctx, e.p.ID, c.ID)
+	_, keys2, err := e.svc.RenewContextKeys(ctx, e.p.ID, c.ID)
 	if err != nil {
 		t.Fatalf("RenewContextKeys: %v", err)
 	}
@@ -73,19 +128,19 @@ func TestContextsAPI(t *testing.T) {
 	if keys2.PublicKey == keys.PublicKey {
 		t.Error("RenewContextKeys returned the same public key")
 	}
-	got, err := e.m.Context(ctx, e.p.ID, c.ID)
+	got, err := e.svc.Context(ctx, e.p.ID, c.ID)
 	if err != nil || got.ID != c.ID || got.Name != "Login" {
 		t.Errorf("Context = %+v, %v", got, err)
 	}
 
 	for name, err := range map[string]error{
-		"duplicate name":  third(e.m.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{Name: " login "})),
-		"other project's": second(e.m.Context(ctx, other.ID, c.ID)),
-		"unknown id":      second(e.m.Context(ctx, e.p.ID, bb.NewID())),
-		"not an id":       second(e.m.Context(ctx, e.p.ID, "../x")),
-		"renew other's":   third(e.m.RenewContextKeys(ctx, other.ID, c.ID)),
-		"delete other's":  e.m.DeleteContext(ctx, other.ID, c.ID),
-		"wrong projectId": third(e.m.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{ProjectID: other.ID})),
+		"duplicate name":  third(e.svc.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{Name: " login "})),
+		"other project's": second(e.svc.Context(ctx, other.ID, c.ID)),
+		"unknown id":      second(e.svc.Context(ctx, e.p.ID, bb.NewID())),
+		"not an id":       second(e.svc.Context(ctx, e.p.ID, "../x")),
+		"renew other's":   third(e.svc.RenewContextKeys(ctx, other.ID, c.ID)),
+		"delete other's":  e.svc.DeleteContext(ctx, other.ID, c.ID),
+		"wrong projectId": third(e.svc.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{ProjectID: other.ID})),
 	} {
 		want := map[string]bb.ErrorCode{"duplicate name": bb.CodeConflict, "wrong projectId": bb.CodeUnauthorized}[name]
 		if want == "" {
@@ -98,16 +153,16 @@ func TestContextsAPI(t *testing.T) {
 			t.Errorf("duplicate name error %v does not ask clients not to retry", err)
 		}
 	}
-	if _, _, err := e.m.CreateContext(ctx, other.ID, bb.CreateContextRequest{Name: "login"}); err != nil {
+	if _, _, err := e.svc.CreateContext(ctx, other.ID, bb.CreateContextRequest{Name: "login"}); err != nil {
 		t.Errorf("CreateContext(same name, other project) = %v", err)
 	}
-	if err := e.m.DeleteContext(ctx, e.p.ID, c.ID); err != nil {
+	if err := e.svc.DeleteContext(ctx, e.p.ID, c.ID); err != nil {
 		t.Fatalf("DeleteContext: %v", err)
 	}
-	if _, err := e.m.Context(ctx, e.p.ID, c.ID); bb.CodeOf(err) != bb.CodeNotFound {
+	if _, err := e.svc.Context(ctx, e.p.ID, c.ID); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("Context after delete = %v; want not found", err)
 	}
-	if err := e.m.DeleteContext(ctx, e.p.ID, c.ID); bb.CodeOf(err) != bb.CodeNotFound {
+	if err := e.svc.DeleteContext(ctx, e.p.ID, c.ID); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("second DeleteContext = %v; want not found", err)
 	}
 }
@@ -134,34 +189,47 @@ func checkKeys(t *testing.T, k bb.ContextKeys) {
 	}
 }
 
+// TestStorageOff: a Manager without the profiles part refuses a session that names a
+// context or an extension with 503, as a server without storage always did; sessions
+// without them do not need it.
 func TestStorageOff(t *testing.T) {
-	e := newEnv(t, 5, nil, bb.ManagerConfig{})
+	db := sqlitetest.Open(t)
+	p, _ := sqlitetest.Project(t, db, 5)
+	signer, err := bb.NewSigner([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{}, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
 	ctx := t.Context()
-	for name, err := range map[string]error{
-		"CreateContext":   third(e.m.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{})),
-		"CreateExtension": second(e.m.CreateExtension(ctx, e.p.ID, "x.zip", bytes.NewReader(nil))),
-		"CreateSession with a context": second(e.m.CreateSession(ctx, e.p.ID, bb.CreateSessionRequest{
-			Settings: bb.BrowserSettings{Context: &bb.ContextSettings{ID: bb.NewID()}}})),
+	for name, req := range map[string]bb.CreateSessionRequest{
+		"context":   {Settings: bb.BrowserSettings{Context: &bb.ContextSettings{ID: bb.NewID()}}},
+		"extension": {ExtensionID: bb.NewID()},
 	} {
-		if bb.CodeOf(err) != bb.CodeUnavailable {
-			t.Errorf("%s without storage = %v; want code %q", name, err, bb.CodeUnavailable)
+		if _, err := m.CreateSession(ctx, p.ID, req); bb.CodeOf(err) != bb.CodeUnavailable {
+			t.Errorf("CreateSession with a %s without storage = %v; want code %q", name, err, bb.CodeUnavailable)
 		}
 	}
-	// Sessions without contexts or extensions do not need it.
-	s := e.create(t, bb.CreateSessionRequest{})
-	if _, err := e.m.ReleaseSession(ctx, e.p.ID, s.ID); err != nil {
+	s, err := m.CreateSession(ctx, p.ID, bb.CreateSessionRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ReleaseSession(ctx, p.ID, s.ID); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestExtensionsAPI(t *testing.T) {
-	cfg := storageConfig(t)
-	e := newEnv(t, 5, nil, bb.ManagerConfig{Storage: cfg})
+	e := newEnv(t, nil, profiles.Config{})
+	cfg := e.cfg
 	other, _ := sqlitetest.Project(t, e.db, 5)
 	ctx := t.Context()
 	data := extensionZip(t, minimalExtension)
 
-	ext, err := e.m.CreateExtension(ctx, e.p.ID, `C:\Users\me\stagehand-extension.zip`, bytes.NewReader(data))
+	ext, err := e.svc.CreateExtension(ctx, e.p.ID, `C:\Users\me\stagehand-extension.zip`, bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("CreateExtension: %v", err)
 	}
@@ -172,26 +240,26 @@ func TestExtensionsAPI(t *testing.T) {
 	if err != nil || len(blobs) != 1 || blobs[0].Size != int64(len(data)) {
 		t.Errorf("blobs of the extension = %+v, %v; want the zip", blobs, err)
 	}
-	if got, err := e.m.Extension(ctx, e.p.ID, ext.ID); err != nil || got.ID != ext.ID {
+	if got, err := e.svc.Extension(ctx, e.p.ID, ext.ID); err != nil || got.ID != ext.ID {
 		t.Errorf("Extension = %+v, %v", got, err)
 	}
-	if _, err := e.m.Extension(ctx, other.ID, ext.ID); bb.CodeOf(err) != bb.CodeNotFound {
+	if _, err := e.svc.Extension(ctx, other.ID, ext.ID); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("Extension(other project) = %v; want not found", err)
 	}
-	if err := e.m.DeleteExtension(ctx, other.ID, ext.ID); bb.CodeOf(err) != bb.CodeNotFound {
+	if err := e.svc.DeleteExtension(ctx, other.ID, ext.ID); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("DeleteExtension(other project) = %v; want not found", err)
 	}
-	if ext, err := e.m.CreateExtension(ctx, e.p.ID, "", bytes.NewReader(data)); err != nil || ext.FileName != "extension.zip" {
+	if ext, err := e.svc.CreateExtension(ctx, e.p.ID, "", bytes.NewReader(data)); err != nil || ext.FileName != "extension.zip" {
 		t.Errorf("CreateExtension(no file name) = %+v, %v; want fileName extension.zip", ext, err)
 	}
 
-	if err := e.m.DeleteExtension(ctx, e.p.ID, ext.ID); err != nil {
+	if err := e.svc.DeleteExtension(ctx, e.p.ID, ext.ID); err != nil {
 		t.Fatalf("DeleteExtension: %v", err)
 	}
 	if blobs, err := cfg.Blobs.List(ctx, ext.Blob); err != nil || len(blobs) != 0 {
 		t.Errorf("blobs after delete = %+v, %v; want none", blobs, err)
 	}
-	if err := e.m.DeleteExtension(ctx, e.p.ID, ext.ID); bb.CodeOf(err) != bb.CodeNotFound {
+	if err := e.svc.DeleteExtension(ctx, e.p.ID, ext.ID); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("second DeleteExtension = %v; want not found", err)
 	}
 
@@ -208,7 +276,7 @@ func TestExtensionsAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := e.m.CreateExtension(ctx, e.p.ID, "x.zip", tt.r); bb.CodeOf(err) != tt.want {
+			if _, err := e.svc.CreateExtension(ctx, e.p.ID, "x.zip", tt.r); bb.CodeOf(err) != tt.want {
 				t.Errorf("CreateExtension = %v; want code %q", err, tt.want)
 			}
 		})
@@ -239,19 +307,19 @@ func TestSessionRefs(t *testing.T) {
 		launched = append(launched, opts)
 		return nil
 	}}
-	cfg := storageConfig(t)
-	e := newEnv(t, 5, l, bb.ManagerConfig{Storage: cfg})
+	e := newEnv(t, l, profiles.Config{})
+	cfg := e.cfg
 	other, _ := sqlitetest.Project(t, e.db, 5)
 	ctx := t.Context()
-	c, _, err := e.m.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{})
+	c, _, err := e.svc.CreateContext(ctx, e.p.ID, bb.CreateContextRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCtx, _, err := e.m.CreateContext(ctx, other.ID, bb.CreateContextRequest{})
+	otherCtx, _, err := e.svc.CreateContext(ctx, other.ID, bb.CreateContextRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ext, err := e.m.CreateExtension(ctx, e.p.ID, "e.zip", bytes.NewReader(extensionZip(t, minimalExtension)))
+	ext, err := e.svc.CreateExtension(ctx, e.p.ID, "e.zip", bytes.NewReader(extensionZip(t, minimalExtension)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +355,7 @@ func TestSessionRefs(t *testing.T) {
 		t.Errorf("the extension dir has no manifest.json: %v", err)
 	}
 	// Deleting the extension leaves the running session's copy alone.
-	if err := e.m.DeleteExtension(ctx, e.p.ID, ext.ID); err != nil {
+	if err := e.svc.DeleteExtension(ctx, e.p.ID, ext.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(opts.Extensions[0], "manifest.json")); err != nil {
@@ -301,7 +369,7 @@ func TestSessionRefs(t *testing.T) {
 		entries, _ := os.ReadDir(cfg.WorkDir)
 		return len(entries) == 0
 	})
-	if got, err := e.m.Context(ctx, e.p.ID, c.ID); err != nil || got.Snapshot != "" {
+	if got, err := e.svc.Context(ctx, e.p.ID, c.ID); err != nil || got.Snapshot != "" {
 		t.Errorf("context after a session whose browser can't keep a profile = %+v, %v; want no snapshot", got, err)
 	}
 }

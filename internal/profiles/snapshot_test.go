@@ -1,4 +1,4 @@
-package browserd
+package profiles
 
 import (
 	"archive/tar"
