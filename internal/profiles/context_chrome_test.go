@@ -1,4 +1,4 @@
-package browserd_test
+package profiles_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/browserd/browserd/internal/fsblob"
+	"github.com/browserd/browserd/internal/profiles"
 	"github.com/browserd/browserd/internal/sqlite"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
@@ -57,20 +58,22 @@ func site(t testing.TB) *httptest.Server {
 	return srv
 }
 
-// chromeEnv is a Manager with real Chromium and storage in one directory.
+// chromeEnv is a Manager with real Chromium and the profiles part, its storage in one
+// directory.
 type chromeEnv struct {
 	dir     string
 	db      *sqlite.DB
 	blobs   *fsblob.Store
-	storage bb.StorageConfig
+	storage profiles.Config
+	svc     *profiles.Service
 	m       *bb.Manager
 	p       *bb.Project
 	runDir  string
 }
 
-// newChromeEnv returns a reconciled Manager over dir (a new temp dir when ""); the
-// Manager is closed by t.Cleanup, which checks that no browser or file is left. wrap,
-// when set, wraps the blob store the Manager uses.
+// newChromeEnv returns a started Service and a reconciled Manager over dir (a new temp dir when ""); the
+// Manager and the Service are closed by t.Cleanup, which checks that no browser or file
+// is left. wrap, when set, wraps the blob store the Service uses.
 func newChromeEnv(t testing.TB, dir string, cfg bb.ManagerConfig, wrap ...func(bb.BlobStore) bb.BlobStore) *chromeEnv {
 	t.Helper()
 	path := chrometest.Chrome(t)
@@ -86,7 +89,7 @@ func newChromeEnv(t testing.TB, dir string, cfg bb.ManagerConfig, wrap ...func(b
 	if e.blobs, err = fsblob.New(filepath.Join(dir, "blobs")); err != nil {
 		t.Fatal(err)
 	}
-	e.storage = bb.StorageConfig{Blobs: e.blobs, SnapshotKey: bytes.Repeat([]byte{9}, bb.SnapshotKeySize),
+	e.storage = profiles.Config{Store: db, Blobs: e.blobs, SnapshotKey: bytes.Repeat([]byte{9}, profiles.SnapshotKeySize),
 		WorkDir: filepath.Join(dir, "work")}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	l, err := chrome.New(chrome.Config{Path: path, RunDir: e.runDir, Logger: logger})
@@ -102,7 +105,16 @@ func newChromeEnv(t testing.TB, dir string, cfg bb.ManagerConfig, wrap ...func(b
 		e.storage.Blobs = w(e.storage.Blobs)
 	}
 	t.Cleanup(func() { l.Close() }) // after the Manager's: removes the sandbox init's copy
-	cfg.Store, cfg.Launcher, cfg.Signer, cfg.Storage, cfg.Logger = db, l, signer, e.storage, logger
+	e.storage.Logger = logger
+	if e.svc, err = profiles.New(e.storage); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.svc.Close() }) // after the Manager's
+	if err := e.svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store, cfg.Launcher, cfg.Signer, cfg.Logger = db, l, signer, logger
+	cfg.Parts = append(cfg.Parts, e.svc)
 	cfg.Setup.Proxies = chrometest.Proxies()
 	if cfg.DisconnectGrace == 0 {
 		cfg.DisconnectGrace = 50 * time.Millisecond
@@ -138,7 +150,7 @@ func (e *chromeEnv) project(t testing.TB) *bb.Project {
 // newContext creates a context in the env's project.
 func (e *chromeEnv) newContext(t testing.TB) *bb.Context {
 	t.Helper()
-	c, _, err := e.m.CreateContext(context.Background(), e.project(t).ID, bb.CreateContextRequest{})
+	c, _, err := e.svc.CreateContext(context.Background(), e.project(t).ID, bb.CreateContextRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package browserd_test
+package profiles_test
 
 import (
 	"context"

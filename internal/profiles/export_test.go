@@ -1,6 +1,6 @@
-package browserd
+package profiles
 
-// Internals exported to the external tests (package browserd_test) only.
+// Internals exported to the external tests (package profiles_test) only.
 var (
 	WriteSnapshotForTest = writeSnapshot
 	ReadSnapshotForTest  = readSnapshot

@@ -1,4 +1,4 @@
-package browserd_test
+package profiles_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/profiles"
 )
 
 // markerExtension is an MV3 extension with a service worker and a content script that
@@ -33,7 +34,7 @@ var markerExtension = map[string]string{
 func TestExtensionRuns(t *testing.T) {
 	srv := site(t)
 	e := newChromeEnv(t, "", bb.ManagerConfig{})
-	ext, err := e.m.CreateExtension(context.Background(), e.project(t).ID, "marker.zip",
+	ext, err := e.svc.CreateExtension(context.Background(), e.project(t).ID, "marker.zip",
 		bytes.NewReader(extensionZip(t, markerExtension)))
 	if err != nil {
 		t.Fatalf("CreateExtension: %v", err)
@@ -49,7 +50,7 @@ func TestExtensionRuns(t *testing.T) {
 	waitServiceWorker(t, p)
 
 	// Deleting the extension does not affect the running session.
-	if err := e.m.DeleteExtension(context.Background(), e.project(t).ID, ext.ID); err != nil {
+	if err := e.svc.DeleteExtension(context.Background(), e.project(t).ID, ext.ID); err != nil {
 		t.Fatal(err)
 	}
 	p.navigate(t, srv.URL+"/whoami")
@@ -159,7 +160,7 @@ func BenchmarkContextSession(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := bb.ReadSnapshotForTest(rc, e.storage.SnapshotKey, c.ID, b.TempDir()); err != nil {
+			if err := profiles.ReadSnapshotForTest(rc, e.storage.SnapshotKey, c.ID, b.TempDir()); err != nil {
 				b.Fatal(err)
 			}
 			rc.Close()
@@ -170,14 +171,14 @@ func BenchmarkContextSession(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := bb.ReadSnapshotForTest(rc, e.storage.SnapshotKey, c.ID, profile); err != nil {
+	if err := profiles.ReadSnapshotForTest(rc, e.storage.SnapshotKey, c.ID, profile); err != nil {
 		b.Fatal(err)
 	}
 	rc.Close()
 	b.Run("snapshot-save", func(b *testing.B) {
 		for b.Loop() {
 			var buf bytes.Buffer
-			if err := bb.WriteSnapshotForTest(&buf, e.storage.SnapshotKey, c.ID, profile); err != nil {
+			if err := profiles.WriteSnapshotForTest(&buf, e.storage.SnapshotKey, c.ID, profile); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := e.blobs.Put(ctx, "bench/snapshot", &buf); err != nil {
