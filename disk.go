@@ -13,8 +13,8 @@ import (
 // Disk limits (security-review F8). Every session, context and extension lives on the
 // disk that holds the store: one tenant filling it would stop every session's end from
 // being recorded. A watcher ends sessions whose files grow past a quota, projects have a
-// quota for what they keep (extensions, context snapshots), and below a free-space floor
-// the node takes no new session and reports itself not ready.
+// quota for what they keep (extensions, context snapshots: internal/profiles), and below
+// a free-space floor the node takes no new session and reports itself not ready.
 
 // DiskConfig sets the disk limits (ManagerConfig.Disk). Zero values take the defaults
 // in brackets; a negative size disables its limit.
@@ -24,9 +24,6 @@ type DiskConfig struct {
 	SessionMax int64
 	// CheckInterval is how often every live session's files are measured [5s].
 	CheckInterval time.Duration
-	// ProjectMax bounds what a project keeps on the server: its extensions and context
-	// snapshots together [10 GiB]. An upload or create that would pass it is refused.
-	ProjectMax int64
 	// MinFree is the free-space floor of the data disk [1 GiB, or 5% of the disk when
 	// that is less, so that small disks work]: below it creates answer 503 and
 	// DiskReady reports not ready.
@@ -37,7 +34,8 @@ type DiskConfig struct {
 	CacheSize int64
 }
 
-// Defaults of DiskConfig.
+// Defaults of DiskConfig, and of the project quota that internal/profiles keeps (what a
+// project's extensions and context snapshots may take together).
 const (
 	DefaultSessionDiskMax = 2 << 30
 	DefaultProjectDiskMax = 10 << 30
@@ -51,9 +49,6 @@ func (c DiskConfig) withDefaults() DiskConfig {
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 5 * time.Second
-	}
-	if c.ProjectMax == 0 {
-		c.ProjectMax = DefaultProjectDiskMax
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = DefaultDiskCacheSize
@@ -288,43 +283,6 @@ func DiskUsage(root string, limit int64) (int64, error) {
 		err = denied
 	}
 	return total, err
-}
-
-// projectStorer is a store that sums what a project keeps (internal/sqlite).
-type projectStorer interface {
-	// ProjectStorageBytes returns the bytes of a project's extensions and context
-	// snapshots.
-	ProjectStorageBytes(ctx context.Context, projectID string) (int64, error)
-}
-
-// checkProjectDisk refuses adding n bytes to a project that would pass ProjectMax:
-// CodeTooLarge, not to be retried.
-func (m *Manager) checkProjectDisk(ctx context.Context, projectID string, n int64) error {
-	limit := m.cfg.Disk.ProjectMax
-	ps, ok := m.store.(projectStorer)
-	if limit < 0 || !ok {
-		return nil
-	}
-	used, err := ps.ProjectStorageBytes(ctx, projectID)
-	if err != nil {
-		return fmt.Errorf("project storage: %w", err)
-	}
-	if used+n > limit {
-		return &Error{Code: CodeTooLarge, NoRetry: true, Message: fmt.Sprintf(
-			"The project's storage quota (%d MiB for extensions and contexts) would be exceeded: %d MiB are used. Delete extensions or contexts first.",
-			limit>>20, used>>20)}
-	}
-	return nil
-}
-
-// checkContextDisk refuses replacing a context's snapshot with one of n bytes when the
-// project would pass ProjectMax.
-func (m *Manager) checkContextDisk(ctx context.Context, id string, n int64) error {
-	c, err := m.store.Context(ctx, id)
-	if err != nil {
-		return err
-	}
-	return m.checkProjectDisk(ctx, c.ProjectID, n-c.SnapshotSize)
 }
 
 // CheckUpload refuses, before anything is written, an upload of up to size bytes (<0:

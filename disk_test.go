@@ -3,7 +3,6 @@ package browserd_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io/fs"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
-	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
 // writeFile writes n bytes to path, creating its directory.
@@ -197,28 +195,6 @@ func TestFreeDiskFloor(t *testing.T) {
 	small.create(t, bb.CreateSessionRequest{})
 }
 
-// TestProjectDiskQuota: an extension upload that would take the project's storage past
-// ProjectMax is refused with 413; other projects are not affected.
-func TestProjectDiskQuota(t *testing.T) {
-	data := extensionZip(t, minimalExtension)
-	limit := int64(len(data))*2 + 10
-	e := newEnv(t, 5, nil, bb.ManagerConfig{Storage: storageConfig(t), Disk: bb.DiskConfig{ProjectMax: limit}})
-	ctx := context.Background()
-	for i := range 2 {
-		if _, err := e.m.CreateExtension(ctx, e.p.ID, "x.zip", bytes.NewReader(data)); err != nil {
-			t.Fatalf("extension %d: %v", i, err)
-		}
-	}
-	_, err := e.m.CreateExtension(ctx, e.p.ID, "x.zip", bytes.NewReader(data))
-	if bb.CodeOf(err) != bb.CodeTooLarge || !bb.NoRetryOf(err) {
-		t.Fatalf("third extension = %v; want 413, no retry", err)
-	}
-	other, _ := sqlitetest.Project(t, e.db, 5)
-	if _, err := e.m.CreateExtension(ctx, other.ID, "x.zip", bytes.NewReader(data)); err != nil {
-		t.Errorf("another project's extension: %v", err)
-	}
-}
-
 // TestDiskUsageUnreadable: a directory the measurer can't read (the browser may chmod
 // its own) is reported as fs.ErrPermission, for the watcher to fail closed. Root reads
 // every directory, so the test needs another user.
@@ -234,84 +210,5 @@ func TestDiskUsageUnreadable(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(filepath.Join(root, "hidden"), 0o700) })
 	if _, err := bb.DiskUsage(root, -1); !errors.Is(err, fs.ErrPermission) {
 		t.Errorf("DiskUsage with an unreadable directory: %v; want fs.ErrPermission", err)
-	}
-}
-
-// profileLauncher launches fake browsers that keep a profile directory, so that
-// contexts can be written back from them.
-type profileLauncher struct{ *chrometest.Launcher }
-
-func (l profileLauncher) Launch(ctx context.Context, opts bb.LaunchOptions) (bb.Browser, error) {
-	b, err := l.Launcher.Launch(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return profileBrowser{b.(*chrometest.Browser)}, nil
-}
-
-type profileBrowser struct{ *chrometest.Browser }
-
-func (b profileBrowser) Stop(context.Context) error { return nil }
-func (b profileBrowser) ProfileDir() string         { return filepath.Join(b.Dir(), "profile") }
-
-// TestContextDiskQuota: a context write-back that would take the project past
-// ProjectMax, or whose profile passed SessionMax, is dropped; the earlier snapshot
-// stays.
-func TestContextDiskQuota(t *testing.T) {
-	tests := []struct {
-		name    string
-		disk    bb.DiskConfig
-		profile int // bytes of random data in the profile
-		saved   bool
-	}{
-		{name: "within the quotas", disk: bb.DiskConfig{ProjectMax: 1 << 20}, profile: 100 << 10, saved: true},
-		{name: "over the project quota", disk: bb.DiskConfig{ProjectMax: 64 << 10}, profile: 100 << 10},
-		{name: "profile over the session quota", disk: bb.DiskConfig{SessionMax: 64 << 10}, profile: 100 << 10},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l := &chrometest.Launcher{RunDir: t.TempDir()}
-			db := sqlitetest.Open(t)
-			p, _ := sqlitetest.Project(t, db, 2)
-			signer, err := bb.NewSigner([]byte("a test secret of at least 32 bytes"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: profileLauncher{l}, Signer: signer,
-				Storage: storageConfig(t), Disk: tt.disk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { m.Close(context.Background()) })
-			c, _, err := m.CreateContext(t.Context(), p.ID, bb.CreateContextRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := m.CreateSession(t.Context(), p.ID, bb.CreateSessionRequest{KeepAlive: true,
-				Settings: bb.BrowserSettings{Context: &bb.ContextSettings{ID: c.ID, Persist: true}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := l.Browsers()[0]
-			data := make([]byte, tt.profile)
-			rand.Read(data)
-			if err := os.MkdirAll(filepath.Join(b.Dir(), "profile"), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(b.Dir(), "profile", "Cache"), data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.ReleaseSession(t.Context(), p.ID, s.ID); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, b.Closed) // after the write-back
-			got, err := db.Context(t.Context(), c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if saved := got.Snapshot != ""; saved != tt.saved {
-				t.Errorf("context snapshot %q (size %d); want saved = %v", got.Snapshot, got.SnapshotSize, tt.saved)
-			}
-		})
 	}
 }

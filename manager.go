@@ -39,12 +39,12 @@ type ManagerConfig struct {
 	// has ended (artifacts.go).
 	Hooks SessionHooks
 	// Parts run beside every session's browser (part.go), in this order while a session
-	// starts and in reverse order while it ends.
+	// starts and in reverse order while it ends: contexts and extensions
+	// (internal/profiles) are one. Without a part that serves them, a create's context
+	// and extension are not looked at.
 	Parts []SessionPart
 	// Setup runs session proxies and browser-settings emulation (setup.go).
 	Setup SetupConfig
-	// Storage keeps contexts and extensions (storage.go); off without Storage.Blobs.
-	Storage StorageConfig
 	// Observer, when set, is told how creates and launches go (observe.go).
 	Observer Observer
 
@@ -83,9 +83,8 @@ type Manager struct {
 	diskStarted  bool
 	ends         endRecords // pending session ends, creates in progress (endrecord.go)
 
-	parts   []SessionPart // the built-in ones, then ManagerConfig.Parts (part.go)
-	storage storageState  // session profiles and extensions (storage.go)
-	auth    authCache     // API keys verified lately (authcache.go)
+	parts []SessionPart // the built-in ones, then ManagerConfig.Parts (part.go)
+	auth  authCache     // API keys verified lately (authcache.go)
 }
 
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
@@ -138,7 +137,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Pool.Size > 0 {
 		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport, Args: m.launchArgs()})
 	}
-	m.parts = []SessionPart{&setupPart{m: m}, &storagePart{m: m}}
+	m.parts = []SessionPart{&setupPart{m: m}}
 	if cfg.Hooks != nil {
 		m.parts = append(m.parts, hooksPart{h: cfg.Hooks})
 	}

@@ -10,9 +10,6 @@ import (
 // this node with status ERROR. Call it once, before serving.
 func (m *Manager) Reconcile(ctx context.Context) error {
 	killed, err := m.cfg.Launcher.Reap(ctx)
-	if err == nil {
-		err = m.cleanWorkDir() // storage.go
-	}
 	if err != nil {
 		return fmt.Errorf("reap leftover browsers: %w", err)
 	}

@@ -92,11 +92,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("session artifacts: %w", err)
 	}
-	defer art.Close()                                          // after mgr.Close below: ending sessions write their logs and files
-	storage, err := storageConfig(ctx, db, blobs, cfg.DataDir) // storage.go
+	defer art.Close()                                     // after mgr.Close below: ending sessions write their logs and files
+	prof, err := newProfiles(ctx, cfg, db, blobs, logger) // storage.go: contexts and extensions
 	if err != nil {
 		return err
 	}
+	defer prof.Close()                                                // after mgr.Close below, which waits for the write-backs
 	setup, err := setupConfig(ctx, cfg, chromePath, reserved, logger) // setup.go
 	if err != nil {
 		return err
@@ -109,7 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Observer:        ops,
 		Hooks:           art,
 		Setup:           setup,
-		Storage:         storage,
+		Parts:           []bb.SessionPart{prof}, // after the hooks: writes a context back before they take the downloads
 		Store:           db,
 		Launcher:        launcher,
 		Signer:          signer,
@@ -125,12 +126,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			IdleExpiry: cfg.PoolIdle,
 		},
 		Disk: bb.DiskConfig{ // disk.go
-			SessionMax: cfg.SessionDiskMax, ProjectMax: cfg.ProjectDiskMax, MinFree: cfg.MinFreeDisk,
+			SessionMax: cfg.SessionDiskMax, MinFree: cfg.MinFreeDisk,
 			Free: diskFree(cfg.DataDir, filepath.Dir(cfg.DatabasePath())),
 		},
 	})
 	if err != nil {
 		return err
+	}
+	if err := prof.Start(ctx); err != nil { // empties the work dir
+		return fmt.Errorf("profiles: %w", err)
 	}
 	if err := mgr.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -139,7 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := ops.watch(db, mgr, gw); err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art})
+	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,10 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if s.profiles == nil && (req.Settings.Context != nil || req.ExtensionID != "") {
+		s.writeError(w, r, errProfilesOff) // the Manager would not look at them
+		return
+	}
 	sess, err := s.sessions.CreateSession(r.Context(), projectIDOf(r.Context()), req)
 	if err != nil {
 		s.writeError(w, r, err)

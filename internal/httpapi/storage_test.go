@@ -330,8 +330,8 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestStorageNotImplemented checks that a server without Profiles answers the
-// contexts and extensions endpoints as a server without storage does (503 "not
-// configured"), and that without Artifacts an upload is a 501; every one says
+// contexts and extensions endpoints, and a create naming a context or an extension, as
+// a server without storage does (503 "not configured"), and that without Artifacts an upload is a 501; every one says
 // x-should-retry: false, or the official SDK retries a multipart upload whose body it
 // has spent and reports "Connection error".
 func TestStorageNotImplemented(t *testing.T) {
@@ -346,10 +346,24 @@ func TestStorageNotImplemented(t *testing.T) {
 		{"POST", "/v1/contexts", 503}, {"GET", "/v1/contexts/x", 503}, {"PUT", "/v1/contexts/x", 503}, {"DELETE", "/v1/contexts/x", 503},
 		{"POST", "/v1/extensions", 503}, {"GET", "/v1/extensions/x", 503}, {"DELETE", "/v1/extensions/x", 503},
 		{"POST", "/v1/sessions/" + bb.NewID() + "/uploads", 501}, {"GET", "/v1/sessions/" + bb.NewID() + "/logs", 501},
+		{"POST", "/v1/sessions#context", 503}, {"POST", "/v1/sessions#extension", 503},
 	} {
-		req := httptest.NewRequestWithContext(t.Context(), r.method, r.path, strings.NewReader("--b\r\n"))
+		body := "--b\r\n"
+		path, kind, _ := strings.Cut(r.path, "#")
+		switch kind {
+		case "context":
+			body = `{"browserSettings":{"context":{"id":"` + bb.NewID() + `"}}}`
+		case "extension":
+			body = `{"extensionId":"` + bb.NewID() + `"}`
+		}
+		req := httptest.NewRequestWithContext(t.Context(), r.method, path, strings.NewReader(body))
+		if kind != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		req.Header.Set("X-BB-API-Key", "k")
-		req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+		if kind == "" {
+			req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+		}
 		w := httptest.NewRecorder()
 		s.Handler().ServeHTTP(w, req)
 		if w.Code != r.want || w.Header().Get("x-should-retry") != "false" {

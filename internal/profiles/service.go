@@ -60,7 +60,7 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	log    *slog.Logger
-	ctx    context.Context // bounds the write-backs; cancelled by Close
+	ctx    context.Context // cancelled by Close: abandons the write-backs still running
 	cancel context.CancelFunc
 
 	writeBacks writeBacks // part.go

@@ -189,39 +189,6 @@ func checkKeys(t *testing.T, k bb.ContextKeys) {
 	}
 }
 
-// TestStorageOff: a Manager without the profiles part refuses a session that names a
-// context or an extension with 503, as a server without storage always did; sessions
-// without them do not need it.
-func TestStorageOff(t *testing.T) {
-	db := sqlitetest.Open(t)
-	p, _ := sqlitetest.Project(t, db, 5)
-	signer, err := bb.NewSigner([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{}, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	ctx := t.Context()
-	for name, req := range map[string]bb.CreateSessionRequest{
-		"context":   {Settings: bb.BrowserSettings{Context: &bb.ContextSettings{ID: bb.NewID()}}},
-		"extension": {ExtensionID: bb.NewID()},
-	} {
-		if _, err := m.CreateSession(ctx, p.ID, req); bb.CodeOf(err) != bb.CodeUnavailable {
-			t.Errorf("CreateSession with a %s without storage = %v; want code %q", name, err, bb.CodeUnavailable)
-		}
-	}
-	s, err := m.CreateSession(ctx, p.ID, bb.CreateSessionRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.ReleaseSession(ctx, p.ID, s.ID); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestExtensionsAPI(t *testing.T) {
 	e := newEnv(t, nil, profiles.Config{})
 	cfg := e.cfg
