@@ -20,6 +20,7 @@ type tracePart struct {
 	trace *trace
 	fail  string // "check", "prepare" or "started": that point returns an error
 	m     *bb.Manager
+	l     *chrometest.Launcher
 	// seen is what the run found out during the session: whether Manager.Run found it
 	// while the session was live, and the end record's value it set.
 	foundLive bool
@@ -83,10 +84,10 @@ func (r *traceRun) Ending(status bb.SessionStatus) func(*bb.Session) {
 }
 
 func (r *traceRun) Stopped(_ context.Context, b bb.Browser, status bb.SessionStatus) {
-	r.p.trace.add("%s stopped %s", r.p.name, status)
+	r.p.trace.add("%s stopped %s closed=%d", r.p.name, status, r.p.l.Closed())
 }
 
-func (r *traceRun) Ended(context.Context) { r.p.trace.add("%s ended", r.p.name) }
+func (r *traceRun) Ended(context.Context) { r.p.trace.add("%s ended closed=%d", r.p.name, r.p.l.Closed()) }
 
 // TestSessionParts checks the seam's contract: the points in order (forward while a
 // session starts, in reverse while it ends), what runs when a part fails, that a part
@@ -104,7 +105,7 @@ func TestSessionParts(t *testing.T) {
 		{
 			name: "released",
 			want: []string{"a check", "b check", "a prepare PENDING", "b prepare PENDING", "a started", "b started",
-				"b ending COMPLETED", "a ending COMPLETED", "b stopped COMPLETED", "a stopped COMPLETED", "b ended", "a ended"},
+				"b ending COMPLETED", "a ending COMPLETED", "b stopped COMPLETED closed=0", "a stopped COMPLETED closed=0", "b ended closed=1", "a ended closed=1"},
 			launched: 1,
 		},
 		{
@@ -113,11 +114,11 @@ func TestSessionParts(t *testing.T) {
 		},
 		{
 			name: "prepare fails", failB: "prepare",
-			want: []string{"a check", "b check", "a prepare PENDING", "b prepare PENDING", "a ended"}, wantCode: bb.CodeInternal,
+			want: []string{"a check", "b check", "a prepare PENDING", "b prepare PENDING", "a ended closed=0"}, wantCode: bb.CodeInternal,
 		},
 		{
 			name: "started fails", failA: "started",
-			want:     []string{"a check", "b check", "a prepare PENDING", "b prepare PENDING", "a started", "b ended", "a ended"},
+			want:     []string{"a check", "b check", "a prepare PENDING", "b prepare PENDING", "a started", "b ended closed=1", "a ended closed=1"},
 			wantCode: bb.CodeInternal, launched: 1,
 		},
 	}
@@ -133,7 +134,7 @@ func TestSessionParts(t *testing.T) {
 					return nil
 				}}
 				e := newEnv(t, 1, l, bb.ManagerConfig{MaxSessions: 1, Parts: []bb.SessionPart{a, b}})
-				a.m, b.m = e.m, e.m
+				a.m, b.m, a.l, b.l = e.m, e.m, l, l
 				s, err := e.m.CreateSession(t.Context(), e.p.ID, bb.CreateSessionRequest{KeepAlive: true})
 				if tt.wantCode != "" {
 					if bb.CodeOf(err) != tt.wantCode {
