@@ -87,7 +87,9 @@ func (r *traceRun) Stopped(_ context.Context, b bb.Browser, status bb.SessionSta
 	r.p.trace.add("%s stopped %s closed=%d", r.p.name, status, r.p.l.Closed())
 }
 
-func (r *traceRun) Ended(context.Context) { r.p.trace.add("%s ended closed=%d", r.p.name, r.p.l.Closed()) }
+func (r *traceRun) Ended(context.Context) {
+	r.p.trace.add("%s ended closed=%d", r.p.name, r.p.l.Closed())
+}
 
 // TestSessionParts checks the seam's contract: the points in order (forward while a
 // session starts, in reverse while it ends), what runs when a part fails, that a part
