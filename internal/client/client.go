@@ -87,7 +87,9 @@ func (e *Error) Error() string {
 const maxErrorBody = 64 << 10
 
 // ParseError makes the *Error of an answer with status and (at most the first 64 KiB
-// of) body b. It never fails: any body gives a message.
+// of) body b. It never fails: any body gives a message. The client's calls use it; it is
+// exported for callers that send their own requests, such as the bench's load generator,
+// which reads answers without decoding them.
 func ParseError(status int, b []byte) *Error {
 	e := &Error{Status: status}
 	var body struct {
