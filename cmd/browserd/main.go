@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/cli"
 	"io"
 	"os"
 	"os/signal"
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "admin":
 		err = admin(ctx, args[1:], getenv, stdout, stderr)
 	case "sessions", "contexts", "extensions", "projects":
-		return runClient(ctx, args, getenv, stdout, stderr) // cli.go: its own exit codes
+		return cli.Run(ctx, args, getenv, stdout, stderr, version) // its own exit codes
 	case "bench":
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -9,21 +9,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/browserd/browserd/internal/client"
 )
 
 // The client commands (browserd sessions|contexts|extensions|projects …) talk to a
 // browserd server, or Browserbase itself, over the v1 API. Exit codes, for scripts:
 const (
-	exitOK       = 0 // success
-	exitError    = 1 // anything else: network, server error (5xx), bad response
-	exitUsage    = 2 // the command line is wrong
-	exitNotFound = 3 // 404, or 410 Gone: no such session/context/extension/project, or it ended
-	exitAuth     = 4 // 401, 403: missing or wrong API key, or a project the key may not use
-	exitLimit    = 5 // 429, 503: concurrency limit, node capacity, shutting down; retry later
-	exitRejected = 6 // 400, 409, 413, 415, 422: the server refused the request as invalid
+	ExitOK       = 0 // success
+	ExitError    = 1 // anything else: network, server error (5xx), bad response
+	ExitUsage    = 2 // the command line is wrong
+	ExitNotFound = 3 // 404, or 410 Gone: no such session/context/extension/project, or it ended
+	ExitAuth     = 4 // 401, 403: missing or wrong API key, or a project the key may not use
+	ExitLimit    = 5 // 429, 503: concurrency limit, node capacity, shutting down; retry later
+	ExitRejected = 6 // 400, 409, 413, 415, 422: the server refused the request as invalid
 )
 
 const clientUsage = `Client commands talk to a browserd (or Browserbase) server:
@@ -49,18 +49,22 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not found or ended, 4 unauthorized,
 5 limit reached or server unavailable (retry later), 6 request rejected as invalid.
 `
 
-// runClient runs a client command and returns the exit code.
-func runClient(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// Run runs a client command, args[0] being the resource and args[1] the verb
+// ("sessions", "get", ID, flags…), and returns its exit code: the codes above, which
+// scripts rely on. Errors and usage go to stderr, results to stdout; getenv gives the
+// environment (BROWSERBASE_BASE_URL, BROWSERBASE_API_KEY) and version goes into the
+// User-Agent.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, version string) int {
 	if len(args) < 2 || args[1] == "-h" || args[1] == "--help" || args[1] == "help" {
 		fmt.Fprint(stderr, clientUsage)
-		return exitUsage
+		return ExitUsage
 	}
 	cmd, ok := clientCommands()[args[0]+" "+args[1]]
 	if !ok {
 		fmt.Fprintf(stderr, "browserd: unknown command %q\n\n%s", args[0]+" "+args[1], clientUsage)
-		return exitUsage
+		return ExitUsage
 	}
-	cl := &cli{stdout: stdout, stderr: stderr, name: args[0] + " " + args[1]}
+	cl := &cli{stdout: stdout, stderr: stderr, name: args[0] + " " + args[1], version: version}
 	fs := flag.NewFlagSet(cl.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cl.baseURL, "url", envOr(getenv, "BROWSERBASE_BASE_URL", "http://127.0.0.1:8080"), "server base URL (env BROWSERBASE_BASE_URL)")
@@ -70,7 +74,7 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	cmd.flags(fs, cl)
 	pos, err := parseInterleaved(fs, args[2:])
 	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+		return ExitOK
 	}
 	if err == nil && (len(pos) < cmd.minArgs || len(pos) > cmd.maxArgs) {
 		err = fmt.Errorf("%s takes %s", cl.name, cmd.argsHelp)
@@ -80,13 +84,13 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "browserd: %v\n", err)
-		return exitUsage
+		return ExitUsage
 	}
 	if err := cmd.run(ctx, cl, pos); err != nil {
 		fmt.Fprintf(stderr, "browserd: %v\n", err)
 		return exitCode(err)
 	}
-	return exitOK
+	return ExitOK
 }
 
 // clientCommand is one "resource verb" command.
@@ -138,14 +142,15 @@ func envOr(getenv func(string) string, k, def string) string {
 // cli is the state of one client command.
 type cli struct {
 	name           string
+	version        string
 	baseURL        string
 	apiKey         string
 	json           bool
 	reqTimeout     time.Duration
 	stdout, stderr io.Writer
 
-	base *url.URL
-	http *http.Client
+	api  *client.Client // keeps every answer's body in body, for --json
+	body []byte
 
 	// Command flags.
 	create     createFlags
@@ -158,139 +163,67 @@ type cli struct {
 }
 
 func (cl *cli) init() error {
-	u, err := url.Parse(strings.TrimRight(cl.baseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	api, err := client.New(client.Config{BaseURL: cl.baseURL, APIKey: cl.apiKey, HTTPClient: &http.Client{},
+		UserAgent: "browserd-cli/" + cl.version})
+	if err != nil {
 		return fmt.Errorf("--url must be an absolute http(s) URL, got %q", cl.baseURL)
 	}
 	if cl.apiKey == "" {
 		return errors.New("no API key: pass --api-key or set BROWSERBASE_API_KEY")
 	}
-	cl.base = u
-	cl.http = &http.Client{}
+	cl.api = api.KeepBody(&cl.body)
 	if cl.progressTo == nil && isTerminal(cl.stderr) {
 		cl.progressTo = cl.stderr
 	}
 	return nil
 }
 
-// apiError is an error answer of the server.
-type apiError struct {
-	Status  int
-	Message string
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status)
-}
+// usageError marks errors in how a command was called (exit code 2).
+type usageError struct{ error }
 
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
-	if _, ok := err.(usageError); ok {
-		return exitUsage
+	if _, ok := errors.AsType[usageError](err); ok {
+		return ExitUsage
 	}
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		return exitError
+	ae, ok := errors.AsType[*client.Error](err)
+	if !ok {
+		return ExitError
 	}
 	switch ae.Status {
 	case http.StatusNotFound, http.StatusGone:
-		return exitNotFound
+		return ExitNotFound
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return exitAuth
+		return ExitAuth
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		return exitLimit
+		return ExitLimit
 	case http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge,
 		http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
-		return exitRejected
+		return ExitRejected
 	}
-	return exitError
+	return ExitError
 }
 
-// request is one API call.
-type request struct {
-	method, path string
-	query        url.Values
-	body         io.Reader
-	contentType  string
-	want         int // expected status
+// withTimeout bounds one request, body included, by --timeout-request.
+func (cl *cli) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cl.reqTimeout)
 }
 
-// send does an API request and returns the response on the expected status; any other
-// status becomes an *apiError. The caller closes the body.
-func (cl *cli) send(ctx context.Context, r request) (*http.Response, error) {
-	u := *cl.base
-	u.Path = strings.TrimRight(u.Path, "/") + r.path
-	u.RawQuery = r.query.Encode()
-	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), r.body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("X-BB-API-Key", cl.apiKey)
-	req.Header.Set("User-Agent", "browserd-cli/"+version)
-	if r.contentType != "" {
-		req.Header.Set("Content-Type", r.contentType)
-	}
-	resp, err := cl.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, errors.Unwrap(err))
-	}
-	if resp.StatusCode == r.want {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // best effort: the status says enough
-	var e struct {
-		Message string `json:"message"`
-	}
-	msg := strings.TrimSpace(string(b))
-	if json.Unmarshal(b, &e) == nil && e.Message != "" {
-		msg = e.Message
-	}
-	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
-	}
-	return nil, &apiError{Status: resp.StatusCode, Message: msg}
-}
-
-// call does a JSON API request and returns the body; a nil body sends none.
-func (cl *cli) call(ctx context.Context, method, path string, query url.Values, body any, want int) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, cl.reqTimeout)
-	defer cancel()
-	r := request{method: method, path: path, query: query, want: want}
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		r.body, r.contentType = bytes.NewReader(b), "application/json"
-	}
-	resp, err := cl.send(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	return b, nil
-}
-
-// output prints a JSON answer: indented with --json, else as render makes it.
-func (cl *cli) output(body []byte, v any, render func() error) error {
-	if cl.json {
+// output prints the answer of a client call that returned err: with --json the server's
+// JSON, indented, else as render makes it from the decoded value.
+func (cl *cli) output(err error, render func() error) error {
+	if cl.json && cl.body != nil {
+		// The server's answer as it came, even one this client's structs cannot decode.
 		var buf bytes.Buffer
-		if err := json.Indent(&buf, body, "", "  "); err != nil {
+		if err := json.Indent(&buf, cl.body, "", "  "); err != nil {
 			return fmt.Errorf("the server answered with invalid JSON: %w", err)
 		}
 		buf.WriteByte('\n')
 		_, err := cl.stdout.Write(buf.Bytes())
 		return err
 	}
-	if v != nil {
-		if err := json.Unmarshal(body, v); err != nil {
-			return fmt.Errorf("the server's answer does not decode: %w", err)
-		}
+	if err != nil {
+		return err
 	}
 	return render()
 }

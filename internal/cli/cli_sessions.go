@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -7,35 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"mime/multipart"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
-)
 
-// cliSession is the client's view of a Session (spec §2.2-2.4).
-type cliSession struct {
-	ID                string          `json:"id"`
-	ProjectID         string          `json:"projectId"`
-	Status            string          `json:"status"`
-	CreatedAt         string          `json:"createdAt"`
-	StartedAt         string          `json:"startedAt"`
-	ExpiresAt         string          `json:"expiresAt"`
-	EndedAt           string          `json:"endedAt"`
-	KeepAlive         bool            `json:"keepAlive"`
-	Region            string          `json:"region"`
-	ContextID         string          `json:"contextId"`
-	ProxyBytes        int64           `json:"proxyBytes"`
-	UserMetadata      json.RawMessage `json:"userMetadata"`
-	AvgCPUUsage       *int64          `json:"avgCpuUsage"`
-	MemoryUsage       *int64          `json:"memoryUsage"`
-	ConnectURL        string          `json:"connectUrl"`
-	SeleniumRemoteURL string          `json:"seleniumRemoteUrl"`
-}
+	"github.com/browserd/browserd/internal/client"
+)
 
 // createFlags are the flags of `sessions create`.
 type createFlags struct {
@@ -116,28 +95,17 @@ func cmdSessionCreate(ctx context.Context, cl *cli, _ []string) error {
 	} else if f.persist {
 		return usageError{errors.New("--persist needs --context")}
 	}
-	b, err := cl.call(ctx, http.MethodPost, "/v1/sessions", nil, body, http.StatusCreated)
-	if err != nil {
-		return err
-	}
-	var s cliSession
-	return cl.output(b, &s, func() error { return cl.printSession(s) })
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	s, err := cl.api.CreateSession(ctx, body)
+	return cl.output(err, func() error { return cl.printSession(s) })
 }
 
 func cmdSessionList(ctx context.Context, cl *cli, _ []string) error {
-	q := url.Values{}
-	if cl.status != "" {
-		q.Set("status", cl.status)
-	}
-	if cl.q != "" {
-		q.Set("q", cl.q)
-	}
-	b, err := cl.call(ctx, http.MethodGet, "/v1/sessions", q, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var ss []cliSession
-	return cl.output(b, &ss, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	ss, err := cl.api.Sessions(ctx, client.SessionFilter{Status: cl.status, Q: cl.q})
+	return cl.output(err, func() error {
 		t := cl.table("ID", "STATUS", "CREATED", "ENDED", "KEEP-ALIVE", "REGION")
 		for _, s := range ss {
 			t.row(s.ID, s.Status, s.CreatedAt, dash(s.EndedAt), strconv.FormatBool(s.KeepAlive), s.Region)
@@ -147,26 +115,21 @@ func cmdSessionList(ctx context.Context, cl *cli, _ []string) error {
 }
 
 func cmdSessionGet(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(args[0]), nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var s cliSession
-	return cl.output(b, &s, func() error { return cl.printSession(s) })
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	s, err := cl.api.Session(ctx, args[0])
+	return cl.output(err, func() error { return cl.printSession(s) })
 }
 
 func cmdSessionRelease(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(args[0]), nil,
-		map[string]string{"status": "REQUEST_RELEASE"}, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var s cliSession
-	return cl.output(b, &s, func() error { return cl.printSession(s) })
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	s, err := cl.api.ReleaseSession(ctx, args[0])
+	return cl.output(err, func() error { return cl.printSession(s) })
 }
 
 // printSession prints one session as a two-column table.
-func (cl *cli) printSession(s cliSession) error {
+func (cl *cli) printSession(s *client.Session) error {
 	t := cl.table()
 	t.pair("id", s.ID)
 	t.pair("status", s.Status)
@@ -193,22 +156,10 @@ func (cl *cli) printSession(s cliSession) error {
 }
 
 func cmdSessionLogs(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(args[0])+"/logs", nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var logs []struct {
-		Method  string `json:"method"`
-		PageID  int    `json:"pageId"`
-		Request *struct {
-			Timestamp int64 `json:"timestamp"`
-		} `json:"request"`
-		Response *struct {
-			Result    map[string]json.RawMessage `json:"result"`
-			Timestamp int64                      `json:"timestamp"`
-		} `json:"response"`
-	}
-	return cl.output(b, &logs, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	logs, err := cl.api.SessionLogs(ctx, args[0])
+	return cl.output(err, func() error {
 		t := cl.table("TIME", "PAGE", "METHOD", "RESPONSE")
 		for _, l := range logs {
 			at, answer := "-", "none"
@@ -231,15 +182,10 @@ func cmdSessionLogs(ctx context.Context, cl *cli, args []string) error {
 }
 
 func cmdSessionRecording(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(args[0])+"/recording", nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var events []struct {
-		Type      int   `json:"type"`
-		Timestamp int64 `json:"timestamp"`
-	}
-	return cl.output(b, &events, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	events, err := cl.api.SessionRecording(ctx, args[0])
+	return cl.output(err, func() error {
 		byType := map[int]int{}
 		for _, e := range events {
 			byType[e.Type]++
@@ -268,27 +214,10 @@ func rrwebType(t int) string {
 }
 
 func cmdSessionDebug(ctx context.Context, cl *cli, args []string) error {
-	q := url.Values{}
-	if cl.expiresIn != 0 {
-		q.Set("expiresIn", strconv.Itoa(cl.expiresIn))
-	}
-	if cl.readOnly {
-		q.Set("readOnly", "true")
-	}
-	b, err := cl.call(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(args[0])+"/debug", q, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var lv struct {
-		DebuggerFullscreenURL string `json:"debuggerFullscreenUrl"`
-		DebuggerURL           string `json:"debuggerUrl"`
-		WSURL                 string `json:"wsUrl"`
-		Pages                 []struct {
-			ID, URL               string
-			DebuggerFullscreenURL string `json:"debuggerFullscreenUrl"`
-		} `json:"pages"`
-	}
-	return cl.output(b, &lv, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	lv, err := cl.api.SessionDebug(ctx, args[0], client.DebugOptions{ExpiresIn: cl.expiresIn, ReadOnly: cl.readOnly})
+	return cl.output(err, func() error {
 		t := cl.table()
 		t.pair("live view", lv.DebuggerFullscreenURL)
 		t.pair("devtools", lv.DebuggerURL)
@@ -306,13 +235,13 @@ func cmdSessionDebug(ctx context.Context, cl *cli, args []string) error {
 }
 
 func cmdSessionDownloads(ctx context.Context, cl *cli, args []string) error {
-	ctx, cancel := context.WithTimeout(ctx, cl.reqTimeout)
+	ctx, cancel := cl.withTimeout(ctx)
 	defer cancel()
-	resp, err := cl.send(ctx, request{method: http.MethodGet, path: "/v1/sessions/" + url.PathEscape(args[0]) + "/downloads", want: http.StatusOK})
+	zip, size, err := cl.api.SessionDownloads(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer zip.Close()
 	name := cl.outFile
 	if name == "" {
 		name = args[0] + "-downloads.zip"
@@ -325,8 +254,8 @@ func cmdSessionDownloads(ctx context.Context, cl *cli, args []string) error {
 		}
 		w = f
 	}
-	p := cl.progress("downloading", resp.ContentLength)
-	n, err := io.Copy(w, io.TeeReader(resp.Body, p))
+	p := cl.progress("downloading", size)
+	n, err := io.Copy(w, io.TeeReader(zip, p))
 	p.done()
 	if f != nil {
 		if cerr := f.Close(); err == nil {
@@ -350,52 +279,32 @@ func cmdSessionDownloads(ctx context.Context, cl *cli, args []string) error {
 }
 
 func cmdSessionUpload(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.uploadFile(ctx, "/v1/sessions/"+url.PathEscape(args[0])+"/uploads", args[1])
-	if err != nil {
+	var up *client.Uploaded
+	err := cl.uploadFile(ctx, args[1], func(ctx context.Context, name string, r io.Reader) (err error) {
+		up, err = cl.api.UploadSessionFile(ctx, args[0], name, r)
 		return err
-	}
-	var m struct {
-		Message string `json:"message"`
-	}
-	return cl.output(b, &m, func() error {
-		_, err := fmt.Fprintf(cl.stdout, "%s: /tmp/.uploads/%s\n", m.Message, filepath.Base(args[1]))
+	})
+	return cl.output(err, func() error {
+		_, err := fmt.Fprintf(cl.stdout, "%s: /tmp/.uploads/%s\n", up.Message, filepath.Base(args[1]))
 		return err
 	})
 }
 
-// uploadFile streams a file as the multipart part "file", showing progress, and returns
-// the 200 answer.
-func (cl *cli) uploadFile(ctx context.Context, path, file string) ([]byte, error) {
+// uploadFile opens a file and streams it with upload, showing progress.
+func (cl *cli) uploadFile(ctx context.Context, file string, upload func(ctx context.Context, name string, r io.Reader) error) error {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
 	p := cl.progress("uploading", st.Size())
-	go func() { // ends when the file is sent or the request fails (pr closed)
-		part, err := mw.CreateFormFile("file", filepath.Base(file))
-		if err == nil {
-			_, err = io.Copy(part, io.TeeReader(f, p))
-		}
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err) // nil closes normally
-	}()
-	ctx, cancel := context.WithTimeout(ctx, cl.reqTimeout)
+	ctx, cancel := cl.withTimeout(ctx)
 	defer cancel()
-	resp, err := cl.send(ctx, request{method: http.MethodPost, path: path, body: pr, contentType: mw.FormDataContentType(), want: http.StatusOK})
-	pr.Close() // unblocks the writer if the server answered early
+	err = upload(ctx, filepath.Base(file), io.TeeReader(f, p))
 	p.done()
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	return err
 }

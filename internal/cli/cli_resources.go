@@ -1,12 +1,13 @@
-package main
+package cli
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
-	"net/url"
+	"io"
 	"strconv"
+
+	"github.com/browserd/browserd/internal/client"
 )
 
 func resourceCommands() map[string]clientCommand {
@@ -16,53 +17,31 @@ func resourceCommands() map[string]clientCommand {
 		}, run: cmdContextCreate},
 		"contexts get":      {minArgs: 1, maxArgs: 1, argsHelp: "one context ID", flags: noFlags, run: cmdContextGet},
 		"contexts update":   {minArgs: 1, maxArgs: 1, argsHelp: "one context ID", flags: noFlags, run: cmdContextUpdate},
-		"contexts delete":   {minArgs: 1, maxArgs: 1, argsHelp: "one context ID", flags: noFlags, run: cmdDeleter("contexts")},
+		"contexts delete":   {minArgs: 1, maxArgs: 1, argsHelp: "one context ID", flags: noFlags, run: cmdDeleter((*client.Client).DeleteContext)},
 		"extensions upload": {minArgs: 1, maxArgs: 1, argsHelp: "one .zip file", flags: noFlags, run: cmdExtensionUpload},
 		"extensions get":    {minArgs: 1, maxArgs: 1, argsHelp: "one extension ID", flags: noFlags, run: cmdExtensionGet},
-		"extensions delete": {minArgs: 1, maxArgs: 1, argsHelp: "one extension ID", flags: noFlags, run: cmdDeleter("extensions")},
+		"extensions delete": {minArgs: 1, maxArgs: 1, argsHelp: "one extension ID", flags: noFlags, run: cmdDeleter((*client.Client).DeleteExtension)},
 		"projects list":     {argsHelp: "no arguments", flags: noFlags, run: cmdProjectList},
 		"projects get":      {maxArgs: 1, argsHelp: "at most one project ID", flags: noFlags, run: cmdProjectGet},
 		"projects usage":    {maxArgs: 1, argsHelp: "at most one project ID", flags: noFlags, run: cmdProjectUsage},
 	}
 }
 
-type cliContext struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	ProjectID string `json:"projectId"`
-	CreatedAt string `json:"createdAt"`
-	UpdatedAt string `json:"updatedAt"`
-}
-
-type cliContextKeys struct {
-	ID                       string `json:"id"`
-	CipherAlgorithm          string `json:"cipherAlgorithm"`
-	InitializationVectorSize int    `json:"initializationVectorSize"`
-}
-
 func cmdContextCreate(ctx context.Context, cl *cli, _ []string) error {
-	body := map[string]string{}
-	if cl.ctxName != "" {
-		body["name"] = cl.ctxName
-	}
-	b, err := cl.call(ctx, http.MethodPost, "/v1/contexts", nil, body, http.StatusCreated)
-	if err != nil {
-		return err
-	}
-	var k cliContextKeys
-	return cl.output(b, &k, func() error { return cl.printContextKeys(k) })
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	k, err := cl.api.CreateContext(ctx, cl.ctxName)
+	return cl.output(err, func() error { return cl.printContextKeys(k) })
 }
 
 func cmdContextUpdate(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodPut, "/v1/contexts/"+url.PathEscape(args[0]), nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var k cliContextKeys
-	return cl.output(b, &k, func() error { return cl.printContextKeys(k) })
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	k, err := cl.api.UpdateContext(ctx, args[0])
+	return cl.output(err, func() error { return cl.printContextKeys(k) })
 }
 
-func (cl *cli) printContextKeys(k cliContextKeys) error {
+func (cl *cli) printContextKeys(k *client.ContextKeys) error {
 	t := cl.table()
 	t.pair("id", k.ID)
 	t.pair("upload cipher", fmt.Sprintf("%s, %d-byte IV (legacy; use sessions with persist instead)", k.CipherAlgorithm, k.InitializationVectorSize))
@@ -70,12 +49,10 @@ func (cl *cli) printContextKeys(k cliContextKeys) error {
 }
 
 func cmdContextGet(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/contexts/"+url.PathEscape(args[0]), nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var c cliContext
-	return cl.output(b, &c, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	c, err := cl.api.Context(ctx, args[0])
+	return cl.output(err, func() error {
 		t := cl.table()
 		t.pair("id", c.ID)
 		t.pair("name", c.Name)
@@ -86,10 +63,12 @@ func cmdContextGet(ctx context.Context, cl *cli, args []string) error {
 	})
 }
 
-// cmdDeleter returns the run function of `<resource> delete ID` (204 on success).
-func cmdDeleter(resource string) func(ctx context.Context, cl *cli, args []string) error {
+// cmdDeleter returns the run function of `<resource> delete ID`, which deletes with del.
+func cmdDeleter(del func(api *client.Client, ctx context.Context, id string) error) func(ctx context.Context, cl *cli, args []string) error {
 	return func(ctx context.Context, cl *cli, args []string) error {
-		if _, err := cl.call(ctx, http.MethodDelete, "/v1/"+resource+"/"+url.PathEscape(args[0]), nil, nil, http.StatusNoContent); err != nil {
+		ctx, cancel := cl.withTimeout(ctx)
+		defer cancel()
+		if err := del(cl.api, ctx, args[0]); err != nil {
 			return err
 		}
 		if cl.json {
@@ -101,14 +80,7 @@ func cmdDeleter(resource string) func(ctx context.Context, cl *cli, args []strin
 	}
 }
 
-type cliExtension struct {
-	ID        string `json:"id"`
-	FileName  string `json:"fileName"`
-	ProjectID string `json:"projectId"`
-	CreatedAt string `json:"createdAt"`
-}
-
-func (cl *cli) printExtension(e cliExtension) error {
+func (cl *cli) printExtension(e *client.Extension) error {
 	t := cl.table()
 	t.pair("id", e.ID)
 	t.pair("file", e.FileName)
@@ -118,38 +90,26 @@ func (cl *cli) printExtension(e cliExtension) error {
 }
 
 func cmdExtensionUpload(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.uploadFile(ctx, "/v1/extensions", args[0])
-	if err != nil {
+	var e *client.Extension
+	err := cl.uploadFile(ctx, args[0], func(ctx context.Context, name string, r io.Reader) (err error) {
+		e, err = cl.api.UploadExtension(ctx, name, r)
 		return err
-	}
-	var e cliExtension
-	return cl.output(b, &e, func() error { return cl.printExtension(e) })
+	})
+	return cl.output(err, func() error { return cl.printExtension(e) })
 }
 
 func cmdExtensionGet(ctx context.Context, cl *cli, args []string) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/extensions/"+url.PathEscape(args[0]), nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var e cliExtension
-	return cl.output(b, &e, func() error { return cl.printExtension(e) })
-}
-
-type cliProject struct {
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	Concurrency    int    `json:"concurrency"`
-	DefaultTimeout int    `json:"defaultTimeout"`
-	CreatedAt      string `json:"createdAt"`
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	e, err := cl.api.Extension(ctx, args[0])
+	return cl.output(err, func() error { return cl.printExtension(e) })
 }
 
 func cmdProjectList(ctx context.Context, cl *cli, _ []string) error {
-	b, err := cl.call(ctx, http.MethodGet, "/v1/projects", nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var ps []cliProject
-	return cl.output(b, &ps, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	ps, err := cl.api.Projects(ctx)
+	return cl.output(err, func() error {
 		t := cl.table("ID", "CONCURRENCY", "TIMEOUT", "CREATED", "NAME")
 		for _, p := range ps {
 			t.row(p.ID, strconv.Itoa(p.Concurrency), strconv.Itoa(p.DefaultTimeout)+"s", p.CreatedAt, p.Name)
@@ -163,11 +123,9 @@ func (cl *cli) projectID(ctx context.Context, args []string) (string, error) {
 	if len(args) > 0 {
 		return args[0], nil
 	}
-	var ps []cliProject
-	b, err := cl.call(ctx, http.MethodGet, "/v1/projects", nil, nil, http.StatusOK)
-	if err == nil {
-		err = jsonUnmarshal(b, &ps)
-	}
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	ps, err := cl.api.Projects(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -182,12 +140,10 @@ func cmdProjectGet(ctx context.Context, cl *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := cl.call(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(id), nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var p cliProject
-	return cl.output(b, &p, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	p, err := cl.api.Project(ctx, id)
+	return cl.output(err, func() error {
 		t := cl.table()
 		t.pair("id", p.ID)
 		t.pair("name", p.Name)
@@ -203,15 +159,10 @@ func cmdProjectUsage(ctx context.Context, cl *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := cl.call(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(id)+"/usage", nil, nil, http.StatusOK)
-	if err != nil {
-		return err
-	}
-	var u struct {
-		BrowserMinutes int64 `json:"browserMinutes"`
-		ProxyBytes     int64 `json:"proxyBytes"`
-	}
-	return cl.output(b, &u, func() error {
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	u, err := cl.api.ProjectUsage(ctx, id)
+	return cl.output(err, func() error {
 		t := cl.table()
 		t.pair("project", id)
 		t.pair("browser minutes", strconv.FormatInt(u.BrowserMinutes, 10))

@@ -1,7 +1,6 @@
-package main
+package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -69,13 +68,6 @@ func plural(n int64, word string) string {
 		return "1 " + word
 	}
 	return fmt.Sprintf("%d %ss", n, word)
-}
-
-func jsonUnmarshal(b []byte, v any) error {
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("the server's answer does not decode: %w", err)
-	}
-	return nil
 }
 
 // isTerminal reports whether w is a character device (a terminal), where progress
