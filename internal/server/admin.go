@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -25,8 +25,10 @@ Every admin command takes --data-dir (env BROWSERD_DATA_DIR) or --database and w
 the local database directly; it is safe while the server runs.
 `
 
-// admin manages projects and keys in the local database.
-func admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Admin runs `browserd admin args…`: it manages projects and API keys in the local
+// database directly, and is safe while the server runs. Errors in how it was called
+// match ErrUsage; -help prints the flags and returns nil.
+func Admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, adminUsage)
 		return usageError{errors.New("admin needs a resource and an action")}

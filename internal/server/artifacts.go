@@ -1,13 +1,10 @@
-package main
+package server
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	bb "github.com/browserd/browserd"
@@ -30,32 +27,14 @@ func defaultArtifactsFlags() ArtifactsFlags {
 		LogMaxMiB: 32, LogPayloadKiB: 64, RecordingMaxMiB: 64, RetentionCheck: 10 * time.Minute}
 }
 
-// artifactOptions are the flags of ArtifactsFlags; opt builds an option as options() does.
-func (c *Config) artifactOptions(opt func(name, help string, set func(string) error, show func() string) option) []option {
-	a := &c.Artifacts
-	num, dur := intFlag, durationFlag
-	setBool := func(v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("not true or false: %q", v)
-		}
-		a.RecordSessions = b
-		return nil
-	}
-	var out []option
-	out = append(out, opt("record-sessions", "record sessions with rrweb unless a create says recordSession: false (false: only when it says true)",
-		setBool, func() string { return strconv.FormatBool(a.RecordSessions) }))
-	f, s := dur(&a.Retention)
-	out = append(out, opt("artifact-retention", "delete a session's logs, recording, downloads and uploads this long after it ended; 0 keeps them", f, s))
-	f, s = num(&a.UploadMaxMiB)
-	out = append(out, opt("upload-max-size", "largest file POST /v1/sessions/{id}/uploads takes, MiB (larger: 413)", f, s))
-	f, s = num(&a.LogMaxMiB)
-	out = append(out, opt("log-max-size", "CDP logs kept per session, MiB; later commands are dropped after a marker entry", f, s))
-	f, s = num(&a.LogPayloadKiB)
-	out = append(out, opt("log-payload-max", "each logged CDP message is cut to this many KiB, with a marker", f, s))
-	f, s = num(&a.RecordingMaxMiB)
-	out = append(out, opt("recording-max-size", "rrweb recording kept per session, MiB", f, s))
-	return out
+// flags defines the flags of ArtifactsFlags.
+func (a *ArtifactsFlags) flags(f flagTable) {
+	f.boolean(&a.RecordSessions, "record-sessions", "record sessions with rrweb unless a create says recordSession: false (false: only when it says true)", false)
+	f.dur(&a.Retention, "artifact-retention", "delete a session's logs, recording, downloads and uploads this long after it ended; 0 keeps them")
+	f.num(&a.UploadMaxMiB, "upload-max-size", "largest file POST /v1/sessions/{id}/uploads takes, MiB (larger: 413)")
+	f.num(&a.LogMaxMiB, "log-max-size", "CDP logs kept per session, MiB; later commands are dropped after a marker entry")
+	f.num(&a.LogPayloadKiB, "log-payload-max", "each logged CDP message is cut to this many KiB, with a marker")
+	f.num(&a.RecordingMaxMiB, "recording-max-size", "rrweb recording kept per session, MiB")
 }
 
 func (a ArtifactsFlags) validate() []error {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"errors"
@@ -9,14 +9,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	bb "github.com/browserd/browserd"
 )
 
-// Config is the server's configuration: defaults < BROWSERD_* environment < flags.
+// Config is the server's configuration: defaults < BROWSERD_* environment < flags. The
+// flags are the user-visible contract (README, `browserd serve -h`): 0 turns a duration or
+// a count off where off makes sense, and the defaults live here, in DefaultConfig.
 type Config struct {
 	Addr            string
 	DataDir         string
@@ -29,7 +30,7 @@ type Config struct {
 	MaxSessions     int
 	MaxLaunches     int
 	APIKey          string
-	ConnectTimeout  time.Duration
+	ConnectTimeout  time.Duration // 0 disables
 	IdleTimeout     time.Duration
 	DisconnectGrace time.Duration
 	LogFormat       string
@@ -51,7 +52,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		DataDir:         defaultDataDir(),
-		MaxSessions:     32,
+		MaxSessions:     bb.DefaultMaxSessions,
 		MaxLaunches:     2,
 		ChromeNice:      10,
 		ConnectTimeout:  5 * time.Minute,
@@ -79,126 +80,63 @@ func defaultDataDir() string {
 	return "browserd-data"
 }
 
-// option is one setting with its flag name, environment variable and help.
-type option struct {
-	name, env, help string
-	set             func(string) error
-	show            func() string
-	boolean         bool // the flag may stand alone (--x means --x=true)
+// flags defines the options of Config on fs, each bound to its field, with the field's
+// current value as the default shown by -help.
+func (c *Config) flags(fs *flag.FlagSet) {
+	f := flagTable{fs}
+	f.str(&c.Addr, "addr", "listen address HOST:PORT")
+	f.str(&c.DataDir, "data-dir", "directory for the database, browser profiles and files")
+	f.str(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db)")
+	f.str(&c.PublicURL, "public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host")
+	f.str(&c.ChromePath, "chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)")
+	f.str(&c.ChromeArgs, "chrome-args", "extra Chromium flags for every browser, space-separated (flags that would weaken the sandbox, such as --no-sandbox or --proxy-server, are ignored)")
+	f.num(&c.ChromeNice, "chrome-nice", "niceness (0–19) the browsers run at, so that the API and the gateway keep their share of the CPU when browsers take all of it; 0 runs them at the server's priority")
+	f.str(&c.Chromedriver, "chromedriver", "chromedriver binary for Selenium (default: chromedriver on PATH, then /usr/bin/chromedriver)")
+	f.num(&c.MaxSessions, "max-sessions", "node capacity: live sessions at most")
+	f.num(&c.MaxLaunches, "max-launches", "browsers starting at the same time at most")
+	f.secret(&c.APIKey, "api-key", "API key of the default project (stored hashed; at least 20 characters, e.g. from openssl rand -hex 32); default: generated and printed on first start")
+	f.dur(&c.ConnectTimeout, "connect-timeout", "end a session (without keepAlive) nobody connected to within this time; 0 disables")
+	f.dur(&c.IdleTimeout, "idle-timeout", "close a CDP connection that sent no command for this time")
+	f.dur(&c.DisconnectGrace, "disconnect-grace", "how long a session without keepAlive outlives its last client")
+	f.num(&c.PoolSize, "pool-size", "warm pool: browsers kept launched ahead of demand; 0 turns the pool off")
+	f.num(&c.PoolMemoryMiB, "pool-memory", "warm pool: memory budget of the waiting browsers together, MiB; 0 = no budget")
+	f.dur(&c.PoolIdle, "pool-idle", "warm pool: empty it when no create took a browser for this time; 0 never")
+	f.str(&c.LogFormat, "log-format", "text or json")
+	f.str(&c.LogLevel, "log-level", "debug, info, warn or error")
+	f.secret(&c.MetricsToken, "metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off")
+	f.secret(&c.ProxyUpstream, "proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin")
+	c.Artifacts.flags(f) // artifacts.go
+	c.Sandbox.flags(f)   // sandbox.go
+	c.Limits.flags(f)    // limits.go
+	f.size(&c.SessionDiskMax, "session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables")
+	f.size(&c.ProjectDiskMax, "project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables")
+	f.size(&c.MinFreeDisk, "min-free-disk", "free-space floor of the data dir's disk: below it creates answer 503 and /readyz is not ready; 0 = 1GiB or 5% of the disk, whichever is less; -1 disables")
 }
 
-// intFlag returns the setter and shower of a whole-number option kept in *p.
-func intFlag(p *int) (func(string) error, func() string) {
-	return func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("not a whole number: %q", v)
-		}
-		*p = n
-		return nil
-	}, func() string { return strconv.Itoa(*p) }
+// EnvName is the environment variable of a flag: BROWSERD_ and the flag's name in upper
+// case with '_' for '-' (--max-sessions: BROWSERD_MAX_SESSIONS).
+func EnvName(flagName string) string {
+	return "BROWSERD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// durationFlag returns the setter and shower of a duration option kept in *p.
-func durationFlag(p *time.Duration) (func(string) error, func() string) {
-	return func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("not a duration (e.g. 30s, 5m, 720h): %q", v)
-		}
-		*p = d
-		return nil
-	}, func() string { return p.String() }
-}
-
-func (c *Config) options() []option {
-	str := func(p *string) (func(string) error, func() string) {
-		return func(v string) error { *p = v; return nil }, func() string { return *p }
-	}
-	num, dur := intFlag, durationFlag
-	opt := func(name, help string, set func(string) error, show func() string) option {
-		env := "BROWSERD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		return option{name: name, env: env, help: help, set: set, show: show}
-	}
-	var opts []option
-	add := func(name, help string, f func(string) error, s func() string) {
-		opts = append(opts, opt(name, help, f, s))
-	}
-	f, s := str(&c.Addr)
-	add("addr", "listen address HOST:PORT", f, s)
-	f, s = str(&c.DataDir)
-	add("data-dir", "directory for the database, browser profiles and files", f, s)
-	f, s = str(&c.Database)
-	add("database", "SQLite database file (default <data-dir>/browserd.db)", f, s)
-	f, s = str(&c.PublicURL)
-	add("public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host", f, s)
-	f, s = str(&c.ChromePath)
-	add("chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)", f, s)
-	f, s = str(&c.ChromeArgs)
-	add("chrome-args", "extra Chromium flags for every browser, space-separated (flags that would weaken the sandbox, such as --no-sandbox or --proxy-server, are ignored)", f, s)
-	f, s = num(&c.ChromeNice)
-	add("chrome-nice", "niceness (0–19) the browsers run at, so that the API and the gateway keep their share of the CPU when browsers take all of it; 0 runs them at the server's priority", f, s)
-	f, s = str(&c.Chromedriver)
-	add("chromedriver", "chromedriver binary for Selenium (default: chromedriver on PATH, then /usr/bin/chromedriver)", f, s)
-	f, s = num(&c.MaxSessions)
-	add("max-sessions", "node capacity: live sessions at most", f, s)
-	f, s = num(&c.MaxLaunches)
-	add("max-launches", "browsers starting at the same time at most", f, s)
-	f, s = str(&c.APIKey)
-	add("api-key", "API key of the default project (stored hashed; at least 20 characters, e.g. from openssl rand -hex 32); default: generated and printed on first start", f, s)
-	f, s = dur(&c.ConnectTimeout)
-	add("connect-timeout", "end a session (without keepAlive) nobody connected to within this time; 0 disables", f, s)
-	f, s = dur(&c.IdleTimeout)
-	add("idle-timeout", "close a CDP connection that sent no command for this time", f, s)
-	f, s = dur(&c.DisconnectGrace)
-	add("disconnect-grace", "how long a session without keepAlive outlives its last client", f, s)
-	f, s = num(&c.PoolSize)
-	add("pool-size", "warm pool: browsers kept launched ahead of demand; 0 turns the pool off", f, s)
-	f, s = num(&c.PoolMemoryMiB)
-	add("pool-memory", "warm pool: memory budget of the waiting browsers together, MiB; 0 = no budget", f, s)
-	f, s = dur(&c.PoolIdle)
-	add("pool-idle", "warm pool: empty it when no create took a browser for this time; 0 never", f, s)
-	f, s = str(&c.LogFormat)
-	add("log-format", "text or json", f, s)
-	f, s = str(&c.LogLevel)
-	add("log-level", "debug, info, warn or error", f, s)
-	f, _ = str(&c.MetricsToken)
-	add("metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off",
-		f, func() string { return "" }) // never print a secret in -help
-	f, _ = str(&c.ProxyUpstream)
-	add("proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin",
-		f, func() string { return "" }) // never print a password in -help
-	opts = append(opts, c.artifactOptions(opt)...) // artifacts.go
-	opts = append(opts, c.sandboxOptions(opt)...)  // sandbox.go
-	opts = append(opts, c.limitOptions(opt)...)    // limits.go
-	f, s = sizeFlag(&c.SessionDiskMax)             // disk.go
-	add("session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables", f, s)
-	f, s = sizeFlag(&c.ProjectDiskMax)
-	add("project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables", f, s)
-	f, s = sizeFlag(&c.MinFreeDisk)
-	add("min-free-disk", "free-space floor of the data dir's disk: below it creates answer 503 and /readyz is not ready; 0 = 1GiB or 5% of the disk, whichever is less; -1 disables", f, s)
-	return opts
-}
-
-// Load applies the environment, then the flags in args.
+// Load applies the environment, then the flags in args, and validates the result. A
+// -help answers flag.ErrHelp after printing the flags to usage.
 func (c *Config) Load(args []string, getenv func(string) string, usage io.Writer) error {
-	opts := c.options()
-	for _, o := range opts {
-		if v := getenv(o.env); v != "" {
-			if err := o.set(v); err != nil {
-				return fmt.Errorf("%s: %w", o.env, err)
-			}
-		}
-	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	for _, o := range opts {
-		help := fmt.Sprintf("%s (env %s) (default %q)", o.help, o.env, o.show())
-		if o.boolean {
-			fs.BoolFunc(o.name, help, o.set)
-		} else {
-			fs.Func(o.name, help, o.set)
+	c.flags(fs)
+	// The environment first, so that a flag given on the command line wins.
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := EnvName(f.Name)
+		if v := getenv(env); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
 		}
+	})
+	if len(errs) > 0 {
+		return errs[0]
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

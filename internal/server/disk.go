@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -6,20 +6,6 @@ import (
 	"strings"
 	"syscall"
 )
-
-// sizeFlag returns the setter and shower of a size option in bytes: a whole number,
-// optionally with a binary unit (KiB, MiB, GiB, TiB; K, M, G, T mean the same). A
-// negative size is kept as it is (it disables the limit).
-func sizeFlag(p *int64) (func(string) error, func() string) {
-	return func(v string) error {
-		n, err := parseSize(v)
-		if err != nil {
-			return err
-		}
-		*p = n
-		return nil
-	}, func() string { return formatSize(*p) }
-}
 
 var sizeUnits = []struct {
 	suffix string

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -35,34 +35,16 @@ func defaultLimitFlags() LimitFlags {
 // maxHeaderBytes bounds a request's headers (net/http's default is 1 MiB per connection).
 const maxHeaderBytes = 64 << 10
 
-// limitOptions are the flags of LimitFlags; opt builds an option as options() does.
-func (c *Config) limitOptions(opt func(name, help string, set func(string) error, show func() string) option) []option {
-	l := &c.Limits
-	num, dur := intFlag, durationFlag
-	str := func(p *string) (func(string) error, func() string) {
-		return func(v string) error { *p = v; return nil }, func() string { return *p }
-	}
-	var out []option
-	add := func(name, help string, f func(string) error, s func() string) {
-		out = append(out, opt(name, help, f, s))
-	}
-	f, s := dur(&l.HTTPIdleTimeout)
-	add("http-idle-timeout", "close a keep-alive HTTP connection that sent no request for this time", f, s)
-	f, s = dur(&l.BodyTimeout)
-	add("body-timeout", "a request body must arrive within this time after its headers", f, s)
-	f, s = dur(&l.UploadTimeout)
-	add("upload-timeout", "the same for bodies that may be large: uploads, extensions, WebDriver commands", f, s)
-	f, s = num(&l.MaxConns)
-	add("max-conns", "open client connections at most (websockets included); 0: no limit", f, s)
-	f, s = num(&l.MaxConnsPerIP)
-	add("max-conns-per-ip", "open connections per client address (IPv6: per /64) at most; loopback and trusted proxies are exempt; 0: no limit", f, s)
-	f, s = num(&l.AuthFailures)
-	add("auth-failures", "failed authentications (401) per client address and window; beyond them 401s become 429 with Retry-After; 0: no limit", f, s)
-	f, s = dur(&l.AuthWindow)
-	add("auth-failure-window", "the window of --auth-failures", f, s)
-	f, s = str(&l.TrustedProxies)
-	add("trusted-proxies", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For gives the client address (default: none, the TCP peer is the client)", f, s)
-	return out
+// flags defines the flags of LimitFlags.
+func (l *LimitFlags) flags(f flagTable) {
+	f.dur(&l.HTTPIdleTimeout, "http-idle-timeout", "close a keep-alive HTTP connection that sent no request for this time")
+	f.dur(&l.BodyTimeout, "body-timeout", "a request body must arrive within this time after its headers")
+	f.dur(&l.UploadTimeout, "upload-timeout", "the same for bodies that may be large: uploads, extensions, WebDriver commands")
+	f.num(&l.MaxConns, "max-conns", "open client connections at most (websockets included); 0: no limit")
+	f.num(&l.MaxConnsPerIP, "max-conns-per-ip", "open connections per client address (IPv6: per /64) at most; loopback and trusted proxies are exempt; 0: no limit")
+	f.num(&l.AuthFailures, "auth-failures", "failed authentications (401) per client address and window; beyond them 401s become 429 with Retry-After; 0: no limit")
+	f.dur(&l.AuthWindow, "auth-failure-window", "the window of --auth-failures")
+	f.str(&l.TrustedProxies, "trusted-proxies", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For gives the client address (default: none, the TCP peer is the client)")
 }
 
 // validateLimits checks the limits and the operator's secrets.

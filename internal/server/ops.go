@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 )
 
 // ops is what operators reach besides the API: Prometheus metrics at /metrics and the
-// readiness probe at /readyz (/healthz is in routes). It is the Manager's Observer.
+// readiness probe at /readyz (routes.go serves them, and /healthz). It is the Manager's Observer.
 type ops struct {
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
@@ -39,7 +39,7 @@ type pinger interface {
 
 // newOps builds the metrics and the readiness checks; watch completes them once the
 // Manager and the gateway exist.
-func newOps(cfg Config, store pinger, chromePath string, logger *slog.Logger) (*ops, error) {
+func newOps(cfg Config, store pinger, chromePath, version string, logger *slog.Logger) (*ops, error) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(metrics.Config{Registry: reg, Version: version, Logger: logger})
 	if err != nil {
@@ -67,15 +67,14 @@ func (o *ops) watch(db interface {
 	})
 }
 
-// wrap serves /metrics and /readyz, and everything else with next.
-func (o *ops) wrap(next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(o.reg, o.token, o.log))
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+// metricsHandler serves /metrics: Prometheus metrics for the holder of the metrics token.
+func (o *ops) metricsHandler() http.Handler { return metrics.Handler(o.reg, o.token, o.log) }
+
+// readyHandler serves /readyz: whether the node is ready, and why to the token holder.
+func (o *ops) readyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.ready.serveHTTP(w, r, metrics.Authorized(r, o.token))
 	})
-	mux.Handle("/", next)
-	return mux
 }
 
 // CreateAccepted implements bb.Observer.

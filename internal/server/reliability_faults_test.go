@@ -1,4 +1,4 @@
-package main
+package server
 
 // The parts of the reliability run (reliability_run_test.go) that inject faults: many
 // concurrent clients, a Chromium crash storm, a locked store and a full disk.

@@ -1,9 +1,7 @@
-package main
+package server
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/browserd/browserd/internal/chrome"
 )
@@ -19,31 +17,12 @@ type SandboxFlags struct {
 	Bwrap                string // bubblewrap binary; "" = bwrap on PATH
 }
 
-// sandboxOptions are the flags of SandboxFlags; opt builds an option as options() does.
-func (c *Config) sandboxOptions(opt func(name, help string, set func(string) error, show func() string) option) []option {
-	sf := &c.Sandbox
-	str := func(p *string) (func(string) error, func() string) {
-		return func(v string) error { *p = v; return nil }, func() string { return *p }
-	}
-	f, s := intFlag(&sf.UIDBase)
-	bf, bs := str(&sf.Bwrap)
-	df, ds := str(&sf.Dir)
-	allow := opt("allow-private-networks", "let browsers reach loopback, link-local (cloud metadata) and private addresses through their session proxy; off, a browser reaches only public addresses (the server's own ports stay closed to browsers either way)",
-		func(v string) error {
-			b, err := strconv.ParseBool(strings.TrimSpace(v))
-			if err != nil {
-				return fmt.Errorf("not true or false: %q", v)
-			}
-			sf.AllowPrivateNetworks = b
-			return nil
-		}, func() string { return strconv.FormatBool(sf.AllowPrivateNetworks) })
-	allow.boolean = true
-	return []option{
-		allow,
-		opt("sandbox-dir", "as root: where the browsers' directories go when the data dir's parents are not searchable by other users (default /var/tmp/browserd)", df, ds),
-		opt("sandbox-uid-base", "as root: browsers run as uids from this one up, one uid per running browser (default 2000000000)", f, s),
-		opt("bwrap", "bubblewrap binary that confines every browser (default: bwrap on PATH)", bf, bs),
-	}
+// flags defines the flags of SandboxFlags.
+func (sf *SandboxFlags) flags(f flagTable) {
+	f.boolean(&sf.AllowPrivateNetworks, "allow-private-networks", "let browsers reach loopback, link-local (cloud metadata) and private addresses through their session proxy; off, a browser reaches only public addresses (the server's own ports stay closed to browsers either way)", true)
+	f.str(&sf.Dir, "sandbox-dir", "as root: where the browsers' directories go when the data dir's parents are not searchable by other users (default /var/tmp/browserd)")
+	f.num(&sf.UIDBase, "sandbox-uid-base", "as root: browsers run as uids from this one up, one uid per running browser (default 2000000000)")
+	f.str(&sf.Bwrap, "bwrap", "bubblewrap binary that confines every browser (default: bwrap on PATH)")
 }
 
 // validate checks the sandbox flags.

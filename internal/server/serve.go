@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -23,17 +23,107 @@ import (
 	"github.com/browserd/browserd/internal/sqlite"
 )
 
-// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then ends every session
-// cleanly and returns.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg := DefaultConfig()
-	if err := cfg.Load(args, getenv, stderr); err != nil {
+// ErrUsage marks errors in how a command was called (bad flags or arguments), as
+// flag.ErrHelp marks a request for help: `browserd` exits with 2 for them. Test with
+// errors.Is; the error's text is the message for the user.
+var ErrUsage = errors.New("usage error")
+
+// usageError wraps an error in how a command was called; errors.Is(err, ErrUsage) holds.
+type usageError struct{ error }
+
+func (e usageError) Is(target error) bool { return target == ErrUsage }
+func (e usageError) Unwrap() error        { return e.error }
+
+// Main is `browserd serve`: the production wiring of every package, which cmd/browserd
+// runs and which the bench and the tests start in-process (as wtf's cmd/wtfd Main).
+// Set Config (ParseFlags), Open, and Close when done.
+type Main struct {
+	// Config is the configuration Open uses; NewMain sets the defaults.
+	Config Config
+	// Version is this build's version: printed at start and exported as a metric.
+	Version string
+	// Stdout gets the "listening on" line and, on a first start, the generated API key;
+	// Stderr gets the logs. nil discards.
+	Stdout, Stderr io.Writer
+
+	// Set by Open, valid until Close.
+
+	// URL is where the server listens, http://host:port (the actual port of :0).
+	URL string
+	// DB is the server's store. The bench reads the browsers' process ids from it and
+	// raises the default project's concurrency; nothing else should need it.
+	DB *sqlite.DB
+	// Project is the default project, which --api-key belongs to.
+	Project *bb.Project
+
+	closers   []func(ctx context.Context) error // Open's resources, closed in reverse order
+	srv       *http.Server
+	unreserve func()     // gives the listening port back to browsers
+	served    chan error // srv.Serve's result, put back by whoever reads it
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain(version string) *Main {
+	return &Main{Config: DefaultConfig(), Version: version}
+}
+
+// ParseFlags loads the configuration from getenv (BROWSERD_*) and the flags in args;
+// -help prints the flags to m.Stderr and returns flag.ErrHelp. Other errors match ErrUsage.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	if err := m.Config.Load(args, getenv, writerOr(m.Stderr)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return err
 		}
 		return usageError{err}
 	}
-	logger := newLogger(cfg, stderr)
+	return nil
+}
+
+// Serve runs `browserd serve args…` until ctx is cancelled (SIGINT/SIGTERM), then ends
+// every session cleanly and returns. -help prints the flags and returns nil.
+func Serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, version string) error {
+	m := NewMain(version)
+	m.Stdout, m.Stderr = stdout, stderr
+	if err := m.ParseFlags(args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-m.Done():
+	}
+	return m.Close()
+}
+
+// Done is closed when the HTTP server stopped by itself (Close then returns why).
+func (m *Main) Done() <-chan struct{} {
+	done := make(chan struct{})
+	go func() { // ends when srv.Serve returns, at the latest in Close
+		err := <-m.served
+		m.served <- err // for Close and other callers
+		close(done)
+	}()
+	return done
+}
+
+func (m *Main) onClose(f func(ctx context.Context) error) { m.closers = append(m.closers, f) }
+
+// Open starts the server: it opens the store, bootstraps the default project, starts the
+// Manager and listens on Config.Addr. On error, what was opened is closed again.
+func (m *Main) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, m.closeAll())
+		}
+	}()
+	cfg := m.Config
+	stdout := writerOr(m.Stdout)
+	logger := newLogger(cfg, writerOr(m.Stderr))
 
 	chromePath, err := chrome.FindChrome(cfg.ChromePath)
 	if err != nil {
@@ -46,12 +136,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	defer db.Close()
+	m.DB = db
+	m.onClose(func(context.Context) error { return db.Close() })
 
 	project, err := bootstrap(ctx, db, cfg.APIKey, stdout)
 	if err != nil {
 		return err
 	}
+	m.Project = project
 	secret, err := signingSecret(ctx, db)
 	if err != nil {
 		return fmt.Errorf("signing secret: %w", err)
@@ -79,11 +171,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("chrome launcher: %w", err)
 	}
-	defer func() { // after mgr.Close below: removes the sandbox init's copy
+	m.onClose(func(context.Context) error { // after the Manager: removes the sandbox init's copy
 		if err := launcher.Close(); err != nil {
 			logger.Warn("close launcher", "err", err)
 		}
-	}()
+		return nil
+	})
 	blobs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
 	if err != nil {
 		return err
@@ -92,7 +185,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("session artifacts: %w", err)
 	}
-	defer art.Close()                                          // after mgr.Close below: ending sessions write their logs and files
+	// Closed after the Manager: ending sessions write their logs and files.
+	m.onClose(func(context.Context) error { art.Close(); return nil })
+	m.onClose(m.stopHTTP) // after the Manager, before the artifacts
 	storage, err := storageConfig(ctx, db, blobs, cfg.DataDir) // storage.go
 	if err != nil {
 		return err
@@ -101,7 +196,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	ops, err := newOps(cfg, db, chromePath, logger) // ops.go: metrics and readiness
+	ops, err := newOps(cfg, db, chromePath, m.Version, logger) // ops.go: metrics and readiness
 	if err != nil {
 		return err
 	}
@@ -117,7 +212,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		NodeID:          node,
 		MaxSessions:     cfg.MaxSessions,
 		MaxLaunches:     cfg.MaxLaunches,
-		ConnectTimeout:  connectTimeout(cfg.ConnectTimeout),
+		ConnectTimeout:  cfg.ConnectTimeout, // 0 disables, in the flag and the Manager alike
 		DisconnectGrace: cfg.DisconnectGrace,
 		Pool: bb.PoolConfig{
 			Size:       cfg.PoolSize,
@@ -132,6 +227,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	m.onClose(mgr.Close) // sessions end: browsers stop and the store records every end
 	if err := mgr.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -147,82 +243,85 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-
+	m.onClose(live.Close)
 	wd, err := newWebDriver(cfg, mgr, art, reserved, logger) // webdriver.go
 	if err != nil {
 		return err
 	}
+	m.onClose(wd.Shutdown) // stops every chromedriver
+	// The gateway closes first, so that connected clients get 1001 "server shutting down".
+	m.onClose(gw.Shutdown)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer reserved.ReserveAddr(ln.Addr())()
-	srv := &http.Server{
-		Handler:           ops.wrap(withWebDriver(withLiveView(routes(api.Handler(), gw), live.Handler()), wd)), // liveview.go, webdriver.go, ops.go
+	m.unreserve = reserved.ReserveAddr(ln.Addr())
+	m.srv = &http.Server{
+		Handler: routes(handlers{ // routes.go: the one route table
+			api: api.Handler(), gateway: gw, live: live.Handler(), webdriver: wd,
+			metrics: ops.metricsHandler(), ready: ops.readyHandler(),
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln = limitServer(srv, ln, cfg.Limits, logger) // limits.go: timeouts, body deadlines, connection caps, 401 limit
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }() // ends when srv is shut down; read below
+	ln = limitServer(m.srv, ln, cfg.Limits, logger) // limits.go: timeouts, body deadlines, connection caps, 401 limit
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.srv.Serve(ln) }() // ends when srv is shut down; read by Close
+	m.URL = "http://" + ln.Addr().String()
 	logger.Info("browserd started", "addr", ln.Addr().String(), "chrome", chromePath,
-		"data_dir", cfg.DataDir, "default_project_id", project.ID, "version", version)
-	fmt.Fprintf(stdout, "browserd %s listening on http://%s (default project %s)\n", version, ln.Addr(), project.ID)
+		"data_dir", cfg.DataDir, "default_project_id", project.ID, "version", m.Version)
+	fmt.Fprintf(stdout, "browserd %s listening on http://%s (default project %s)\n", m.Version, ln.Addr(), project.ID)
+	return nil
+}
 
+// Close shuts the server down: the gateway first, so that connected clients get 1001
+// "server shutting down"; then WebDriver, the live view and the sessions (browsers stop
+// and the store records every end); then the HTTP server, the artifacts and the store.
+// It returns why the HTTP server stopped if it stopped by itself, and any close error.
+func (m *Main) Close() error {
+	closeErr := m.closeAll()
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-	}
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// The gateway first, so connected clients get 1001 "server shutting down"; then the
-	// sessions: browsers stop and the store records every end; then the HTTP server.
-	closeErr := gw.Shutdown(sctx)
-	closeErr = errors.Join(closeErr, wd.Shutdown(sctx)) // stops every chromedriver
-	closeErr = errors.Join(closeErr, live.Close(sctx))
-	closeErr = errors.Join(closeErr, mgr.Close(sctx))
-	if err := srv.Shutdown(sctx); err != nil {
-		closeErr = errors.Join(closeErr, err)
-	}
-	if serveErr == nil {
-		serveErr = <-errc
-	}
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
+	if m.served != nil {
+		serveErr = <-m.served
+		m.served <- serveErr
+		if errors.Is(serveErr, http.ErrServerClosed) {
+			serveErr = nil
+		}
 	}
 	return errors.Join(serveErr, closeErr)
 }
 
-// connectTimeout maps the flag (0 disables) to the Manager's convention (<0 disables).
-func connectTimeout(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
+// closeAll closes what Open opened, in reverse order, within 30 seconds.
+func (m *Main) closeAll() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i](ctx))
 	}
-	return d
+	m.closers = nil
+	return errors.Join(errs...)
 }
 
-// routes joins the REST API, the CDP gateway and the health endpoint. The gateway takes
-// websocket upgrades at /connect and, for clients that build Browserbase's URL form
-// themselves, at / (spec §4.1).
-func routes(api http.Handler, gw http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", api)
-	mux.Handle("/connect", gw)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			gw.ServeHTTP(w, r)
-			return
-		}
-		api.ServeHTTP(w, r) // the API answers unknown paths with its 404 error shape
-	})
-	return mux
+// stopHTTP shuts the HTTP server down and gives its port back.
+func (m *Main) stopHTTP(ctx context.Context) error {
+	if m.srv == nil {
+		return nil
+	}
+	err := m.srv.Shutdown(ctx)
+	if m.unreserve != nil {
+		m.unreserve()
+	}
+	return err
+}
+
+// writerOr returns w, or io.Discard when w is nil.
+func writerOr(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

@@ -1,10 +1,9 @@
-package main
+package server
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/webdriver"
@@ -30,13 +29,4 @@ func newWebDriver(cfg Config, mgr *bb.Manager, art *bb.Artifacts, reserved *bb.R
 		Artifacts:    art,
 		Ports:        reserved, // no browser may reach a chromedriver (docs/SECURITY.md)
 	})
-}
-
-// withWebDriver serves wd at /webdriver/ (the path of seleniumRemoteUrl; clients append
-// /session…) and everything else with next.
-func withWebDriver(next, wd http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/webdriver/", wd)
-	mux.Handle("/", next)
-	return mux
 }
