@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/server"
 )
 
 // benchConfig holds the flags of `browserd bench`.
@@ -162,14 +163,17 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 // benchPhaseNames are the phases in the order they run.
 var benchPhaseNames = []string{"create", "lifecycle", "cdp", "api", "burst", "density"}
 
-// bench runs `browserd bench`.
-func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Run runs `browserd bench args…`: it starts browserd in-process (server.Main) and bare
+// Chromium, measures both, prints the table to stdout and writes the report (unless
+// --write=false), logging its progress to stderr. version is this build's, shown in the
+// report. Errors in the flags match server.ErrUsage; -help prints them and returns nil.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, version string) error {
 	cfg, err := parseBenchFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return server.UsageError(err)
 	}
 	chromePath, err := chrome.FindChrome(cfg.chromePath)
 	if err != nil {
@@ -186,7 +190,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	r := &benchRun{cfg: cfg, log: stderr, tmp: tmp, started: time.Now(), machine: benchMachineInfo(chromePath)}
+	r := &benchRun{cfg: cfg, log: stderr, tmp: tmp, started: time.Now(), machine: benchMachineInfo(chromePath), version: version}
 	r.logf("machine: %s", r.machine.summary())
 	pages, err := startBenchPages(cfg.shotHeight)
 	if err != nil {
@@ -202,6 +206,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		maxSessions: max(cfg.density, cfg.densityMax, cfg.burst) + cfg.poolSize + 8,
 		log:         stderr,
 		extraArgs:   cfg.serverArgs,
+		version:     version,
 	})
 	if err != nil {
 		return err
@@ -287,6 +292,7 @@ func (r *benchRun) profiled(name string, fn func() error) error {
 // benchRun is one invocation of the bench: its environment and what it measured.
 type benchRun struct {
 	cfg     benchConfig
+	version string // this build's, for the report
 	log     io.Writer
 	tmp     string
 	srv     *benchServer

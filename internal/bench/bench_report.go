@@ -217,7 +217,7 @@ func (r *benchRun) markdown(rows []benchRow) string {
 	p("| machine | |\n| --- | --- |\n")
 	p("| CPU | %d × %s |\n| RAM | %.1f GiB |\n| OS, kernel | %s, %s |\n", m.cores, m.cpu, m.ramGiB, m.os, m.kernel)
 	p("| Go | %s |\n| Chromium | %s (`%s`; CDP product %s, protocol %s) |\n", m.goVersion, m.chromeVersion, m.chromePath, r.cdp.product, r.cdp.protocol)
-	p("| browserd | %s %s |\n| load average at start / end | %s / %s |\n\n", version, m.commit, m.loadStart, m.loadEnd)
+	p("| browserd | %s %s |\n| load average at start / end | %s / %s |\n\n", r.version, m.commit, m.loadStart, m.loadEnd)
 	p("Each value is the median of %d rounds (the create burst: %d; density: one run); the spread is the\n", cfg.rounds, cfg.heavyRounds)
 	p("range of the per-round values. Percentiles are nearest-rank within a round, so a p99 over fewer\n")
 	p("than 100 samples is that round's maximum. Every ratio compares runs of this invocation.\n\n")

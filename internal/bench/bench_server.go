@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
-	"github.com/browserd/browserd/internal/sqlite"
+	"github.com/browserd/browserd/internal/server"
 )
 
 // benchServerConfig configures the server of the bench.
@@ -33,17 +32,16 @@ type benchServerConfig struct {
 	maxSessions int
 	extraArgs   []string  // more `browserd serve` flags
 	log         io.Writer // the server's warnings and errors
+	version     string    // this build's, for the server
 }
 
-// benchServer is `browserd serve` itself (serve.go, with its production wiring and
+// benchServer is `browserd serve` itself (server.Main, with its production wiring and
 // defaults) running in this process. The bench reads the warm pool's state from
-// /metrics and the browsers' process ids from a second handle on the database.
+// /metrics and the browsers' process ids from the server's store (server.Main.DB).
 type benchServer struct {
-	db        *sqlite.DB
-	cancel    context.CancelFunc
-	done      chan error // serve's result
-	serveErr  error
-	stopOnce  sync.Once
+	main      *server.Main
+	closeOnce sync.Once
+	closeErr  error
 	args      []string
 	base      string // http://127.0.0.1:port
 	key       string
@@ -59,49 +57,35 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 		return nil, err
 	}
 	s := &benchServer{poolSize: cfg.poolSize, key: "bb_bench_" + benchRandomHex(16), metrics: benchRandomHex(16),
-		runDir: filepath.Join(cfg.dataDir, "run"), done: make(chan error, 1)}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, s.close())
-		}
-	}()
-	// The database is prepared as serve would on first start (bootstrap), plus a higher
-	// concurrency for the default project, which allows 25 live sessions.
-	s.db, err = sqlite.Open(ctx, filepath.Join(cfg.dataDir, "browserd.db"), nil)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	project, err := bootstrap(ctx, s.db, s.key, io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	s.projectID = project.ID
-	if _, err := s.db.UpdateProject(ctx, project.ID, func(p *bb.Project) error {
-		p.Concurrency = max(p.Concurrency, cfg.maxSessions)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("raise project concurrency: %w", err)
-	}
-
+		runDir: filepath.Join(cfg.dataDir, "run")}
 	s.args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", cfg.dataDir, "--api-key", s.key, "--metrics-token", s.metrics,
 		"--chrome", cfg.chromePath, "--pool-size", strconv.Itoa(cfg.poolSize),
 		"--max-launches", strconv.Itoa(cfg.maxLaunches), "--max-sessions", strconv.Itoa(cfg.maxSessions),
 		"--log-format", "text", "--log-level", "info",
 		"--allow-private-networks"}, cfg.extraArgs...) // the bench's pages are on loopback
-	listening := make(chan string, 1)
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx)) // close ends it
-	s.cancel = cancel
+	m := server.NewMain(cfg.version)
+	m.Stdout, m.Stderr = io.Discard, &benchLogFilter{w: cfg.log}
 	noEnv := func(string) string { return "" } // the caller's BROWSERD_* must not change the server
-	go func() {                                // ends when close cancels sctx; close reads done
-		s.done <- serve(sctx, s.args, noEnv, &benchListenWriter{addr: listening}, &benchLogFilter{w: cfg.log})
+	if err := m.ParseFlags(s.args, noEnv); err != nil {
+		return nil, fmt.Errorf("browserd serve %s: %w", strings.Join(s.args, " "), err)
+	}
+	// Open ends what it opened when it fails; once it succeeded, close does.
+	if err := m.Open(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("browserd serve %s: %w", strings.Join(s.args, " "), err)
+	}
+	s.main, s.base, s.projectID = m, m.URL, m.Project.ID
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.close())
+		}
 	}()
-	select {
-	case s.base = <-listening:
-	case err := <-s.done:
-		s.done <- err // for close
-		return nil, fmt.Errorf("browserd serve %s: exited: %w", strings.Join(s.args, " "), err)
-	case <-time.After(2 * time.Minute):
-		return nil, errors.New("browserd serve did not start listening within 2 minutes")
+	// The default project's concurrency is raised, so that it allows every live session
+	// the bench creates.
+	if _, err := m.DB.UpdateProject(ctx, s.projectID, func(p *bb.Project) error {
+		p.Concurrency = max(p.Concurrency, cfg.maxSessions)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("raise project concurrency: %w", err)
 	}
 	// Creates queue for a launch slot by design: a burst's last one waits for all others.
 	s.client = &http.Client{Timeout: 15 * time.Minute, Transport: &http.Transport{
@@ -125,44 +109,15 @@ func (s *benchServer) displayArgs() string {
 	return strings.Join(out, " ")
 }
 
-// close shuts the server down (serve ends every session) and closes the database.
+// close shuts the server down (it ends every session).
 func (s *benchServer) close() error {
-	s.stopOnce.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
-			s.serveErr = <-s.done
-		}
+	s.closeOnce.Do(func() {
 		if s.client != nil {
 			s.client.CloseIdleConnections()
 		}
-		if s.db != nil {
-			s.serveErr = errors.Join(s.serveErr, s.db.Close())
-		}
+		s.closeErr = s.main.Close()
 	})
-	return s.serveErr
-}
-
-// benchListenWriter is serve's stdout: it sends the URL of the "listening on" line.
-type benchListenWriter struct {
-	mu   sync.Mutex
-	buf  []byte
-	addr chan<- string
-	sent bool
-}
-
-var benchListening = regexp.MustCompile(`listening on (http://\S+)\s`)
-
-func (w *benchListenWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.sent {
-		w.buf = append(w.buf, p...)
-		if m := benchListening.FindSubmatch(w.buf); m != nil {
-			w.addr <- string(m[1])
-			w.sent, w.buf = true, nil
-		}
-	}
-	return len(p), nil
+	return s.closeErr
 }
 
 // benchLogFilter is serve's stderr: records are formatted as in production (text, info)
@@ -239,7 +194,7 @@ func (s *benchServer) release(ctx context.Context, id string) error {
 
 // pid returns the main process id of a session's browser, from the store.
 func (s *benchServer) pid(ctx context.Context, id string) (int, error) {
-	sess, err := s.db.Session(ctx, id)
+	sess, err := s.main.DB.Session(ctx, id)
 	if err != nil {
 		return 0, err
 	}

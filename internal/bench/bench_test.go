@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/browserd/browserd/internal/chrome/chrometest"
+	"github.com/browserd/browserd/internal/server"
 )
 
 // TestBenchQuick runs `browserd bench --quick` against real Chromium as a smoke test: it
@@ -23,9 +25,9 @@ func TestBenchQuick(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "PERFORMANCE.md")
 	var stdout bytes.Buffer
-	args := []string{"bench", "--quick", "--write", "--out", out, "--tmp-dir", tmp}
-	if code := run(t.Context(), args, os.Getenv, &stdout, t.Output()); code != 0 {
-		t.Fatalf("browserd %s: exit code %d; stdout:\n%s", strings.Join(args, " "), code, stdout.String())
+	args := []string{"--quick", "--write", "--out", out, "--tmp-dir", tmp}
+	if err := Run(t.Context(), args, &stdout, t.Output(), "test"); err != nil {
+		t.Fatalf("browserd bench %s: %v; stdout:\n%s", strings.Join(args, " "), err, stdout.String())
 	}
 	t.Logf("table:\n%s", stdout.String())
 	data, err := os.ReadFile(out)
@@ -121,13 +123,13 @@ func TestBenchFlags(t *testing.T) {
 	}
 }
 
-func TestBenchExitCodes(t *testing.T) {
+func TestBenchUsageErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(t.Context(), []string{"bench", "--rounds", "x"}, os.Getenv, &out, &errOut); code != 2 {
-		t.Errorf("bad flag: exit code %d; want 2 (stderr %q)", code, errOut.String())
+	if err := Run(t.Context(), []string{"--rounds", "x"}, &out, &errOut, "test"); !errors.Is(err, server.ErrUsage) {
+		t.Errorf("bad flag: %v; want a usage error (exit code 2; stderr %q)", err, errOut.String())
 	}
-	if code := run(t.Context(), []string{"bench", "-h"}, os.Getenv, &out, &errOut); code != 0 {
-		t.Errorf("-h: exit code %d; want 0", code)
+	if err := Run(t.Context(), []string{"-h"}, &out, &errOut, "test"); err != nil {
+		t.Errorf("-h: %v; want nil (exit code 0)", err)
 	}
 }
 
@@ -326,22 +328,4 @@ func FuzzBenchParsePoolMetrics(f *testing.F) {
 			t.Fatalf("benchParsePoolMetrics(%q) = %+v", data, st)
 		}
 	})
-}
-
-func TestBenchListenWriter(t *testing.T) {
-	addr := make(chan string, 1)
-	w := &benchListenWriter{addr: addr}
-	for _, part := range []string{"browserd dev listening on http://127.0.", "0.1:4242 (default project x)\n", "more\n"} {
-		if _, err := w.Write([]byte(part)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case got := <-addr:
-		if got != "http://127.0.0.1:4242" {
-			t.Errorf("address = %q; want http://127.0.0.1:4242", got)
-		}
-	default:
-		t.Error("no address sent")
-	}
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/browserd/browserd/internal/sqlite"
 )
 
-// buildBinary builds this command into a temporary directory and returns its path.
+// buildBinary builds cmd/browserd into a temporary directory and returns its path.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -31,7 +31,7 @@ func buildBinary(t *testing.T) string {
 		}
 	}
 	bin := filepath.Join(t.TempDir(), "browserd")
-	cmd := exec.Command(goBin, "build", "-o", bin, ".")
+	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/browserd/browserd/cmd/browserd")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -119,7 +119,7 @@ func TestSecurityReview(t *testing.T) {
 			}
 			// Every port of the server (B's DevTools forwarder among them) is closed to A.
 			pageURL, _ := url.Parse(page.URL)
-			ports, err := benchOwnLoopbackPorts() // bench_rtt.go
+			ports, err := ownLoopbackPorts() // ports_test.go
 			if err != nil {
 				t.Fatal(err)
 			}

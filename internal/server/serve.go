@@ -333,3 +333,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+// UsageError marks err as an error in how a command was called: errors.Is(result,
+// ErrUsage) holds, and its text is err's. For the other commands of `browserd` (bench).
+func UsageError(err error) error { return usageError{err} }

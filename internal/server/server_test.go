@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -78,6 +79,29 @@ func (o *output) waitFor(t testing.TB, re *regexp.Regexp, exited <-chan struct{}
 
 // listening matches the line serve prints once it accepts connections.
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// run runs `browserd serve|admin args…` in-process as cmd/browserd does (Serve, Admin)
+// and returns the exit code: 0 success, 1 failure, 2 usage error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	var err error
+	switch args[0] {
+	case "serve":
+		err = Serve(ctx, args[1:], getenv, stdout, stderr, "dev")
+	case "admin":
+		err = Admin(ctx, args[1:], getenv, stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "browserd: unknown command %q\n", args[0])
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "browserd: %v\n", err)
+		if errors.Is(err, ErrUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
 
 // testServer is `browserd serve` run in-process through run().
 type testServer struct {
