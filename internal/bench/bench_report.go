@@ -269,7 +269,7 @@ func writeBenchReport(path, generated string) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	before := "# Performance\n\nMeasured by `browserd bench` (cmd/browserd/bench*.go) against the targets of issue #8.\n\n"
+	before := "# Performance\n\nMeasured by `browserd bench` (internal/bench/bench*.go) against the targets of issue #8.\n\n"
 	after := "\n"
 	if s := string(old); s != "" {
 		i, j := strings.Index(s, benchBegin), strings.Index(s, benchEnd)

@@ -28,7 +28,7 @@ import (
 // starts dozens of browsers, so the normal suite skips it:
 //
 //	BROWSERD_RELIABILITY=1 BROWSERD_REQUIRE_CHROME=1 go test -count=1 -timeout 30m \
-//	    -run TestReliabilityRun -v ./cmd/browserd/
+//	    -run TestReliabilityRun -v ./internal/server/
 //
 // BROWSERD_RELIABILITY_CYCLES sets the number of create/release cycles (default 1000),
 // BROWSERD_RELIABILITY_CLIENTS the number of concurrent API clients (default 200) and

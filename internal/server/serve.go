@@ -187,7 +187,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	// Closed after the Manager: ending sessions write their logs and files.
 	m.onClose(func(context.Context) error { art.Close(); return nil })
-	m.onClose(m.stopHTTP) // after the Manager, before the artifacts
+	m.onClose(m.stopHTTP)                                      // after the Manager, before the artifacts
 	storage, err := storageConfig(ctx, db, blobs, cfg.DataDir) // storage.go
 	if err != nil {
 		return err
