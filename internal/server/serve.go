@@ -58,8 +58,9 @@ type Main struct {
 
 	closers   []func(ctx context.Context) error // Open's resources, closed in reverse order
 	srv       *http.Server
-	unreserve func()     // gives the listening port back to browsers
-	served    chan error // srv.Serve's result, put back by whoever reads it
+	unreserve func()        // gives the listening port back to browsers
+	served    chan struct{} // closed when srv.Serve has returned serveErr
+	serveErr  error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -100,16 +101,9 @@ func Serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return m.Close()
 }
 
-// Done is closed when the HTTP server stopped by itself (Close then returns why).
-func (m *Main) Done() <-chan struct{} {
-	done := make(chan struct{})
-	go func() { // ends when srv.Serve returns, at the latest in Close
-		err := <-m.served
-		m.served <- err // for Close and other callers
-		close(done)
-	}()
-	return done
-}
+// Done is closed once the HTTP server has stopped: by itself (Close then returns why),
+// or in Close. Valid after Open succeeded.
+func (m *Main) Done() <-chan struct{} { return m.served }
 
 func (m *Main) onClose(f func(ctx context.Context) error) { m.closers = append(m.closers, f) }
 
@@ -266,8 +260,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	ln = limitServer(m.srv, ln, cfg.Limits, logger) // limits.go: timeouts, body deadlines, connection caps, 401 limit
-	m.served = make(chan error, 1)
-	go func() { m.served <- m.srv.Serve(ln) }() // ends when srv is shut down; read by Close
+	m.served = make(chan struct{})
+	go func() { // ends when srv is shut down; Close waits for it
+		m.serveErr = m.srv.Serve(ln)
+		close(m.served)
+	}()
 	m.URL = "http://" + ln.Addr().String()
 	logger.Info("browserd started", "addr", ln.Addr().String(), "chrome", chromePath,
 		"data_dir", cfg.DataDir, "default_project_id", project.ID, "version", m.Version)
@@ -283,8 +280,8 @@ func (m *Main) Close() error {
 	closeErr := m.closeAll()
 	var serveErr error
 	if m.served != nil {
-		serveErr = <-m.served
-		m.served <- serveErr
+		<-m.served
+		serveErr = m.serveErr
 		if errors.Is(serveErr, http.ErrServerClosed) {
 			serveErr = nil
 		}
