@@ -215,8 +215,8 @@ func (r *benchRun) measureDensity(ctx context.Context, sessions []benchDensitySe
 func (r *benchRun) checkSession(ctx context.Context, s benchDensitySession) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var got benchSession
-	if err := r.srv.do(ctx, "GET", "/v1/sessions/"+s.id, "", 200, &got); err != nil {
+	got, err := r.srv.api.Session(ctx, s.id)
+	if err != nil {
 		return 0, err
 	}
 	if got.Status != "RUNNING" {

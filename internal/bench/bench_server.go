@@ -20,6 +20,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/client"
 	"github.com/browserd/browserd/internal/server"
 )
 
@@ -49,7 +50,8 @@ type benchServer struct {
 	projectID string
 	poolSize  int
 	runDir    string
-	client    *http.Client
+	client    *http.Client   // pooled; the API client and the load generator share it
+	api       *client.Client // the typed /v1 client
 }
 
 func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServer, err error) {
@@ -91,6 +93,10 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 	s.client = &http.Client{Timeout: 15 * time.Minute, Transport: &http.Transport{
 		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
 	}}
+	if s.api, err = client.New(client.Config{BaseURL: s.base, APIKey: s.key, HTTPClient: s.client,
+		UserAgent: "browserd-bench/" + cfg.version}); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -136,60 +142,24 @@ func (f *benchLogFilter) Write(p []byte) (int, error) {
 	return f.w.Write(p)
 }
 
-// benchSession is what the bench reads of an API session.
-type benchSession struct {
-	ID         string `json:"id"`
-	Status     string `json:"status"`
-	ConnectURL string `json:"connectUrl"`
-}
-
-// do sends one API request and decodes a JSON answer with status want into out.
-func (s *benchServer) do(ctx context.Context, method, path, body string, want int, out any) error {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-BB-API-Key", s.key)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: HTTP %d (want %d): %.300s", method, path, resp.StatusCode, want, data)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
-
 // create sends POST /v1/sessions and returns the session and the time to the 201.
-func (s *benchServer) create(ctx context.Context, body string) (benchSession, time.Duration, error) {
-	var sess benchSession
+func (s *benchServer) create(ctx context.Context, body string) (client.Session, time.Duration, error) {
 	start := time.Now()
-	err := s.do(ctx, http.MethodPost, "/v1/sessions", body, http.StatusCreated, &sess)
+	sess, err := s.api.CreateSession(ctx, json.RawMessage(body))
 	d := time.Since(start)
-	if err == nil && (sess.ID == "" || sess.ConnectURL == "" || sess.Status != "RUNNING") {
-		err = fmt.Errorf("create answered %+v", sess)
+	if err != nil {
+		return client.Session{}, d, err
 	}
-	return sess, d, err
+	if sess.ID == "" || sess.ConnectURL == "" || sess.Status != "RUNNING" {
+		err = fmt.Errorf("create answered %+v", *sess)
+	}
+	return *sess, d, err
 }
 
 // release sends REQUEST_RELEASE.
 func (s *benchServer) release(ctx context.Context, id string) error {
-	return s.do(ctx, http.MethodPost, "/v1/sessions/"+id, `{"status":"REQUEST_RELEASE"}`, http.StatusOK, nil)
+	_, err := s.api.ReleaseSession(ctx, id)
+	return err
 }
 
 // pid returns the main process id of a session's browser, from the store.
@@ -216,17 +186,17 @@ func (s *benchServer) releaseAndWait(ctx context.Context, id string, pid int) er
 // measured creates a session (create body body) for a phase to measure on, once the pool
 // is full, and returns it with its browser's pid and a function that releases it and waits until
 // its browser is gone (logging a failure as what's).
-func (r *benchRun) measured(ctx context.Context, what, body string) (benchSession, int, func(), error) {
+func (r *benchRun) measured(ctx context.Context, what, body string) (client.Session, int, func(), error) {
 	if err := r.srv.waitPoolFull(ctx); err != nil {
-		return benchSession{}, 0, nil, err
+		return client.Session{}, 0, nil, err
 	}
 	s, _, err := r.srv.create(ctx, body)
 	if err != nil {
-		return benchSession{}, 0, nil, err
+		return client.Session{}, 0, nil, err
 	}
 	pid, err := r.srv.pid(ctx, s.ID)
 	if err != nil {
-		return benchSession{}, 0, nil, errors.Join(err, r.srv.release(context.WithoutCancel(ctx), s.ID))
+		return client.Session{}, 0, nil, errors.Join(err, r.srv.release(context.WithoutCancel(ctx), s.ID))
 	}
 	done := func() {
 		if rerr := r.srv.releaseAndWait(context.WithoutCancel(ctx), s.ID, pid); rerr != nil {
