@@ -6,7 +6,7 @@ import (
 )
 
 // ProjectStorageBytes returns the bytes of a project's extensions and context snapshots,
-// for its disk quota (bb.DiskConfig.ProjectMax).
+// for its disk quota (internal/profiles: Config.ProjectMax).
 func (db *DB) ProjectStorageBytes(ctx context.Context, projectID string) (int64, error) {
 	var n int64
 	err := db.read.QueryRowContext(ctx, `SELECT
