@@ -288,19 +288,17 @@ func (c *Conn) Err() error {
 
 // Close closes the connection with a close handshake and waits for the read goroutine:
 // no callback runs after it returns. It must not be called from a callback (see Abort).
-func (c *Conn) Close() error {
+func (c *Conn) Close() {
 	// An error means the connection had ended already: it is closed either way.
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	<-c.done
-	return nil
 }
 
 // CloseNow closes the connection without a close handshake, for a browser that is
 // going away or a peer that need not be told, and waits for the read goroutine as Close.
-func (c *Conn) CloseNow() error {
+func (c *Conn) CloseNow() {
 	_ = c.ws.CloseNow() // an error means it was closed already
 	<-c.done
-	return nil
 }
 
 // Abort ends the connection at once with err as its cause (Err wraps it) and returns

@@ -90,7 +90,7 @@ func dialT(t *testing.T, url string, opts Options) *Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(c.Close)
 	return c
 }
 
