@@ -36,7 +36,8 @@ type Options struct {
 	OnEvent func(Event)
 	// OnOversize, when set, gets each message over ReadLimit instead of the connection
 	// ending: its size and its first bytes (up to 256, enough for its method). The
-	// message is read through and dropped. It runs on the read goroutine, as OnEvent.
+	// message is read through and dropped. It runs on the read goroutine, as OnEvent;
+	// head is valid only until it returns.
 	OnOversize func(size int64, head []byte)
 }
 

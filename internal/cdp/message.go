@@ -15,6 +15,7 @@ type Error struct {
 	Message string `json:"message"`
 }
 
+// Error returns the code and message, as "cdp error -32601: 'Foo.bar' wasn't found".
 func (e *Error) Error() string { return fmt.Sprintf("cdp error %d: %s", e.Code, e.Message) }
 
 // Event is a CDP event. SessionID names the flattened target session it came from, ""
