@@ -64,7 +64,7 @@ func (m *Manager) LiveView(ctx context.Context, projectID, id string, ttl time.D
 	if exp.Unix() <= now.Unix() { // about to time out: the token still needs a future second
 		exp = now.Add(time.Second)
 	}
-	pages, err := ListPages(ctx, ls.browser.DevToolsURL())
+	pages, err := listPages(ctx, ls.browser.DevToolsURL())
 	if err != nil {
 		return nil, fmt.Errorf("list pages of session %s: %w", id, err)
 	}
@@ -194,9 +194,11 @@ func (v *LiveView) URLs(base url.URL) LiveURLs {
 	return out
 }
 
-// DevToolsHTTP returns the HTTP base (http://127.0.0.1:PORT) of a browser-level
-// DevTools websocket URL, which also serves /json and the DevTools frontend.
-func DevToolsHTTP(browserURL string) (string, error) {
+// devToolsHTTP returns the HTTP base (http://127.0.0.1:PORT) of a browser-level
+// DevTools websocket URL, which also serves /json and the DevTools frontend. Elsewhere
+// internal/cdp speaks to Chromium (cdp.HTTPBase, cdp.List); the root, which imports
+// only the standard library, keeps this one request of its own for LiveView.
+func devToolsHTTP(browserURL string) (string, error) {
 	u, err := url.Parse(browserURL)
 	if err != nil || u.Host == "" || (u.Scheme != "ws" && u.Scheme != "wss") {
 		return "", fmt.Errorf("not a DevTools websocket URL: %q", browserURL)
@@ -208,11 +210,11 @@ func DevToolsHTTP(browserURL string) (string, error) {
 	return scheme + "://" + u.Host, nil
 }
 
-// ListPages returns the page targets of a browser, given its browser-level DevTools
+// listPages returns the page targets of a browser, given its browser-level DevTools
 // websocket URL, from its DevTools HTTP endpoint (/json/list), in Chromium's order
 // there: the most recently activated tab first.
-func ListPages(ctx context.Context, browserURL string) ([]LivePage, error) {
-	base, err := DevToolsHTTP(browserURL)
+func listPages(ctx context.Context, browserURL string) ([]LivePage, error) {
+	base, err := devToolsHTTP(browserURL)
 	if err != nil {
 		return nil, err
 	}

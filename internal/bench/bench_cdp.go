@@ -1,164 +1,107 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
+	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
-// benchCDP is the bench's CDP client: one command at a time on one websocket. It parses
-// only what it must (the id of an answer), so that its own CPU cost stays small and
-// equal on every path; events read while waiting for an answer are kept for waitEvent.
+// benchCDP is the bench's CDP client: one command at a time on one cdp.Conn, whose
+// decoder leaves results unparsed (a screenshot is not scanned twice), so that the
+// client's own CPU cost stays small and equal on every path. Events are kept for
+// waitEvent.
 type benchCDP struct {
-	c      *websocket.Conn
-	id     int64
-	buf    []byte
-	events []benchEvent
-}
+	c      *cdp.Conn
+	notify chan struct{} // 1-buffered: an event was kept
 
-type benchEvent struct {
-	Method    string          `json:"method"`
-	SessionID string          `json:"sessionId"`
-	Params    json.RawMessage `json:"params"`
+	mu     sync.Mutex
+	events []cdp.Event
 }
 
 // maxBenchEvents bounds the kept events; the bench waits only for recent ones.
 const maxBenchEvents = 1024
 
+// benchReadLimit is the bench's read limit, above cdp.DefaultReadLimit: a tall
+// --shot-height canvas makes a screenshot of hundreds of MB.
+const benchReadLimit = 512 << 20
+
 func benchDial(ctx context.Context, url string) (*benchCDP, error) {
-	c, resp, err := websocket.Dial(ctx, url, nil)
+	b := &benchCDP{notify: make(chan struct{}, 1)}
+	c, err := cdp.Dial(ctx, url, cdp.Options{ReadLimit: benchReadLimit, OnEvent: b.keepEvent})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("dial cdp: HTTP %d: %w", resp.StatusCode, err)
-		}
-		return nil, fmt.Errorf("dial cdp: %w", err)
+		return nil, err
 	}
-	c.SetReadLimit(512 << 20) // full-page screenshots are tens of MB
-	return &benchCDP{c: c}, nil
+	b.c = c
+	return b, nil
 }
 
 func (c *benchCDP) close() { c.c.CloseNow() } // the bench needs no close handshake
 
-// benchMessageID returns the id of a CDP answer, which Chromium writes first:
-// {"id":12,"result":…} or {"id":12,"error":…}; isErr tells which. ok is false for
-// events and for anything else.
-func benchMessageID(msg []byte) (id int64, isErr, ok bool) {
-	rest, found := bytes.CutPrefix(msg, []byte(`{"id":`))
-	if !found {
-		return 0, false, false
-	}
-	n := 0
-	for n < len(rest) && n < 18 && rest[n] >= '0' && rest[n] <= '9' {
-		n++
-	}
-	if n == 0 || (n < len(rest) && rest[n] >= '0' && rest[n] <= '9') {
-		return 0, false, false
-	}
-	id, err := strconv.ParseInt(string(rest[:n]), 10, 64)
-	if err != nil {
-		return 0, false, false
-	}
-	return id, bytes.HasPrefix(rest[n:], []byte(`,"error"`)), true
-}
-
 // callRaw sends a command with params already encoded (nil for none) and returns the
-// whole answer message, which stays valid until the next call.
+// answer's raw result.
 func (c *benchCDP) callRaw(ctx context.Context, sessionID, method string, params []byte) ([]byte, error) {
-	c.id++
-	b := append(c.buf[:0], `{"id":`...)
-	b = strconv.AppendInt(b, c.id, 10)
-	b = append(b, `,"method":"`...)
-	b = append(b, method...)
-	b = append(b, '"')
-	if sessionID != "" {
-		b = append(b, `,"sessionId":"`...)
-		b = append(b, sessionID...)
-		b = append(b, '"')
-	}
+	var p any
 	if params != nil {
-		b = append(b, `,"params":`...)
-		b = append(b, params...)
+		p = json.RawMessage(params)
 	}
-	b = append(b, '}')
-	c.buf = b
-	if err := c.c.Write(ctx, websocket.MessageText, b); err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
+	var res json.RawMessage
+	if err := c.c.Call(ctx, sessionID, method, p, &res); err != nil {
+		return nil, err
 	}
-	for {
-		_, msg, err := c.c.Read(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", method, err)
-		}
-		id, isErr, ok := benchMessageID(msg)
-		if !ok {
-			c.keepEvent(msg)
-			continue
-		}
-		if id != c.id {
-			continue // an answer to a command given up on earlier
-		}
-		if isErr {
-			return nil, fmt.Errorf("%s: %.300s", method, msg)
-		}
-		return msg, nil
-	}
+	return res, nil
 }
 
 // call sends a command and decodes the answer's result into out (nil: ignore it).
 func (c *benchCDP) call(ctx context.Context, sessionID, method string, params, out any) error {
-	var p []byte
-	if params != nil {
-		var err error
-		if p, err = json.Marshal(params); err != nil {
-			return err
-		}
-	}
-	msg, err := c.callRaw(ctx, sessionID, method, p)
-	if err != nil || out == nil {
-		return err
-	}
-	var answer struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(msg, &answer); err != nil {
-		return fmt.Errorf("%s: decode answer: %w", method, err)
-	}
-	return json.Unmarshal(answer.Result, out)
+	return c.c.Call(ctx, sessionID, method, params, out)
 }
 
-func (c *benchCDP) keepEvent(msg []byte) {
-	var e benchEvent
-	if json.Unmarshal(msg, &e) != nil || e.Method == "" {
-		return // not an event: nothing to keep
-	}
+// keepEvent runs on the connection's read goroutine.
+func (c *benchCDP) keepEvent(e cdp.Event) {
+	c.mu.Lock()
 	if len(c.events) == maxBenchEvents {
 		c.events = append(c.events[:0], c.events[1:]...)
 	}
 	c.events = append(c.events, e)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// takeEvent removes and returns the params of the first kept event method of
+// sessionID that match accepts (nil: any).
+func (c *benchCDP) takeEvent(sessionID, method string, match func(json.RawMessage) bool) (json.RawMessage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.events {
+		if e.Method == method && e.SessionID == sessionID && (match == nil || match(e.Params)) {
+			c.events = append(c.events[:i], c.events[i+1:]...)
+			return e.Params, true
+		}
+	}
+	return nil, false
 }
 
 // waitEvent returns the params of the first event method of sessionID, kept or new.
 func (c *benchCDP) waitEvent(ctx context.Context, sessionID, method string, match func(json.RawMessage) bool) (json.RawMessage, error) {
 	for {
-		for i, e := range c.events {
-			if e.Method == method && e.SessionID == sessionID && (match == nil || match(e.Params)) {
-				c.events = append(c.events[:i], c.events[i+1:]...)
-				return e.Params, nil
-			}
+		if p, ok := c.takeEvent(sessionID, method, match); ok {
+			return p, nil
 		}
-		_, msg, err := c.c.Read(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("wait for %s: %w", method, err)
-		}
-		if _, _, ok := benchMessageID(msg); !ok {
-			c.keepEvent(msg)
+		select {
+		case <-c.notify:
+		case <-c.c.Done():
+			return nil, fmt.Errorf("wait for %s: %w", method, c.c.Err())
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for %s: %w", method, ctx.Err())
 		}
 	}
 }
@@ -195,6 +138,7 @@ func (c *benchCDP) attachPage(ctx context.Context) (string, error) {
 
 // navigate loads url in the page of sessionID and waits for its load event.
 func (c *benchCDP) navigate(ctx context.Context, sessionID, url string) error {
+	c.mu.Lock()
 	kept := c.events[:0]
 	for _, e := range c.events {
 		if e.Method != "Page.loadEventFired" {
@@ -202,6 +146,7 @@ func (c *benchCDP) navigate(ctx context.Context, sessionID, url string) error {
 		}
 	}
 	c.events = kept
+	c.mu.Unlock()
 	var res struct {
 		ErrorText string `json:"errorText"`
 	}

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 type benchCDPResult struct {
@@ -235,33 +236,25 @@ func benchDevToolsURL(ctx context.Context, connectURL string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(u string, out any) error {
-		resp, err := client.Get(u)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
-	}
 	for _, port := range ports {
-		var list []struct {
-			ID string `json:"id"`
-		}
-		if get("http://127.0.0.1:"+port+"/json/list", &list) != nil {
-			continue
+		base := "http://127.0.0.1:" + port
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		list, err := cdp.List(lctx, base)
+		cancel()
+		if err != nil {
+			continue // another listener of this process
 		}
 		for _, t := range list {
 			if t.ID != page {
 				continue
 			}
-			var v struct {
-				URL string `json:"webSocketDebuggerUrl"`
-			}
-			if err := get("http://127.0.0.1:"+port+"/json/version", &v); err != nil {
+			vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			v, err := cdp.Version(vctx, base)
+			cancel()
+			if err != nil {
 				return "", err
 			}
-			return v.URL, nil
+			return v.WebSocketDebuggerURL, nil
 		}
 	}
 	return "", fmt.Errorf("no DevTools forwarder of this process lists page %s", page)

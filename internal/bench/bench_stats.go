@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/browserd/browserd/internal/chrome"
 )
 
 // benchPercentile returns the q-quantile (nearest rank) of samples in unit; with fewer
@@ -187,8 +190,8 @@ func benchMachineInfo(chromePath string) benchMachine {
 			}
 		}
 	}
-	if out, err := exec.Command(chromePath, "--version").Output(); err == nil {
-		m.chromeVersion = strings.TrimSpace(string(out))
+	if v, err := chrome.Version(context.Background(), chromePath); err == nil {
+		m.chromeVersion = v
 	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.commit = strings.TrimSpace(string(out))

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -163,80 +162,6 @@ func TestWriteBenchReport(t *testing.T) {
 	if err := writeBenchReport(path, "third\n"); err == nil {
 		t.Error("writeBenchReport over a file without markers: no error; want one (it must not clobber it)")
 	}
-}
-
-func TestBenchMessageID(t *testing.T) {
-	tests := []struct {
-		in        string
-		id        int64
-		isErr, ok bool
-	}{
-		{in: `{"id":12,"result":{}}`, id: 12, ok: true},
-		{in: `{"id":3,"error":{"code":-32000,"message":"x"}}`, id: 3, isErr: true, ok: true},
-		{in: `{"id":7}`, id: 7, ok: true},
-		{in: `{"method":"Page.loadEventFired","params":{}}`},
-		{in: `{"id":}`},
-		{in: `{"id":-1,"result":{}}`},
-		{in: `{"id":1234567890123456789012,"result":{}}`},
-		{in: ``},
-	}
-	for _, tt := range tests {
-		id, isErr, ok := benchMessageID([]byte(tt.in))
-		if id != tt.id || isErr != tt.isErr || ok != tt.ok {
-			t.Errorf("benchMessageID(%q) = %d, %v, %v; want %d, %v, %v", tt.in, id, isErr, ok, tt.id, tt.isErr, tt.ok)
-		}
-	}
-}
-
-// FuzzBenchMessageID checks that the fast path agrees with a JSON decoder on every
-// message it accepts that is valid JSON.
-func FuzzBenchMessageID(f *testing.F) {
-	for _, s := range []string{`{"id":12,"result":{}}`, `{"id":3,"error":{}}`, `{"method":"x"}`, `{"id":99999999999999999999}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		id, isErr, ok := benchMessageID(msg)
-		if !ok {
-			return
-		}
-		if id < 0 {
-			t.Fatalf("negative id %d", id)
-		}
-		// Chromium sends each key once, as written; other messages need no agreement.
-		var keys map[string]json.RawMessage
-		if json.Unmarshal(msg, &keys) != nil || !benchUniqueKeys(msg) {
-			return
-		}
-		var gotID int64
-		if json.Unmarshal(keys["id"], &gotID) != nil {
-			return // e.g. 1e2: not an id Chromium writes
-		}
-		if gotID != id || (isErr && keys["error"] == nil) {
-			t.Fatalf("benchMessageID(%q) = %d, %v; json says id %s, error %s", msg, id, isErr, keys["id"], keys["error"])
-		}
-	})
-}
-
-// benchUniqueKeys reports whether the top-level object of msg names no key twice.
-func benchUniqueKeys(msg []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(msg))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return false
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		key, ok := tok.(string)
-		if err != nil || !ok || seen[key] {
-			return false
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return false
-		}
-	}
-	return true
 }
 
 func TestBenchParseStat(t *testing.T) {

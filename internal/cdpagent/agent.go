@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // Emulator starts agents. It implements bb.Emulator.
@@ -34,7 +35,7 @@ const commandTimeout = 10 * time.Second
 // every page, frame and worker as it appears (before it runs: auto-attach with
 // waitForDebuggerOnStart) and enforces allowedDomains on main-frame navigations.
 type Agent struct {
-	c   *conn
+	c   *cdp.Conn
 	e   bb.Emulation
 	log *slog.Logger
 
@@ -63,7 +64,7 @@ func Start(ctx context.Context, browserURL string, e bb.Emulation, log *slog.Log
 	}
 	actx, cancel := context.WithCancel(context.Background())
 	a := &Agent{e: e, log: log, ctx: actx, cancel: cancel, pages: make(map[string]string)}
-	c, err := dial(ctx, browserURL, a.onEvent)
+	c, err := cdp.Dial(ctx, browserURL, cdp.Options{OnEvent: a.onEvent})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -72,7 +73,7 @@ func Start(ctx context.Context, browserURL string, e bb.Emulation, log *slog.Log
 	var v struct {
 		Product string `json:"product"`
 	}
-	if err := c.call(ctx, "", "Browser.getVersion", nil, &v); err != nil {
+	if err := c.Call(ctx, "", "Browser.getVersion", nil, &v); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func Start(ctx context.Context, browserURL string, e bb.Emulation, log *slog.Log
 	a.mu.Lock()
 	a.collecting = true
 	a.mu.Unlock()
-	err = c.call(ctx, "", "Target.setAutoAttach", attachParams, nil)
+	err = c.Call(ctx, "", "Target.setAutoAttach", attachParams, nil)
 	a.mu.Lock()
 	a.collecting = false
 	initial := a.initial
@@ -110,7 +111,7 @@ func Start(ctx context.Context, browserURL string, e bb.Emulation, log *slog.Log
 // for the agent's goroutines.
 func (a *Agent) Close() error {
 	a.cancel()
-	a.c.close()
+	a.c.Close()
 	a.wg.Wait()
 	return nil
 }
@@ -120,7 +121,7 @@ type targetInfo struct {
 	Type     string `json:"type"`
 }
 
-func (a *Agent) onEvent(m incoming) {
+func (a *Agent) onEvent(m cdp.Event) {
 	switch m.Method {
 	case "Target.attachedToTarget":
 		var p struct {
@@ -162,10 +163,14 @@ func (a *Agent) onEvent(m incoming) {
 func (a *Agent) configure(sid string, t targetInfo, waiting bool) {
 	ctx, cancel := context.WithTimeout(a.ctx, commandTimeout)
 	defer cancel()
-	var calls []<-chan result
+	var calls []chan error
 	var names []string
 	send := func(method string, params any) {
-		calls = append(calls, a.c.send(ctx, sid, method, params))
+		ch := make(chan error, 1)
+		if err := a.c.Send(ctx, sid, method, params, func(_ json.RawMessage, err error) { ch <- err }); err != nil {
+			ch <- err
+		}
+		calls = append(calls, ch)
 		names = append(names, method)
 	}
 	p := a.e.Profile
@@ -206,9 +211,9 @@ func (a *Agent) configure(sid string, t targetInfo, waiting bool) {
 	}
 	for i, ch := range calls {
 		select {
-		case r := <-ch:
-			if r.err != nil && !errors.Is(r.err, errClosed) {
-				a.log.Debug("configure target", "target_type", t.Type, "method", names[i], "err", r.err)
+		case err := <-ch:
+			if err != nil && !errors.Is(err, cdp.ErrClosed) {
+				a.log.Debug("configure target", "target_type", t.Type, "method", names[i], "err", err)
 			}
 		case <-ctx.Done():
 			return
@@ -255,7 +260,7 @@ func (a *Agent) requestPaused(sid string, raw json.RawMessage) {
 		}
 	}
 	// Not waited for: this runs in the read goroutine. A failure means the target is gone.
-	a.c.send(a.ctx, sid, method, params)
+	_ = a.c.Send(a.ctx, sid, method, params, nil)
 }
 
 // platformScript defines navigator.platform as p for a document.

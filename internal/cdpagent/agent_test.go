@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -53,15 +54,15 @@ func pageServer(t *testing.T) (*httptest.Server, *headers) {
 }
 
 // client is a second CDP connection, as Playwright or Puppeteer would open.
-type client struct{ c *conn }
+type client struct{ c *cdp.Conn }
 
 func newClient(t *testing.T, b bb.Browser) *client {
 	t.Helper()
-	c, err := dial(t.Context(), b.DevToolsURL(), nil)
+	c, err := cdp.Dial(t.Context(), b.DevToolsURL(), cdp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	return &client{c: c}
 }
 
@@ -73,13 +74,13 @@ func (cl *client) newPage(t *testing.T) string {
 	var tgt struct {
 		TargetID string `json:"targetId"`
 	}
-	if err := cl.c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &tgt); err != nil {
+	if err := cl.c.Call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &tgt); err != nil {
 		t.Fatal(err)
 	}
 	var att struct {
 		SessionID string `json:"sessionId"`
 	}
-	if err := cl.c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tgt.TargetID, "flatten": true}, &att); err != nil {
+	if err := cl.c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tgt.TargetID, "flatten": true}, &att); err != nil {
 		t.Fatal(err)
 	}
 	return att.SessionID
@@ -95,7 +96,7 @@ func (cl *client) existingPage(t *testing.T) string {
 			TargetID, Type string
 		} `json:"targetInfos"`
 	}
-	if err := cl.c.call(ctx, "", "Target.getTargets", nil, &ts); err != nil {
+	if err := cl.c.Call(ctx, "", "Target.getTargets", nil, &ts); err != nil {
 		t.Fatal(err)
 	}
 	for _, ti := range ts.TargetInfos {
@@ -103,7 +104,7 @@ func (cl *client) existingPage(t *testing.T) string {
 			var att struct {
 				SessionID string `json:"sessionId"`
 			}
-			if err := cl.c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &att); err != nil {
+			if err := cl.c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &att); err != nil {
 				t.Fatal(err)
 			}
 			return att.SessionID
@@ -121,7 +122,7 @@ func (cl *client) navigate(t *testing.T, sid, url string) string {
 	var nav struct {
 		ErrorText string `json:"errorText"`
 	}
-	if err := cl.c.call(ctx, sid, "Page.navigate", map[string]any{"url": url}, &nav); err != nil {
+	if err := cl.c.Call(ctx, sid, "Page.navigate", map[string]any{"url": url}, &nav); err != nil {
 		t.Fatal(err)
 	}
 	if nav.ErrorText != "" {
@@ -154,7 +155,7 @@ func (cl *client) eval(t *testing.T, sid, expr string, out any) {
 			Text string `json:"text"`
 		} `json:"exceptionDetails"`
 	}
-	if err := cl.c.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r); err != nil {
+	if err := cl.c.Call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.ExceptionDetails != nil {

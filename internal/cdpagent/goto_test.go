@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // pwClient is a CDP client that navigates like Playwright's page.goto: Page.navigate,
@@ -17,16 +18,16 @@ import (
 // Another document committing in the frame first is an "interrupted" error, as in
 // Playwright (frames.ts).
 type pwClient struct {
-	c      *conn
+	c      *cdp.Conn
 	mu     sync.Mutex
-	events []incoming
+	events []cdp.Event
 	notify chan struct{}
 }
 
 func newPWClient(t *testing.T, b bb.Browser) *pwClient {
 	t.Helper()
 	pc := &pwClient{notify: make(chan struct{}, 1)}
-	c, err := dial(t.Context(), b.DevToolsURL(), func(m incoming) {
+	c, err := cdp.Dial(t.Context(), b.DevToolsURL(), cdp.Options{OnEvent: func(m cdp.Event) {
 		pc.mu.Lock()
 		pc.events = append(pc.events, m)
 		pc.mu.Unlock()
@@ -34,11 +35,11 @@ func newPWClient(t *testing.T, b bb.Browser) *pwClient {
 		case pc.notify <- struct{}{}:
 		default:
 		}
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	pc.c = c
 	return pc
 }
@@ -52,11 +53,11 @@ func (pc *pwClient) page(t *testing.T) (sid, frameID string) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	for _, m := range []string{"Page.enable", "Runtime.enable"} {
-		if err := pc.c.call(ctx, sid, m, nil, nil); err != nil {
+		if err := pc.c.Call(ctx, sid, m, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := pc.c.call(ctx, sid, "Page.setLifecycleEventsEnabled", map[string]any{"enabled": true}, nil); err != nil {
+	if err := pc.c.Call(ctx, sid, "Page.setLifecycleEventsEnabled", map[string]any{"enabled": true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var tree struct {
@@ -66,7 +67,7 @@ func (pc *pwClient) page(t *testing.T) (sid, frameID string) {
 			} `json:"frame"`
 		} `json:"frameTree"`
 	}
-	if err := pc.c.call(ctx, sid, "Page.getFrameTree", nil, &tree); err != nil {
+	if err := pc.c.Call(ctx, sid, "Page.getFrameTree", nil, &tree); err != nil {
 		t.Fatal(err)
 	}
 	return sid, tree.FrameTree.Frame.ID
@@ -87,7 +88,7 @@ func (pc *pwClient) goTo(t *testing.T, sid, frameID, url string) string {
 		LoaderID  string `json:"loaderId"`
 		ErrorText string `json:"errorText"`
 	}
-	if err := pc.c.call(ctx, sid, "Page.navigate", map[string]any{"url": url, "frameId": frameID}, &nav); err != nil {
+	if err := pc.c.Call(ctx, sid, "Page.navigate", map[string]any{"url": url, "frameId": frameID}, &nav); err != nil {
 		return err.Error()
 	}
 	if nav.ErrorText != "" {

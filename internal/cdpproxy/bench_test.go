@@ -94,7 +94,7 @@ func BenchmarkChrome(b *testing.B) {
 	h.srv = newServer(b, g)
 	ctx := context.Background()
 	for _, path := range []struct{ name, url string }{{"direct", browser.DevToolsURL()}, {"gateway", h.URL()}} {
-		cdp := &cdpClient{c: dial(b, path.url)}
+		cdp := dialCDP(b, path.url)
 		sessionID, err := cdp.attachPage(ctx)
 		if err != nil {
 			b.Fatal(err)

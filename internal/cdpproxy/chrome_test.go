@@ -2,7 +2,6 @@ package cdpproxy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,58 +9,19 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
-// cdpClient is a minimal CDP client: one call at a time; events are dropped.
-type cdpClient struct {
-	c  *websocket.Conn
-	id int
-}
+// cdpClient is the tests' CDP client, with helpers for pages.
+type cdpClient struct{ *cdp.Conn }
+
+// dialCDP connects a cdpClient to url for the test's length.
+func dialCDP(t testing.TB, url string) *cdpClient { return &cdpClient{chrometest.Dial(t, url)} }
 
 // call sends method to sessionID ("" for the browser) and decodes the result into out.
 func (c *cdpClient) call(ctx context.Context, sessionID, method string, params, out any) error {
-	c.id++
-	msg := map[string]any{"id": c.id, "method": method}
-	if params != nil {
-		msg["params"] = params
-	}
-	if sessionID != "" {
-		msg["sessionId"] = sessionID
-	}
-	b, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	if err := c.c.Write(ctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("%s: %w", method, err)
-	}
-	for {
-		_, data, err := c.c.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: %w", method, err)
-		}
-		var resp struct {
-			ID     int             `json:"id"`
-			Result json.RawMessage `json:"result"`
-			Error  *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal(data, &resp); err != nil {
-			return fmt.Errorf("%s: %w", method, err)
-		}
-		if resp.ID != c.id {
-			continue // an event
-		}
-		if resp.Error != nil {
-			return fmt.Errorf("%s: %s", method, resp.Error.Message)
-		}
-		if out == nil {
-			return nil
-		}
-		return json.Unmarshal(resp.Result, out)
-	}
+	return c.Call(ctx, sessionID, method, params, out)
 }
 
 type targetInfo struct {
@@ -112,15 +72,15 @@ func TestChromeEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
-	cdp := &cdpClient{c: dial(t, md.connectURL(s.ID))}
-	pages, err := cdp.pages(ctx)
+	c := dialCDP(t, md.connectURL(s.ID))
+	pages, err := c.pages(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pages) != 1 {
 		t.Fatalf("Target.getTargets shows %d pages; want 1: %+v", len(pages), pages)
 	}
-	sessionID, err := cdp.attachPage(ctx)
+	sessionID, err := c.attachPage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +89,7 @@ func TestChromeEndToEnd(t *testing.T) {
 			Value int `json:"value"`
 		} `json:"result"`
 	}
-	if err := cdp.call(ctx, sessionID, "Runtime.evaluate", map[string]any{"expression": "6*7", "returnByValue": true}, &res); err != nil {
+	if err := c.call(ctx, sessionID, "Runtime.evaluate", map[string]any{"expression": "6*7", "returnByValue": true}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Result.Value != 42 {
@@ -141,14 +101,15 @@ func TestChromeEndToEnd(t *testing.T) {
 			Value string `json:"value"`
 		} `json:"result"`
 	}
-	if err := cdp.call(ctx, sessionID, "Runtime.evaluate", map[string]any{"expression": "'x'.repeat(4e6)", "returnByValue": true}, &big); err != nil {
+	if err := c.call(ctx, sessionID, "Runtime.evaluate", map[string]any{"expression": "'x'.repeat(4e6)", "returnByValue": true}, &big); err != nil {
 		t.Fatal(err)
 	}
 	if len(big.Result.Value) != 4e6 {
 		t.Errorf("4 MB evaluate returned %d bytes", len(big.Result.Value))
 	}
-	if err := cdp.c.Close(websocket.StatusNormalClosure, ""); err != nil {
-		t.Errorf("close: %v", err)
+	c.Close()
+	if err := c.Err(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Errorf("close: %v; want a normal closure", err)
 	}
 	waitFor(t, "session completed after the last client left", func() bool { return md.status(t, s.ID) == "COMPLETED" })
 }

@@ -44,9 +44,9 @@ func TestMeasureChrome(t *testing.T) {
 		shots   []time.Duration
 	}
 	paths := []*path{
-		{name: "direct", cdp: &cdpClient{c: dial(t, browser.DevToolsURL())}},
-		{name: "tcppump", cdp: &cdpClient{c: dial(t, "ws://"+pump+u.Path)}},
-		{name: "gateway", cdp: &cdpClient{c: dial(t, h.URL())}},
+		{name: "direct", cdp: dialCDP(t, browser.DevToolsURL())},
+		{name: "tcppump", cdp: dialCDP(t, "ws://"+pump+u.Path)},
+		{name: "gateway", cdp: dialCDP(t, h.URL())},
 	}
 	params := map[string]any{"expression": "1+1"}
 	for _, p := range paths {

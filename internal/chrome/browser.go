@@ -18,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
-
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // ErrExited is returned by WaitReady when the browser process exits before it is ready.
@@ -389,16 +388,20 @@ func killGroup(pgid int, exited <-chan struct{}) error {
 // closeBrowser sends Browser.close over the browser's DevTools websocket and waits for
 // the reply or for the connection to drop with the browser.
 func closeBrowser(ctx context.Context, wsURL string) error {
-	c, _, err := websocket.Dial(ctx, wsURL, nil)
+	c, err := cdp.Dial(ctx, wsURL, cdp.Options{})
 	if err != nil {
-		return fmt.Errorf("dial devtools: %w", err)
+		return err
 	}
 	defer c.CloseNow() // the browser is going away; no close handshake to wait for
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"id":1,"method":"Browser.close"}`)); err != nil {
-		return fmt.Errorf("send Browser.close: %w", err)
+	// An error answer usually means the browser closed the socket before it answered,
+	// which is success: either outcome means the command was delivered.
+	answered := make(chan struct{})
+	if err := c.Send(ctx, "", "Browser.close", nil, func(json.RawMessage, error) { close(answered) }); err != nil {
+		return err
 	}
-	// No domain is enabled on this connection, so the only message is the reply; an
-	// error here usually means the browser closed the socket first, which is success.
-	_, _, _ = c.Read(ctx) // either outcome means the command was delivered
+	select {
+	case <-answered:
+	case <-ctx.Done():
+	}
 	return nil
 }

@@ -164,7 +164,7 @@ func TestLaunch(t *testing.T) {
 	var version struct {
 		Product string `json:"product"`
 	}
-	if err := c.call(ctx, "", "Browser.getVersion", nil, &version); err != nil {
+	if err := c.Call(ctx, "", "Browser.getVersion", nil, &version); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(version.Product, "Chrome") {
@@ -179,7 +179,7 @@ func TestLaunch(t *testing.T) {
 			URL      string `json:"url"`
 		} `json:"targetInfos"`
 	}
-	if err := c.call(ctx, "", "Target.getTargets", nil, &targets); err != nil {
+	if err := c.Call(ctx, "", "Target.getTargets", nil, &targets); err != nil {
 		t.Fatal(err)
 	}
 	var pages []string
@@ -194,7 +194,7 @@ func TestLaunch(t *testing.T) {
 	var attached struct {
 		SessionID string `json:"sessionId"`
 	}
-	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": pages[0], "flatten": true}, &attached); err != nil {
+	if err := c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": pages[0], "flatten": true}, &attached); err != nil {
 		t.Fatal(err)
 	}
 	var eval struct {
@@ -203,7 +203,7 @@ func TestLaunch(t *testing.T) {
 		} `json:"result"`
 	}
 	params := map[string]any{"expression": "[window.innerWidth, window.innerHeight]", "returnByValue": true}
-	if err := c.call(ctx, attached.SessionID, "Runtime.evaluate", params, &eval); err != nil {
+	if err := c.Call(ctx, attached.SessionID, "Runtime.evaluate", params, &eval); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(eval.Result.Value, []int{vp.Width, vp.Height}); diff != "" {

@@ -17,12 +17,13 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
 // page attaches to b's first page and returns a function that evaluates an expression
 // there (awaiting promises) and returns its value as a string.
-func page(t *testing.T, b bb.Browser) (c *cdp, session string) {
+func page(t *testing.T, b bb.Browser) (c *cdp.Conn, session string) {
 	t.Helper()
 	c = dialCDP(t, b.DevToolsURL())
 	ctx, cancel := context.WithTimeout(t.Context(), closeTimeout)
@@ -33,7 +34,7 @@ func page(t *testing.T, b bb.Browser) (c *cdp, session string) {
 			Type     string `json:"type"`
 		} `json:"targetInfos"`
 	}
-	if err := c.call(ctx, "", "Target.getTargets", nil, &targets); err != nil {
+	if err := c.Call(ctx, "", "Target.getTargets", nil, &targets); err != nil {
 		t.Fatal(err)
 	}
 	for _, ti := range targets.TargetInfos {
@@ -43,7 +44,7 @@ func page(t *testing.T, b bb.Browser) (c *cdp, session string) {
 		var attached struct {
 			SessionID string `json:"sessionId"`
 		}
-		if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &attached); err != nil {
+		if err := c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": ti.TargetID, "flatten": true}, &attached); err != nil {
 			t.Fatal(err)
 		}
 		return c, attached.SessionID
@@ -53,7 +54,7 @@ func page(t *testing.T, b bb.Browser) (c *cdp, session string) {
 }
 
 // eval evaluates expr in the page and returns its string value.
-func eval(t *testing.T, c *cdp, session, expr string) string {
+func eval(t *testing.T, c *cdp.Conn, session, expr string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), closeTimeout)
 	defer cancel()
@@ -63,7 +64,7 @@ func eval(t *testing.T, c *cdp, session, expr string) string {
 		} `json:"result"`
 	}
 	params := map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}
-	if err := c.call(ctx, session, "Runtime.evaluate", params, &res); err != nil {
+	if err := c.Call(ctx, session, "Runtime.evaluate", params, &res); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := res.Result.Value.(string)
@@ -71,11 +72,11 @@ func eval(t *testing.T, c *cdp, session, expr string) string {
 }
 
 // navigate loads url in the page and returns the text of what it shows.
-func navigate(t *testing.T, c *cdp, session, url string) string {
+func navigate(t *testing.T, c *cdp.Conn, session, url string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), closeTimeout)
 	defer cancel()
-	if err := c.call(ctx, session, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
+	if err := c.Call(ctx, session, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
 		return "navigate error: " + err.Error()
 	}
 	time.Sleep(300 * time.Millisecond) // file:// and error pages commit at once
@@ -125,16 +126,16 @@ func TestSandboxConfinement(t *testing.T) {
 				NodeID int `json:"nodeId"`
 			} `json:"root"`
 		}
-		if err := c.call(ctx, s, "DOM.getDocument", nil, &doc); err != nil {
+		if err := c.Call(ctx, s, "DOM.getDocument", nil, &doc); err != nil {
 			t.Fatal(err)
 		}
 		var q struct {
 			NodeID int `json:"nodeId"`
 		}
-		if err := c.call(ctx, s, "DOM.querySelector", map[string]any{"nodeId": doc.Root.NodeID, "selector": "#f"}, &q); err != nil {
+		if err := c.Call(ctx, s, "DOM.querySelector", map[string]any{"nodeId": doc.Root.NodeID, "selector": "#f"}, &q); err != nil {
 			t.Fatal(err)
 		}
-		_ = c.call(ctx, s, "DOM.setFileInputFiles", map[string]any{"nodeId": q.NodeID, "files": []string{secret}}, nil) // may fail; reading is what matters
+		_ = c.Call(ctx, s, "DOM.setFileInputFiles", map[string]any{"nodeId": q.NodeID, "files": []string{secret}}, nil) // may fail; reading is what matters
 		got := eval(t, c, s, `new Promise(r => { const f = document.getElementById('f').files[0];
 			if (!f) return r('no file'); const fr = new FileReader(); fr.onload = () => r(String(fr.result));
 			fr.onerror = () => r('read error'); fr.readAsText(f) })`)

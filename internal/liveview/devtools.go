@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // handleDevTools serves Chromium's own DevTools frontend from the session's browser
@@ -36,7 +37,7 @@ func (s *Server) handleDevTools(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "no such DevTools file"))
 		return
 	}
-	base, err := bb.DevToolsHTTP(t.BrowserURL)
+	base, err := cdp.HTTPBase(t.BrowserURL)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -97,12 +98,11 @@ func rewriteDevToolsHTML(resp *http.Response) error {
 func (s *Server) relayDevTools(w http.ResponseWriter, r *http.Request, t *bb.LiveTarget, path string) {
 	dst := t.BrowserURL
 	if id, ok := strings.CutPrefix(path, "page/"); ok && validTargetID(id) {
-		base, err := bb.DevToolsHTTP(t.BrowserURL)
-		if err != nil {
+		var err error
+		if dst, err = cdp.PageURL(t.BrowserURL, id); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		dst = "ws" + strings.TrimPrefix(base, "http") + "/devtools/page/" + id
 	} else if path != "browser" {
 		s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "DevTools websockets are …/devtools/browser and …/devtools/page/<target id>"))
 		return

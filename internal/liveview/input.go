@@ -3,6 +3,8 @@ package liveview
 import (
 	"strconv"
 	"time"
+
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // input passes a viewer's mouse, wheel, keyboard or navigation to the shown tab.
@@ -35,7 +37,7 @@ func (v *viewer) input(m viewerMsg) {
 	}
 }
 
-func (v *viewer) inputDone(e cdpEvent) {
+func (v *viewer) inputDone(e cdp.Event) {
 	in, ok := v.inputs[e.SessionID]
 	if !ok {
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // callWait bounds each CDP command the live view waits for.
@@ -105,12 +106,12 @@ type viewerStats struct {
 	duration time.Duration
 }
 
-func newViewer(s *Server, t *bb.LiveTarget, ws *websocket.Conn, cdp *cdpConn, readOnly bool) *viewer {
+func newViewer(s *Server, t *bb.LiveTarget, ws *websocket.Conn, conn *cdpConn, readOnly bool) *viewer {
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	ioctx, iocancel := context.WithCancel(context.Background())
 	return &viewer{
 		ioctx: ioctx, iocancel: iocancel,
-		s: s, t: t, ws: ws, cdp: cdp, readOnly: readOnly,
+		s: s, t: t, ws: ws, cdp: conn, readOnly: readOnly,
 		log:      s.log.With("session_id", t.SessionID),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -171,7 +172,7 @@ func (v *viewer) run(page string, pin bool) (websocket.StatusCode, string) {
 			for _, e := range v.cdp.takeEvents() {
 				v.event(e)
 			}
-		case <-v.cdp.done:
+		case <-v.cdp.done():
 			return websocket.StatusInternalError, "browser connection lost"
 		case <-v.t.Ended():
 			return closeEnded, "session ended"
@@ -318,11 +319,11 @@ func (v *viewer) setup(page string, pin bool) error {
 // showFront shows the tab in front (the first of /json/list), or the newest one.
 func (v *viewer) showFront() {
 	ctx, cancel := context.WithTimeout(v.ctx, callWait)
-	pages, err := bb.ListPages(ctx, v.t.BrowserURL)
+	pages, err := listPages(ctx, v.t.BrowserURL)
 	cancel()
 	if err == nil {
-		for _, p := range pages {
-			if v.index(p.ID) >= 0 && v.show(p.ID, false) {
+		for _, id := range pages {
+			if v.index(id) >= 0 && v.show(id, false) {
 				return
 			}
 		}
@@ -334,6 +335,26 @@ func (v *viewer) showFront() {
 	}
 	v.active = ""
 	v.sendTabs()
+}
+
+// listPages returns the ids of a browser's pages from /json/list, in Chromium's order
+// there: the most recently activated tab first.
+func listPages(ctx context.Context, browserURL string) ([]string, error) {
+	base, err := cdp.HTTPBase(browserURL)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := cdp.List(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, t := range targets {
+		if t.Type == "page" && !strings.HasPrefix(t.URL, "devtools://") { // not workers, iframes, DevTools windows
+			ids = append(ids, t.ID)
+		}
+	}
+	return ids, nil
 }
 
 func (v *viewer) index(id string) int {
@@ -435,7 +456,7 @@ func (v *viewer) handle(m viewerMsg) {
 }
 
 // event acts on one CDP event or tagged reply.
-func (v *viewer) event(e cdpEvent) {
+func (v *viewer) event(e cdp.Event) {
 	switch e.Method {
 	case "Page.screencastFrame":
 		if e.SessionID == v.session && v.casting {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // script is the rrweb recorder, built by scripts/rrweb/build.sh.
@@ -92,7 +93,7 @@ type agent struct {
 	r    *Recorder
 	opts bb.AgentOptions
 	log  *slog.Logger
-	c    *conn
+	c    *cdp.Conn
 	ctx  context.Context // cancelled by stop
 	stop context.CancelFunc
 	wg   sync.WaitGroup // page setups and the flusher
@@ -110,14 +111,14 @@ type agent struct {
 func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOptions) (func(), error) {
 	actx, cancel := context.WithCancel(context.Background())
 	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1)}
-	c, err := dial(ctx, browserURL, r.cfg.MaxMessageBytes, a.onEvent, a.onOversize)
+	c, err := cdp.Dial(ctx, browserURL, cdp.Options{ReadLimit: r.cfg.MaxMessageBytes, OnEvent: a.onEvent, OnOversize: a.onOversize})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	a.c = c
 	if err := a.setup(ctx); err != nil {
-		c.close()
+		c.CloseNow()
 		cancel()
 		a.wg.Wait() // pages attached before the failure
 		return nil, err
@@ -131,7 +132,7 @@ func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOp
 
 func (a *agent) setup(ctx context.Context) error {
 	if a.opts.DownloadDir != "" {
-		if err := a.c.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{
+		if err := a.c.Call(ctx, "", "Browser.setDownloadBehavior", map[string]any{
 			"behavior": "allow", "downloadPath": a.opts.DownloadDir,
 		}, nil); err != nil {
 			return fmt.Errorf("set download dir: %w", err)
@@ -143,23 +144,40 @@ func (a *agent) setup(ctx context.Context) error {
 	// Pages only: every page that exists and every new one attaches to this connection
 	// paused (waitForDebuggerOnStart), so the recorder is in place before its first
 	// document; armPage resumes it.
-	return a.c.call(ctx, "", "Target.setAutoAttach", map[string]any{
+	return a.c.Call(ctx, "", "Target.setAutoAttach", map[string]any{
 		"autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true,
 		"filter": []map[string]any{{"type": "page"}},
 	}, nil)
 }
 
+// eventParams are the params of the events the recorder reads: Target.attachedToTarget
+// and Runtime.bindingCalled.
+type eventParams struct {
+	SessionID  string `json:"sessionId"`
+	TargetInfo struct {
+		Type string `json:"type"`
+	} `json:"targetInfo"`
+	WaitingForDebugger bool   `json:"waitingForDebugger"`
+	Name               string `json:"name"`
+	Payload            string `json:"payload"`
+}
+
 // onEvent runs on the read loop: it must not call the browser.
-func (a *agent) onEvent(m *message) {
+func (a *agent) onEvent(m cdp.Event) {
+	if m.Method != "Target.attachedToTarget" && m.Method != "Runtime.bindingCalled" {
+		return
+	}
+	var p eventParams
+	if json.Unmarshal(m.Params, &p) != nil {
+		return
+	}
 	switch m.Method {
 	case "Target.attachedToTarget":
 		if a.ctx.Err() != nil {
 			return
 		}
-		p := m.Params
 		a.wg.Go(func() { a.armPage(p.SessionID, p.TargetInfo.Type, p.WaitingForDebugger) })
 	case "Runtime.bindingCalled":
-		p := m.Params
 		if p.Name != binding {
 			return
 		}
@@ -232,21 +250,33 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 		}{"Runtime.runIfWaitingForDebugger", nil})
 	}
 	var err error
-	var waits []func(context.Context, any) error
+	var waits []chan error
 	for _, s := range steps {
-		w, serr := a.c.send(ctx, sessionID, s.method, s.params)
+		ch := make(chan error, 1)
+		serr := a.c.Send(ctx, sessionID, s.method, s.params, func(_ json.RawMessage, err error) {
+			if err != nil {
+				err = fmt.Errorf("%s: %w", s.method, err)
+			}
+			ch <- err
+		})
 		if serr != nil {
 			err = serr
 			break
 		}
-		waits = append(waits, w)
+		waits = append(waits, ch)
 	}
-	for _, w := range waits {
-		if werr := w(ctx, nil); err == nil {
+	for _, ch := range waits {
+		var werr error
+		select {
+		case werr = <-ch:
+		case <-ctx.Done():
+			werr = ctx.Err()
+		}
+		if err == nil {
 			err = werr
 		}
 	}
-	if err != nil && a.ctx.Err() == nil && !errors.Is(err, errClosed) {
+	if err != nil && a.ctx.Err() == nil && !errors.Is(err, cdp.ErrClosed) {
 		a.log.Info("page not recorded", "cdp_session", sessionID, "err", err) // also when a tab closes at once
 	}
 }
@@ -294,7 +324,7 @@ func (a *agent) flush() {
 
 // close ends the connection, waits for the page setups, and flushes the last events.
 func (a *agent) close() {
-	a.c.close() // pending calls fail at once
+	a.c.CloseNow() // pending calls fail at once
 	a.stop()
 	a.wg.Wait()
 	a.flush() // events that arrived after the flusher's last turn

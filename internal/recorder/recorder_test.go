@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
@@ -36,15 +37,15 @@ func testServer(t *testing.T) *httptest.Server {
 
 // client is the test's own CDP client, standing in for a user's.
 type client struct {
-	*conn
+	*cdp.Conn
 }
 
 func newClient(t *testing.T, url string) *client {
-	c, err := dial(t.Context(), url, DefaultMaxMessageBytes, func(*message) {}, func(int64, []byte) {})
+	c, err := cdp.Dial(t.Context(), url, cdp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.close)
+	t.Cleanup(c.CloseNow)
 	return &client{c}
 }
 
@@ -55,13 +56,13 @@ func (c *client) page(t *testing.T, url string) string {
 	var tgt struct {
 		TargetID string `json:"targetId"`
 	}
-	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": url}, &tgt); err != nil {
+	if err := c.Call(ctx, "", "Target.createTarget", map[string]any{"url": url}, &tgt); err != nil {
 		t.Fatal(err)
 	}
 	var att struct {
 		SessionID string `json:"sessionId"`
 	}
-	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tgt.TargetID, "flatten": true}, &att); err != nil {
+	if err := c.Call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": tgt.TargetID, "flatten": true}, &att); err != nil {
 		t.Fatal(err)
 	}
 	return att.SessionID
@@ -74,7 +75,7 @@ func (c *client) eval(t *testing.T, session, expr string) string {
 			Value any `json:"value"`
 		} `json:"result"`
 	}
-	if err := c.call(t.Context(), session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true, "userGesture": true}, &res); err != nil {
+	if err := c.Call(t.Context(), session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true, "userGesture": true}, &res); err != nil {
 		t.Fatal(err)
 	}
 	return fmt.Sprint(res.Result.Value)

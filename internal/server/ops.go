@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/cdpproxy"
+	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/metrics"
 )
 
@@ -215,7 +214,7 @@ func (r *readiness) checkChrome(ctx context.Context) check {
 	stale := r.versionStamp == nil || time.Since(r.versionAt) > r.versionTTL ||
 		!fi.ModTime().Equal(r.versionStamp.ModTime()) || fi.Size() != r.versionStamp.Size()
 	if stale {
-		r.version, r.versionErr = probeChromeVersion(ctx, r.chrome)
+		r.version, r.versionErr = chrome.Version(ctx, r.chrome)
 		r.versionAt, r.versionStamp = time.Now(), fi
 	}
 	version, versionErr := r.version, r.versionErr
@@ -230,24 +229,4 @@ func (r *readiness) checkChrome(ctx context.Context) check {
 		return check{Detail: fmt.Sprintf("the last %d launches failed: %v", failures, last)}
 	}
 	return check{OK: true, Detail: version}
-}
-
-// probeChromeVersion runs `chrome --version`.
-func probeChromeVersion(ctx context.Context, path string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-			err = fmt.Errorf("%w: %s", err, firstLine(string(ee.Stderr)))
-		}
-		return "", fmt.Errorf("%s --version: %w", path, err)
-	}
-	return firstLine(string(out)), nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os/exec"
-	"regexp"
 	"strings"
-	"time"
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/cdpagent"
+	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/proxy"
 )
 
@@ -55,18 +53,14 @@ func setupConfig(ctx context.Context, cfg Config, chromePath string, reserved *b
 	}, nil
 }
 
-var versionRE = regexp.MustCompile(`\b(\d+\.\d+\.\d+\.\d+)\b`)
-
 // chromeVersion returns Chromium's full version from `chromium --version`, or "" (the
 // emulation agent then sets the user agent over CDP alone).
 func chromeVersion(ctx context.Context, path string, logger *slog.Logger) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
-	m := versionRE.FindSubmatch(out)
-	if err != nil || m == nil {
+	v, err := chrome.Version(ctx, path)
+	n := chrome.VersionNumber(v)
+	if err != nil || n == "" {
 		logger.Warn("chromium version unknown; user agent set over CDP only", "err", err)
 		return ""
 	}
-	return string(m[1])
+	return n
 }

@@ -2,7 +2,6 @@ package webdriver
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
+	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
 // driverPID returns the pid of the chromedriver of a browserd session.
@@ -109,13 +108,7 @@ func TestMixedCDP(t *testing.T) {
 	defer att.Detach()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, att.BrowserURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(64 << 20)
-	cdp := &cdpConn{c: ws}
+	cdp := &cdpConn{chrometest.Dial(t, att.BrowserURL)}
 	var targets struct {
 		TargetInfos []struct{ TargetID, Type, URL string } `json:"targetInfos"`
 	}
@@ -222,55 +215,12 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// cdpConn is a minimal CDP client: one call at a time; events are skipped.
-type cdpConn struct {
-	c  *websocket.Conn
-	id int
-}
+// cdpConn is the test's CDP client; a failed call fails the test.
+type cdpConn struct{ *cdp.Conn }
 
 func (c *cdpConn) call(ctx context.Context, t testing.TB, sessionID, method string, params, out any) {
 	t.Helper()
-	c.id++
-	msg := map[string]any{"id": c.id, "method": method}
-	if params != nil {
-		msg["params"] = params
-	}
-	if sessionID != "" {
-		msg["sessionId"] = sessionID
-	}
-	b, err := json.Marshal(msg)
-	if err != nil {
+	if err := c.Call(ctx, sessionID, method, params, out); err != nil {
 		t.Fatal(err)
-	}
-	if err := c.c.Write(ctx, websocket.MessageText, b); err != nil {
-		t.Fatalf("%s: %v", method, err)
-	}
-	for {
-		_, data, err := c.c.Read(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		var resp struct {
-			ID     int             `json:"id"`
-			Result json.RawMessage `json:"result"`
-			Error  *struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if err := json.Unmarshal(data, &resp); err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		if resp.ID != c.id {
-			continue
-		}
-		if resp.Error != nil {
-			t.Fatalf("%s: %s", method, resp.Error.Message)
-		}
-		if out != nil {
-			if err := json.Unmarshal(resp.Result, out); err != nil {
-				t.Fatalf("%s: %v", method, err)
-			}
-		}
-		return
 	}
 }

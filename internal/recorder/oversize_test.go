@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 )
 
 // TestConnOversize: a message over the limit is read through without being kept
@@ -40,24 +41,25 @@ func TestConnOversize(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int64
 	var heads []string
-	c, err := dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), limit, a.onEvent, func(size int64, head []byte) {
-		mu.Lock()
-		sizes, heads = append(sizes, size), append(heads, string(head))
-		mu.Unlock()
-		a.onOversize(size, head)
-	})
+	c, err := cdp.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http"), cdp.Options{ReadLimit: limit, OnEvent: a.onEvent,
+		OnOversize: func(size int64, head []byte) {
+			mu.Lock()
+			sizes, heads = append(sizes, size), append(heads, string(head))
+			mu.Unlock()
+			a.onOversize(size, head)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.CloseNow()
 	waitFor(t, "the message after the large one", func() bool {
 		a.flush()
 		return got.find(func(e bb.RecordingEvent) bool { return bytes.Contains(e.Data, []byte(`"after"`)) })
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	if len(sizes) != 1 || sizes[0] != int64(len(big)) || len(heads[0]) != headSize || !strings.HasPrefix(big, heads[0]) {
-		t.Errorf("onOversize got sizes %v, heads of %d bytes; want one call with %d and the first %d bytes", sizes, len(heads), len(big), headSize)
+	if len(sizes) != 1 || sizes[0] != int64(len(big)) || !strings.HasPrefix(big, heads[0]) || !strings.HasPrefix(heads[0], string(bindingCalled)) {
+		t.Errorf("onOversize got sizes %v, heads %q; want one call with %d and the message's first bytes", sizes, heads, len(big))
 	}
 	if !got.find(func(e bb.RecordingEvent) bool {
 		return e.Type == bb.RRWebCustom && bytes.Contains(e.Data, []byte(`"browserd.eventsDropped"`))
