@@ -2,10 +2,7 @@ package browserd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -64,7 +61,7 @@ func (m *Manager) LiveView(ctx context.Context, projectID, id string, ttl time.D
 	if exp.Unix() <= now.Unix() { // about to time out: the token still needs a future second
 		exp = now.Add(time.Second)
 	}
-	pages, err := listPages(ctx, ls.browser.DevToolsURL())
+	pages, err := ls.browser.Pages(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list pages of session %s: %w", id, err)
 	}
@@ -192,65 +189,4 @@ func (v *LiveView) URLs(base url.URL) LiveURLs {
 		out.DevToolsURL = devtools("browser")
 	}
 	return out
-}
-
-// devToolsHTTP returns the HTTP base (http://127.0.0.1:PORT) of a browser-level
-// DevTools websocket URL, which also serves /json and the DevTools frontend. Elsewhere
-// internal/cdp speaks to Chromium (cdp.HTTPBase, cdp.List); the root, which imports
-// only the standard library, keeps this one request of its own for LiveView.
-func devToolsHTTP(browserURL string) (string, error) {
-	u, err := url.Parse(browserURL)
-	if err != nil || u.Host == "" || (u.Scheme != "ws" && u.Scheme != "wss") {
-		return "", fmt.Errorf("not a DevTools websocket URL: %q", browserURL)
-	}
-	scheme := "http"
-	if u.Scheme == "wss" {
-		scheme = "https"
-	}
-	return scheme + "://" + u.Host, nil
-}
-
-// listPages returns the page targets of a browser, given its browser-level DevTools
-// websocket URL, from its DevTools HTTP endpoint (/json/list), in Chromium's order
-// there: the most recently activated tab first.
-func listPages(ctx context.Context, browserURL string) ([]LivePage, error) {
-	base, err := devToolsHTTP(browserURL)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/json/list", nil)
-	if err != nil {
-		return nil, err
-	}
-	// A client of its own: no proxy from the environment for a loopback browser, and
-	// no idle connections left behind.
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /json/list: %s", resp.Status)
-	}
-	var targets []struct {
-		ID         string `json:"id"`
-		Type       string `json:"type"`
-		URL        string `json:"url"`
-		Title      string `json:"title"`
-		FaviconURL string `json:"faviconUrl"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&targets); err != nil {
-		return nil, fmt.Errorf("decode /json/list: %w", err)
-	}
-	pages := []LivePage{}
-	for _, t := range targets {
-		if t.Type != "page" || strings.HasPrefix(t.URL, "devtools://") {
-			continue // browser UI, workers, iframes, DevTools windows
-		}
-		pages = append(pages, LivePage{ID: t.ID, URL: t.URL, Title: t.Title, FaviconURL: t.FaviconURL})
-	}
-	return pages, nil
 }

@@ -50,6 +50,9 @@ type Browser interface {
 	PID() int
 	// DevToolsURL is the browser-level CDP websocket URL (ws://127.0.0.1:port/devtools/browser/…).
 	DevToolsURL() string
+	// Pages returns the open tabs, the most recently activated first (what
+	// GET /v1/sessions/{id}/debug lists).
+	Pages(ctx context.Context) ([]LivePage, error)
 	// Dir is the browser's own directory (user data, downloads, temp files).
 	Dir() string
 	// Exited is closed when the main process has exited, for whatever reason.

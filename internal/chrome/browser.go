@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -41,7 +40,6 @@ type Browser struct {
 	dir   string
 	grace time.Duration
 	log   *slog.Logger
-	http  *http.Client
 
 	stderr   *os.File
 	wg       sync.WaitGroup // the wait and stderr goroutines
@@ -79,7 +77,6 @@ func newBrowser(ctx context.Context, cmd *exec.Cmd, stderr *os.File, dir string,
 		grace:   grace,
 		log:     log,
 		// No keep-alive: no idle connection (and its goroutines) outlives a poll.
-		http:     &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 		stderr:   stderr,
 		exited:   make(chan struct{}),
 		urlReady: make(chan struct{}),
@@ -188,16 +185,13 @@ func (b *Browser) WaitReady(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("wait for chrome devtools line (stderr: %s): %w", b.stderrTail(), ctx.Err())
 	}
-	u, err := url.Parse(b.DevToolsURL())
-	if err != nil {
-		return fmt.Errorf("chrome devtools url: %w", err) // parseDevToolsLine accepted it
-	}
-	list := "http://" + u.Host + "/json/list"
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		ok, err := b.hasPage(ctx, list)
-		if ok {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		pages, err := b.Pages(pctx)
+		cancel()
+		if len(pages) > 0 {
 			return nil
 		}
 		select {
@@ -210,34 +204,31 @@ func (b *Browser) WaitReady(ctx context.Context) error {
 	}
 }
 
-// hasPage reports whether DevTools lists a page target.
-func (b *Browser) hasPage(ctx context.Context, list string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, list, nil)
+// Pages returns the browser's open tabs from DevTools' /json/list, in Chromium's order
+// there: the most recently activated first.
+func (b *Browser) Pages(ctx context.Context) ([]bb.LivePage, error) {
+	base, err := cdp.HTTPBase(b.DevToolsURL())
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	resp, err := b.http.Do(req)
+	ts, err := cdp.List(ctx, base)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("GET /json/list: %s", resp.Status)
-	}
-	var targets []struct {
-		Type string `json:"type"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil {
-		return false, fmt.Errorf("decode /json/list: %w", err)
-	}
-	for _, t := range targets {
-		if t.Type == "page" {
-			return true, nil
+	return PageTargets(ts), nil
+}
+
+// PageTargets keeps the tabs of a /json/list: targets of type page, without DevTools'
+// own windows (browser UI, workers and iframes are other types).
+func PageTargets(ts []cdp.Target) []bb.LivePage {
+	pages := []bb.LivePage{}
+	for _, t := range ts {
+		if t.Type != "page" || strings.HasPrefix(t.URL, "devtools://") {
+			continue
 		}
+		pages = append(pages, bb.LivePage{ID: t.ID, URL: t.URL, Title: t.Title, FaviconURL: t.FaviconURL})
 	}
-	return false, nil
+	return pages
 }
 
 // exitError describes an early exit; it waits briefly for the rest of stderr.
@@ -348,7 +339,6 @@ func (b *Browser) stop(ctx context.Context, grace time.Duration) error {
 	}
 	b.stderr.Close() // unblocks readStderr if something outside the group holds the pipe
 	b.wg.Wait()
-	b.http.CloseIdleConnections()
 	b.link.close()
 	b.release()
 	if err := errors.Join(errs...); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome"
 )
 
@@ -198,6 +199,20 @@ func (b *Browser) Egress() func(net.Conn) {
 
 // PID returns a made-up process id, unique per Launcher.
 func (b *Browser) PID() int { return b.pid }
+
+// Pages lists the tabs the launcher's DevToolsURL serves at /json/list (a test server
+// standing in for Chromium's DevTools HTTP endpoint), as internal/chrome does.
+func (b *Browser) Pages(ctx context.Context) ([]bb.LivePage, error) {
+	base, err := cdp.HTTPBase(b.url)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := cdp.List(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	return chrome.PageTargets(ts), nil
+}
 
 // DevToolsURL returns the launcher's DevToolsURL.
 func (b *Browser) DevToolsURL() string { return b.url }
