@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SessionLog is one CDP command a client sent through the gateway, with the browser's
@@ -41,6 +44,79 @@ type RecordingEvent struct {
 	Type      int             `json:"type"`
 	Timestamp int64           `json:"timestamp"` // ms since the Unix epoch
 	Data      json.RawMessage `json:"data"`
+}
+
+// rrweb event types (spec §2.7).
+const (
+	RRWebFullSnapshot        = 2
+	RRWebIncrementalSnapshot = 3
+	RRWebMeta                = 4
+	RRWebCustom              = 5
+)
+
+// CDPExchange is one client command and the browser's response as the CDP gateway saw
+// them: copies cut to the payload limit, decoded later off the relay's path.
+type CDPExchange struct {
+	SessionID string
+	// Method and CDPSessionID come from the command; the gateway reads them even when
+	// the copy is cut.
+	Method       string
+	CDPSessionID string
+	Request      []byte // the client's message, at most the payload limit
+	RequestSize  int    // its whole size
+	RequestAt    time.Time
+	Response     []byte // nil when no response came (the connection ended first)
+	ResponseSize int
+	ResponseAt   time.Time
+}
+
+// TruncationMarker ends the rawBody of a logged message that was cut.
+const TruncationMarker = "…[truncated by browserd]"
+
+// LiveSession is what the CDP gateway needs to know about a live session.
+type LiveSession struct {
+	DownloadDir string
+	UploadDir   string
+	// Logs says whether the session keeps CDP logs (logSession).
+	Logs bool
+	// LogPayloadLimit is how much of each message the gateway needs to copy.
+	LogPayloadLimit int
+}
+
+// UploadPathPrefix is where uploaded files appear to CDP clients (spec §3.9): the
+// gateway maps DOM.setFileInputFiles paths under it to the session's upload directory.
+const UploadPathPrefix = "/tmp/.uploads/"
+
+// maxUploadName is the longest file name (bytes) most file systems accept.
+const maxUploadName = 255
+
+// SanitizeUploadName returns the file name an upload is stored under: the last
+// element of name (after any / or \, as some clients send paths), with control
+// characters and invalid UTF-8 replaced by "_" and surrounding spaces trimmed. Empty
+// names, "." and "..", and names longer than 255 bytes give a CodeInvalid error.
+func SanitizeUploadName(name string) (string, error) {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if (r == utf8.RuneError && n <= 1) || unicode.IsControl(r) || r == unicode.ReplacementChar ||
+			unicode.Is(unicode.Cf, r) { // format characters (bidi overrides) disguise names
+			b.WriteByte('_')
+		} else {
+			b.WriteString(name[i : i+n])
+		}
+		i += n
+	}
+	name = strings.TrimSpace(b.String())
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "", Errorf(CodeInvalid, "the uploaded file needs a file name")
+	case len(name) > maxUploadName:
+		return "", Errorf(CodeInvalid, "the uploaded file's name must not be longer than %d bytes", maxUploadName)
+	}
+	return name, nil
 }
 
 // ArtifactStore keeps what sessions leave behind besides files: CDP logs, and which
@@ -116,7 +192,7 @@ func ValidBlobKey(key string) bool {
 }
 
 // SessionHooks are told when a session's browser is ready and when a session has
-// ended (ManagerConfig.Hooks). *Artifacts implements them.
+// ended (ManagerConfig.Hooks). internal/artifacts implements them.
 type SessionHooks interface {
 	// SessionStarted runs once the browser is ready, before the session is RUNNING and
 	// before any client can connect. ctx bounds it.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/artifacts"
 	"github.com/browserd/browserd/internal/recorder"
 )
 
@@ -70,9 +71,9 @@ func (a ArtifactsFlags) validate() []error {
 func newArtifacts(ctx context.Context, cfg Config, st interface {
 	bb.ArtifactStore
 	bb.SessionStore
-}, blobs bb.BlobStore, logger *slog.Logger) (*bb.Artifacts, error) {
+}, blobs bb.BlobStore, logger *slog.Logger) (*artifacts.Service, error) {
 	a := cfg.Artifacts
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{
+	art, err := artifacts.New(artifacts.Config{
 		Store:             st,
 		Sessions:          st,
 		Blobs:             blobs,

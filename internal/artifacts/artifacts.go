@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"context"
@@ -10,18 +10,20 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	bb "github.com/browserd/browserd"
 )
 
-// ArtifactsConfig configures Artifacts. Zero limits take the defaults in brackets.
-type ArtifactsConfig struct {
-	Store ArtifactStore
+// Config configures a Service. Zero limits take the defaults in brackets.
+type Config struct {
+	Store bb.ArtifactStore
 	// Sessions looks sessions up, for access checks and their settings.
 	Sessions interface {
-		Session(ctx context.Context, id string) (*Session, error)
+		Session(ctx context.Context, id string) (*bb.Session, error)
 	}
-	Blobs BlobStore
+	Blobs bb.BlobStore
 	// Agent sets up each session's browser (download dir, recording); nil does neither.
-	Agent  Agent
+	Agent  bb.Agent
 	Logger *slog.Logger
 	// SpoolDir holds a link <id> → the browser's directory (Browser.Dir) for every live
 	// session: there the browser saves to downloads/ and reads uploads/. Files move to
@@ -47,10 +49,10 @@ type ArtifactsConfig struct {
 	RetentionInterval time.Duration
 }
 
-// Artifacts keeps what sessions leave behind — CDP logs, downloads, uploads and rrweb
+// Service keeps what sessions leave behind — CDP logs, downloads, uploads and rrweb
 // recordings — and deletes it when its retention expires. It implements SessionHooks.
-type Artifacts struct {
-	cfg    ArtifactsConfig
+type Service struct {
+	cfg    Config
 	log    *slog.Logger
 	logs   *logWriter
 	ctx    context.Context // cancelled by Close
@@ -80,18 +82,8 @@ type liveArtifacts struct {
 	recLimited bool
 }
 
-// LiveSession is what the CDP gateway needs to know about a live session.
-type LiveSession struct {
-	DownloadDir string
-	UploadDir   string
-	// Logs says whether the session keeps CDP logs (logSession).
-	Logs bool
-	// LogPayloadLimit is how much of each message the gateway needs to copy.
-	LogPayloadLimit int
-}
-
-// NewArtifacts returns an Artifacts. Call Start before use and Close at the end.
-func NewArtifacts(cfg ArtifactsConfig) (*Artifacts, error) {
+// New returns a Service. Call Start before use and Close at the end.
+func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Sessions == nil || cfg.Blobs == nil || cfg.SpoolDir == "" {
 		return nil, errors.New("artifacts: store, sessions, blobs and spool dir are required")
 	}
@@ -119,14 +111,14 @@ func NewArtifacts(cfg ArtifactsConfig) (*Artifacts, error) {
 	}
 	cfg.SpoolDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Artifacts{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, live: make(map[string]*liveArtifacts)}
+	a := &Service{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, live: make(map[string]*liveArtifacts)}
 	a.logs = newLogWriter(cfg.Store, cfg.Logger, cfg.LogPayloadLimit, cfg.LogSessionLimit, cfg.LogQueueLimit)
 	return a, nil
 }
 
 // Start moves the downloads an earlier run left in the spool to blobs, then starts
 // the log writer and the retention loop.
-func (a *Artifacts) Start(ctx context.Context) error {
+func (a *Service) Start(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.SpoolDir, 0o700); err != nil {
 		return fmt.Errorf("artifacts: %w", err)
 	}
@@ -135,7 +127,7 @@ func (a *Artifacts) Start(ctx context.Context) error {
 		return fmt.Errorf("artifacts: read spool: %w", err)
 	}
 	for _, e := range entries {
-		if !ValidID(e.Name()) {
+		if !bb.ValidID(e.Name()) {
 			continue
 		}
 		spool := filepath.Join(a.cfg.SpoolDir, e.Name())
@@ -155,7 +147,7 @@ func (a *Artifacts) Start(ctx context.Context) error {
 }
 
 // Close stops the agents still running, writes the queued logs and stops.
-func (a *Artifacts) Close() error {
+func (a *Service) Close() error {
 	a.mu.Lock()
 	var stops []func()
 	for _, la := range a.live {
@@ -179,7 +171,7 @@ func (a *Artifacts) Close() error {
 // SessionStarted prepares a session's artifacts: its spool directories and, through
 // the Agent, the browser's download directory and recording. A failure of the agent is
 // logged: the session runs on without recording rather than not at all.
-func (a *Artifacts) SessionStarted(ctx context.Context, s *Session, b Browser) {
+func (a *Service) SessionStarted(ctx context.Context, s *bb.Session, b bb.Browser) {
 	la := &liveArtifacts{
 		id:      s.ID,
 		dir:     b.Dir(),
@@ -200,11 +192,11 @@ func (a *Artifacts) SessionStarted(ctx context.Context, s *Session, b Browser) {
 		a.log.Error("create session spool link", "session_id", s.ID, "err", err)
 	}
 	if a.cfg.Agent != nil {
-		stop, err := a.cfg.Agent.Start(ctx, b.DevToolsURL(), AgentOptions{
+		stop, err := a.cfg.Agent.Start(ctx, b.DevToolsURL(), bb.AgentOptions{
 			SessionID:   s.ID,
 			DownloadDir: la.downloadDir(),
 			Record:      la.record,
-			Events:      func(ev []RecordingEvent) { a.addRecording(la, ev) },
+			Events:      func(ev []bb.RecordingEvent) { a.addRecording(la, ev) },
 		})
 		if err != nil {
 			a.log.Warn("session agent failed; no recording or download dir", "session_id", s.ID, "err", err)
@@ -216,7 +208,7 @@ func (a *Artifacts) SessionStarted(ctx context.Context, s *Session, b Browser) {
 
 // SessionEnded stops the session's agent, writes its queued logs and moves its
 // finished downloads to blobs.
-func (a *Artifacts) SessionEnded(ctx context.Context, sessionID string) {
+func (a *Service) SessionEnded(ctx context.Context, sessionID string) {
 	a.mu.Lock()
 	la := a.live[sessionID]
 	a.mu.Unlock()
@@ -251,25 +243,25 @@ func (a *Artifacts) SessionEnded(ctx context.Context, sessionID string) {
 }
 
 // Live returns what the gateway needs to know of a session running on this node.
-func (a *Artifacts) Live(sessionID string) (LiveSession, bool) {
+func (a *Service) Live(sessionID string) (bb.LiveSession, bool) {
 	a.mu.Lock()
 	la := a.live[sessionID]
 	a.mu.Unlock()
 	if la == nil {
-		return LiveSession{}, false
+		return bb.LiveSession{}, false
 	}
-	return LiveSession{DownloadDir: la.downloadDir(), UploadDir: la.uploadDir(), Logs: la.logs, LogPayloadLimit: a.cfg.LogPayloadLimit}, true
+	return bb.LiveSession{DownloadDir: la.downloadDir(), UploadDir: la.uploadDir(), Logs: la.logs, LogPayloadLimit: a.cfg.LogPayloadLimit}, true
 }
 
 // RecordCDP queues one command and its response for the session's logs. It never
 // blocks: when the queue is full the exchange is dropped and counted, and the log
 // gets a marker entry saying how many were lost.
-func (a *Artifacts) RecordCDP(ex CDPExchange) { a.logs.enqueue(ex) }
+func (a *Service) RecordCDP(ex bb.CDPExchange) { a.logs.enqueue(ex) }
 
 func (la *liveArtifacts) downloadDir() string { return filepath.Join(la.dir, "downloads") }
 func (la *liveArtifacts) uploadDir() string   { return filepath.Join(la.dir, "uploads") }
 
-func (a *Artifacts) liveSession(id string) *liveArtifacts {
+func (a *Service) liveSession(id string) *liveArtifacts {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.live[id]
@@ -277,13 +269,13 @@ func (a *Artifacts) liveSession(id string) *liveArtifacts {
 
 // session returns a session of the project, or CodeNotFound (also for another
 // project's), like Manager.Session.
-func (a *Artifacts) session(ctx context.Context, projectID, id string) (*Session, error) {
-	if !ValidID(id) {
-		return nil, Errorf(CodeNotFound, "Session not found")
+func (a *Service) session(ctx context.Context, projectID, id string) (*bb.Session, error) {
+	if !bb.ValidID(id) {
+		return nil, bb.Errorf(bb.CodeNotFound, "Session not found")
 	}
 	s, err := a.cfg.Sessions.Session(ctx, id)
-	if CodeOf(err) == CodeNotFound || (err == nil && s.ProjectID != projectID) {
-		return nil, Errorf(CodeNotFound, "Session not found")
+	if bb.CodeOf(err) == bb.CodeNotFound || (err == nil && s.ProjectID != projectID) {
+		return nil, bb.Errorf(bb.CodeNotFound, "Session not found")
 	} else if err != nil {
 		return nil, err
 	}
@@ -291,22 +283,38 @@ func (a *Artifacts) session(ctx context.Context, projectID, id string) (*Session
 }
 
 // checkPurged fails with CodeUnprocessable when the session's artifacts were deleted.
-func (a *Artifacts) checkPurged(ctx context.Context, id, what string) error {
+func (a *Service) checkPurged(ctx context.Context, id, what string) error {
 	_, purged, err := a.cfg.Store.ArtifactsState(ctx, id)
 	if err != nil {
 		return fmt.Errorf("artifacts of session %s: %w", id, err)
 	}
 	if purged {
-		return Errorf(CodeUnprocessable, "The %s of this session were deleted when its retention period expired", what)
+		return bb.Errorf(bb.CodeUnprocessable, "The %s of this session were deleted when its retention period expired", what)
 	}
 	return nil
+}
+
+// SessionDirs returns the directories where the Service keeps a live session's files.
+func (a *Service) SessionDirs(id string) []string {
+	return []string{filepath.Join(a.cfg.SpoolDir, id)}
+}
+
+// SessionBlobBytes returns the bytes of a session's blobs: the downloads copied there
+// (the browser may delete its spooled copy and download again), uploads, recording.
+func (a *Service) SessionBlobBytes(ctx context.Context, id string) (int64, error) {
+	blobs, err := a.cfg.Blobs.List(ctx, blobPrefix(id))
+	var n int64
+	for _, b := range blobs {
+		n += b.Size
+	}
+	return n, err
 }
 
 // blobPrefix is where a session's blobs live; nothing else is under it.
 func blobPrefix(sessionID string) string { return "sessions/" + sessionID + "/" }
 
 // retentionLoop deletes expired artifacts now and then every RetentionInterval.
-func (a *Artifacts) retentionLoop() {
+func (a *Service) retentionLoop() {
 	t := time.NewTicker(a.cfg.RetentionInterval)
 	defer t.Stop()
 	for {
@@ -329,7 +337,7 @@ func (a *Artifacts) retentionLoop() {
 // PurgeExpired deletes the artifacts (blobs under the session's own prefix, then its
 // logs) of every session that ended more than Retention before now, and returns how
 // many sessions it purged. Retention 0 purges nothing.
-func (a *Artifacts) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
+func (a *Service) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	if a.cfg.Retention <= 0 {
 		return 0, nil
 	}
@@ -340,7 +348,7 @@ func (a *Artifacts) PurgeExpired(ctx context.Context, now time.Time) (int, error
 			return n, err
 		}
 		for _, id := range ids {
-			if !ValidID(id) { // a key prefix from anything else could reach other sessions
+			if !bb.ValidID(id) { // a key prefix from anything else could reach other sessions
 				return n, fmt.Errorf("expired artifacts: invalid session id %q", id)
 			}
 			if err := a.cfg.Blobs.DeletePrefix(ctx, blobPrefix(id)); err != nil {

@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	bb "github.com/browserd/browserd"
 )
 
 func TestDownloadName(t *testing.T) {
@@ -26,90 +27,21 @@ func TestDownloadName(t *testing.T) {
 	}
 }
 
-func TestSanitizeUploadName(t *testing.T) {
-	tests := []struct {
-		in, want string
-		wantErr  bool
-	}{
-		{in: "photo.png", want: "photo.png"},
-		{in: "../../etc/passwd", want: "passwd"},
-		{in: `C:\Users\me\doc.txt`, want: "doc.txt"},
-		{in: "  spaced name.txt ", want: "spaced name.txt"},
-		{in: "tab\there", want: "tab_here"},
-		{in: "nul\x00byte", want: "nul_byte"},
-		{in: "bad\xffutf8", want: "bad_utf8"},
-		{in: "rtl\u202egnp.exe", want: "rtl_gnp.exe"},
-		{in: "ünïcødé.txt", want: "ünïcødé.txt"},
-		{in: ".hidden", want: ".hidden"},
-		{in: "", wantErr: true},
-		{in: ".", wantErr: true},
-		{in: "..", wantErr: true},
-		{in: "dir/", wantErr: true},
-		{in: "   ", wantErr: true},
-		{in: strings.Repeat("a", 256), wantErr: true},
-	}
-	for _, tt := range tests {
-		got, err := SanitizeUploadName(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("SanitizeUploadName(%q) = %q, %v; want %q, err=%v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-		if err != nil && CodeOf(err) != CodeInvalid {
-			t.Errorf("SanitizeUploadName(%q) error code %s; want invalid", tt.in, CodeOf(err))
-		}
-	}
-}
-
-// FuzzSanitizeUploadName: any name gives a CodeInvalid error or a name that is one
-// clean path element, and sanitising is idempotent.
-func FuzzSanitizeUploadName(f *testing.F) {
-	for _, s := range []string{"a.txt", "../x", `..\..\y`, "\x00", ".", "\u202e", "a/b/", strings.Repeat("é", 200)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		got, err := SanitizeUploadName(in)
-		if err != nil {
-			if CodeOf(err) != CodeInvalid {
-				t.Fatalf("error %v is not CodeInvalid", err)
-			}
-			return
-		}
-		if got == "" || got == "." || got == ".." || len(got) > 255 || !utf8.ValidString(got) ||
-			strings.ContainsAny(got, "/\\\x00") || !ValidBlobKey("sessions/x/uploads/"+got) {
-			t.Fatalf("SanitizeUploadName(%q) = %q: not a clean file name", in, got)
-		}
-		if again, err := SanitizeUploadName(got); err != nil || again != got {
-			t.Fatalf("not idempotent: %q → %q → %q, %v", in, got, again, err)
-		}
-	})
-}
-
-func TestValidBlobKey(t *testing.T) {
-	for key, want := range map[string]bool{
-		"a": true, "sessions/x/downloads/r-1.pdf": true, "a/.b": true,
-		"": false, "/a": false, "a/": false, "a//b": false, "a/../b": false, "./a": false, "..": false,
-		`a\b`: false, "a\x00": false, strings.Repeat("a", 1025): false,
-	} {
-		if got := ValidBlobKey(key); got != want {
-			t.Errorf("ValidBlobKey(%q) = %v; want %v", key, got, want)
-		}
-	}
-}
-
 // memLogs is an ArtifactStore keeping logs in memory.
 type memLogs struct {
-	ArtifactStore // other methods are not called
-	mu            sync.Mutex
-	logs          []SessionLog
+	bb.ArtifactStore // other methods are not called
+	mu               sync.Mutex
+	logs             []bb.SessionLog
 }
 
-func (m *memLogs) AppendSessionLogs(ctx context.Context, logs []SessionLog) error {
+func (m *memLogs) AppendSessionLogs(ctx context.Context, logs []bb.SessionLog) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.logs = append(m.logs, logs...)
 	return nil
 }
 
-func (m *memLogs) all() []SessionLog {
+func (m *memLogs) all() []bb.SessionLog {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.logs)
@@ -124,9 +56,9 @@ func TestLogWriter(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	at := time.UnixMilli(1700000000000)
 	// ex is an exchange as the gateway makes it: copies cut to 64 bytes, whole sizes.
-	ex := func(method, cdpSession, req, res string, _ int) CDPExchange {
+	ex := func(method, cdpSession, req, res string, _ int) bb.CDPExchange {
 		cut := func(s string) []byte { return []byte(s[:min(len(s), 64)]) }
-		e := CDPExchange{SessionID: "s", Method: method, CDPSessionID: cdpSession, Request: cut(req), RequestSize: len(req), RequestAt: at}
+		e := bb.CDPExchange{SessionID: "s", Method: method, CDPSessionID: cdpSession, Request: cut(req), RequestSize: len(req), RequestAt: at}
 		if res != "" {
 			e.Response, e.ResponseSize, e.ResponseAt = cut(res), len(res), at.Add(time.Millisecond)
 		}
@@ -170,7 +102,7 @@ func TestLogWriter(t *testing.T) {
 			t.Errorf("log %d = %+v; want %+v", i, sums[i], want[i])
 		}
 	}
-	if raw := got[1].Request.Raw; !strings.HasSuffix(raw, TruncationMarker) || !json.Valid(got[1].Request.Body) {
+	if raw := got[1].Request.Raw; !strings.HasSuffix(raw, bb.TruncationMarker) || !json.Valid(got[1].Request.Body) {
 		t.Errorf("truncated raw = %q", raw)
 	}
 }
@@ -180,7 +112,7 @@ func TestLogWriterQueueFull(t *testing.T) {
 	st := &memLogs{}
 	w := newLogWriter(st, nil, 1<<10, 1<<20, 100) // 100 bytes of queue
 	for range 5 {
-		w.enqueue(CDPExchange{SessionID: "s", Method: "M", Request: []byte(strings.Repeat("x", 40)), RequestSize: 40, RequestAt: time.Now()})
+		w.enqueue(bb.CDPExchange{SessionID: "s", Method: "M", Request: []byte(strings.Repeat("x", 40)), RequestSize: 40, RequestAt: time.Now()})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

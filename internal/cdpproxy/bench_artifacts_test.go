@@ -9,13 +9,14 @@ import (
 	"github.com/coder/websocket"
 
 	bb "github.com/browserd/browserd"
+	artsvc "github.com/browserd/browserd/internal/artifacts"
 	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
 // benchLogged measures echoes through the gateway without CDP logging ("plain"), with
 // the relay's share of logging only (copies handed to a sink that drops them:
-// "relay-only"), and with the real bb.Artifacts queue and batch writer on SQLite
+// "relay-only"), and with the real internal/artifacts queue and batch writer on SQLite
 // ("logged"), whose cpu-ns/op includes decoding and storing each command and response
 // in the background.
 func benchLogged(b *testing.B, msg []byte) {
@@ -32,7 +33,7 @@ func benchLogged(b *testing.B, msg []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: b.TempDir(), LogSessionLimit: 1 << 40})
+	art, err := artsvc.New(artsvc.Config{Store: db, Sessions: db, Blobs: blobs, SpoolDir: b.TempDir(), LogSessionLimit: 1 << 40})
 	if err != nil {
 		b.Fatal(err)
 	}

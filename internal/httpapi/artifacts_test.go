@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/artifacts"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/sqlite"
@@ -30,7 +31,7 @@ import (
 // artifactEnv is an API with real artifacts (SQLite, files) and fake browsers.
 type artifactEnv struct {
 	*env
-	art   *bb.Artifacts
+	art   *artifacts.Service
 	blobs string // the blob store's directory
 	db    *sqlite.DB
 }
@@ -43,7 +44,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool"),
+	art, err := artifacts.New(artifacts.Config{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool"),
 		RecordByDefault: true, UploadLimit: uploadLimit, Retention: time.Hour, RetentionInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +359,7 @@ func TestSpoolRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := sqlitetest.Open(t)
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool")})
+	art, err := artifacts.New(artifacts.Config{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool")})
 	if err != nil {
 		t.Fatal(err)
 	}
