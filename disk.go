@@ -121,6 +121,16 @@ func (m *Manager) checkFreeDisk() error {
 	return nil
 }
 
+// SessionFiles is implemented by a PartRun that keeps files of its session outside the
+// browser's directory (artifacts: downloads and uploads, spooled and in blobs): the
+// session's disk quota counts them.
+type SessionFiles interface {
+	// SessionDirs returns the local directories of the live session's files.
+	SessionDirs() []string
+	// SessionBlobBytes returns the bytes of the session's blobs.
+	SessionBlobBytes(ctx context.Context) (int64, error)
+}
+
 // sessionFiler is implemented by hooks that keep files of a session outside its
 // browser's directory (internal/artifacts: downloads and uploads, spooled and in blobs).
 type sessionFiler interface {
@@ -134,9 +144,12 @@ type sessionFiler interface {
 // total over limit) once it passes limit.
 func (m *Manager) sessionBytes(ctx context.Context, ls *liveSession, limit int64) (int64, error) {
 	dirs := []string{ls.browser.Dir()}
-	h, ok := m.cfg.Hooks.(sessionFiler)
-	if ok {
-		dirs = append(dirs, h.SessionDirs(ls.id)...)
+	var filers []SessionFiles
+	for _, r := range ls.runs {
+		if f, ok := r.(SessionFiles); ok {
+			filers = append(filers, f)
+			dirs = append(dirs, f.SessionDirs()...)
+		}
 	}
 	var used int64
 	var errs []error
@@ -149,8 +162,8 @@ func (m *Manager) sessionBytes(ctx context.Context, ls *liveSession, limit int64
 			errs = append(errs, err)
 		}
 	}
-	if ok {
-		n, err := h.SessionBlobBytes(ctx, ls.id)
+	for _, f := range filers {
+		n, err := f.SessionBlobBytes(ctx)
 		used += n
 		errs = append(errs, err)
 	}

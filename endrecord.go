@@ -25,7 +25,7 @@ type pendingEnd struct {
 	status  SessionStatus
 	reason  string
 	endedAt time.Time      // when the session ended, which the record keeps
-	also    func(*Session) // sets the last usage sample; may be nil
+	also    func(*Session) // sets the parts' final values and the last usage sample; may be nil
 	err     error          // why the last write failed
 }
 

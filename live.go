@@ -12,7 +12,10 @@ type liveSession struct {
 	id, projectID string
 	keepAlive     bool
 	browser       Browser
-	runs          []PartRun // by index of ManagerConfig.Parts; nil where a part has no run
+	runs          []PartRun // by index of Manager.parts; nil where a part has no run; set once
+
+	usage    SessionUsage // the last measurement (usage.go)
+	hasUsage bool
 
 	clients        int
 	everConnected  bool
@@ -27,8 +30,8 @@ type liveSession struct {
 }
 
 // track registers a started browser as a live session and watches its process.
-func (m *Manager) track(s *Session, b Browser) *liveSession {
-	ls := &liveSession{id: s.ID, projectID: s.ProjectID, keepAlive: s.KeepAlive, browser: b,
+func (m *Manager) track(s *Session, b Browser, runs []PartRun) *liveSession {
+	ls := &liveSession{id: s.ID, projectID: s.ProjectID, keepAlive: s.KeepAlive, browser: b, runs: runs,
 		ended: make(chan struct{}), recorded: make(chan struct{})}
 	m.mu.Lock()
 	m.live[s.ID] = ls
@@ -100,12 +103,18 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) (
 	close(ls.ended)
 	m.mu.Unlock()
 
+	// The parts' final values (proxyBytes) and the last usage sample go with the end;
+	// measuring afresh (tens of ms of /proc reading) happens after the answer, in the
+	// background, before the stop.
+	alsos := []func(*Session){m.lastUsage(ls)} // usage.go
+	for i := len(ls.runs) - 1; i >= 0; i-- {
+		if r := ls.runs[i]; r != nil {
+			alsos = append(alsos, r.Ending(status))
+		}
+	}
 	ctx, cancel := m.storeTimeout()
 	defer cancel()
-	m.endSetup(ls.id) // final proxyBytes before the end is visible
-	// The end carries the last usage sample, if any; measuring afresh (tens of ms of
-	// /proc reading) happens after the answer, in the background, before the stop.
-	end := &pendingEnd{status: status, reason: reason, endedAt: time.Now(), also: m.lastUsage(ls.id)} // usage.go
+	end := &pendingEnd{status: status, reason: reason, endedAt: time.Now(), also: joinAlso(alsos)}
 	s, err := m.recordEnd(ctx, ls.id, end)
 	if err != nil {
 		end.err = err
@@ -125,10 +134,9 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) (
 			// write would wait out its busy timeout, queued behind the others, before the
 			// browser stops, and hold up every create behind it. The pending end carries
 			// the last sample instead.
-			m.forgetUsage(ls.id)
+			m.forgetUsage(ls)
 		}
-		// storage.go: writes a context back, then the hooks' SessionEnded, then Close.
-		if err := m.closeSessionBrowser(ctx, ls); err != nil {
+		if err := m.closeSessionBrowser(ctx, ls, status); err != nil {
 			m.log.Error("stop browser", "session_id", ls.id, "err", err)
 		}
 		m.mu.Lock()
@@ -137,6 +145,47 @@ func (m *Manager) finish(ls *liveSession, status SessionStatus, reason string) (
 		m.mu.Unlock()
 	})
 	return s, err
+}
+
+// closeSessionBrowser stops a session's browser, lets the parts take what they keep of
+// its files (a context written back, downloads), closes it (which removes its files),
+// and ends the parts' runs. Everything that reads the browser's directory runs once
+// every process of the browser is gone: as the directory belongs to the browser's uid,
+// nothing in it may change while the server reads it (docs/SECURITY.md).
+func (m *Manager) closeSessionBrowser(ctx context.Context, ls *liveSession, status SessionStatus) error {
+	if pb, ok := ls.browser.(ProfileBrowser); ok {
+		if err := pb.Stop(ctx); err != nil {
+			m.log.Warn("stop browser", "session_id", ls.id, "err", err)
+		}
+	}
+	// m.ctx: a shutdown that runs out of time abandons what the parts still do (a
+	// context write-back then leaves the earlier snapshot in place).
+	for i := len(ls.runs) - 1; i >= 0; i-- {
+		if r := ls.runs[i]; r != nil {
+			r.Stopped(m.ctx, ls.browser, status)
+		}
+	}
+	err := ls.browser.Close(ctx)
+	endParts(ctx, ls.runs)
+	return err
+}
+
+// joinAlso is one function that calls every non-nil f in order; nil for none.
+func joinAlso(fs []func(*Session)) func(*Session) {
+	var set []func(*Session)
+	for _, f := range fs {
+		if f != nil {
+			set = append(set, f)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return func(s *Session) {
+		for _, f := range set {
+			f(s)
+		}
+	}
 }
 
 // ConnectCredentials identify a session on a CDP connection: a signing key, or the

@@ -83,10 +83,9 @@ type Manager struct {
 	diskStarted  bool
 	ends         endRecords // pending session ends, creates in progress (endrecord.go)
 
-	setups  setups       // session proxies and emulation agents (setup.go)
-	storage storageState // session profiles and extensions (storage.go)
-	usage   usageState   // last CPU and memory measurements (usage.go)
-	auth    authCache    // API keys verified lately (authcache.go)
+	parts   []SessionPart // the built-in ones, then ManagerConfig.Parts (part.go)
+	storage storageState  // session profiles and extensions (storage.go)
+	auth    authCache     // API keys verified lately (authcache.go)
 }
 
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
@@ -139,6 +138,11 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Pool.Size > 0 {
 		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport, Args: m.launchArgs()})
 	}
+	m.parts = []SessionPart{&setupPart{m: m}, &storagePart{m: m}}
+	if cfg.Hooks != nil {
+		m.parts = append(m.parts, hooksPart{h: cfg.Hooks})
+	}
+	m.parts = append(m.parts, cfg.Parts...)
 	return m, nil
 }
 
@@ -236,9 +240,10 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if err := checkProject(keyProjectID, req.ProjectID); err != nil {
 		return nil, err
 	}
-	setup, err := m.planSetup(req)
-	if err != nil {
-		return nil, err
+	for _, part := range m.parts { // 4xx before anything is recorded
+		if err := part.Check(ctx, keyProjectID, &req); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.checkFreeDisk(); err != nil { // disk.go: 503 below the free-space floor
 		return nil, err
@@ -258,59 +263,28 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		}
 	}()
 
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	timeout := req.Timeout
-	if timeout == 0 {
-		timeout = p.DefaultTimeout
-	}
-	s := &Session{
-		ID:              NewID(),
-		ProjectID:       p.ID,
-		Status:          StatusPending,
-		CreatedAt:       now,
-		UpdatedAt:       now,
-		StartedAt:       now,
-		ExpiresAt:       now.Add(time.Duration(timeout) * time.Second),
-		KeepAlive:       req.KeepAlive,
-		Region:          req.Region,
-		Timeout:         timeout,
-		ExtensionID:     req.ExtensionID,
-		UserMetadata:    req.UserMetadata,
-		BrowserSettings: req.BrowserSettings,
-		Settings:        req.Settings,
-		Request:         req.Raw,
-		NodeID:          m.cfg.NodeID,
-	}
-	if s.Region == "" {
-		s.Region = RegionUSWest2
-	}
-	if c := req.Settings.Context; c != nil {
-		s.ContextID = c.ID
-	}
-	if err := m.checkSessionRefs(ctx, p.ID, req); err != nil { // storage.go: unknown context or extension → 404
-		return nil, err
-	}
+	s := m.newSession(p, req)
 	defer m.startingCreate(s.ID)() // endrecord.go: the sweep leaves it alone until it is live
 	if err := m.store.CreateSession(ctx, s, p.Concurrency); err != nil {
 		return nil, err
 	}
 
-	opts := LaunchOptions{SessionID: s.ID, Viewport: m.cfg.DefaultViewport, Args: m.launchArgs()}
-	if vp := req.Settings.Viewport; vp != nil {
-		if vp.Width > 0 {
-			opts.Viewport.Width = vp.Width
-		}
-		if vp.Height > 0 {
-			opts.Viewport.Height = vp.Height
-		}
-	}
-	defer m.dropUntrackedStorage(s.ID)
-	if err := m.prepareSessionStorage(ctx, s, &opts); err != nil { // context profile, extension
+	opts := LaunchOptions{SessionID: s.ID, Viewport: m.viewportFor(&req), Args: m.launchArgs()}
+	runs, err := m.prepareParts(ctx, s, &req, &opts)
+	if err != nil {
 		m.fail(s.ID, "prepare: "+err.Error())
 		return nil, err
 	}
-	b, err := m.launchWithSetup(ctx, s.ID, setup, opts)
+	b, err := m.launch(ctx, opts)
+	if err == nil {
+		if err = startParts(ctx, runs, b); err != nil {
+			if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
+				m.log.Warn("close browser", "session_id", s.ID, "err", cerr)
+			}
+		}
+	}
 	if err != nil {
+		endParts(context.WithoutCancel(ctx), runs)
 		m.fail(s.ID, "launch: "+err.Error())
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("launch browser for session %s: %w", s.ID, ctx.Err())
@@ -321,11 +295,8 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		}
 		return nil, &Error{Code: CodeInternal, Message: "the browser failed to start", Err: err}
 	}
-	ls := m.track(s, b)
+	ls := m.track(s, b, runs)
 	reserved = false // the live session holds the reservation now
-	if m.cfg.Hooks != nil {
-		m.cfg.Hooks.SessionStarted(ctx, s, b)
-	}
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
@@ -357,6 +328,90 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	m.arm(ls, s.ExpiresAt)
 	m.log.Info("session started", "session_id", s.ID, "project_id", s.ProjectID, "pid", b.PID())
 	return s, nil
+}
+
+// newSession is the PENDING record of a create in project p.
+func (m *Manager) newSession(p *Project, req CreateSessionRequest) *Session {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = p.DefaultTimeout
+	}
+	s := &Session{
+		ID:              NewID(),
+		ProjectID:       p.ID,
+		Status:          StatusPending,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		StartedAt:       now,
+		ExpiresAt:       now.Add(time.Duration(timeout) * time.Second),
+		KeepAlive:       req.KeepAlive,
+		Region:          req.Region,
+		Timeout:         timeout,
+		ExtensionID:     req.ExtensionID,
+		UserMetadata:    req.UserMetadata,
+		BrowserSettings: req.BrowserSettings,
+		Settings:        req.Settings,
+		Request:         req.Raw,
+		NodeID:          m.cfg.NodeID,
+	}
+	if s.Region == "" {
+		s.Region = RegionUSWest2
+	}
+	if c := req.Settings.Context; c != nil {
+		s.ContextID = c.ID
+	}
+	return s
+}
+
+// viewportFor is the viewport a create asks for, over the default.
+func (m *Manager) viewportFor(req *CreateSessionRequest) Viewport {
+	v := m.cfg.DefaultViewport
+	if vp := req.Settings.Viewport; vp != nil {
+		if vp.Width > 0 {
+			v.Width = vp.Width
+		}
+		if vp.Height > 0 {
+			v.Height = vp.Height
+		}
+	}
+	return v
+}
+
+// prepareParts runs every part's Prepare in order; runs[i] is part i's run (nil for
+// none). On an error the runs prepared so far get Ended.
+func (m *Manager) prepareParts(ctx context.Context, s *Session, req *CreateSessionRequest, opts *LaunchOptions) ([]PartRun, error) {
+	runs := make([]PartRun, len(m.parts))
+	for i, part := range m.parts {
+		r, err := part.Prepare(ctx, s, req, opts)
+		if err != nil {
+			endParts(context.WithoutCancel(ctx), runs)
+			return nil, err
+		}
+		runs[i] = r
+	}
+	return runs, nil
+}
+
+// startParts tells every run, in order, that the browser is ready.
+func startParts(ctx context.Context, runs []PartRun, b Browser) error {
+	for _, r := range runs {
+		if r != nil {
+			if err := r.Started(ctx, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// endParts calls Ended on every run, in reverse order.
+func endParts(ctx context.Context, runs []PartRun) {
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i] != nil {
+			runs[i].Ended(ctx)
+		}
+	}
 }
 
 var errSessionEnded = errors.New("session already ended")

@@ -76,7 +76,7 @@ func (m *Manager) Run(sessionID string, p SessionPart) PartRun {
 	if ls == nil {
 		return nil
 	}
-	for i, q := range m.cfg.Parts {
+	for i, q := range m.parts {
 		if q == p && i < len(ls.runs) {
 			return ls.runs[i]
 		}

@@ -50,160 +50,158 @@ type SetupConfig struct {
 	BytesInterval time.Duration
 }
 
-// sessionSetup is what one session runs beside its browser.
-type sessionSetup struct {
-	plan      NetworkPlan
-	emulation Emulation
-
-	proxy SessionProxy
-	agent io.Closer
-	done  chan struct{} // closed by endSetup
-	once  sync.Once
-}
-
-// setups are the Manager's session setups, by session id.
-type setups struct {
-	mu   sync.Mutex
-	byID map[string]*sessionSetup
+// setupPart is the SessionPart that gives every session its network (the session
+// proxy, the browser's only way out) and, when its settings need one, the emulation
+// agent.
+type setupPart struct {
+	m    *Manager
 	next atomic.Int64 // round-robin over managed proxies
 }
 
-// planSetup validates and plans what a create request needs, before anything starts.
-func (m *Manager) planSetup(req CreateSessionRequest) (*sessionSetup, error) {
-	cfg := m.cfg.Setup
-	viewport, given := m.cfg.DefaultViewport, false
+// setupRun is what one session runs beside its browser.
+type setupRun struct {
+	NopPartRun
+	part      *setupPart
+	id        string
+	plan      NetworkPlan
+	emulation Emulation
+
+	mu    sync.Mutex
+	proxy SessionProxy
+	agent io.Closer
+	done  chan struct{} // closed by stop
+	once  sync.Once
+}
+
+// plan validates and plans what a create request needs; managed is the index of the
+// managed proxy to use.
+func (p *setupPart) plan(req *CreateSessionRequest, viewport Viewport, managed int) (NetworkPlan, Emulation, error) {
+	cfg := p.m.cfg.Setup
+	given := false
 	if vp := req.Settings.Viewport; vp != nil && (vp.Width > 0 || vp.Height > 0) {
 		given = true
-		if vp.Width > 0 {
-			viewport.Width = vp.Width
-		}
-		if vp.Height > 0 {
-			viewport.Height = vp.Height
-		}
 	}
-	routes, err := PlanProxies(req, cfg.ManagedProxies, int(m.setups.next.Add(1)-1))
+	routes, err := PlanProxies(*req, cfg.ManagedProxies, managed)
+	if err != nil {
+		return NetworkPlan{}, Emulation{}, err
+	}
+	plan := NetworkPlan{Routes: routes, BlockAds: req.Settings.BlockAds}
+	emulation := EmulationFor(req.Settings, viewport, given)
+	if (len(routes) > 0 || plan.BlockAds) && cfg.Proxies == nil {
+		return plan, emulation, Errorf(CodeInvalid, "this server cannot run session proxies (proxies, browserSettings.blockAds)")
+	}
+	if emulation.NeedsAgent() && cfg.Emulator == nil {
+		return plan, emulation, Errorf(CodeInvalid, "this server cannot emulate browser settings (browserSettings.os, fingerprint, allowedDomains, advancedStealth, verified)")
+	}
+	return plan, emulation, nil
+}
+
+// Check refuses what this server cannot run (proxies without a proxy starter, settings
+// without an emulator) and invalid proxy rules.
+func (p *setupPart) Check(_ context.Context, _ string, req *CreateSessionRequest) error {
+	_, _, err := p.plan(req, p.m.viewportFor(req), 0)
+	return err
+}
+
+// Prepare plans the session's network and emulation and adds the emulation's flags
+// (a user agent) to the launch.
+func (p *setupPart) Prepare(_ context.Context, s *Session, req *CreateSessionRequest, opts *LaunchOptions) (PartRun, error) {
+	plan, emulation, err := p.plan(req, opts.Viewport, int(p.next.Add(1)-1))
 	if err != nil {
 		return nil, err
 	}
-	st := &sessionSetup{
-		plan:      NetworkPlan{Routes: routes, BlockAds: req.Settings.BlockAds},
-		emulation: EmulationFor(req.Settings, viewport, given),
-		done:      make(chan struct{}),
-	}
-	if (len(routes) > 0 || st.plan.BlockAds) && cfg.Proxies == nil {
-		return nil, Errorf(CodeInvalid, "this server cannot run session proxies (proxies, browserSettings.blockAds)")
-	}
-	if st.emulation.NeedsAgent() && cfg.Emulator == nil {
-		return nil, Errorf(CodeInvalid, "this server cannot emulate browser settings (browserSettings.os, fingerprint, allowedDomains, advancedStealth, verified)")
-	}
-	return st, nil
+	opts.Args = append(opts.Args, emulation.LaunchArgs(p.m.cfg.Setup.ChromeVersion)...)
+	return &setupRun{part: p, id: s.ID, plan: plan, emulation: emulation, done: make(chan struct{})}, nil
 }
 
-// launchWithSetup registers the session's setup, launches its browser (see launch),
-// gives the browser its network (the session proxy) and starts the emulation agent on
-// it. On failure nothing of it is left running.
-func (m *Manager) launchWithSetup(ctx context.Context, id string, st *sessionSetup, opts LaunchOptions) (Browser, error) {
-	opts.Args = append(opts.Args, st.emulation.LaunchArgs(m.cfg.Setup.ChromeVersion)...)
-	m.setups.mu.Lock()
-	if m.setups.byID == nil {
-		m.setups.byID = make(map[string]*sessionSetup)
-	}
-	m.setups.byID[id] = st
-	m.setups.mu.Unlock()
-	b, err := m.launch(ctx, opts)
-	if err == nil {
-		if err = m.attachSetup(ctx, id, st, b); err != nil {
-			if cerr := b.Close(context.WithoutCancel(ctx)); cerr != nil {
-				m.log.Warn("close browser", "session_id", id, "err", cerr)
-			}
-		}
-	}
-	if err != nil {
-		m.endSetup(id)
-		return nil, err
-	}
-	return b, nil
-}
-
-// attachSetup starts the session's proxy as the browser's way out, and the emulation
-// agent on the ready browser. The proxy's routes are the session's own, so a warm
-// browser serves any session (none of this is a launch flag).
-func (m *Manager) attachSetup(ctx context.Context, id string, st *sessionSetup, b Browser) error {
+// Started starts the session's proxy as the browser's way out, and the emulation agent
+// on the ready browser. The proxy's routes are the session's own, so a warm browser
+// serves any session (none of this is a launch flag).
+func (r *setupRun) Started(ctx context.Context, b Browser) error {
+	m := r.part.m
 	if m.cfg.Setup.Proxies != nil {
-		p, err := m.cfg.Setup.Proxies.StartProxy(id, st.plan)
+		p, err := m.cfg.Setup.Proxies.StartProxy(r.id, r.plan)
 		if err != nil {
 			return fmt.Errorf("start session proxy: %w", err)
 		}
-		m.setups.mu.Lock()
-		st.proxy = p
-		m.setups.mu.Unlock()
+		r.mu.Lock()
+		r.proxy = p
+		r.mu.Unlock()
 		b.SetEgress(func(c net.Conn) {
 			if err := p.ServeConn(c); err != nil {
 				c.Close() // the proxy is closing: the browser sees a refused connection
 			}
 		})
-		if st.plan.Proxied() {
+		if r.plan.Proxied() {
 			interval := m.cfg.Setup.BytesInterval
 			if interval <= 0 {
 				interval = 5 * time.Second
 			}
-			m.wg.Go(func() { m.flushBytesLoop(id, st, interval) }) // exits when endSetup closes done
+			m.wg.Go(func() { r.flushBytesLoop(p, interval) }) // exits when stop closes done
 		}
 	}
-	if !st.emulation.NeedsAgent() {
+	if !r.emulation.NeedsAgent() {
 		return nil
 	}
-	a, err := m.cfg.Setup.Emulator.Emulate(ctx, b, st.emulation)
+	a, err := m.cfg.Setup.Emulator.Emulate(ctx, b, r.emulation)
 	if err != nil {
 		return fmt.Errorf("emulate browser settings: %w", err)
 	}
-	m.setups.mu.Lock()
-	st.agent = a
-	m.setups.mu.Unlock()
+	r.mu.Lock()
+	r.agent = a
+	r.mu.Unlock()
 	return nil
 }
 
-// endSetup stops a session's agent and proxy and writes its final proxyBytes. It is
-// idempotent and does nothing for sessions without a setup.
-func (m *Manager) endSetup(id string) {
-	m.setups.mu.Lock()
-	st := m.setups.byID[id]
-	delete(m.setups.byID, id)
-	m.setups.mu.Unlock()
-	if st == nil {
-		return
+// Ending stops the agent and the proxy, and sets the final proxyBytes on the end record
+// (so the end shows every byte).
+func (r *setupRun) Ending(SessionStatus) func(*Session) {
+	p := r.stop()
+	if p == nil || !r.plan.Proxied() {
+		return nil
 	}
-	st.once.Do(func() {
-		close(st.done)
-		if st.agent != nil {
-			if err := st.agent.Close(); err != nil {
-				m.log.Warn("close emulation agent", "session_id", id, "err", err)
-			}
+	n := p.Bytes()
+	return func(s *Session) {
+		if n > s.ProxyBytes {
+			s.ProxyBytes = n
 		}
-		m.setups.mu.Lock()
-		p := st.proxy
-		m.setups.mu.Unlock()
-		if p == nil {
-			return
-		}
-		if err := p.Close(); err != nil {
-			m.log.Warn("close session proxy", "session_id", id, "err", err)
-		}
-		if st.plan.Proxied() {
-			m.flushBytes(id, p.Bytes())
-		}
-	})
+	}
 }
 
-func (m *Manager) flushBytesLoop(id string, st *sessionSetup, interval time.Duration) {
+// Ended stops what Ending did not (a create that failed).
+func (r *setupRun) Ended(context.Context) { r.stop() }
+
+// stop stops the session's agent and proxy, once, and returns the proxy (nil if none).
+func (r *setupRun) stop() SessionProxy {
+	r.mu.Lock()
+	p, a := r.proxy, r.agent
+	r.mu.Unlock()
+	r.once.Do(func() {
+		close(r.done)
+		m := r.part.m
+		if a != nil {
+			if err := a.Close(); err != nil {
+				m.log.Warn("close emulation agent", "session_id", r.id, "err", err)
+			}
+		}
+		if p != nil {
+			if err := p.Close(); err != nil {
+				m.log.Warn("close session proxy", "session_id", r.id, "err", err)
+			}
+		}
+	})
+	return p
+}
+
+func (r *setupRun) flushBytesLoop(p SessionProxy, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-st.done:
+		case <-r.done:
 			return
 		case <-t.C:
-			m.flushBytes(id, st.proxy.Bytes())
+			r.part.m.flushBytes(r.id, p.Bytes())
 		}
 	}
 }

@@ -100,8 +100,8 @@ func (m *Manager) checkSessionRefs(ctx context.Context, projectID string, req Cr
 // prepareSessionStorage gets a session's files ready before its browser launches: the
 // context's profile (after any write-back of the same context still running on this
 // node) and the unpacked extension, and sets opts.Profile and opts.Extensions. Either
-// makes the launch cold: a warm browser has neither. dropUntrackedStorage undoes it if
-// the session does not start.
+// makes the launch cold: a warm browser has neither. The caller drops it (dropStorage)
+// when it fails.
 func (m *Manager) prepareSessionStorage(ctx context.Context, s *Session, opts *LaunchOptions) error {
 	c := s.Settings.Context
 	if c == nil && s.ExtensionID == "" {
@@ -149,17 +149,6 @@ func (m *Manager) prepareSessionStorage(ctx context.Context, s *Session, opts *L
 	return nil
 }
 
-// dropUntrackedStorage removes the files prepareSessionStorage made for a session whose
-// browser did not start (it is not live). A live session's files go when it ends.
-func (m *Manager) dropUntrackedStorage(id string) {
-	m.mu.Lock()
-	_, live := m.live[id]
-	m.mu.Unlock()
-	if !live {
-		m.dropStorage(id)
-	}
-}
-
 // dropStorage forgets a session's storage state and removes its work dir.
 func (m *Manager) dropStorage(id string) {
 	m.storage.mu.Lock()
@@ -199,43 +188,60 @@ func (m *Manager) waitWriteBacks(ctx context.Context, contextID string) error {
 	return nil
 }
 
-// closeSessionBrowser stops a session's browser, lets the session's hooks take what
-// they keep of its files, and removes them. For a session with a persisted context it
-// first writes the profile back to the context (unless the session ended in ERROR: a
-// crashed browser may have left a damaged profile, and the earlier snapshot stays).
-// Everything that reads the browser's directory runs once every process of the browser
-// is gone: as the directory belongs to the browser's uid, nothing in it may change
-// while the server reads it (docs/SECURITY.md).
-func (m *Manager) closeSessionBrowser(ctx context.Context, ls *liveSession) error {
-	m.storage.mu.Lock()
-	st := m.storage.byID[ls.id]
-	m.storage.mu.Unlock()
-	if st != nil {
-		defer m.dropStorage(ls.id)
-		if st.persist {
-			m.mu.Lock()
-			status := ls.endStatus
-			m.mu.Unlock()
-			if status == StatusError {
-				m.log.Warn("context not saved: the session ended in error", "session_id", ls.id, "context_id", st.contextID)
-			} else if err := m.saveSessionContext(ls, st); err != nil {
-				m.log.Error("save context", "session_id", ls.id, "context_id", st.contextID, "err", err)
-			}
-		}
-	}
-	if pb, ok := ls.browser.(ProfileBrowser); ok {
-		if err := pb.Stop(ctx); err != nil {
-			m.log.Warn("stop browser", "session_id", ls.id, "err", err)
-		}
-	}
-	if m.cfg.Hooks != nil {
-		m.cfg.Hooks.SessionEnded(ctx, ls.id) // downloads move to blobs
-	}
-	return ls.browser.Close(ctx)
+// storagePart is the SessionPart for contexts and extensions: a session's profile
+// restored before launch and written back after its browser stopped, and its extension
+// unpacked.
+type storagePart struct{ m *Manager }
+
+// storageRun is the storage state of one session that has a context or an extension.
+type storageRun struct {
+	NopPartRun
+	m  *Manager
+	id string
 }
 
+// Check refuses a context or extension the project does not have (404), before the
+// session is recorded.
+func (p *storagePart) Check(ctx context.Context, projectID string, req *CreateSessionRequest) error {
+	return p.m.checkSessionRefs(ctx, projectID, *req)
+}
+
+// Prepare restores the context's profile and unpacks the extension (see
+// prepareSessionStorage); nil for a session with neither.
+func (p *storagePart) Prepare(ctx context.Context, s *Session, _ *CreateSessionRequest, opts *LaunchOptions) (PartRun, error) {
+	if s.Settings.Context == nil && s.ExtensionID == "" {
+		return nil, nil
+	}
+	if err := p.m.prepareSessionStorage(ctx, s, opts); err != nil {
+		p.m.dropStorage(s.ID)
+		return nil, err
+	}
+	return &storageRun{m: p.m, id: s.ID}, nil
+}
+
+// Stopped writes the profile back to a persisted context, unless the session ended in
+// ERROR: a crashed browser may have left a damaged profile, and the earlier snapshot
+// stays.
+func (r *storageRun) Stopped(_ context.Context, b Browser, status SessionStatus) {
+	m := r.m
+	m.storage.mu.Lock()
+	st := m.storage.byID[r.id]
+	m.storage.mu.Unlock()
+	if st == nil || !st.persist {
+		return
+	}
+	if status == StatusError {
+		m.log.Warn("context not saved: the session ended in error", "session_id", r.id, "context_id", st.contextID)
+	} else if err := m.saveSessionContext(r.id, b, st); err != nil {
+		m.log.Error("save context", "session_id", r.id, "context_id", st.contextID, "err", err)
+	}
+}
+
+// Ended removes the session's work dir; the context's write-back is over.
+func (r *storageRun) Ended(context.Context) { r.m.dropStorage(r.id) }
+
 // saveSessionContext stops the session's browser and writes its profile back.
-func (m *Manager) saveSessionContext(ls *liveSession, st *sessionStorage) error {
+func (m *Manager) saveSessionContext(id string, b Browser, st *sessionStorage) error {
 	cfg, err := m.storageOn()
 	if err != nil {
 		return err
@@ -248,9 +254,9 @@ func (m *Manager) saveSessionContext(ls *liveSession, st *sessionStorage) error 
 	// earlier snapshot in place.
 	ctx, cancel := context.WithTimeout(m.ctx, timeout)
 	defer cancel()
-	pb, ok := ls.browser.(ProfileBrowser)
+	pb, ok := b.(ProfileBrowser)
 	if !ok {
-		return fmt.Errorf("the browser (%T) can't keep its profile after it stops", ls.browser)
+		return fmt.Errorf("the browser (%T) can't keep its profile after it stops", b)
 	}
 	if err := pb.Stop(ctx); err != nil {
 		return err
@@ -260,7 +266,7 @@ func (m *Manager) saveSessionContext(ls *liveSession, st *sessionStorage) error 
 	if err != nil {
 		return err
 	}
-	m.log.Info("context saved", "session_id", ls.id, "context_id", st.contextID, "bytes", c.SnapshotSize, "took", time.Since(start))
+	m.log.Info("context saved", "session_id", id, "context_id", st.contextID, "bytes", c.SnapshotSize, "took", time.Since(start))
 	return nil
 }
 

@@ -2,7 +2,6 @@ package browserd
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -35,12 +34,6 @@ type SessionUsage struct {
 // measurement per live session per usageTTL bounds it to ~0.3% of a core per session.
 const usageTTL = 10 * time.Second
 
-// usageState holds the last measurement of each live session.
-type usageState struct {
-	mu   sync.Mutex
-	last map[string]SessionUsage
-}
-
 // LiveUsage measures the browsers of the sessions live on this node.
 func (m *Manager) LiveUsage() []SessionUsage {
 	m.mu.Lock()
@@ -63,9 +56,9 @@ func (m *Manager) LiveUsage() []SessionUsage {
 // measure returns a recent measurement of a live session's browser: a new one, or the
 // last one when the browser cannot be measured any more (it exited).
 func (m *Manager) measure(ls *liveSession) (SessionUsage, bool) {
-	m.usage.mu.Lock()
-	prev, ok := m.usage.last[ls.id]
-	m.usage.mu.Unlock()
+	m.mu.Lock()
+	prev, ok := ls.usage, ls.hasUsage
+	m.mu.Unlock()
 	if ok && time.Since(prev.At) < usageTTL {
 		return prev, true
 	}
@@ -79,16 +72,10 @@ func (m *Manager) measure(ls *liveSession) (SessionUsage, bool) {
 	}
 	su := SessionUsage{SessionID: ls.id, ProjectID: ls.projectID, Usage: u, At: time.Now()}
 	m.mu.Lock()
-	stillLive := m.live[ls.id] == ls && !ls.ending
-	m.mu.Unlock()
-	if stillLive { // an ended session's entry was dropped (forgetUsage); don't bring it back
-		m.usage.mu.Lock()
-		if m.usage.last == nil {
-			m.usage.last = make(map[string]SessionUsage)
-		}
-		m.usage.last[ls.id] = su
-		m.usage.mu.Unlock()
+	if !ls.ending { // an ended session's sample was dropped (forgetUsage); don't bring it back
+		ls.usage, ls.hasUsage = su, true
 	}
+	m.mu.Unlock()
 	return su, true
 }
 
@@ -129,10 +116,10 @@ func (m *Manager) withUsages(ss []*Session, err error) ([]*Session, error) {
 
 // lastUsage returns a function that sets the last usage sample of a live session on its
 // record, without measuring; nil when there is none.
-func (m *Manager) lastUsage(id string) func(*Session) {
-	m.usage.mu.Lock()
-	u, ok := m.usage.last[id]
-	m.usage.mu.Unlock()
+func (m *Manager) lastUsage(ls *liveSession) func(*Session) {
+	m.mu.Lock()
+	u, ok := ls.usage, ls.hasUsage
+	m.mu.Unlock()
 	if !ok {
 		return nil
 	}
@@ -146,10 +133,10 @@ func (u SessionUsage) setOn(s *Session) {
 }
 
 // forgetUsage drops the last measurement of an ending session.
-func (m *Manager) forgetUsage(id string) {
-	m.usage.mu.Lock()
-	delete(m.usage.last, id)
-	m.usage.mu.Unlock()
+func (m *Manager) forgetUsage(ls *liveSession) {
+	m.mu.Lock()
+	ls.usage, ls.hasUsage = SessionUsage{}, false
+	m.mu.Unlock()
 }
 
 // saveUsage stores the last measurement of an ending session, so that the ended session
@@ -157,7 +144,7 @@ func (m *Manager) forgetUsage(id string) {
 // the browser stops.
 func (m *Manager) saveUsage(ctx context.Context, ls *liveSession) {
 	u, ok := m.measure(ls)
-	m.forgetUsage(ls.id)
+	m.forgetUsage(ls)
 	if !ok {
 		return
 	}
