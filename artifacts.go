@@ -191,16 +191,6 @@ func ValidBlobKey(key string) bool {
 	return true
 }
 
-// SessionHooks are told when a session's browser is ready and when a session has
-// ended (ManagerConfig.Hooks). internal/artifacts implements them.
-type SessionHooks interface {
-	// SessionStarted runs once the browser is ready, before the session is RUNNING and
-	// before any client can connect. ctx bounds it.
-	SessionStarted(ctx context.Context, s *Session, b Browser)
-	// SessionEnded runs once the browser of an ended session has stopped.
-	SessionEnded(ctx context.Context, sessionID string)
-}
-
 // AgentOptions say what browserd's own CDP client does in a session's browser.
 type AgentOptions struct {
 	SessionID string
@@ -219,45 +209,4 @@ type Agent interface {
 	// (if asked for) is armed in the open pages, and new pages will be recorded. stop
 	// ends the agent and waits for it; it is safe to call after the browser is gone.
 	Start(ctx context.Context, browserURL string, opts AgentOptions) (stop func(), err error)
-}
-
-// hooksPart runs SessionHooks as a SessionPart.
-type hooksPart struct{ h SessionHooks }
-
-type hooksRun struct {
-	NopPartRun
-	h SessionHooks
-	s *Session
-}
-
-func (p hooksPart) Check(context.Context, string, *CreateSessionRequest) error { return nil }
-
-func (p hooksPart) Prepare(_ context.Context, s *Session, _ *CreateSessionRequest, _ *LaunchOptions) (PartRun, error) {
-	return &hooksRun{h: p.h, s: s}, nil
-}
-
-func (r *hooksRun) Started(ctx context.Context, b Browser) error {
-	r.h.SessionStarted(ctx, r.s, b)
-	return nil
-}
-
-func (r *hooksRun) Stopped(ctx context.Context, _ Browser, _ SessionStatus) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	r.h.SessionEnded(ctx, r.s.ID) // downloads move to blobs
-}
-
-// SessionDirs and SessionBlobBytes make the hooks' files count against the quota.
-func (r *hooksRun) SessionDirs() []string {
-	if f, ok := r.h.(sessionFiler); ok {
-		return f.SessionDirs(r.s.ID)
-	}
-	return nil
-}
-
-func (r *hooksRun) SessionBlobBytes(ctx context.Context) (int64, error) {
-	if f, ok := r.h.(sessionFiler); ok {
-		return f.SessionBlobBytes(ctx, r.s.ID)
-	}
-	return 0, nil
 }

@@ -131,15 +131,6 @@ type SessionFiles interface {
 	SessionBlobBytes(ctx context.Context) (int64, error)
 }
 
-// sessionFiler is implemented by hooks that keep files of a session outside its
-// browser's directory (internal/artifacts: downloads and uploads, spooled and in blobs).
-type sessionFiler interface {
-	// SessionDirs returns the local directories of a live session's files.
-	SessionDirs(id string) []string
-	// SessionBlobBytes returns the bytes of the session's blobs.
-	SessionBlobBytes(ctx context.Context, id string) (int64, error)
-}
-
 // sessionBytes measures what a live session keeps on disk, stopping early (with a
 // total over limit) once it passes limit.
 func (m *Manager) sessionBytes(ctx context.Context, ls *liveSession, limit int64) (int64, error) {

@@ -67,7 +67,8 @@ func (a ArtifactsFlags) validate() []error {
 }
 
 // newArtifacts returns the session artifacts service, started: it has moved the
-// downloads an earlier run left behind into blobs. Close it after the Manager.
+// downloads an earlier run left behind into blobs. It is one of the Manager's parts:
+// SetRuns(mgr) once the Manager is built. Close it after the Manager.
 func newArtifacts(ctx context.Context, cfg Config, st interface {
 	bb.ArtifactStore
 	bb.SessionStore

@@ -107,7 +107,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{
 		Observer:        ops,
-		Hooks:           art,
+		Parts:           []bb.SessionPart{art},
 		Setup:           setup,
 		Storage:         storage,
 		Store:           db,
@@ -132,6 +132,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	art.SetRuns(mgr) // a part finds its runs in the Manager, which takes its parts above
 	if err := mgr.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}

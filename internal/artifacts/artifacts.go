@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,7 +49,9 @@ type Config struct {
 }
 
 // Service keeps what sessions leave behind — CDP logs, downloads, uploads and rrweb
-// recordings — and deletes it when its retention expires. It implements SessionHooks.
+// recordings — and deletes it when its retention expires. It is a bb.SessionPart
+// (part.go): the state of a session live on this node is its run, which the Manager
+// holds and SetRuns finds, so the Service keeps no map of live sessions.
 type Service struct {
 	cfg    Config
 	log    *slog.Logger
@@ -58,28 +59,13 @@ type Service struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	mu   sync.Mutex
-	live map[string]*liveArtifacts
+	runs   Runs // set once by SetRuns, before serving; nil: no session is live here
 }
 
-// liveArtifacts is the state of a session that runs on this node.
-type liveArtifacts struct {
-	id           string
-	dir          string // the browser's directory (its uid owns it: see root)
-	logs, record bool
-	started      chan struct{} // closed when SessionStarted is done with it
-	stop         func()        // the agent's; nil without one; set before started closes
-
-	// syncMu serialises moving finished downloads to blobs; the final move at the end
-	// of the session holds it, so that a concurrent GET sees every file.
-	syncMu sync.Mutex
-	synced map[string]bool // spool download names already in blobs
-
-	recMu      sync.Mutex
-	recSeq     int
-	recBytes   int64
-	recLimited bool
+// Runs finds the run of a part for a session live on this node (bb.Manager.Run). The
+// Service looks its runs up through it to serve API calls about live sessions.
+type Runs interface {
+	Run(sessionID string, p bb.SessionPart) bb.PartRun
 }
 
 // New returns a Service. Call Start before use and Close at the end.
@@ -111,7 +97,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	cfg.SpoolDir = dir
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Service{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, live: make(map[string]*liveArtifacts)}
+	a := &Service{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel}
 	a.logs = newLogWriter(cfg.Store, cfg.Logger, cfg.LogPayloadLimit, cfg.LogSessionLimit, cfg.LogQueueLimit)
 	return a, nil
 }
@@ -131,9 +117,9 @@ func (a *Service) Start(ctx context.Context) error {
 			continue
 		}
 		spool := filepath.Join(a.cfg.SpoolDir, e.Name())
-		la := &liveArtifacts{id: e.Name(), dir: spool, synced: map[string]bool{}}
-		if err := a.syncDownloads(ctx, la); err != nil {
-			a.log.Error("recover downloads", "session_id", la.id, "err", err)
+		r := &run{a: a, id: e.Name(), dir: spool, synced: map[string]bool{}}
+		if err := a.syncDownloads(ctx, r); err != nil {
+			a.log.Error("recover downloads", "session_id", r.id, "err", err)
 		}
 		if err := os.RemoveAll(spool); err != nil { // a link: only the link goes
 			return fmt.Errorf("artifacts: %w", err)
@@ -146,111 +132,18 @@ func (a *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the agents still running, writes the queued logs and stops.
+// SetRuns tells the Service where its runs are: the Manager that has it among its
+// parts. The Manager takes its parts when it is built, so this is called once, after
+// bb.NewManager and before the Service serves any API call or gateway connection;
+// until then no session is live here for the Service.
+func (a *Service) SetRuns(r Runs) { a.runs = r }
+
+// Close writes the queued logs and stops the log writer and the retention loop. Close
+// the Manager first: ending its sessions stops their agents and moves their downloads.
 func (a *Service) Close() error {
-	a.mu.Lock()
-	var stops []func()
-	for _, la := range a.live {
-		select {
-		case <-la.started:
-			if la.stop != nil {
-				stops = append(stops, la.stop)
-			}
-		default: // SessionStarted still owns it; its agent ends with the browser
-		}
-	}
-	a.mu.Unlock()
-	for _, stop := range stops {
-		stop()
-	}
 	a.cancel()
 	a.wg.Wait()
 	return nil
-}
-
-// SessionStarted prepares a session's artifacts: its spool directories and, through
-// the Agent, the browser's download directory and recording. A failure of the agent is
-// logged: the session runs on without recording rather than not at all.
-func (a *Service) SessionStarted(ctx context.Context, s *bb.Session, b bb.Browser) {
-	la := &liveArtifacts{
-		id:      s.ID,
-		dir:     b.Dir(),
-		logs:    s.Settings.LogSessionEnabled(),
-		record:  s.Settings.RecordSessionEnabled(a.cfg.RecordByDefault),
-		synced:  map[string]bool{},
-		started: make(chan struct{}),
-	}
-	defer close(la.started)
-	a.mu.Lock()
-	a.live[s.ID] = la
-	a.mu.Unlock()
-	if err := a.cfg.Store.MarkArtifacts(ctx, s.ID, time.Now()); err != nil {
-		a.log.Error("mark session artifacts", "session_id", s.ID, "err", err)
-	}
-	// The link lets Start find the downloads of a session whose server crashed.
-	if err := os.Symlink(b.Dir(), filepath.Join(a.cfg.SpoolDir, s.ID)); err != nil {
-		a.log.Error("create session spool link", "session_id", s.ID, "err", err)
-	}
-	if a.cfg.Agent != nil {
-		stop, err := a.cfg.Agent.Start(ctx, b.DevToolsURL(), bb.AgentOptions{
-			SessionID:   s.ID,
-			DownloadDir: la.downloadDir(),
-			Record:      la.record,
-			Events:      func(ev []bb.RecordingEvent) { a.addRecording(la, ev) },
-		})
-		if err != nil {
-			a.log.Warn("session agent failed; no recording or download dir", "session_id", s.ID, "err", err)
-		} else {
-			la.stop = stop
-		}
-	}
-}
-
-// SessionEnded stops the session's agent, writes its queued logs and moves its
-// finished downloads to blobs.
-func (a *Service) SessionEnded(ctx context.Context, sessionID string) {
-	a.mu.Lock()
-	la := a.live[sessionID]
-	a.mu.Unlock()
-	if la == nil {
-		return
-	}
-	select {
-	case <-la.started:
-	case <-ctx.Done():
-		return // the next Start moves the spool
-	}
-	if la.stop != nil {
-		la.stop()
-	}
-	a.logs.flush(ctx, sessionID, true)
-	la.syncMu.Lock()
-	err := a.syncDownloads(ctx, la)
-	if err == nil {
-		err = os.Remove(filepath.Join(a.cfg.SpoolDir, sessionID)) // the link; Close removes the dir
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		}
-	}
-	la.syncMu.Unlock()
-	if err != nil {
-		// The spool stays; the next Start moves what is left.
-		a.log.Error("save session downloads", "session_id", sessionID, "err", err)
-	}
-	a.mu.Lock()
-	delete(a.live, sessionID)
-	a.mu.Unlock()
-}
-
-// Live returns what the gateway needs to know of a session running on this node.
-func (a *Service) Live(sessionID string) (bb.LiveSession, bool) {
-	a.mu.Lock()
-	la := a.live[sessionID]
-	a.mu.Unlock()
-	if la == nil {
-		return bb.LiveSession{}, false
-	}
-	return bb.LiveSession{DownloadDir: la.downloadDir(), UploadDir: la.uploadDir(), Logs: la.logs, LogPayloadLimit: a.cfg.LogPayloadLimit}, true
 }
 
 // RecordCDP queues one command and its response for the session's logs. It never
@@ -258,13 +151,13 @@ func (a *Service) Live(sessionID string) (bb.LiveSession, bool) {
 // gets a marker entry saying how many were lost.
 func (a *Service) RecordCDP(ex bb.CDPExchange) { a.logs.enqueue(ex) }
 
-func (la *liveArtifacts) downloadDir() string { return filepath.Join(la.dir, "downloads") }
-func (la *liveArtifacts) uploadDir() string   { return filepath.Join(la.dir, "uploads") }
-
-func (a *Service) liveSession(id string) *liveArtifacts {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.live[id]
+// liveRun returns the run of a session live on this node, or nil.
+func (a *Service) liveRun(id string) *run {
+	if a.runs == nil {
+		return nil
+	}
+	r, _ := a.runs.Run(id, a).(*run)
+	return r
 }
 
 // session returns a session of the project, or CodeNotFound (also for another
@@ -292,22 +185,6 @@ func (a *Service) checkPurged(ctx context.Context, id, what string) error {
 		return bb.Errorf(bb.CodeUnprocessable, "The %s of this session were deleted when its retention period expired", what)
 	}
 	return nil
-}
-
-// SessionDirs returns the directories where the Service keeps a live session's files.
-func (a *Service) SessionDirs(id string) []string {
-	return []string{filepath.Join(a.cfg.SpoolDir, id)}
-}
-
-// SessionBlobBytes returns the bytes of a session's blobs: the downloads copied there
-// (the browser may delete its spooled copy and download again), uploads, recording.
-func (a *Service) SessionBlobBytes(ctx context.Context, id string) (int64, error) {
-	blobs, err := a.cfg.Blobs.List(ctx, blobPrefix(id))
-	var n int64
-	for _, b := range blobs {
-		n += b.Size
-	}
-	return n, err
 }
 
 // blobPrefix is where a session's blobs live; nothing else is under it.

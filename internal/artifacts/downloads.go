@@ -33,15 +33,15 @@ func DownloadName(name string, unixMilli int64) string {
 	return base + "-" + strconv.FormatInt(unixMilli, 10) + ext
 }
 
-// syncDownloads copies the finished downloads in la's directory that are not in blobs
-// yet to sessions/<id>/downloads/<DownloadName>. The caller holds la.syncMu or owns la.
+// syncDownloads copies the finished downloads in r's directory that are not in blobs
+// yet to sessions/<id>/downloads/<DownloadName>. The caller holds r.syncMu or owns r.
 //
 // The directory belongs to the browser's uid, which may have put links or other
 // special files there: everything is opened through an os.Root of it (no path leaves
 // it, whatever links say), files without following a link at their end, and only
 // regular files are read.
-func (a *Service) syncDownloads(ctx context.Context, la *liveArtifacts) error {
-	root, err := os.OpenRoot(la.dir)
+func (a *Service) syncDownloads(ctx context.Context, r *run) error {
+	root, err := os.OpenRoot(r.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
@@ -61,7 +61,7 @@ func (a *Service) syncDownloads(ctx context.Context, la *liveArtifacts) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if la.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
+		if r.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
 			continue
 		}
 		// Linux allows any byte but / in a name; keys (and archive entries) get a clean one.
@@ -69,10 +69,10 @@ func (a *Service) syncDownloads(ctx context.Context, la *liveArtifacts) error {
 		if err != nil {
 			clean = "download"
 		}
-		if err := a.saveDownload(ctx, la.id, root, "downloads/"+name, clean); err != nil {
+		if err := a.saveDownload(ctx, r.id, root, "downloads/"+name, clean); err != nil {
 			return err
 		}
-		la.synced[name] = true
+		r.synced[name] = true
 	}
 	return nil
 }
@@ -114,10 +114,13 @@ func (a *Service) Downloads(ctx context.Context, projectID, id string) ([]bb.Blo
 	if err := a.checkPurged(ctx, id, "downloads"); err != nil {
 		return nil, err
 	}
-	if la := a.liveSession(id); la != nil {
-		la.syncMu.Lock()
-		err := a.syncDownloads(ctx, la)
-		la.syncMu.Unlock()
+	if r := a.liveRun(id); r != nil {
+		r.syncMu.Lock()
+		var err error
+		if !r.final { // after the final move, the directory is going away
+			err = a.syncDownloads(ctx, r)
+		}
+		r.syncMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("save downloads of session %s: %w", id, err)
 		}

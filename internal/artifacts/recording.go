@@ -23,22 +23,22 @@ func recordingChunk(sessionID string, n int) string {
 
 // addRecording stores a batch of a live session's rrweb events as one chunk. Past
 // RecordingLimit it stores one custom event saying so, then drops the rest.
-func (a *Service) addRecording(la *liveArtifacts, events []bb.RecordingEvent) {
+func (a *Service) addRecording(r *run, events []bb.RecordingEvent) {
 	if len(events) == 0 {
 		return
 	}
-	la.recMu.Lock()
-	defer la.recMu.Unlock()
-	if la.recLimited {
+	r.recMu.Lock()
+	defer r.recMu.Unlock()
+	if r.recLimited {
 		return
 	}
 	body, err := json.Marshal(events)
 	if err != nil { // events come decoded from JSON: they encode
-		a.log.Error("encode recording", "session_id", la.id, "err", err)
+		a.log.Error("encode recording", "session_id", r.id, "err", err)
 		return
 	}
-	if la.recBytes+int64(len(body)) > a.cfg.RecordingLimit {
-		la.recLimited = true
+	if r.recBytes+int64(len(body)) > a.cfg.RecordingLimit {
+		r.recLimited = true
 		data, _ := json.Marshal(map[string]any{ // a literal map of plain values encodes
 			"tag":     "browserd.recordingLimitReached",
 			"payload": map[string]any{"limitBytes": a.cfg.RecordingLimit},
@@ -48,13 +48,13 @@ func (a *Service) addRecording(la *liveArtifacts, events []bb.RecordingEvent) {
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	key := recordingChunk(la.id, la.recSeq)
+	key := recordingChunk(r.id, r.recSeq)
 	if _, err := a.cfg.Blobs.Put(ctx, key, bytes.NewReader(body)); err != nil {
-		a.log.Error("store recording", "session_id", la.id, "err", err)
+		a.log.Error("store recording", "session_id", r.id, "err", err)
 		return
 	}
-	la.recSeq++
-	la.recBytes += int64(len(body))
+	r.recSeq++
+	r.recBytes += int64(len(body))
 }
 
 // Recording returns a session's rrweb events in time order (GET

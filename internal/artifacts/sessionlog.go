@@ -291,7 +291,7 @@ func (a *Service) Logs(ctx context.Context, projectID, id string) (iter.Seq2[bb.
 	if err := a.checkPurged(ctx, id, "logs"); err != nil {
 		return nil, err
 	}
-	if a.liveSession(id) != nil {
+	if a.liveRun(id) != nil {
 		a.logs.flush(ctx, id, false) // read your own commands
 	}
 	return func(yield func(bb.SessionLog, error) bool) {

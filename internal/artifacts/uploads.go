@@ -44,7 +44,7 @@ func (a *Service) CanUpload(ctx context.Context, projectID, id string) error {
 	if err != nil {
 		return err
 	}
-	if !s.Live() || a.liveSession(id) == nil {
+	if !s.Live() || a.liveRun(id) == nil {
 		return bb.Errorf(bb.CodeNotFound, "Session %s is not running", id)
 	}
 	return nil
@@ -60,8 +60,8 @@ func (a *Service) Upload(ctx context.Context, projectID, id, filename string, r 
 	if err := a.CanUpload(ctx, projectID, id); err != nil {
 		return "", err
 	}
-	la := a.liveSession(id)
-	if la == nil { // ended since
+	lr := a.liveRun(id)
+	if lr == nil { // ended since
 		return "", bb.Errorf(bb.CodeNotFound, "Session %s is not running", id)
 	}
 	name, err := bb.SanitizeUploadName(filename)
@@ -77,7 +77,7 @@ func (a *Service) Upload(ctx context.Context, projectID, id, filename string, r 
 	} else if err != nil {
 		return "", fmt.Errorf("store upload: %w", err)
 	}
-	if err := a.materialize(ctx, key, la, name); err != nil {
+	if err := a.materialize(ctx, key, lr, name); err != nil {
 		return "", fmt.Errorf("place upload in the session: %w", err)
 	}
 	return bb.UploadPathPrefix + name, nil
@@ -88,13 +88,13 @@ func (a *Service) Upload(ctx context.Context, projectID, id, filename string, r 
 // file. The directory belongs to the browser's uid: everything goes through an os.Root
 // of it, so no link the browser may have planted leads the server's writes elsewhere.
 // The file is readable by the browser (0644), which alone sees the directory.
-func (a *Service) materialize(ctx context.Context, key string, la *liveArtifacts, name string) error {
+func (a *Service) materialize(ctx context.Context, key string, r *run, name string) error {
 	src, err := a.cfg.Blobs.Open(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	root, err := os.OpenRoot(la.dir)
+	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Hooks: art}
+	cfg := bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Parts: []bb.SessionPart{art}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -64,6 +64,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerCon
 	if err != nil {
 		t.Fatal(err)
 	}
+	art.SetRuns(mgr)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -94,7 +95,7 @@ func (e *artifactEnv) release(t *testing.T, id string) {
 	t.Helper()
 	e.mustDo(t, request{method: "POST", path: "/v1/sessions/" + id, key: e.key, body: `{"status":"REQUEST_RELEASE"}`}, http.StatusOK)
 	deadline := time.Now().Add(10 * time.Second)
-	for { // SessionEnded runs once the browser has stopped
+	for { // the run moves the downloads once the browser has stopped, then goes with the session
 		if _, ok := e.art.Live(id); !ok {
 			return
 		}
