@@ -18,14 +18,16 @@ type ManagerConfig struct {
 
 	// NodeID names this node in the store; sessions it owns carry it.
 	NodeID string
-	// MaxSessions is this node's capacity: live sessions, launching ones included.
+	// MaxSessions is this node's capacity: live sessions, launching ones included
+	// [DefaultMaxSessions].
 	MaxSessions int
 	// MaxLaunches is how many browsers may start at once [2]; the rest queue. A launch
 	// storm stalls a small machine (research/chromium-limits.md §3b).
 	MaxLaunches int
 	// LaunchTimeout bounds the wait for a browser to become ready [30s].
 	LaunchTimeout time.Duration
-	// ConnectTimeout ends a session nobody connected to (without keepAlive) [5m]; <0 disables.
+	// ConnectTimeout ends a session nobody connected to (without keepAlive); 0 (or <0)
+	// disables it, as --connect-timeout 0 does. `browserd serve` sets 5m.
 	ConnectTimeout time.Duration
 	// DisconnectGrace is how long a session without keepAlive survives its last client
 	// disconnecting, to absorb reconnect races [2s].
@@ -85,6 +87,10 @@ type Manager struct {
 	auth    authCache     // API keys verified lately (authcache.go)
 }
 
+// DefaultMaxSessions is a node's capacity when none is configured: the default of both
+// ManagerConfig.MaxSessions and `browserd serve --max-sessions`.
+const DefaultMaxSessions = 32
+
 // NewManager returns a Manager. Call Reconcile before serving, and Close to stop.
 func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Store == nil || cfg.Launcher == nil || cfg.Signer == nil {
@@ -94,16 +100,13 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = 8
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.MaxLaunches <= 0 {
 		cfg.MaxLaunches = 2
 	}
 	if cfg.LaunchTimeout <= 0 {
 		cfg.LaunchTimeout = 30 * time.Second
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 5 * time.Minute
 	}
 	if cfg.DisconnectGrace <= 0 {
 		cfg.DisconnectGrace = 2 * time.Second

@@ -9,7 +9,7 @@ import (
 )
 
 // Observer is told how session creates and browser launches go, for metrics and
-// readiness (internal/metrics, cmd/browserd). Its methods are called synchronously on
+// readiness (internal/metrics, internal/server). Its methods are called synchronously on
 // the create's goroutine and must return quickly.
 type Observer interface {
 	// CreateAccepted is called when a create returned a session, d after it began.

@@ -155,9 +155,9 @@ func PlanProxies(req CreateSessionRequest, managed []ProxyUpstream, pick int) ([
 		route := ProxyRoute{Pattern: r.DomainPattern}
 		switch r.Type {
 		case "external":
-			u, err := ParseProxyUpstream(r.Server, r.Username, r.Password)
+			u, err := r.parsedUpstream()
 			if err != nil {
-				return nil, Errorf(CodeInvalid, "%s/server %v", field, err)
+				return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s/server %v", field, err), Err: err}
 			}
 			route.Upstream = &u
 		case "browserbase":
@@ -176,9 +176,9 @@ func PlanProxies(req CreateSessionRequest, managed []ProxyUpstream, pick int) ([
 			}
 			continue
 		}
-		re, err := CompileDomainPattern(r.DomainPattern)
+		re, err := r.parsedPattern()
 		if err != nil {
-			return nil, Errorf(CodeInvalid, "%s/domainPattern %v", field, err)
+			return nil, &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s/domainPattern %v", field, err), Err: err}
 		}
 		route.re = re
 		routes = append(routes, route)
@@ -187,4 +187,22 @@ func PlanProxies(req CreateSessionRequest, managed []ProxyUpstream, pick int) ([
 		routes = append(routes, *fallback)
 	}
 	return routes, nil
+}
+
+// parsedUpstream is the rule's upstream, as decoding parsed it (or parsed now, for a
+// rule that was not decoded). It is a copy: planning may change it.
+func (r ProxyRule) parsedUpstream() (ProxyUpstream, error) {
+	if r.upstream != nil {
+		return *r.upstream, nil
+	}
+	return ParseProxyUpstream(r.Server, r.Username, r.Password)
+}
+
+// parsedPattern is the rule's compiled domainPattern, as decoding compiled it (or
+// compiled now).
+func (r ProxyRule) parsedPattern() (*regexp.Regexp, error) {
+	if r.re != nil {
+		return r.re, nil
+	}
+	return CompileDomainPattern(r.DomainPattern)
 }

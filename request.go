@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -44,6 +45,10 @@ type ProxyRule struct {
 	Password      string          `json:"password,omitempty"`
 	DomainPattern string          `json:"domainPattern,omitempty"`
 	Geolocation   json.RawMessage `json:"geolocation,omitempty"`
+
+	// What decoding parsed, so that planning does not parse it again (PlanProxies).
+	upstream *ProxyUpstream
+	re       *regexp.Regexp
 }
 
 // DecodeCreateSessionRequest decodes and validates a POST /v1/sessions body. An empty
@@ -192,9 +197,11 @@ func decodeProxies(v json.RawMessage, req *CreateSessionRequest) error {
 			if strings.TrimSpace(r.Server) == "" {
 				return Errorf(CodeInvalid, "%s/server is required for an external proxy", field)
 			}
-			if _, err := ParseProxyUpstream(r.Server, r.Username, r.Password); err != nil {
-				return Errorf(CodeInvalid, "%s/server %v", field, err)
+			u, err := ParseProxyUpstream(r.Server, r.Username, r.Password)
+			if err != nil {
+				return &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s/server %v", field, err), Err: err}
 			}
+			r.upstream = &u
 		case "browserbase", "none":
 		case "":
 			return Errorf(CodeInvalid, "%s must have required property 'type'", field)
@@ -202,9 +209,11 @@ func decodeProxies(v json.RawMessage, req *CreateSessionRequest) error {
 			return Errorf(CodeInvalid, "%s/type must be one of browserbase, external, none", field)
 		}
 		if r.DomainPattern != "" {
-			if _, err := CompileDomainPattern(r.DomainPattern); err != nil {
-				return Errorf(CodeInvalid, "%s/domainPattern %v", field, err)
+			re, err := CompileDomainPattern(r.DomainPattern)
+			if err != nil {
+				return &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s/domainPattern %v", field, err), Err: err}
 			}
+			r.re = re
 		}
 		if len(r.Geolocation) > 0 && !isNull(r.Geolocation) {
 			if _, err := decodeObject(r.Geolocation, field+"/geolocation"); err != nil {

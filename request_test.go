@@ -7,6 +7,7 @@ import (
 
 	bb "github.com/browserd/browserd"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -197,7 +198,7 @@ func TestDecodeCreateSessionRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeCreateSessionRequest(%q) error: %v", tt.body, err)
 			}
-			if diff := cmp.Diff(got, tt.want); diff != "" {
+			if diff := cmp.Diff(got, tt.want, cmpopts.IgnoreUnexported(bb.ProxyRule{})); diff != "" {
 				t.Errorf("DecodeCreateSessionRequest(%q) mismatch (-got +want):\n%s", tt.body, diff)
 			}
 		})

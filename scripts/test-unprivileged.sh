@@ -33,7 +33,7 @@ chown "$user:" "$work/home"
 # Package, test binary, tests that start real browsers in the sandbox.
 suites=(
   "./internal/chrome chrome.test TestSandbox|TestLaunch|TestReap|TestNice|TestLongRunDir|TestSingleton|TestCrash|TestStopKeepsProfile"
-  "./cmd/browserd browserd.test TestSecurityReview|TestLifecycle"
+  "./internal/server server.test TestSecurityReview|TestLifecycle"
   "./internal/proxy proxy.test TestChromeRefused"
   "./internal/cdpproxy cdpproxy.test TestChromeEndToEnd|TestChromeBrowserClose"
 )

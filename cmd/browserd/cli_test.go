@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/browserd/browserd/internal/cli"
 	"github.com/browserd/browserd/internal/httpapi"
 )
 
@@ -107,7 +108,7 @@ func TestCLI(t *testing.T) {
 	ok := func(name string, args ...string) string {
 		t.Helper()
 		code, out, errOut := cliRun(t, srv.URL, testAPIKey, args...)
-		if code != exitOK {
+		if code != cli.ExitOK {
 			t.Fatalf("browserd %s: exit %d; stderr: %s", strings.Join(args, " "), code, errOut)
 		}
 		if name != "" {
@@ -165,7 +166,7 @@ func TestCLI(t *testing.T) {
 	if served["GET /v1/sessions/{id}/logs"] {
 		ok("", "sessions", "logs", created.ID)
 	}
-	fails(exitNotFound, "(HTTP 410)", "sessions", "debug", created.ID)
+	fails(cli.ExitNotFound, "(HTTP 410)", "sessions", "debug", created.ID)
 
 	// Contexts and extensions.
 	var ctx struct{ ID string }
@@ -174,9 +175,9 @@ func TestCLI(t *testing.T) {
 	}
 	n.name(ctx.ID, "context")
 	ok("contexts_get", "contexts", "get", ctx.ID)
-	fails(exitRejected, "(HTTP 409)", "contexts", "create", "--name", "cli-test")
+	fails(cli.ExitRejected, "(HTTP 409)", "contexts", "create", "--name", "cli-test")
 	ok("contexts_delete", "contexts", "delete", ctx.ID)
-	fails(exitNotFound, "(HTTP 404)", "contexts", "get", ctx.ID)
+	fails(cli.ExitNotFound, "(HTTP 404)", "contexts", "get", ctx.ID)
 
 	zipPath := filepath.Join(t.TempDir(), "my-extension.zip")
 	if err := os.WriteFile(zipPath, extensionZip(t), 0o644); err != nil {
@@ -191,62 +192,18 @@ func TestCLI(t *testing.T) {
 	ok("extensions_delete", "extensions", "delete", ext.ID)
 
 	// Exit codes scripts rely on.
-	fails(exitNotFound, "Session not found (HTTP 404)", "sessions", "get", "00000000-0000-0000-0000-000000000000")
-	fails(exitRejected, "(HTTP 400)", "sessions", "create", "--timeout", "5")
-	fails(exitUsage, "sessions get takes one session ID", "sessions", "get")
-	fails(exitUsage, "unknown command", "sessions", "frobnicate")
-	fails(exitUsage, "--metadata must be a JSON object", "sessions", "create", "--metadata", "[1]")
-	if code, _, errOut := cliRun(t, srv.URL, "wrong-key", "sessions", "list"); code != exitAuth || !strings.Contains(errOut, "(HTTP 401)") {
-		t.Errorf("wrong key: exit %d, %q; want %d", code, errOut, exitAuth)
+	fails(cli.ExitNotFound, "Session not found (HTTP 404)", "sessions", "get", "00000000-0000-0000-0000-000000000000")
+	fails(cli.ExitRejected, "(HTTP 400)", "sessions", "create", "--timeout", "5")
+	fails(cli.ExitUsage, "sessions get takes one session ID", "sessions", "get")
+	fails(cli.ExitUsage, "unknown command", "sessions", "frobnicate")
+	fails(cli.ExitUsage, "--metadata must be a JSON object", "sessions", "create", "--metadata", "[1]")
+	if code, _, errOut := cliRun(t, srv.URL, "wrong-key", "sessions", "list"); code != cli.ExitAuth || !strings.Contains(errOut, "(HTTP 401)") {
+		t.Errorf("wrong key: exit %d, %q; want %d", code, errOut, cli.ExitAuth)
 	}
-	if code, _, errOut := cliRun(t, srv.URL, "", "sessions", "list"); code != exitUsage || !strings.Contains(errOut, "BROWSERBASE_API_KEY") {
-		t.Errorf("no key: exit %d, %q; want %d", code, errOut, exitUsage)
+	if code, _, errOut := cliRun(t, srv.URL, "", "sessions", "list"); code != cli.ExitUsage || !strings.Contains(errOut, "BROWSERBASE_API_KEY") {
+		t.Errorf("no key: exit %d, %q; want %d", code, errOut, cli.ExitUsage)
 	}
-	if code, _, _ := cliRun(t, "http://127.0.0.1:1", testAPIKey, "sessions", "list"); code != exitError {
-		t.Errorf("no server: exit %d; want %d", code, exitError)
+	if code, _, _ := cliRun(t, "http://127.0.0.1:1", testAPIKey, "sessions", "list"); code != cli.ExitError {
+		t.Errorf("no server: exit %d; want %d", code, cli.ExitError)
 	}
-}
-
-func TestExitCode(t *testing.T) {
-	for status, want := range map[int]int{400: exitRejected, 401: exitAuth, 403: exitAuth, 404: exitNotFound,
-		409: exitRejected, 410: exitNotFound, 413: exitRejected, 415: exitRejected, 422: exitRejected,
-		429: exitLimit, 500: exitError, 501: exitError, 503: exitLimit} {
-		if got := exitCode(&apiError{Status: status}); got != want {
-			t.Errorf("exitCode(HTTP %d) = %d; want %d", status, got, want)
-		}
-	}
-	if got := exitCode(usageError{os.ErrInvalid}); got != exitUsage {
-		t.Errorf("exitCode(usageError) = %d", got)
-	}
-}
-
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 150 << 20: "150.0 MiB", 3 << 30: "3.0 GiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q; want %q", n, got, want)
-		}
-	}
-}
-
-func TestProgress(t *testing.T) {
-	var buf bytes.Buffer
-	cl := &cli{progressTo: &buf}
-	p := cl.progress("uploading", 2048)
-	p.Write(make([]byte, 1024)) // the first write shows at once
-	p.Write(make([]byte, 1024)) // within 200 ms of it: not shown
-	p.done()
-	want := "\ruploading 1.0 KiB of 2.0 KiB (50%)  \ruploading 2.0 KiB of 2.0 KiB (100%)  \n"
-	if buf.String() != want {
-		t.Errorf("progress output %q; want %q", buf.String(), want)
-	}
-	buf.Reset()
-	p = cl.progress("downloading", -1)
-	p.Write(make([]byte, 10))
-	p.done()
-	if !strings.HasSuffix(buf.String(), "\rdownloading 10 B  \n") {
-		t.Errorf("progress of an unknown total: %q", buf.String())
-	}
-	silent := (&cli{}).progress("uploading", 10)
-	silent.Write(make([]byte, 10))
-	silent.done() // no writer: nothing to see, no panic
 }

@@ -1,21 +1,31 @@
 // Command browserd is a self-hostable server that speaks the Browserbase v1 API.
 //
-//	browserd serve            run the server
+//	browserd serve            run the server (internal/server)
 //	browserd admin …          manage projects and API keys in the local database
+//	browserd bench            measure against bare Chromium (internal/bench)
+//	browserd sessions|…       client commands (internal/cli)
 //	browserd version          print the version
+//
+// main only dispatches: the server's wiring is internal/server, the bench internal/bench.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/browserd/browserd/internal/chrome"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/browserd/browserd/internal/bench"
+	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/cli"
+	"github.com/browserd/browserd/internal/server"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…"; the subcommands get it
+// as an argument.
 var version = "dev"
 
 const usage = `browserd — a self-hosted server for the Browserbase v1 API
@@ -47,13 +57,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(ctx, args[1:], getenv, stdout, stderr)
+		err = server.Serve(ctx, args[1:], getenv, stdout, stderr, version)
 	case "admin":
-		err = admin(ctx, args[1:], getenv, stdout, stderr)
+		err = server.Admin(ctx, args[1:], getenv, stdout, stderr)
 	case "sessions", "contexts", "extensions", "projects":
-		return runClient(ctx, args, getenv, stdout, stderr) // cli.go: its own exit codes
+		return cli.Run(ctx, args, getenv, stdout, stderr, version) // internal/cli: its own exit codes
 	case "bench":
-		err = bench(ctx, args[1:], stdout, stderr)
+		err = bench.Run(ctx, args[1:], stdout, stderr, version)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "browserd", version)
 	case "help", "-h", "--help":
@@ -63,15 +73,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	if err != nil {
-		if ue, ok := err.(usageError); ok {
-			fmt.Fprintf(stderr, "browserd: %v\n", ue.error)
+		fmt.Fprintf(stderr, "browserd: %v\n", err)
+		if errors.Is(err, server.ErrUsage) {
 			return 2
 		}
-		fmt.Fprintf(stderr, "browserd: %v\n", err)
 		return 1
 	}
 	return 0
 }
-
-// usageError marks errors in how a command was called (exit code 2).
-type usageError struct{ error }

@@ -38,8 +38,9 @@ type Config struct {
 	Sessions sessions
 	Logger   *slog.Logger
 	// IdleTimeout closes (1000, "idle timeout") a client that sent no CDP message for
-	// this long [10m]; <0 disables it. Browserbase closes CDP connections after 10
-	// minutes without a command (spec/API.md §5.2). Pings do not count as activity.
+	// this long; 0 (or <0) disables it. Browserbase closes CDP connections after 10
+	// minutes without a command (spec/API.md §5.2), which `browserd serve --idle-timeout`
+	// sets by default. Pings do not count as activity.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to a client or browser that stops reading [30s].
 	WriteTimeout time.Duration
@@ -99,9 +100,6 @@ type ConnStats struct {
 func New(cfg Config) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 10 * time.Minute
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second

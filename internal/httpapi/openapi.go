@@ -7,7 +7,7 @@ import (
 
 // openAPI is the OpenAPI 3.1 document of every endpoint browserd serves: this API, the
 // CDP and WebDriver endpoints, the live view and the operational endpoints. Tests keep
-// it honest: openapi_test.go fails for a route missing from it, and cmd/browserd's
+// it honest: openapi_test.go fails for a route missing from it, and internal/server's
 // TestOpenAPIResponses validates a real server's responses against its schemas.
 //
 //go:embed openapi.json

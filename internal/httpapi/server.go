@@ -85,9 +85,9 @@ func New(cfg Config) (*Server, error) {
 		s.maxBody = DefaultMaxBodyBytes
 	}
 	if cfg.PublicURL != "" {
-		u, err := parsePublicURL(cfg.PublicURL)
+		u, err := bb.ParsePublicURL(cfg.PublicURL)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("httpapi: %w", err)
 		}
 		s.public = u
 	}

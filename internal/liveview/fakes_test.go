@@ -291,7 +291,7 @@ func fakeEnv(t testing.TB) (*testEnv, *fakeBrowser) {
 	return newTestEnv(t, &chrometest.Launcher{DevToolsURL: fb.url()}), fb
 }
 
-// pumpRelay stands in for the CDP gateway's DevTools relay (cmd/browserd wires
+// pumpRelay stands in for the CDP gateway's DevTools relay (internal/server wires
 // *cdpproxy.Gateway, whose rules are tested there): it pumps messages as they are.
 type pumpRelay struct{}
 

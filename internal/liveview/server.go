@@ -118,11 +118,11 @@ func New(cfg Config) (*Server, error) {
 		// Never through a proxy from the environment: the browsers are on loopback.
 		devtools: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
 	if cfg.PublicURL != "" {
-		u, err := url.Parse(cfg.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("liveview: public URL %q must be http(s)://host[:port][/prefix]", cfg.PublicURL)
+		u, err := bb.ParsePublicURL(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("liveview: %w", err)
 		}
-		s.public = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimRight(u.Path, "/")}
+		s.public = u
 	}
 	tmpl, err := template.New("").Funcs(templateFuncs).ParseFS(assets, "assets/*.html")
 	if err != nil {
@@ -242,19 +242,8 @@ func (s *Server) leaveViewer(sessionID string) {
 	s.wg.Done()
 }
 
-// publicBase returns the base URL clients reach the server at (as httpapi does).
-func (s *Server) publicBase(r *http.Request) url.URL {
-	if s.public != nil {
-		return *s.public
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	} else if p, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ","); strings.EqualFold(strings.TrimSpace(p), "https") {
-		scheme = "https"
-	}
-	return url.URL{Scheme: scheme, Host: r.Host}
-}
+// publicBase returns the base URL clients reach the server at (bb.PublicBase).
+func (s *Server) publicBase(r *http.Request) url.URL { return bb.PublicBase(r, s.public) }
 
 // open checks the request's live view token and returns its session, or writes the error.
 func (s *Server) open(w http.ResponseWriter, r *http.Request) (*bb.LiveTarget, bool) {

@@ -57,8 +57,8 @@ type Config struct {
 	// StartTimeout bounds the start of a chromedriver [20s].
 	StartTimeout time.Duration
 	// IdleTimeout ends a WebDriver session that received no command for this long, as a
-	// CDP connection is closed after the same time without a command (spec §5.2) [10m];
-	// <0 disables it.
+	// CDP connection is closed after the same time without a command (spec §5.2); 0 (or
+	// <0) disables it. `browserd serve` passes --idle-timeout (10m by default).
 	IdleTimeout time.Duration
 	// Ports, when set, is told of every chromedriver's loopback port, so that no session
 	// proxy lets a browser reach one (*bb.ReservedPorts).
@@ -106,9 +106,6 @@ func New(cfg Config) (*Handler, error) {
 	cfg.Prefix = "/" + strings.Trim(cfg.Prefix, "/")
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 20 * time.Second
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 10 * time.Minute
 	}
 	tr := &http.Transport{
 		Proxy:               nil, // chromedriver is on loopback; ignore HTTP_PROXY

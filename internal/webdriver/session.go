@@ -333,7 +333,7 @@ func (h *Handler) relayFailure(d *driver, err error) string {
 
 // armIdleLocked (re)starts ws's idle timer.
 func (h *Handler) armIdleLocked(ws *wdSession) {
-	if h.cfg.IdleTimeout < 0 {
+	if h.cfg.IdleTimeout <= 0 {
 		return
 	}
 	if ws.idle != nil {
