@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SessionLog is one CDP command a client sent through the gateway, with the browser's
@@ -41,6 +44,79 @@ type RecordingEvent struct {
 	Type      int             `json:"type"`
 	Timestamp int64           `json:"timestamp"` // ms since the Unix epoch
 	Data      json.RawMessage `json:"data"`
+}
+
+// rrweb event types (spec §2.7).
+const (
+	RRWebFullSnapshot        = 2
+	RRWebIncrementalSnapshot = 3
+	RRWebMeta                = 4
+	RRWebCustom              = 5
+)
+
+// CDPExchange is one client command and the browser's response as the CDP gateway saw
+// them: copies cut to the payload limit, decoded later off the relay's path.
+type CDPExchange struct {
+	SessionID string
+	// Method and CDPSessionID come from the command; the gateway reads them even when
+	// the copy is cut.
+	Method       string
+	CDPSessionID string
+	Request      []byte // the client's message, at most the payload limit
+	RequestSize  int    // its whole size
+	RequestAt    time.Time
+	Response     []byte // nil when no response came (the connection ended first)
+	ResponseSize int
+	ResponseAt   time.Time
+}
+
+// TruncationMarker ends the rawBody of a logged message that was cut.
+const TruncationMarker = "…[truncated by browserd]"
+
+// LiveSession is what the CDP gateway needs to know about a live session.
+type LiveSession struct {
+	DownloadDir string
+	UploadDir   string
+	// Logs says whether the session keeps CDP logs (logSession).
+	Logs bool
+	// LogPayloadLimit is how much of each message the gateway needs to copy.
+	LogPayloadLimit int
+}
+
+// UploadPathPrefix is where uploaded files appear to CDP clients (spec §3.9): the
+// gateway maps DOM.setFileInputFiles paths under it to the session's upload directory.
+const UploadPathPrefix = "/tmp/.uploads/"
+
+// maxUploadName is the longest file name (bytes) most file systems accept.
+const maxUploadName = 255
+
+// SanitizeUploadName returns the file name an upload is stored under: the last
+// element of name (after any / or \, as some clients send paths), with control
+// characters and invalid UTF-8 replaced by "_" and surrounding spaces trimmed. Empty
+// names, "." and "..", and names longer than 255 bytes give a CodeInvalid error.
+func SanitizeUploadName(name string) (string, error) {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if (r == utf8.RuneError && n <= 1) || unicode.IsControl(r) || r == unicode.ReplacementChar ||
+			unicode.Is(unicode.Cf, r) { // format characters (bidi overrides) disguise names
+			b.WriteByte('_')
+		} else {
+			b.WriteString(name[i : i+n])
+		}
+		i += n
+	}
+	name = strings.TrimSpace(b.String())
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "", Errorf(CodeInvalid, "the uploaded file needs a file name")
+	case len(name) > maxUploadName:
+		return "", Errorf(CodeInvalid, "the uploaded file's name must not be longer than %d bytes", maxUploadName)
+	}
+	return name, nil
 }
 
 // ArtifactStore keeps what sessions leave behind besides files: CDP logs, and which
@@ -115,16 +191,6 @@ func ValidBlobKey(key string) bool {
 	return true
 }
 
-// SessionHooks are told when a session's browser is ready and when a session has
-// ended (ManagerConfig.Hooks). *Artifacts implements them.
-type SessionHooks interface {
-	// SessionStarted runs once the browser is ready, before the session is RUNNING and
-	// before any client can connect. ctx bounds it.
-	SessionStarted(ctx context.Context, s *Session, b Browser)
-	// SessionEnded runs once the browser of an ended session has stopped.
-	SessionEnded(ctx context.Context, sessionID string)
-}
-
 // AgentOptions say what browserd's own CDP client does in a session's browser.
 type AgentOptions struct {
 	SessionID string
@@ -143,45 +209,4 @@ type Agent interface {
 	// (if asked for) is armed in the open pages, and new pages will be recorded. stop
 	// ends the agent and waits for it; it is safe to call after the browser is gone.
 	Start(ctx context.Context, browserURL string, opts AgentOptions) (stop func(), err error)
-}
-
-// hooksPart runs SessionHooks as a SessionPart.
-type hooksPart struct{ h SessionHooks }
-
-type hooksRun struct {
-	NopPartRun
-	h SessionHooks
-	s *Session
-}
-
-func (p hooksPart) Check(context.Context, string, *CreateSessionRequest) error { return nil }
-
-func (p hooksPart) Prepare(_ context.Context, s *Session, _ *CreateSessionRequest, _ *LaunchOptions) (PartRun, error) {
-	return &hooksRun{h: p.h, s: s}, nil
-}
-
-func (r *hooksRun) Started(ctx context.Context, b Browser) error {
-	r.h.SessionStarted(ctx, r.s, b)
-	return nil
-}
-
-func (r *hooksRun) Stopped(ctx context.Context, _ Browser, _ SessionStatus) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	r.h.SessionEnded(ctx, r.s.ID) // downloads move to blobs
-}
-
-// SessionDirs and SessionBlobBytes make the hooks' files count against the quota.
-func (r *hooksRun) SessionDirs() []string {
-	if f, ok := r.h.(sessionFiler); ok {
-		return f.SessionDirs(r.s.ID)
-	}
-	return nil
-}
-
-func (r *hooksRun) SessionBlobBytes(ctx context.Context) (int64, error) {
-	if f, ok := r.h.(sessionFiler); ok {
-		return f.SessionBlobBytes(ctx, r.s.ID)
-	}
-	return 0, nil
 }

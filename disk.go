@@ -126,31 +126,6 @@ type SessionFiles interface {
 	SessionBlobBytes(ctx context.Context) (int64, error)
 }
 
-// sessionFiler is implemented by hooks that keep files of a session outside its
-// browser's directory (Artifacts: downloads and uploads, spooled and in blobs).
-type sessionFiler interface {
-	// SessionDirs returns the local directories of a live session's files.
-	SessionDirs(id string) []string
-	// SessionBlobBytes returns the bytes of the session's blobs.
-	SessionBlobBytes(ctx context.Context, id string) (int64, error)
-}
-
-// SessionDirs returns the directories where Artifacts keeps a live session's files.
-func (a *Artifacts) SessionDirs(id string) []string {
-	return []string{filepath.Join(a.cfg.SpoolDir, id)}
-}
-
-// SessionBlobBytes returns the bytes of a session's blobs: the downloads copied there
-// (the browser may delete its spooled copy and download again), uploads, recording.
-func (a *Artifacts) SessionBlobBytes(ctx context.Context, id string) (int64, error) {
-	blobs, err := a.cfg.Blobs.List(ctx, blobPrefix(id))
-	var n int64
-	for _, b := range blobs {
-		n += b.Size
-	}
-	return n, err
-}
-
 // sessionBytes measures what a live session keeps on disk, stopping early (with a
 // total over limit) once it passes limit.
 func (m *Manager) sessionBytes(ctx context.Context, ls *liveSession, limit int64) (int64, error) {

@@ -119,28 +119,37 @@ func TestSessionDiskQuota(t *testing.T) {
 	})
 }
 
-// spoolHooks are session hooks that keep a session's files in spool/<id>, as Artifacts
-// keeps downloads and uploads.
-type spoolHooks struct {
+// spoolPart is a session part that keeps a session's files in spool/<id>, as
+// internal/artifacts keeps downloads and uploads.
+type spoolPart struct {
 	spool     string
 	blobBytes *atomic.Int64
 }
 
-func (spoolHooks) SessionStarted(context.Context, *bb.Session, bb.Browser) {}
-func (spoolHooks) SessionEnded(context.Context, string)                    {}
-func (h spoolHooks) SessionDirs(id string) []string                        { return []string{filepath.Join(h.spool, id)} }
-func (h spoolHooks) SessionBlobBytes(context.Context, string) (int64, error) {
-	return h.blobBytes.Load(), nil
+// spoolRun is a spoolPart's run: it tells the quota where its session's files are.
+type spoolRun struct {
+	bb.NopPartRun
+	p  spoolPart
+	id string
 }
 
-// TestSessionDiskQuotaSpool: the files hooks keep for a session (Artifacts' downloads
+func (spoolPart) Check(context.Context, string, *bb.CreateSessionRequest) error { return nil }
+func (p spoolPart) Prepare(_ context.Context, s *bb.Session, _ *bb.CreateSessionRequest, _ *bb.LaunchOptions) (bb.PartRun, error) {
+	return &spoolRun{p: p, id: s.ID}, nil
+}
+func (r *spoolRun) SessionDirs() []string { return []string{filepath.Join(r.p.spool, r.id)} }
+func (r *spoolRun) SessionBlobBytes(context.Context) (int64, error) {
+	return r.p.blobBytes.Load(), nil
+}
+
+// TestSessionDiskQuotaSpool: the files parts keep for a session (artifacts' downloads
 // and uploads) count toward its quota, with its browser's.
 func TestSessionDiskQuotaSpool(t *testing.T) {
 	runDir, spool := t.TempDir(), t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		l := &chrometest.Launcher{RunDir: runDir}
 		blobs := new(atomic.Int64)
-		e := newEnv(t, 2, l, bb.ManagerConfig{Hooks: spoolHooks{spool, blobs}, Disk: bb.DiskConfig{SessionMax: 1 << 20}})
+		e := newEnv(t, 2, l, bb.ManagerConfig{Parts: []bb.SessionPart{spoolPart{spool, blobs}}, Disk: bb.DiskConfig{SessionMax: 1 << 20}})
 		if err := e.m.Reconcile(t.Context()); err != nil {
 			t.Fatal(err)
 		}

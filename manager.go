@@ -37,9 +37,6 @@ type ManagerConfig struct {
 	// Pool is the warm pool of browsers with the default launch options; off when
 	// Pool.Size is 0. It starts filling at the end of Reconcile.
 	Pool PoolConfig
-	// Hooks, when set, are told when a session's browser is ready and when the session
-	// has ended (artifacts.go).
-	Hooks SessionHooks
 	// Parts run beside every session's browser (part.go), in this order while a session
 	// starts and in reverse order while it ends: contexts and extensions
 	// (internal/profiles) are one. Without a part that serves them, a create's context
@@ -141,9 +138,6 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport, Args: m.launchArgs()})
 	}
 	m.parts = []SessionPart{&setupPart{m: m}}
-	if cfg.Hooks != nil {
-		m.parts = append(m.parts, hooksPart{h: cfg.Hooks})
-	}
 	m.parts = append(m.parts, cfg.Parts...)
 	return m, nil
 }

@@ -8,7 +8,7 @@ import (
 	bb "github.com/browserd/browserd"
 )
 
-// artifacts is what the gateway needs of session artifacts; *bb.Artifacts satisfies it.
+// artifacts is what the gateway needs of session artifacts; *artifacts.Service (internal/artifacts) satisfies it.
 type artifacts interface {
 	// Live says where a live session's files are and whether it keeps CDP logs.
 	Live(sessionID string) (bb.LiveSession, bool)

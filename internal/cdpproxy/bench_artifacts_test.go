@@ -9,13 +9,14 @@ import (
 	"github.com/coder/websocket"
 
 	bb "github.com/browserd/browserd"
+	artsvc "github.com/browserd/browserd/internal/artifacts"
 	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
 // benchLogged measures echoes through the gateway without CDP logging ("plain"), with
 // the relay's share of logging only (copies handed to a sink that drops them:
-// "relay-only"), and with the real bb.Artifacts queue and batch writer on SQLite
+// "relay-only"), and with the real internal/artifacts queue and batch writer on SQLite
 // ("logged"), whose cpu-ns/op includes decoding and storing each command and response
 // in the background.
 func benchLogged(b *testing.B, msg []byte) {
@@ -32,7 +33,7 @@ func benchLogged(b *testing.B, msg []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: b.TempDir(), LogSessionLimit: 1 << 40})
+	art, err := artsvc.New(artsvc.Config{Store: db, Sessions: db, Blobs: blobs, SpoolDir: b.TempDir(), LogSessionLimit: 1 << 40})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +41,14 @@ func benchLogged(b *testing.B, msg []byte) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { art.Close() })
-	art.SessionStarted(ctx, s, nil) // no Agent: the browser is not used
+	run, err := art.Prepare(ctx, s, &bb.CreateSessionRequest{}, &bb.LaunchOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := run.Started(ctx, dirBrowser{dir: b.TempDir()}); err != nil { // no Agent: only the directory is used
+		b.Fatal(err)
+	}
+	art.SetRuns(oneRun{s.ID, run})
 
 	for _, bc := range []struct {
 		name string
@@ -63,7 +71,8 @@ func benchLogged(b *testing.B, msg []byte) {
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
-	art.SessionEnded(ctx, s.ID) // flush, so that the writer's work is inside the benchmark's process
+	run.Stopped(ctx, nil, bb.StatusCompleted) // flush, so that the writer's work is inside the benchmark's process
+	run.Ended(ctx)
 	logs, err := db.SessionLogs(ctx, s.ID, 0, 1)
 	if err != nil || len(logs) == 0 {
 		b.Fatalf("no logs were written: %d, %v", len(logs), err)
@@ -85,3 +94,24 @@ func (d dropArtifacts) Live(id string) (bb.LiveSession, bool) {
 	return bb.LiveSession{Logs: true, LogPayloadLimit: 64 << 10}, id == d.id
 }
 func (dropArtifacts) RecordCDP(bb.CDPExchange) {}
+
+// dirBrowser is a browser of which the artifacts service uses only the directory.
+type dirBrowser struct {
+	bb.Browser // other methods are not called
+	dir        string
+}
+
+func (d dirBrowser) Dir() string { return d.dir }
+
+// oneRun is a Manager with one live session, as the artifacts service looks it up.
+type oneRun struct {
+	id  string
+	run bb.PartRun
+}
+
+func (o oneRun) Run(id string, _ bb.SessionPart) bb.PartRun {
+	if id != o.id {
+		return nil
+	}
+	return o.run
+}

@@ -14,7 +14,7 @@ import (
 	bb "github.com/browserd/browserd"
 )
 
-// artifactService serves the session artifact endpoints; *bb.Artifacts satisfies it.
+// artifactService serves the session artifact endpoints; *artifacts.Service (internal/artifacts) satisfies it.
 type artifactService interface {
 	Logs(ctx context.Context, projectID, id string) (iter.Seq2[bb.SessionLog, error], error)
 	Recording(ctx context.Context, projectID, id string) (iter.Seq2[bb.RecordingEvent, error], error)

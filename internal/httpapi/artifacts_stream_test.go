@@ -99,7 +99,7 @@ func TestLogsStreamed(t *testing.T) {
 }
 
 // recordingChunk stores events as the n-th recording chunk of a session, as
-// bb.Artifacts does.
+// internal/artifacts does.
 func putRecordingChunk(t *testing.T, blobs *fsblob.Store, id string, n int, events []bb.RecordingEvent) {
 	t.Helper()
 	b, err := json.Marshal(events)

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/artifacts"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/sqlite"
@@ -30,7 +31,7 @@ import (
 // artifactEnv is an API with real artifacts (SQLite, files) and fake browsers.
 type artifactEnv struct {
 	*env
-	art   *bb.Artifacts
+	art   *artifacts.Service
 	blobs string // the blob store's directory
 	db    *sqlite.DB
 }
@@ -43,7 +44,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool"),
+	art, err := artifacts.New(artifacts.Config{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool"),
 		RecordByDefault: true, UploadLimit: uploadLimit, Retention: time.Hour, RetentionInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerCon
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Hooks: art}
+	cfg := bb.ManagerConfig{Store: db, Launcher: &chrometest.Launcher{RunDir: filepath.Join(dir, "run")}, Signer: signer, Parts: []bb.SessionPart{art}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -63,6 +64,7 @@ func newArtifactEnv(t testing.TB, uploadLimit int64, opts ...func(*bb.ManagerCon
 	if err != nil {
 		t.Fatal(err)
 	}
+	art.SetRuns(mgr)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -93,7 +95,7 @@ func (e *artifactEnv) release(t *testing.T, id string) {
 	t.Helper()
 	e.mustDo(t, request{method: "POST", path: "/v1/sessions/" + id, key: e.key, body: `{"status":"REQUEST_RELEASE"}`}, http.StatusOK)
 	deadline := time.Now().Add(10 * time.Second)
-	for { // SessionEnded runs once the browser has stopped
+	for { // the run moves the downloads once the browser has stopped, then goes with the session
 		if _, ok := e.art.Live(id); !ok {
 			return
 		}
@@ -358,7 +360,7 @@ func TestSpoolRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := sqlitetest.Open(t)
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool")})
+	art, err := artifacts.New(artifacts.Config{Store: db, Sessions: db, Blobs: blobs, SpoolDir: filepath.Join(dir, "spool")})
 	if err != nil {
 		t.Fatal(err)
 	}

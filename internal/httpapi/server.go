@@ -49,7 +49,7 @@ type Config struct {
 	// MaxBodyBytes limits request bodies [DefaultMaxBodyBytes]; larger ones get 413.
 	MaxBodyBytes int64
 	// Artifacts serves session logs, recordings, downloads and uploads (artifacts.go);
-	// without it those endpoints answer 501. Normally a *browserd.Artifacts.
+	// without it those endpoints answer 501. Normally an *artifacts.Service (internal/artifacts).
 	Artifacts artifactService
 	// MaxArtifactReads bounds the session logs and recordings read at once
 	// [DefaultMaxArtifactReads]; more get 503 with x-should-retry: true.

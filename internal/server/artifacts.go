@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/artifacts"
 	"github.com/browserd/browserd/internal/recorder"
 )
 
@@ -45,13 +46,14 @@ func (a ArtifactsFlags) validate() []error {
 }
 
 // newArtifacts returns the session artifacts service, started: it has moved the
-// downloads an earlier run left behind into blobs. Close it after the Manager.
+// downloads an earlier run left behind into blobs. It is one of the Manager's parts:
+// SetRuns(mgr) once the Manager is built. Close it after the Manager.
 func newArtifacts(ctx context.Context, cfg Config, st interface {
 	bb.ArtifactStore
 	bb.SessionStore
-}, blobs bb.BlobStore, logger *slog.Logger) (*bb.Artifacts, error) {
+}, blobs bb.BlobStore, logger *slog.Logger) (*artifacts.Service, error) {
 	a := cfg.Artifacts
-	art, err := bb.NewArtifacts(bb.ArtifactsConfig{
+	art, err := artifacts.New(artifacts.Config{
 		Store:             st,
 		Sessions:          st,
 		Blobs:             blobs,

@@ -197,10 +197,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	mgr, err := bb.NewManager(bb.ManagerConfig{
-		Observer:        ops,
-		Hooks:           art,
-		Setup:           setup,
-		Parts:           []bb.SessionPart{prof}, // after the hooks: writes a context back before they take the downloads
+		Observer: ops,
+		Setup:    setup,
+		// Ends run in reverse: the profiles write a context back, then the artifacts
+		// take the downloads (both once the browser has stopped).
+		Parts:           []bb.SessionPart{art, prof},
 		Store:           db,
 		Launcher:        launcher,
 		Signer:          signer,
@@ -223,6 +224,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	art.SetRuns(mgr)     // a part finds its runs in the Manager, which takes its parts above
 	m.onClose(mgr.Close) // sessions end: browsers stop and the store records every end
 	// The profiles' work dir is emptied before the Manager reconciles.
 	if err := prof.Start(ctx); err != nil {

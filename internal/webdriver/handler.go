@@ -31,7 +31,7 @@ type attachment interface {
 }
 
 // artifacts gives a session's directories, to which CDP commands through chromedriver
-// are confined (cdp.go); *bb.Artifacts satisfies it.
+// are confined (cdp.go); *artifacts.Service (internal/artifacts) satisfies it.
 type artifacts interface {
 	Live(sessionID string) (bb.LiveSession, bool)
 }

@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"bytes"
@@ -12,26 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	bb "github.com/browserd/browserd"
 )
-
-// CDPExchange is one client command and the browser's response as the CDP gateway saw
-// them: copies cut to the payload limit, decoded later off the relay's path.
-type CDPExchange struct {
-	SessionID string
-	// Method and CDPSessionID come from the command; the gateway reads them even when
-	// the copy is cut.
-	Method       string
-	CDPSessionID string
-	Request      []byte // the client's message, at most the payload limit
-	RequestSize  int    // its whole size
-	RequestAt    time.Time
-	Response     []byte // nil when no response came (the connection ended first)
-	ResponseSize int
-	ResponseAt   time.Time
-}
-
-// TruncationMarker ends the rawBody of a logged message that was cut.
-const TruncationMarker = "…[truncated by browserd]"
 
 // truncatedBody stands for params or result that were too large to keep.
 func truncatedBody(size int) json.RawMessage {
@@ -41,13 +24,13 @@ func truncatedBody(size int) json.RawMessage {
 // logWriter writes CDP logs in batches from a bounded queue, so that the relay never
 // waits for the store.
 type logWriter struct {
-	store      ArtifactStore
+	store      bb.ArtifactStore
 	log        *slog.Logger
 	payload    int
 	perSession int64
 	queueLimit int64
 
-	q       chan CDPExchange
+	q       chan bb.CDPExchange
 	flushes chan flushReq
 	queued  atomic.Int64 // bytes in q
 
@@ -71,17 +54,17 @@ type logState struct {
 	limited bool // the limit marker was written; later logs are dropped
 }
 
-func newLogWriter(store ArtifactStore, log *slog.Logger, payload int, perSession, queueLimit int64) *logWriter {
+func newLogWriter(store bb.ArtifactStore, log *slog.Logger, payload int, perSession, queueLimit int64) *logWriter {
 	return &logWriter{
 		store: store, log: log, payload: payload, perSession: perSession, queueLimit: queueLimit,
-		q:        make(chan CDPExchange, 4096),
+		q:        make(chan bb.CDPExchange, 4096),
 		flushes:  make(chan flushReq),
 		dropped:  make(map[string]int),
 		sessions: make(map[string]*logState),
 	}
 }
 
-func (w *logWriter) enqueue(ex CDPExchange) {
+func (w *logWriter) enqueue(ex bb.CDPExchange) {
 	n := int64(len(ex.Request) + len(ex.Response))
 	if w.queued.Add(n) > w.queueLimit {
 		w.queued.Add(-n)
@@ -122,7 +105,7 @@ const batchDelay = 100 * time.Millisecond
 // run writes until ctx is cancelled, then writes what is queued and returns.
 func (w *logWriter) run(ctx context.Context) {
 	const maxBatch = 512
-	var batch []SessionLog
+	var batch []bb.SessionLog
 	for {
 		var req *flushReq
 		select {
@@ -185,7 +168,7 @@ func (w *logWriter) run(ctx context.Context) {
 }
 
 // addDrops adds a marker entry for each session that lost exchanges on a full queue.
-func (w *logWriter) addDrops(batch []SessionLog) []SessionLog {
+func (w *logWriter) addDrops(batch []bb.SessionLog) []bb.SessionLog {
 	w.mu.Lock()
 	drops := w.dropped
 	if len(drops) > 0 {
@@ -195,14 +178,14 @@ func (w *logWriter) addDrops(batch []SessionLog) []SessionLog {
 	now := time.Now()
 	for id, n := range drops {
 		body := fmt.Sprintf(`{"dropped":%d,"reason":"the log queue was full"}`, n)
-		batch = append(batch, SessionLog{SessionID: id, Method: "browserd.logsDropped",
-			Request: &LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: now}})
+		batch = append(batch, bb.SessionLog{SessionID: id, Method: "browserd.logsDropped",
+			Request: &bb.LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: now}})
 	}
 	return batch
 }
 
 // add decodes ex into a SessionLog and appends it, unless the session's limit is spent.
-func (w *logWriter) add(batch []SessionLog, ex CDPExchange) []SessionLog {
+func (w *logWriter) add(batch []bb.SessionLog, ex bb.CDPExchange) []bb.SessionLog {
 	w.queued.Add(-int64(len(ex.Request) + len(ex.Response)))
 	st := w.sessions[ex.SessionID]
 	if st == nil {
@@ -216,8 +199,8 @@ func (w *logWriter) add(batch []SessionLog, ex CDPExchange) []SessionLog {
 	if st.bytes+size > w.perSession {
 		st.limited = true
 		body := fmt.Sprintf(`{"limitBytes":%d,"reason":"the session's log limit was reached; later commands are not logged"}`, w.perSession)
-		return append(batch, SessionLog{SessionID: ex.SessionID, Method: "browserd.logLimitReached",
-			Request: &LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: ex.RequestAt}})
+		return append(batch, bb.SessionLog{SessionID: ex.SessionID, Method: "browserd.logLimitReached",
+			Request: &bb.LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: ex.RequestAt}})
 	}
 	st.bytes += size
 	page, ok := st.pages[ex.CDPSessionID]
@@ -225,7 +208,7 @@ func (w *logWriter) add(batch []SessionLog, ex CDPExchange) []SessionLog {
 		page = len(st.pages)
 		st.pages[ex.CDPSessionID] = page
 	}
-	e := SessionLog{SessionID: ex.SessionID, Method: ex.Method, PageID: page, CDPSessionID: ex.CDPSessionID}
+	e := bb.SessionLog{SessionID: ex.SessionID, Method: ex.Method, PageID: page, CDPSessionID: ex.CDPSessionID}
 	var reqIDs, resIDs frameIDs
 	e.Request, reqIDs = decodeLogMessage(ex.Request, ex.RequestSize, ex.RequestAt, "params")
 	if ex.Response != nil {
@@ -250,11 +233,11 @@ type frameIDs struct {
 
 // decodeLogMessage turns a copied CDP message into a LogMessage: field ("params" or
 // "result") becomes the body; an error response's body is {"error":…}.
-func decodeLogMessage(raw []byte, size int, at time.Time, field string) (*LogMessage, frameIDs) {
-	m := &LogMessage{Timestamp: at}
+func decodeLogMessage(raw []byte, size int, at time.Time, field string) (*bb.LogMessage, frameIDs) {
+	m := &bb.LogMessage{Timestamp: at}
 	var ids frameIDs
 	if len(raw) < size {
-		m.Raw = cutUTF8(raw) + TruncationMarker
+		m.Raw = cutUTF8(raw) + bb.TruncationMarker
 		m.Body = truncatedBody(size)
 		return m, ids
 	}
@@ -297,25 +280,25 @@ const logPage = 32
 // session's whole log. Errors found before (unknown session, logSession:false,
 // CodeUnprocessable for expired artifacts) are returned at once; a store error while
 // reading is the sequence's last element.
-func (a *Artifacts) Logs(ctx context.Context, projectID, id string) (iter.Seq2[SessionLog, error], error) {
+func (a *Service) Logs(ctx context.Context, projectID, id string) (iter.Seq2[bb.SessionLog, error], error) {
 	s, err := a.session(ctx, projectID, id)
 	if err != nil {
 		return nil, err
 	}
 	if !s.Settings.LogSessionEnabled() {
-		return nil, Errorf(CodeUnprocessable, "Logs are not available: the session was created with logSession: false")
+		return nil, bb.Errorf(bb.CodeUnprocessable, "Logs are not available: the session was created with logSession: false")
 	}
 	if err := a.checkPurged(ctx, id, "logs"); err != nil {
 		return nil, err
 	}
-	if a.liveSession(id) != nil {
+	if a.liveRun(id) != nil {
 		a.logs.flush(ctx, id, false) // read your own commands
 	}
-	return func(yield func(SessionLog, error) bool) {
+	return func(yield func(bb.SessionLog, error) bool) {
 		for after := int64(0); ; {
 			page, err := a.cfg.Store.SessionLogs(ctx, id, after, logPage)
 			if err != nil {
-				yield(SessionLog{}, err)
+				yield(bb.SessionLog{}, err)
 				return
 			}
 			for _, l := range page {

@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"bytes"
@@ -11,35 +11,37 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	bb "github.com/browserd/browserd"
 )
 
 // memBlobs is a BlobStore of chunks in memory that counts the opens of each.
 type memBlobs struct {
-	BlobStore // other methods are not called
-	blobs     map[string][]byte
-	opens     map[string]int
+	bb.BlobStore // other methods are not called
+	blobs        map[string][]byte
+	opens        map[string]int
 }
 
 func (m *memBlobs) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	b, ok := m.blobs[key]
 	if !ok {
-		return nil, Errorf(CodeNotFound, "no blob %s", key)
+		return nil, bb.Errorf(bb.CodeNotFound, "no blob %s", key)
 	}
 	m.opens[key]++
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-func (m *memBlobs) List(ctx context.Context, prefix string) ([]BlobInfo, error) {
-	var out []BlobInfo
+func (m *memBlobs) List(ctx context.Context, prefix string) ([]bb.BlobInfo, error) {
+	var out []bb.BlobInfo
 	for k, b := range m.blobs {
-		out = append(out, BlobInfo{Key: k, Size: int64(len(b))})
+		out = append(out, bb.BlobInfo{Key: k, Size: int64(len(b))})
 	}
-	slices.SortFunc(out, func(x, y BlobInfo) int { return strings.Compare(x.Key, y.Key) })
+	slices.SortFunc(out, func(x, y bb.BlobInfo) int { return strings.Compare(x.Key, y.Key) })
 	return out, nil
 }
 
 // merged runs mergeChunks over chunks stored in memory.
-func merged(t *testing.T, chunks [][]RecordingEvent, each func(*memBlobs)) ([]RecordingEvent, error) {
+func merged(t *testing.T, chunks [][]bb.RecordingEvent, each func(*memBlobs)) ([]bb.RecordingEvent, error) {
 	t.Helper()
 	m := &memBlobs{blobs: map[string][]byte{}, opens: map[string]int{}}
 	for n, c := range chunks {
@@ -49,10 +51,10 @@ func merged(t *testing.T, chunks [][]RecordingEvent, each func(*memBlobs)) ([]Re
 		}
 		m.blobs[recordingChunk("s", n)] = b
 	}
-	a := &Artifacts{cfg: ArtifactsConfig{Blobs: m}}
+	a := &Service{cfg: Config{Blobs: m}}
 	list, _ := m.List(t.Context(), "")
-	var got []RecordingEvent
-	err := a.mergeChunks(t.Context(), list, func(e RecordingEvent, err error) bool {
+	var got []bb.RecordingEvent
+	err := a.mergeChunks(t.Context(), list, func(e bb.RecordingEvent, err error) bool {
 		if each != nil {
 			each(m)
 		}
@@ -64,12 +66,12 @@ func merged(t *testing.T, chunks [][]RecordingEvent, each func(*memBlobs)) ([]Re
 
 // stableSorted is what Recording returned before it streamed: all events, stably sorted
 // by time.
-func stableSorted(chunks [][]RecordingEvent) []RecordingEvent {
-	out := []RecordingEvent{}
+func stableSorted(chunks [][]bb.RecordingEvent) []bb.RecordingEvent {
+	out := []bb.RecordingEvent{}
 	for _, c := range chunks {
 		out = append(out, c...)
 	}
-	slices.SortStableFunc(out, func(x, y RecordingEvent) int { return int(x.Timestamp - y.Timestamp) })
+	slices.SortStableFunc(out, func(x, y bb.RecordingEvent) int { return int(x.Timestamp - y.Timestamp) })
 	return out
 }
 
@@ -78,11 +80,11 @@ var rawEqual = cmp.Comparer(func(x, y json.RawMessage) bool { return string(x) =
 // TestMergeChunksHoldsFew: with chunks in time order (one tab, the usual case), the
 // merge reads a chunk a second time only when it reaches it.
 func TestMergeChunksHoldsFew(t *testing.T) {
-	var chunks [][]RecordingEvent
+	var chunks [][]bb.RecordingEvent
 	for c := range 20 {
-		var evs []RecordingEvent
+		var evs []bb.RecordingEvent
 		for i := range 5 {
-			evs = append(evs, RecordingEvent{Type: 3, Timestamp: int64(100*c + i), Data: json.RawMessage(fmt.Sprintf(`{"c":%d}`, c))})
+			evs = append(evs, bb.RecordingEvent{Type: 3, Timestamp: int64(100*c + i), Data: json.RawMessage(fmt.Sprintf(`{"c":%d}`, c))})
 		}
 		chunks = append(chunks, evs)
 	}
@@ -121,20 +123,20 @@ func FuzzMergeChunks(f *testing.F) {
 	f.Add([]byte{5, 5, 5, 0xff, 5, 5, 0xff, 5})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		// 0xff ends a chunk; any other byte is an event at that time.
-		chunks := [][]RecordingEvent{{}}
+		chunks := [][]bb.RecordingEvent{{}}
 		for i, b := range in {
 			if b == 0xff {
-				chunks = append(chunks, []RecordingEvent{})
+				chunks = append(chunks, []bb.RecordingEvent{})
 				continue
 			}
 			last := &chunks[len(chunks)-1]
-			*last = append(*last, RecordingEvent{Type: 3, Timestamp: int64(b % 8), Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
+			*last = append(*last, bb.RecordingEvent{Type: 3, Timestamp: int64(b % 8), Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
 		}
 		got, err := merged(t, chunks, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(stableSorted(chunks), append([]RecordingEvent{}, got...), rawEqual); diff != "" {
+		if diff := cmp.Diff(stableSorted(chunks), append([]bb.RecordingEvent{}, got...), rawEqual); diff != "" {
 			t.Errorf("merge (-stable sort +got):\n%s", diff)
 		}
 	})

@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"context"
@@ -6,50 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
-	"unicode"
-	"unicode/utf8"
+
+	bb "github.com/browserd/browserd"
 )
 
-// UploadPathPrefix is where uploaded files appear to CDP clients (spec §3.9): the
-// gateway maps DOM.setFileInputFiles paths under it to the session's upload directory.
-const UploadPathPrefix = "/tmp/.uploads/"
-
-// maxUploadName is the longest file name (bytes) most file systems accept.
-const maxUploadName = 255
-
-// SanitizeUploadName returns the file name an upload is stored under: the last
-// element of name (after any / or \, as some clients send paths), with control
-// characters and invalid UTF-8 replaced by "_" and surrounding spaces trimmed. Empty
-// names, "." and "..", and names longer than 255 bytes give a CodeInvalid error.
-func SanitizeUploadName(name string) (string, error) {
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	var b strings.Builder
-	for i := 0; i < len(name); {
-		r, n := utf8.DecodeRuneInString(name[i:])
-		if (r == utf8.RuneError && n <= 1) || unicode.IsControl(r) || r == unicode.ReplacementChar ||
-			unicode.Is(unicode.Cf, r) { // format characters (bidi overrides) disguise names
-			b.WriteByte('_')
-		} else {
-			b.WriteString(name[i : i+n])
-		}
-		i += n
-	}
-	name = strings.TrimSpace(b.String())
-	switch {
-	case name == "" || name == "." || name == "..":
-		return "", Errorf(CodeInvalid, "the uploaded file needs a file name")
-	case len(name) > maxUploadName:
-		return "", Errorf(CodeInvalid, "the uploaded file's name must not be longer than %d bytes", maxUploadName)
-	}
-	return name, nil
-}
-
 // UploadLimit returns the largest upload, in bytes.
-func (a *Artifacts) UploadLimit() int64 { return a.cfg.UploadLimit }
+func (a *Service) UploadLimit() int64 { return a.cfg.UploadLimit }
 
 // errTooLarge is returned by limitReader past its limit.
 var errTooLarge = errors.New("upload too large")
@@ -76,13 +39,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 // CanUpload checks that a session of the project runs on this node and can take
 // uploads, before the body is read: CodeNotFound otherwise.
-func (a *Artifacts) CanUpload(ctx context.Context, projectID, id string) error {
+func (a *Service) CanUpload(ctx context.Context, projectID, id string) error {
 	s, err := a.session(ctx, projectID, id)
 	if err != nil {
 		return err
 	}
-	if !s.Live() || a.liveSession(id) == nil {
-		return Errorf(CodeNotFound, "Session %s is not running", id)
+	if !s.Live() || a.liveRun(id) == nil {
+		return bb.Errorf(bb.CodeNotFound, "Session %s is not running", id)
 	}
 	return nil
 }
@@ -93,31 +56,31 @@ func (a *Artifacts) CanUpload(ctx context.Context, projectID, id string) error {
 // the name of an earlier one replaces it atomically (docs/COMPATIBILITY.md). Errors:
 // CodeNotFound (no such session, or it is not running here), CodeInvalid (name),
 // CodeTooLarge (over UploadLimit); nothing is stored on error.
-func (a *Artifacts) Upload(ctx context.Context, projectID, id, filename string, r io.Reader) (string, error) {
+func (a *Service) Upload(ctx context.Context, projectID, id, filename string, r io.Reader) (string, error) {
 	if err := a.CanUpload(ctx, projectID, id); err != nil {
 		return "", err
 	}
-	la := a.liveSession(id)
-	if la == nil { // ended since
-		return "", Errorf(CodeNotFound, "Session %s is not running", id)
+	lr := a.liveRun(id)
+	if lr == nil { // ended since
+		return "", bb.Errorf(bb.CodeNotFound, "Session %s is not running", id)
 	}
-	name, err := SanitizeUploadName(filename)
+	name, err := bb.SanitizeUploadName(filename)
 	if err != nil {
 		return "", err
 	}
 	key := blobPrefix(id) + "uploads/" + name
-	if !ValidBlobKey(key) {
-		return "", Errorf(CodeInvalid, "the uploaded file's name is not allowed")
+	if !bb.ValidBlobKey(key) {
+		return "", bb.Errorf(bb.CodeInvalid, "the uploaded file's name is not allowed")
 	}
 	if _, err := a.cfg.Blobs.Put(ctx, key, &limitReader{r: r, left: a.cfg.UploadLimit}); errors.Is(err, errTooLarge) {
-		return "", Errorf(CodeTooLarge, "the uploaded file must not be larger than %d bytes", a.cfg.UploadLimit)
+		return "", bb.Errorf(bb.CodeTooLarge, "the uploaded file must not be larger than %d bytes", a.cfg.UploadLimit)
 	} else if err != nil {
 		return "", fmt.Errorf("store upload: %w", err)
 	}
-	if err := a.materialize(ctx, key, la, name); err != nil {
+	if err := a.materialize(ctx, key, lr, name); err != nil {
 		return "", fmt.Errorf("place upload in the session: %w", err)
 	}
-	return UploadPathPrefix + name, nil
+	return bb.UploadPathPrefix + name, nil
 }
 
 // materialize copies a blob to uploads/<name> in the session's browser directory,
@@ -125,13 +88,13 @@ func (a *Artifacts) Upload(ctx context.Context, projectID, id, filename string, 
 // file. The directory belongs to the browser's uid: everything goes through an os.Root
 // of it, so no link the browser may have planted leads the server's writes elsewhere.
 // The file is readable by the browser (0644), which alone sees the directory.
-func (a *Artifacts) materialize(ctx context.Context, key string, la *liveArtifacts, name string) error {
+func (a *Service) materialize(ctx context.Context, key string, r *run, name string) error {
 	src, err := a.cfg.Blobs.Open(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	root, err := os.OpenRoot(la.dir)
+	root, err := os.OpenRoot(r.dir)
 	if err != nil {
 		return err
 	}
@@ -139,7 +102,7 @@ func (a *Artifacts) materialize(ctx context.Context, key string, la *liveArtifac
 	if err := root.MkdirAll("uploads", 0o755); err != nil {
 		return err
 	}
-	tmpName := "uploads/.upload-" + NewID()
+	tmpName := "uploads/.upload-" + bb.NewID()
 	tmp, err := root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"bytes"
@@ -11,14 +11,8 @@ import (
 	"iter"
 	"slices"
 	"time"
-)
 
-// rrweb event types (spec §2.7).
-const (
-	RRWebFullSnapshot        = 2
-	RRWebIncrementalSnapshot = 3
-	RRWebMeta                = 4
-	RRWebCustom              = 5
+	bb "github.com/browserd/browserd"
 )
 
 // recordingChunk names the n-th chunk of a session's recording; the zero padding
@@ -29,38 +23,38 @@ func recordingChunk(sessionID string, n int) string {
 
 // addRecording stores a batch of a live session's rrweb events as one chunk. Past
 // RecordingLimit it stores one custom event saying so, then drops the rest.
-func (a *Artifacts) addRecording(la *liveArtifacts, events []RecordingEvent) {
+func (a *Service) addRecording(r *run, events []bb.RecordingEvent) {
 	if len(events) == 0 {
 		return
 	}
-	la.recMu.Lock()
-	defer la.recMu.Unlock()
-	if la.recLimited {
+	r.recMu.Lock()
+	defer r.recMu.Unlock()
+	if r.recLimited {
 		return
 	}
 	body, err := json.Marshal(events)
 	if err != nil { // events come decoded from JSON: they encode
-		a.log.Error("encode recording", "session_id", la.id, "err", err)
+		a.log.Error("encode recording", "session_id", r.id, "err", err)
 		return
 	}
-	if la.recBytes+int64(len(body)) > a.cfg.RecordingLimit {
-		la.recLimited = true
+	if r.recBytes+int64(len(body)) > a.cfg.RecordingLimit {
+		r.recLimited = true
 		data, _ := json.Marshal(map[string]any{ // a literal map of plain values encodes
 			"tag":     "browserd.recordingLimitReached",
 			"payload": map[string]any{"limitBytes": a.cfg.RecordingLimit},
 		})
-		ev := []RecordingEvent{{Type: RRWebCustom, Timestamp: time.Now().UnixMilli(), Data: data}}
+		ev := []bb.RecordingEvent{{Type: bb.RRWebCustom, Timestamp: time.Now().UnixMilli(), Data: data}}
 		body, _ = json.Marshal(ev) // as above
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	key := recordingChunk(la.id, la.recSeq)
+	key := recordingChunk(r.id, r.recSeq)
 	if _, err := a.cfg.Blobs.Put(ctx, key, bytes.NewReader(body)); err != nil {
-		a.log.Error("store recording", "session_id", la.id, "err", err)
+		a.log.Error("store recording", "session_id", r.id, "err", err)
 		return
 	}
-	la.recSeq++
-	la.recBytes += int64(len(body))
+	r.recSeq++
+	r.recBytes += int64(len(body))
 }
 
 // Recording returns a session's rrweb events in time order (GET
@@ -72,13 +66,13 @@ func (a *Artifacts) addRecording(la *liveArtifacts, events []RecordingEvent) {
 // into memory when the merge reaches its first event and dropped after its last, so a
 // reader holds only the chunks whose time spans overlap (normally one or two; at worst,
 // when a page's clock jumps, the whole recording, which RecordingLimit bounds).
-func (a *Artifacts) Recording(ctx context.Context, projectID, id string) (iter.Seq2[RecordingEvent, error], error) {
+func (a *Service) Recording(ctx context.Context, projectID, id string) (iter.Seq2[bb.RecordingEvent, error], error) {
 	s, err := a.session(ctx, projectID, id)
 	if err != nil {
 		return nil, err
 	}
 	if !s.Settings.RecordSessionEnabled(a.cfg.RecordByDefault) {
-		return nil, Errorf(CodeUnprocessable, "Recording is not available: the session was created with recordSession: false")
+		return nil, bb.Errorf(bb.CodeUnprocessable, "Recording is not available: the session was created with recordSession: false")
 	}
 	if err := a.checkPurged(ctx, id, "recording"); err != nil {
 		return nil, err
@@ -87,9 +81,9 @@ func (a *Artifacts) Recording(ctx context.Context, projectID, id string) (iter.S
 	if err != nil {
 		return nil, fmt.Errorf("list recording of session %s: %w", id, err)
 	}
-	return func(yield func(RecordingEvent, error) bool) {
+	return func(yield func(bb.RecordingEvent, error) bool) {
 		if err := a.mergeChunks(ctx, chunks, yield); err != nil {
-			yield(RecordingEvent{}, err)
+			yield(bb.RecordingEvent{}, err)
 		}
 	}, nil
 }
@@ -97,7 +91,7 @@ func (a *Artifacts) Recording(ctx context.Context, projectID, id string) (iter.S
 // chunkCursor is a chunk in the merge: its events sorted by time, and the next one.
 type chunkCursor struct {
 	n   int // the chunk's place in write order, which breaks ties
-	evs []RecordingEvent
+	evs []bb.RecordingEvent
 	pos int
 }
 
@@ -126,7 +120,7 @@ func (h *cursorHeap) Pop() any {
 
 // mergeChunks yields the events of chunks (in write order) as one stable sort by time
 // would order them. It stops when yield returns false.
-func (a *Artifacts) mergeChunks(ctx context.Context, chunks []BlobInfo, yield func(RecordingEvent, error) bool) error {
+func (a *Service) mergeChunks(ctx context.Context, chunks []bb.BlobInfo, yield func(bb.RecordingEvent, error) bool) error {
 	// First pass: each chunk's earliest event, decoding only the timestamps.
 	type start struct {
 		n  int
@@ -152,7 +146,7 @@ func (a *Artifacts) mergeChunks(ctx context.Context, chunks []BlobInfo, yield fu
 				return err
 			}
 			if len(evs) > 0 {
-				slices.SortStableFunc(evs, func(x, y RecordingEvent) int { return cmp.Compare(x.Timestamp, y.Timestamp) })
+				slices.SortStableFunc(evs, func(x, y bb.RecordingEvent) int { return cmp.Compare(x.Timestamp, y.Timestamp) })
 				heap.Push(h, &chunkCursor{n: starts[next].n, evs: evs})
 			}
 			next++
@@ -162,7 +156,7 @@ func (a *Artifacts) mergeChunks(ctx context.Context, chunks []BlobInfo, yield fu
 		}
 		c := (*h)[0]
 		ev := c.evs[c.pos]
-		c.evs[c.pos] = RecordingEvent{} // the yielded event is the caller's to keep or drop
+		c.evs[c.pos] = bb.RecordingEvent{} // the yielded event is the caller's to keep or drop
 		if c.pos++; c.pos == len(c.evs) {
 			heap.Pop(h)
 		} else {
@@ -175,7 +169,7 @@ func (a *Artifacts) mergeChunks(ctx context.Context, chunks []BlobInfo, yield fu
 }
 
 // chunkStart returns the earliest timestamp of a chunk; ok is false when it is empty.
-func (a *Artifacts) chunkStart(ctx context.Context, key string) (ts int64, ok bool, err error) {
+func (a *Service) chunkStart(ctx context.Context, key string) (ts int64, ok bool, err error) {
 	body, err := a.readBlob(ctx, key)
 	if err != nil {
 		return 0, false, err
@@ -194,7 +188,7 @@ func (a *Artifacts) chunkStart(ctx context.Context, key string) (ts int64, ok bo
 	return ts, len(evs) > 0, nil
 }
 
-func (a *Artifacts) readBlob(ctx context.Context, key string) ([]byte, error) {
+func (a *Service) readBlob(ctx context.Context, key string) ([]byte, error) {
 	r, err := a.cfg.Blobs.Open(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", key, err)
@@ -207,12 +201,12 @@ func (a *Artifacts) readBlob(ctx context.Context, key string) ([]byte, error) {
 	return body, nil
 }
 
-func (a *Artifacts) readChunk(ctx context.Context, key string) ([]RecordingEvent, error) {
+func (a *Service) readChunk(ctx context.Context, key string) ([]bb.RecordingEvent, error) {
 	body, err := a.readBlob(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	var evs []RecordingEvent
+	var evs []bb.RecordingEvent
 	if err := json.Unmarshal(body, &evs); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", key, err)
 	}

@@ -1,4 +1,4 @@
-package browserd
+package artifacts
 
 import (
 	"archive/zip"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	bb "github.com/browserd/browserd"
 )
 
 // partialSuffix marks a download Chromium is still writing; it renames the file to
@@ -31,15 +33,15 @@ func DownloadName(name string, unixMilli int64) string {
 	return base + "-" + strconv.FormatInt(unixMilli, 10) + ext
 }
 
-// syncDownloads copies the finished downloads in la's directory that are not in blobs
-// yet to sessions/<id>/downloads/<DownloadName>. The caller holds la.syncMu or owns la.
+// syncDownloads copies the finished downloads in r's directory that are not in blobs
+// yet to sessions/<id>/downloads/<DownloadName>. The caller holds r.syncMu or owns r.
 //
 // The directory belongs to the browser's uid, which may have put links or other
 // special files there: everything is opened through an os.Root of it (no path leaves
 // it, whatever links say), files without following a link at their end, and only
 // regular files are read.
-func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error {
-	root, err := os.OpenRoot(la.dir)
+func (a *Service) syncDownloads(ctx context.Context, r *run) error {
+	root, err := os.OpenRoot(r.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
@@ -59,24 +61,24 @@ func (a *Artifacts) syncDownloads(ctx context.Context, la *liveArtifacts) error 
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if la.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
+		if r.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
 			continue
 		}
 		// Linux allows any byte but / in a name; keys (and archive entries) get a clean one.
-		clean, err := SanitizeUploadName(name)
+		clean, err := bb.SanitizeUploadName(name)
 		if err != nil {
 			clean = "download"
 		}
-		if err := a.saveDownload(ctx, la.id, root, "downloads/"+name, clean); err != nil {
+		if err := a.saveDownload(ctx, r.id, root, "downloads/"+name, clean); err != nil {
 			return err
 		}
-		la.synced[name] = true
+		r.synced[name] = true
 	}
 	return nil
 }
 
 // saveDownload stores the regular file rel of root as the session's download clean.
-func (a *Artifacts) saveDownload(ctx context.Context, sessionID string, root *os.Root, rel, clean string) error {
+func (a *Service) saveDownload(ctx context.Context, sessionID string, root *os.Root, rel, clean string) error {
 	// O_NONBLOCK: a FIFO put in place of a file must not hang the server.
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -94,7 +96,7 @@ func (a *Artifacts) saveDownload(ctx context.Context, sessionID string, root *os
 	}
 	name := DownloadName(clean, info.ModTime().UnixMilli())
 	key := blobPrefix(sessionID) + "downloads/" + name
-	if !ValidBlobKey(key) {
+	if !bb.ValidBlobKey(key) {
 		return fmt.Errorf("download %q: no valid blob key", name)
 	}
 	if _, err := a.cfg.Blobs.Put(ctx, key, f); err != nil {
@@ -105,17 +107,20 @@ func (a *Artifacts) saveDownload(ctx context.Context, sessionID string, root *os
 
 // Downloads returns the session's finished downloads, moving those of a live session
 // to blobs first. Write the archive with WriteZip.
-func (a *Artifacts) Downloads(ctx context.Context, projectID, id string) ([]BlobInfo, error) {
+func (a *Service) Downloads(ctx context.Context, projectID, id string) ([]bb.BlobInfo, error) {
 	if _, err := a.session(ctx, projectID, id); err != nil {
 		return nil, err
 	}
 	if err := a.checkPurged(ctx, id, "downloads"); err != nil {
 		return nil, err
 	}
-	if la := a.liveSession(id); la != nil {
-		la.syncMu.Lock()
-		err := a.syncDownloads(ctx, la)
-		la.syncMu.Unlock()
+	if r := a.liveRun(id); r != nil {
+		r.syncMu.Lock()
+		var err error
+		if !r.final { // after the final move, the directory is going away
+			err = a.syncDownloads(ctx, r)
+		}
+		r.syncMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("save downloads of session %s: %w", id, err)
 		}
@@ -125,7 +130,7 @@ func (a *Artifacts) Downloads(ctx context.Context, projectID, id string) ([]Blob
 
 // WriteZip writes files (from Downloads) as a ZIP archive, each under its base name.
 // No files give a valid empty archive (22 bytes).
-func (a *Artifacts) WriteZip(ctx context.Context, w io.Writer, files []BlobInfo) error {
+func (a *Service) WriteZip(ctx context.Context, w io.Writer, files []bb.BlobInfo) error {
 	zw := zip.NewWriter(w)
 	for _, f := range files {
 		if err := a.addToZip(ctx, zw, f); err != nil {
@@ -135,7 +140,7 @@ func (a *Artifacts) WriteZip(ctx context.Context, w io.Writer, files []BlobInfo)
 	return zw.Close()
 }
 
-func (a *Artifacts) addToZip(ctx context.Context, zw *zip.Writer, f BlobInfo) error {
+func (a *Service) addToZip(ctx context.Context, zw *zip.Writer, f bb.BlobInfo) error {
 	r, err := a.cfg.Blobs.Open(ctx, f.Key)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", f.Key, err)
