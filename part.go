@@ -83,3 +83,39 @@ func (m *Manager) Run(sessionID string, p SessionPart) PartRun {
 	}
 	return nil
 }
+
+// prepareParts runs every part's Prepare in order; runs[i] is part i's run (nil for
+// none). On an error the runs prepared so far get Ended.
+func (m *Manager) prepareParts(ctx context.Context, s *Session, req *CreateSessionRequest, opts *LaunchOptions) ([]PartRun, error) {
+	runs := make([]PartRun, len(m.parts))
+	for i, part := range m.parts {
+		r, err := part.Prepare(ctx, s, req, opts)
+		if err != nil {
+			endParts(context.WithoutCancel(ctx), runs)
+			return nil, err
+		}
+		runs[i] = r
+	}
+	return runs, nil
+}
+
+// startParts tells every run, in order, that the browser is ready.
+func startParts(ctx context.Context, runs []PartRun, b Browser) error {
+	for _, r := range runs {
+		if r != nil {
+			if err := r.Started(ctx, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// endParts calls Ended on every run, in reverse order.
+func endParts(ctx context.Context, runs []PartRun) {
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i] != nil {
+			runs[i].Ended(ctx)
+		}
+	}
+}
