@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/browserd/browserd/internal/cdp"
+	"github.com/browserd/browserd/internal/chrome"
 )
 
 type benchCDPResult struct {
@@ -232,7 +231,7 @@ func benchDevToolsURL(ctx context.Context, connectURL string) (string, error) {
 	if page == "" {
 		return "", errors.New("the session has no page")
 	}
-	ports, err := benchOwnLoopbackPorts()
+	ports, err := chrome.OwnLoopbackPorts()
 	if err != nil {
 		return "", err
 	}
@@ -258,46 +257,6 @@ func benchDevToolsURL(ctx context.Context, connectURL string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no DevTools forwarder of this process lists page %s", page)
-}
-
-// benchParseListeners returns the ports of the 127.0.0.1 TCP sockets in LISTEN state
-// (st 0A) of a /proc/net/tcp table whose inode is in inodes.
-func benchParseListeners(table []byte, inodes map[string]bool) []string {
-	var ports []string
-	for line := range strings.SplitSeq(string(table), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
-			continue
-		}
-		if hexPort, ok := strings.CutPrefix(f[1], "0100007F:"); ok {
-			if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
-				ports = append(ports, strconv.FormatUint(port, 10))
-			}
-		}
-	}
-	return ports
-}
-
-// benchOwnLoopbackPorts returns the loopback TCP ports this process listens on.
-func benchOwnLoopbackPorts() ([]string, error) {
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil, err
-	}
-	inodes := map[string]bool{}
-	for _, fd := range fds {
-		if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil {
-			if in, ok := strings.CutPrefix(l, "socket:["); ok {
-				inodes[strings.TrimSuffix(in, "]")] = true
-			}
-		}
-	}
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return nil, err
-	}
-	ports := benchParseListeners(b, inodes)
-	return ports, nil
 }
 
 // benchPump is a plain TCP pass-through: the cheapest possible relay, as a baseline.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/browserd/browserd/internal/chrome"
 )
 
 // pageText opens u in a new page of the browser and returns the text it shows (an
@@ -119,7 +121,7 @@ func TestSecurityReview(t *testing.T) {
 			}
 			// Every port of the server (B's DevTools forwarder among them) is closed to A.
 			pageURL, _ := url.Parse(page.URL)
-			ports, err := ownLoopbackPorts() // ports_test.go
+			ports, err := chrome.OwnLoopbackPorts()
 			if err != nil {
 				t.Fatal(err)
 			}
