@@ -3,7 +3,6 @@ package profiles_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 	"github.com/browserd/browserd/internal/fsblob"
@@ -214,8 +212,7 @@ func withContext(id string, persist bool) bb.CreateSessionRequest {
 
 // page is a CDP connection to a browser, attached to its first page.
 type page struct {
-	c      *websocket.Conn
-	id     int
+	c      *cdp.Conn
 	sid    string
 	detach func()
 }
@@ -224,11 +221,10 @@ func openPage(t testing.TB, browserURL string) *page {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, browserURL, nil)
+	c, err := cdp.Dial(ctx, browserURL, cdp.Options{})
 	if err != nil {
 		t.Fatalf("dial %s: %v", browserURL, err)
 	}
-	c.SetReadLimit(64 << 20)
 	p := &page{c: c}
 	t.Cleanup(p.close)
 	var targets struct {
@@ -255,7 +251,7 @@ func (p *page) close() {
 	}
 }
 
-// call sends a CDP command and decodes its result into out; events are skipped.
+// call sends a CDP command and decodes its result into out.
 func (p *page) call(t testing.TB, sid, method string, params, out any) {
 	t.Helper()
 	if err := p.tryCall(sid, method, params, out); err != nil {
@@ -266,42 +262,10 @@ func (p *page) call(t testing.TB, sid, method string, params, out any) {
 func (p *page) tryCall(sid, method string, params, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p.id++
-	msg := map[string]any{"id": p.id, "method": method}
-	if params != nil {
-		msg["params"] = params
-	}
-	if sid != "" {
-		msg["sessionId"] = sid
-	}
-	b, _ := json.Marshal(msg)
-	if err := p.c.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := p.c.Call(ctx, sid, method, params, out); err != nil {
 		return fmt.Errorf("%s: %w", method, err)
 	}
-	for {
-		_, data, err := p.c.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: %w", method, err)
-		}
-		var resp struct {
-			ID     int             `json:"id"`
-			Result json.RawMessage `json:"result"`
-			Error  *struct{ Message string }
-		}
-		if err := json.Unmarshal(data, &resp); err != nil {
-			return fmt.Errorf("%s: %w", method, err)
-		}
-		if resp.ID != p.id {
-			continue
-		}
-		if resp.Error != nil {
-			return fmt.Errorf("%s: %s", method, resp.Error.Message)
-		}
-		if out != nil {
-			return json.Unmarshal(resp.Result, out)
-		}
-		return nil
-	}
+	return nil
 }
 
 // navigate loads url in the page and waits for it to be complete.
