@@ -182,3 +182,21 @@ func TestSessionParts(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateChecksBeforeCapacity: a create the parts refuse gets its 4xx even on a full
+// node, since retrying it could never succeed (docs/COMPATIBILITY.md, "Which error a
+// create gets first").
+func TestCreateChecksBeforeCapacity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, 2, nil, bb.ManagerConfig{MaxSessions: 1}) // no session proxies here
+		e.create(t, bb.CreateSessionRequest{KeepAlive: true})    // the node is full
+		_, err := e.m.CreateSession(t.Context(), e.p.ID, bb.CreateSessionRequest{KeepAlive: true, ProxyManaged: true})
+		if bb.CodeOf(err) != bb.CodeInvalid {
+			t.Errorf("create with proxies on a full node without proxies = %v (code %s); want %s", err, bb.CodeOf(err), bb.CodeInvalid)
+		}
+		_, err = e.m.CreateSession(t.Context(), e.p.ID, bb.CreateSessionRequest{KeepAlive: true})
+		if bb.CodeOf(err) != bb.CodeLimit {
+			t.Errorf("plain create on a full node = %v; want %s", err, bb.CodeLimit)
+		}
+	})
+}
