@@ -51,8 +51,8 @@ func ParseProxyUpstream(raw, username, password string) (ProxyUpstream, error) {
 	default:
 		return ProxyUpstream{}, fmt.Errorf("must use the scheme http, https or socks5")
 	}
-	if u.Hostname() == "" {
-		return ProxyUpstream{}, fmt.Errorf("must name a host")
+	if h := u.Hostname(); h == "" || (strings.Contains(h, ":") && net.ParseIP(h) == nil) {
+		return ProxyUpstream{}, fmt.Errorf("must name a host") // e.g. socks5://:: has host ":"
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return ProxyUpstream{}, fmt.Errorf("must not have a path, query or fragment")

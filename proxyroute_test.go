@@ -26,6 +26,8 @@ func TestParseProxyUpstream(t *testing.T) {
 		{name: "no scheme host", raw: "proxy.example", wantErr: "must use the scheme http, https or socks5"},
 		{name: "ftp", raw: "ftp://p", wantErr: "must use the scheme"},
 		{name: "no host", raw: "http://:80", wantErr: "must name a host"},
+		{name: "colon for a host", raw: "socks5://::", wantErr: "must name a host"},
+		{name: "IPv6 literal", raw: "socks5://[::1]:9", want: bb.ProxyUpstream{Scheme: "socks5", Host: "[::1]:9"}},
 		{name: "path", raw: "http://p/x", wantErr: "must not have a path"},
 		{name: "bad port", raw: "http://p:0", wantErr: "must have a port between 1 and 65535"},
 		{name: "port text", raw: "http://p:x", wantErr: "must be a URL"},
