@@ -287,7 +287,8 @@ test('navbar=false, read-only and iframe embedding', { timeout: TEST_TIMEOUT }, 
   await host.goto(other.url);
   const frame = host.frameLocator('#lv');
   await frame.locator('#screen').waitFor();
-  const f = host.frames().find((fr) => fr.url().includes('/view'));
+  // The iframe element exists before its document: wait for the frame to reach /view.
+  const f = await waitFor(() => host.frames().find((fr) => fr.url().includes('/view')), { timeout: 30000, what: 'the live view frame' });
   await f.waitForFunction(() => window.browserdLive.stats.frames > 0, null, { timeout: 30000 });
   await host.screenshot({ path: path.join(ARTIFACTS, 'liveview-iframe.png') });
   await host.close();
@@ -325,7 +326,7 @@ test('dashboard: sign in, see the running session, open it, release another', { 
 
   await d.locator(`tr[data-session="${session.id}"] a`).click();
   await d.locator('#live').waitFor();
-  const f = d.frames().find((fr) => fr.url().includes('/view'));
+  const f = await waitFor(() => d.frames().find((fr) => fr.url().includes('/view')), { timeout: 30000, what: 'the live view frame' });
   await f.waitForFunction(() => window.browserdLive && window.browserdLive.stats.frames > 0, null, { timeout: 30000 });
   assert.ok(await d.locator('table.pages tr[data-page]').count() >= 1, 'pages listed');
   for (const name of ['Logs', 'Downloads']) assert.equal(await d.locator(`.links a:text("${name}")`).count(), 1, `${name} link`);
