@@ -35,31 +35,88 @@ import { record } from 'rrweb';
       // The binding is gone (target detached); nothing to report to.
     }
   };
-  record({
-    emit(event) {
-      let json = JSON.stringify(event);
-      if (json.length > maxEventChars) {
-        // Too large for browserd to read: a marker takes its place, so that a replay
-        // shows the gap.
-        json = JSON.stringify({
-          type: 5,
-          timestamp: event.timestamp,
-          data: { tag: 'browserd.eventDropped', payload: { type: event.type, chars: json.length, limitChars: maxEventChars } },
-        });
-      }
-      if (queued > 0 && queued + json.length > flushChars) flush();
-      queue.push(json);
-      queued += json.length;
-      // Snapshots go at once; small events wait up to 100 ms to travel together.
-      if (event.type === 2 || event.type === 4 || queue.length >= 200 || queued >= flushChars) flush();
-      else if (!timer) timer = setTimeout(flush, 100);
-    },
-    // Every text node goes through maskTextFn, which keeps text as it is but cuts a
-    // huge one (a page setting textContent to megabytes), so that snapshots and
-    // mutations stay recordable.
-    maskTextSelector: '*',
-    maskTextFn: (text) => (text.length > maxTextChars ? text.slice(0, maxTextChars) + '…[truncated by browserd]' : text),
-  });
+  // rrweb's own start waits for the load event and takes its full snapshot and sets up
+  // its observers inside it, which delays the end of the load event, and with it every
+  // navigation a client waits for (Playwright's goto waits for 'load'). The recorder
+  // starts in the task right after the load event instead: nothing runs between the two
+  // (a client's next command reaches the page later than that), and the snapshot shows
+  // the document as it is then. The DomContentLoaded and Load events rrweb would have
+  // emitted are queued with their times.
+  const queueEvent = (type) => {
+    queue.push(JSON.stringify({ type, data: {}, timestamp: Date.now() }));
+    queued += queue[queue.length - 1].length;
+  };
+  let stop = null; // of the running rrweb recorder
+  let root = null; // the documentElement it recorded
+  const start = () => {
+    if (stop) return;
+    root = document.documentElement;
+    stop = record({
+      emit(event) {
+        let json = JSON.stringify(event);
+        if (json.length > maxEventChars) {
+          // Too large for browserd to read: a marker takes its place, so that a replay
+          // shows the gap.
+          json = JSON.stringify({
+            type: 5,
+            timestamp: event.timestamp,
+            data: { tag: 'browserd.eventDropped', payload: { type: event.type, chars: json.length, limitChars: maxEventChars } },
+          });
+        }
+        if (queued > 0 && queued + json.length > flushChars) flush();
+        queue.push(json);
+        queued += json.length;
+        // Snapshots go at once; small events wait up to 100 ms to travel together.
+        if (event.type === 2 || event.type === 4 || queue.length >= 200 || queued >= flushChars) flush();
+        else if (!timer) timer = setTimeout(flush, 100);
+      },
+      // Every text node goes through maskTextFn, which keeps text as it is but cuts a
+      // huge one (a page setting textContent to megabytes), so that snapshots and
+      // mutations stay recordable.
+      maskTextSelector: '*',
+      maskTextFn: (text) => (text.length > maxTextChars ? text.slice(0, maxTextChars) + '…[truncated by browserd]' : text),
+      // rrweb's default, said here: a password field's value never leaves the page.
+      maskInputOptions: { password: true },
+    });
+    // Again after a document.open(), which removed them.
+    addEventListener('pagehide', flush, true);
+    addEventListener('visibilitychange', flush, true);
+  };
+  // startWhenLoaded starts the recorder once the document has loaded, in a task of its
+  // own; at once when now is asked for (the first run of this script, on a document
+  // that is already complete: nobody waits for its load event any more).
+  const startWhenLoaded = (now) => {
+    if (document.readyState === 'complete') {
+      if (now) start();
+      else setTimeout(start, 0);
+      return;
+    }
+    if (document.readyState === 'loading') {
+      addEventListener('DOMContentLoaded', () => queueEvent(0), { capture: true, once: true });
+    }
+    addEventListener(
+      'load',
+      () => {
+        queueEvent(1);
+        setTimeout(start, 0);
+      },
+      { once: true }, // not capture: a subresource's load reaches the window only then
+    );
+  };
+  startWhenLoaded(true);
+  // document.open() (Playwright's setContent) empties this same document, removes its
+  // event listeners (rrweb's among them) and parses new content into it: no new
+  // document, so this script does not run again. A new root element is the sign: the
+  // recorder starts over, with a full snapshot of the new content.
+  new MutationObserver(() => {
+    const el = document.documentElement;
+    if (!stop || !el || el === root) return; // not started yet, or the same document
+    flush();
+    stop();
+    stop = null;
+    root = el;
+    startWhenLoaded(false);
+  }).observe(document, { childList: true });
   addEventListener('pagehide', flush, true);
   addEventListener('visibilitychange', flush, true);
 })();
