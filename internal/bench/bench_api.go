@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"github.com/browserd/browserd/internal/chrome"
 )
 
 type benchAPIResult struct {
@@ -269,7 +271,7 @@ func (r *benchRun) releaseAll(ctx context.Context, ids []string) error {
 		errs = append(errs, err)
 	}
 	for _, pid := range pids {
-		errs = append(errs, benchWaitGroupGone(ctx, pid))
+		errs = append(errs, chrome.WaitGroupGone(ctx, pid))
 	}
 	return errors.Join(errs...)
 }

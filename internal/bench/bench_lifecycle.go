@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/browserd/browserd/internal/chrome"
 )
 
 // benchColdBody asks for a viewport the warm pool was not launched with, so the create
@@ -147,7 +149,7 @@ func (r *benchRun) browserdLifecycle(ctx context.Context) (benchSteps, error) {
 	if err != nil {
 		return st, err
 	}
-	return st, benchWaitGroupGone(ctx, pid)
+	return st, chrome.WaitGroupGone(ctx, pid)
 }
 
 func (r *benchRun) bareLifecycle(ctx context.Context) (st benchSteps, err error) {

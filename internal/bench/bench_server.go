@@ -16,10 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/client"
 	"github.com/browserd/browserd/internal/server"
 )
@@ -180,7 +180,7 @@ func (s *benchServer) releaseAndWait(ctx context.Context, id string, pid int) er
 	if err := s.release(ctx, id); err != nil {
 		return err
 	}
-	return benchWaitGroupGone(ctx, pid)
+	return chrome.WaitGroupGone(ctx, pid)
 }
 
 // measured creates a session (create body body) for a phase to measure on, once the pool
@@ -204,20 +204,6 @@ func (r *benchRun) measured(ctx context.Context, what, body string) (client.Sess
 		}
 	}
 	return s, pid, done, nil
-}
-
-// benchWaitGroupGone waits until process group pgid has no process left.
-func benchWaitGroupGone(ctx context.Context, pgid int) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for syscall.Kill(-pgid, 0) == nil {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("browser process group %d still alive: %w", pgid, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // benchPoolStats is the warm pool as /metrics shows it.

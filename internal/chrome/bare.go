@@ -156,7 +156,7 @@ func (b *BareBrowser) Kill() error {
 func (l *BareLauncher) Stop(ctx context.Context, b *BareBrowser) error {
 	err := b.Kill()
 	_ = b.cmd.Wait() // killed: the exit status says so and nothing more
-	err = errors.Join(err, waitGroupGone(ctx, b.pgid))
+	err = errors.Join(err, WaitGroupGone(ctx, b.pgid))
 	if _, rerr := ReapDir(ctx, l.runDir); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
@@ -168,8 +168,10 @@ func (l *BareLauncher) Stop(ctx context.Context, b *BareBrowser) error {
 	return err
 }
 
-// waitGroupGone waits (a minute at most) until process group pgid has no process left.
-func waitGroupGone(ctx context.Context, pgid int) error {
+// WaitGroupGone waits (a minute at most) until process group pgid has no process left:
+// a browser is gone only when every process it started is (the bench waits for both
+// browserd's and bare browsers this way).
+func WaitGroupGone(ctx context.Context, pgid int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for syscall.Kill(-pgid, 0) == nil {
