@@ -19,6 +19,19 @@ type LaunchOptions struct {
 	Profile string
 	// Extensions are directories of unpacked extensions to load (extension.go).
 	Extensions []string
+	// Background launches the browser at the lowest CPU priority, below live sessions'
+	// browsers: a warm-pool refill must not compete with the sessions it serves. The
+	// browser implements Foregrounder when the launcher can raise it again; a launcher
+	// that cannot ignores the option.
+	Background bool
+}
+
+// Foregrounder is implemented by a browser launched with LaunchOptions.Background that
+// can be raised to the priority of a session's browser when a session takes it.
+type Foregrounder interface {
+	// Foreground moves every process and thread of the browser, and those it starts
+	// later (renderers), to the priority a browser launched without Background has.
+	Foreground() error
 }
 
 // ProfileBrowser is a Browser that can stop and leave its profile on disk, so that a
