@@ -222,8 +222,8 @@ func classify(err error) error {
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources (too many connections, disk full)
-			strings.HasPrefix(pe.Code, "57P"), // operator intervention: shutdown, cannot connect now
+			strings.HasPrefix(pe.Code, "53"),       // insufficient resources (too many connections, disk full)
+			strings.HasPrefix(pe.Code, "57P"),      // operator intervention: shutdown, cannot connect now
 			pe.Code == "40001", pe.Code == "40P01", // serialization failure, deadlock
 			pe.Code == "55P03", pe.Code == "25006": // lock not available; read-only (a standby)
 		default:
