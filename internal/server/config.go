@@ -21,7 +21,7 @@ import (
 type Config struct {
 	Addr            string
 	DataDir         string
-	Database        string // SQLite file; "" = <data-dir>/browserd.db
+	Database        string // SQLite file ("" = <data-dir>/browserd.db) or a postgres:// URL (database.go)
 	PublicURL       string
 	ChromePath      string
 	ChromeArgs      string // extra Chromium flags, space-separated (deploy/Dockerfile)
@@ -86,7 +86,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f := flagTable{fs}
 	f.str(&c.Addr, "addr", "listen address HOST:PORT")
 	f.str(&c.DataDir, "data-dir", "directory for the database, browser profiles and files")
-	f.str(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db)")
+	// A secret: a PostgreSQL URL holds a password, which -help must not show.
+	f.secret(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db), or a PostgreSQL URL postgres://USER:PASS@HOST:PORT/DB?sslmode=disable to keep the state in PostgreSQL (README: Production storage)")
 	f.str(&c.PublicURL, "public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host")
 	f.str(&c.ChromePath, "chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)")
 	f.str(&c.ChromeArgs, "chrome-args", "extra Chromium flags for every browser, space-separated (flags that would weaken the sandbox, such as --no-sandbox or --proxy-server, are ignored)")
@@ -196,10 +197,3 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// DatabasePath is the SQLite file.
-func (c *Config) DatabasePath() string {
-	if c.Database != "" {
-		return c.Database
-	}
-	return filepath.Join(c.DataDir, "browserd.db")
-}
