@@ -196,4 +196,3 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateLimits()...)     // limits.go: limits, API key and metrics token strength
 	return errors.Join(errs...)
 }
-
