@@ -106,14 +106,17 @@ const batchDelay = 100 * time.Millisecond
 func (w *logWriter) run(ctx context.Context) {
 	const maxBatch = 512
 	var batch []bb.SessionLog
+	var backoff time.Duration // of the retries of batch; 0 after a write went through
 	for {
 		var req *flushReq
-		select {
-		case ex := <-w.q:
-			batch = w.add(batch, ex)
-		case r := <-w.flushes:
-			req = &r
-		case <-ctx.Done():
+		if len(batch) == 0 { // else a batch kept for a retry is written now
+			select {
+			case ex := <-w.q:
+				batch = w.add(batch, ex)
+			case r := <-w.flushes:
+				req = &r
+			case <-ctx.Done():
+			}
 		}
 		// Gather for a moment: one transaction for many entries costs the store far
 		// less than one each. Readers flush first, so they never wait for it.
@@ -146,23 +149,64 @@ func (w *logWriter) run(ctx context.Context) {
 			}
 		}
 		batch = w.addDrops(batch)
+		keep := false
 		if len(batch) > 0 {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if err := w.store.AppendSessionLogs(wctx, batch); err != nil {
 				w.log.Error("write session logs", "entries", len(batch), "err", err)
+				// The store cannot take writes now (the database restarting): keep the
+				// batch and try again, while the queue holds what comes next; what it
+				// cannot hold is counted and marked (addDrops), never silently lost.
+				keep = bb.RetryOf(err) && ctx.Err() == nil
 			}
 			cancel()
-			clear(batch)
-			batch = batch[:0]
+			if !keep {
+				clear(batch)
+				batch = batch[:0]
+			}
 		}
 		if req != nil {
-			if req.forget {
-				delete(w.sessions, req.sessionID)
-			}
-			close(req.done)
+			w.done(*req)
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if keep {
+			backoff = min(max(2*backoff, retryFirst), retryMax)
+			w.pause(ctx, backoff)
+		} else {
+			backoff = 0
+		}
+	}
+}
+
+// Backoff of the retries of a batch the store refused for now.
+const (
+	retryFirst = 250 * time.Millisecond
+	retryMax   = 5 * time.Second
+)
+
+// done answers a flush request.
+func (w *logWriter) done(req flushReq) {
+	if req.forget {
+		delete(w.sessions, req.sessionID)
+	}
+	close(req.done)
+}
+
+// pause waits d (or until ctx ends) before a retry, answering flush requests at once:
+// a reader must not wait for a store that is down.
+func (w *logWriter) pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		case r := <-w.flushes:
+			w.done(r)
 		}
 	}
 }
