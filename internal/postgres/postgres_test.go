@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,10 +37,30 @@ func open(t testing.TB, url string) *postgres.DB {
 	return db
 }
 
-// TestStore runs the contract suite every store passes (internal/sqlite runs it too).
-// The subtests share one database: the suite reads only what it wrote.
+// TestStore runs the tests that do not stop the server on one cluster, in parallel:
+// starting a cluster costs seconds.
 func TestStore(t *testing.T) {
-	url := pgtest.Start(t).NewDatabase(t)
+	t.Parallel()
+	c := pgtest.Start(t)
+	for _, tt := range []struct {
+		name string
+		fn   func(t *testing.T, url string)
+	}{
+		{"Contract", testContract},
+		{"ConcurrentOpen", testConcurrentOpen},
+		{"CreateFromProcesses", testCreateFromProcesses},
+		{"PasswordNeverShown", testPasswordNeverShown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, c.NewDatabase(t))
+		})
+	}
+}
+
+// testContract runs the contract suite every store passes (internal/sqlite runs it
+// too). The subtests share one database: the suite reads only what it wrote.
+func testContract(t *testing.T, url string) {
 	storetest.Run(t, func(t *testing.T) bb.Store { return open(t, url) })
 }
 
@@ -54,10 +75,9 @@ func newProject(t *testing.T, st bb.Store, concurrency int) *bb.Project {
 	return p
 }
 
-// TestConcurrentOpen: nodes opening a new database at once apply each migration once
+// testConcurrentOpen: nodes opening a new database at once apply each migration once
 // (the advisory lock), and a reopen applies nothing and keeps the data.
-func TestConcurrentOpen(t *testing.T) {
-	url := pgtest.Start(t).NewDatabase(t)
+func testConcurrentOpen(t *testing.T, url string) {
 	const n = 4
 	errs := make(chan error, n)
 	for range n {
@@ -107,17 +127,16 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 }
 
-// TestCreateFromProcesses races session creates (and creates of one context name) from
+// testCreateFromProcesses races session creates (and creates of one context name) from
 // several OS processes (this test binary, re-executed: helperMain) against one project:
 // a limit kept by one process's mutex would over-admit here. Each round uses a new
 // project; across every process exactly limit creates and one context create win.
-func TestCreateFromProcesses(t *testing.T) {
-	url := pgtest.Start(t).NewDatabase(t)
+func testCreateFromProcesses(t *testing.T, url string) {
 	db := open(t, url)
 	const procs, perProc, limit, rounds = 4, 6, 5, 3
 	for round := range rounds {
 		p := newProject(t, db, limit)
-		start := time.Now().Add(3 * time.Second).UnixMilli()
+		start := time.Now().Add(1500 * time.Millisecond).UnixMilli()
 		outs := make([]bytes.Buffer, procs)
 		cmds := make([]*exec.Cmd, procs)
 		for i := range cmds {
@@ -164,6 +183,7 @@ func TestCreateFromProcesses(t *testing.T) {
 // (the API's 503), nothing hangs, and once it is back the same DB works again without a
 // reopen; the data is still there.
 func TestOutage(t *testing.T) {
+	t.Parallel()
 	c := pgtest.StartPrivate(t)
 	url := c.NewDatabase(t)
 	db := open(t, url)
@@ -216,14 +236,16 @@ func TestOutage(t *testing.T) {
 	}
 }
 
-// TestPasswordNeverShown: errors of Open (wrong password, unreachable server, a URL
+// testPasswordNeverShown: errors of Open (wrong password, unreachable server, a URL
 // that does not parse) do not contain the password.
-func TestPasswordNeverShown(t *testing.T) {
-	c := pgtest.StartPrivate(t)
-	good := c.URL("postgres")
+func testPasswordNeverShown(t *testing.T, good string) {
 	const pw = "s3cr3t-Pa55word"
-	wrong := strings.Replace(good, "@", "x@", 1) // another password, which the server refuses
-	wrong = strings.Replace(wrong, "browserd:", "browserd:"+pw, 1)
+	u, err := neturl.Parse(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.UserPassword(u.User.Username(), pw) // a password the server refuses
+	wrong := u.String()
 	tests := []struct {
 		name, url string
 	}{
