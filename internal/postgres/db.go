@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,11 +65,16 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, redactErr(fmt.Errorf("open postgres %s: invalid URL: %w", Redact(url), err), pw)
 	}
-	// The pool's size bounds this node's connections; PostgreSQL's max_connections (100
-	// by default) is shared by every node.
-	cfg.MaxConns = max(cfg.MaxConns, 8)
-	cfg.MaxConnIdleTime = 5 * time.Minute
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
+	// Defaults for what the URL does not say. The pool's size bounds this node's
+	// connections (pgxpool's own default is the number of CPUs, at least 4); PostgreSQL's
+	// max_connections (100 by default) is shared by every node.
+	if !hasParam(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, 8)
+	}
+	if !hasParam(url, "pool_max_conn_idle_time") {
+		cfg.MaxConnIdleTime = 5 * time.Minute
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// A request must not hang on an unreachable database: it answers 503 instead.
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -82,6 +88,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*DB, error) {
 		return nil, redactErr(fmt.Errorf("open postgres %s: %w", Redact(url), err), pw)
 	}
 	return db, nil
+}
+
+// hasParam reports whether the URL sets the query parameter name.
+func hasParam(rawURL, name string) bool {
+	u, err := neturl.Parse(rawURL)
+	return err == nil && u.Query().Has(name)
 }
 
 // Close closes the pool's connections.
