@@ -73,8 +73,12 @@ type Launcher struct {
 	log       *slog.Logger
 	grace     time.Duration
 	nice      []string // before bubblewrap: nice -n N, or nil
-	sandbox   *sandbox
-	ports     PortRegistry
+	niceness  int      // Config.Nice, what Foreground raises background browsers to
+	// background goes before bubblewrap for LaunchOptions.Background (priority.go);
+	// nil when background browsers could not be raised again.
+	background []string
+	sandbox    *sandbox
+	ports      PortRegistry
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -138,6 +142,18 @@ func New(cfg Config) (*Launcher, error) {
 	}
 	if cfg.Nice > 0 {
 		l.nice = niceCommand(cfg.Nice, l.log)
+	}
+	l.niceness = cfg.Nice
+	if len(l.nice) == 0 {
+		l.niceness = 0 // no nice(1): browsers run at the server's niceness
+	}
+	if canRaise(l.niceness) {
+		l.background = backgroundCommand(true, l.log)
+	} else {
+		l.log.Info("background launches run at normal priority: raising them later needs CAP_SYS_NICE or RLIMIT_NICE", "nice", l.niceness)
+	}
+	if len(l.background) == 0 {
+		l.background = nil
 	}
 	for _, a := range cfg.ExtraArgs {
 		if confinementFlag(a) {
@@ -312,7 +328,11 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 		return nil, err
 	}
 	defer sb.closeFiles() // bubblewrap has its copies once started
-	argv := append(append([]string(nil), l.nice...), l.sandbox.bwrap)
+	prefix, background := l.nice, opts.Background && l.background != nil
+	if background {
+		prefix = l.background
+	}
+	argv := append(append([]string(nil), prefix...), l.sandbox.bwrap)
 	argv = append(argv, sb.args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// A relative download path ("downloads", as Browserbase clients send it) resolves
@@ -360,7 +380,9 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 			l.sandbox.uids.put(uid)
 		}
 	}
-	return newBrowser(ctx, cmd, r, dir, l.grace, log, k, release), nil
+	b := newBrowser(ctx, cmd, r, dir, l.grace, log, k, release)
+	b.background, b.nice = background, l.niceness
+	return b, nil
 }
 
 // args returns Chromium's command line after the binary: research §2 BASE + LEAN, the
