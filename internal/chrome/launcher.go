@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +27,11 @@ const debianBinary = "/usr/lib/chromium/chromium"
 
 // leanFeatures removes the headless-invisible omnibox WebUI renderer and the spare
 // renderer: about 45 MiB and 80 ms less per browser (research §2).
-var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess"}
+var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", spareRendererFeature}
+
+// spareRendererFeature is the Chromium feature that keeps a renderer process started
+// ahead of the navigation that will need one.
+const spareRendererFeature = "SpareRendererForSitePerProcess"
 
 // headlessFrameHeight is the height of the browser frame that new headless mode
 // subtracts from --window-size: with --window-size=W,H a page has innerHeight H-87
@@ -77,8 +82,10 @@ type Launcher struct {
 	// background goes before bubblewrap for LaunchOptions.Background (priority.go);
 	// nil when background browsers could not be raised again.
 	background []string
-	sandbox    *sandbox
-	ports      PortRegistry
+	// spare keeps Chromium's spare renderer (spareRendererFeature).
+	spare   bool
+	sandbox *sandbox
+	ports   PortRegistry
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -416,6 +423,9 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 	}
 	// Chromium keeps only the last --disable-features, so ours are merged into the caller's.
 	disabled := append([]string(nil), leanFeatures...)
+	if l.spare {
+		disabled = slices.DeleteFunc(disabled, func(f string) bool { return f == spareRendererFeature })
+	}
 	for _, a := range append(append([]string(nil), l.extraArgs...), opts.Args...) {
 		if confinementFlag(a) {
 			continue // the sandbox decides these (sandbox.go)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -83,14 +84,16 @@ func (b *Browser) Foreground() error {
 	if !b.background {
 		return nil
 	}
-	for range maxForegroundPasses {
+	start, total := time.Now(), 0
+	for pass := range maxForegroundPasses {
 		raised, err := raiseTree(b.pid, b.nice)
 		if err != nil {
 			return fmt.Errorf("foreground chrome %d: %w", b.pid, err)
 		}
+		total += raised
 		if raised == 0 {
 			b.background = false
-			b.log.Debug("chrome foregrounded")
+			b.log.Debug("chrome foregrounded", "threads", total, "passes", pass+1, "took", time.Since(start))
 			return nil
 		}
 	}

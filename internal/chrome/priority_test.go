@@ -3,6 +3,7 @@ package chrome_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -128,7 +129,8 @@ func renderers(pids []int) []int {
 func TestBackground(t *testing.T) {
 	const nice = 7
 	path := chrometest.Chrome(t)
-	l := chrometest.New(t, chrome.Config{Path: path, RunDir: t.TempDir(), Nice: nice})
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	l := chrometest.New(t, chrome.Config{Path: path, RunDir: t.TempDir(), Nice: nice, Logger: log})
 	if !l.CanBackground() {
 		if os.Geteuid() == 0 {
 			t.Fatal("CanBackground false as root")
