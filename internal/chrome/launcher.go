@@ -26,7 +26,9 @@ var ErrNotFound = errors.New("chrome: no chromium binary found")
 const debianBinary = "/usr/lib/chromium/chromium"
 
 // leanFeatures removes the headless-invisible omnibox WebUI renderer and the spare
-// renderer: about 45 MiB and 80 ms less per browser (research §2).
+// renderer: about 45 MiB and 80 ms less per browser (research §2). The spare renderer
+// would not make a warm browser's first navigation faster either: measured in
+// docs/PERFORMANCE.md, "Warm browsers".
 var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", spareRendererFeature}
 
 // spareRendererFeature is the Chromium feature that keeps a renderer process started
@@ -55,7 +57,8 @@ type Config struct {
 	// processes and threads inherit, so that the server keeps its share of the CPU when
 	// browsers take all of it (as root, CAP_SYS_NICE is dropped too: see niceCommand).
 	// 0 leaves the browsers at the server's priority; so does a machine without nice(1),
-	// with a warning.
+	// with a warning. A LaunchOptions.Background launch starts lower still (niceness 19
+	// and SCHED_IDLE) until Browser.Foreground raises it to Nice (priority.go).
 	Nice int
 	// Sandbox says how browsers are confined (sandbox.go); the zero value is the default.
 	Sandbox SandboxConfig
@@ -82,7 +85,8 @@ type Launcher struct {
 	// background goes before bubblewrap for LaunchOptions.Background (priority.go);
 	// nil when background browsers could not be raised again.
 	background []string
-	// spare keeps Chromium's spare renderer (spareRendererFeature).
+	// spare keeps Chromium's spare renderer (spareRendererFeature); only the
+	// measurements set it (export_test.go).
 	spare   bool
 	sandbox *sandbox
 	ports   PortRegistry
@@ -254,7 +258,9 @@ func unwrapDebian(p string) string {
 
 // Launch starts a browser for opts in RunDir/<SessionID>. The process belongs to ctx:
 // when ctx is cancelled the browser is closed. Launch does not wait for the browser; call
-// WaitReady.
+// WaitReady. With opts.Background the browser starts at the lowest CPU priority when
+// CanBackground, and at Config.Nice otherwise; either way its Foreground gives it
+// Config.Nice.
 func (l *Launcher) Launch(ctx context.Context, opts bb.LaunchOptions) (bb.Browser, error) {
 	return l.launch(ctx, opts)
 }
