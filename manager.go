@@ -393,13 +393,25 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 		}()
 	}
 	for {
-		// A warm browser that becomes ready while this create waits for a launch slot
-		// (a refill that was already starting) serves it at once.
+		// A refill for these options already under way serves this create sooner than
+		// a launch of its own (it started earlier): wait for it rather than start another.
+		// Else, a warm browser that becomes ready while this create waits for a launch
+		// slot (a refill that was just starting) serves it at once.
 		warmReady := m.pool.readySignal(opts)
 		if b := m.pool.takeReady(opts); b != nil {
 			m.pool.misses.Add(-1) // take counted a miss; it is a hit after all
 			m.pool.hits.Add(1)
 			return b, nil
+		}
+		if warmReady != nil {
+			select {
+			case <-warmReady:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-m.ctx.Done():
+				return nil, ErrManagerClosed
+			}
 		}
 		select {
 		case m.launchSem <- struct{}{}:
@@ -411,7 +423,6 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 				return b, nil
 			}
 			return m.startBrowser(ctx, opts, true)
-		case <-warmReady:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-m.ctx.Done():

@@ -155,15 +155,13 @@ func launchKey(opts LaunchOptions) (key string, ok bool) {
 	if opts.Profile != "" || len(opts.Extensions) > 0 {
 		return "", false
 	}
-	var b strings.Builder
+	var b strings.Builder // length-prefixed: no two option sets give one key
 	fmt.Fprintf(&b, "%dx%d", opts.Viewport.Width, opts.Viewport.Height)
 	for _, a := range opts.Args {
-		b.WriteString("\x00a")
-		b.WriteString(a)
+		fmt.Fprintf(&b, " a%d:%s", len(a), a)
 	}
 	for _, f := range opts.Files {
-		b.WriteString("\x00f")
-		b.WriteString(f.Key)
+		fmt.Fprintf(&b, " f%d:%s", len(f.Key), f.Key)
 	}
 	return b.String(), true
 }
@@ -172,8 +170,7 @@ func launchKey(opts LaunchOptions) (key string, ok bool) {
 func filesVersion(opts LaunchOptions) string {
 	var b strings.Builder
 	for _, f := range opts.Files {
-		b.WriteString(f.Version)
-		b.WriteByte(0)
+		fmt.Fprintf(&b, "%d:%s", len(f.Version), f.Version)
 	}
 	return b.String()
 }

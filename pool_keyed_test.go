@@ -160,28 +160,3 @@ func TestPoolForegroundFailureDropsTheBrowser(t *testing.T) {
 		t.Errorf("session got a background browser it could not raise")
 	}
 }
-
-func TestPoolGrowsWithTheCreateRate(t *testing.T) {
-	l := &chrometest.Launcher{ReadyDelay: 200 * time.Millisecond}
-	m, _, project := poolManagerOn(t, l, bb.PoolConfig{Size: 1})
-	eventually(t, "the pool is full", func() bool { return m.PoolStats().Ready == 1 })
-	peak := 1
-	for range 15 {
-		s, err := m.CreateSession(t.Context(), project, bb.CreateSessionRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.ReleaseSession(t.Context(), project, s.ID); err != nil {
-			t.Fatal(err)
-		}
-		st := m.PoolStats()
-		peak = max(peak, st.Ready+st.Launching)
-		time.Sleep(20 * time.Millisecond)
-	}
-	if peak < 3 {
-		t.Errorf("the pool held at most %d browsers under back-to-back creates; want it to grow past Size 1", peak)
-	}
-	if peak > 4 {
-		t.Errorf("the pool held %d browsers; Size 1 bounds it at 4", peak)
-	}
-}

@@ -104,9 +104,12 @@ func (p *pool) next(now time.Time) (*shelf, LaunchOptions, string) {
 	return nil, LaunchOptions{}, ""
 }
 
+// doneLaunching ends a refill that launched nothing; creates waiting for it go on.
 func (p *pool) doneLaunching(sh *shelf) {
 	p.mu.Lock()
 	sh.launching--
+	close(sh.readyC)
+	sh.readyC = make(chan struct{})
 	p.mu.Unlock()
 }
 
@@ -140,9 +143,9 @@ func (p *pool) launchOne(sh *shelf, opts LaunchOptions, version string) {
 	keep := p.ctx.Err() == nil && p.shelves[sh.key] == sh && sh.version == version && !sh.drained
 	if keep {
 		sh.ready = append(sh.ready, w)
-		close(sh.readyC) // creates waiting for a launch slot take this one
-		sh.readyC = make(chan struct{})
 	}
+	close(sh.readyC) // creates waiting for this refill take it, or go on without it
+	sh.readyC = make(chan struct{})
 	p.launchDur = (p.launchDur + took) / 2 // running estimates for the rate and the budget
 	if pss > 0 {
 		p.perBrowser = (p.perBrowser + pss) / 2
