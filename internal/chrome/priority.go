@@ -108,30 +108,39 @@ type procInfo struct {
 // raiseTree gives every thread of root's process tree and process group (root is the
 // group's id) that runs at background priority niceness nice and SCHED_OTHER, and
 // returns how many it changed. Threads already at nice or above (Chromium sets some of
-// its own threads lower) are left alone.
+// its own threads lower) are left alone. It reads the stat of every process (there is
+// no cheaper way to find a process's children on kernels without
+// /proc/<pid>/task/<tid>/children) with one buffer and no sorting, and asks the kernel
+// for each thread's priority directly: a pass over 260 processes and a browser's 100
+// threads takes a few milliseconds.
 func raiseTree(root, nice int) (raised int, err error) {
-	pids, err := procPIDs()
+	d, err := os.Open("/proc")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("list processes: %w", err)
 	}
-	procs := make(map[int]procInfo, len(pids))
+	names, err := d.Readdirnames(-1)
+	d.Close() // read-only
+	if err != nil {
+		return 0, fmt.Errorf("list processes: %w", err)
+	}
+	procs := make(map[int]procInfo, len(names))
 	children := map[int][]int{}
-	for _, pid := range pids {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
+	buf := make([]byte, 1024) // a stat line is about 300 bytes; comm is at most 64
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		data, ok := readSmall("/proc/"+name+"/stat", buf)
+		if !ok {
 			continue // exited meanwhile
 		}
-		f, ok := statFields(data)
-		if !ok || len(f) < 3 {
+		p, ok := parseParent(data)
+		if !ok {
 			continue
 		}
-		ppid, err1 := strconv.Atoi(string(f[1]))
-		pgrp, err2 := strconv.Atoi(string(f[2]))
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		procs[pid] = procInfo{ppid: ppid, pgrp: pgrp}
-		children[ppid] = append(children[ppid], pid)
+		procs[pid] = p
+		children[p.ppid] = append(children[p.ppid], pid)
 	}
 	// The tree from root, breadth first: parents (the zygotes) before their children.
 	seen := map[int]bool{}
@@ -151,8 +160,8 @@ func raiseTree(root, nice int) (raised int, err error) {
 		queue = append(queue, children[pid]...)
 	}
 	// A process whose parent exited between two reads above is still in the group.
-	for _, pid := range pids {
-		if p, ok := procs[pid]; ok && p.pgrp == root && !seen[pid] {
+	for pid, p := range procs {
+		if p.pgrp == root && !seen[pid] {
 			seen[pid] = true
 			order = append(order, pid)
 		}
@@ -167,31 +176,45 @@ func raiseTree(root, nice int) (raised int, err error) {
 	return raised, nil
 }
 
+// readSmall reads a small file into buf with one read, as /proc files are generated.
+func readSmall(path string, buf []byte) ([]byte, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd) // read-only
+	if err != nil || n <= 0 {
+		return nil, false
+	}
+	return buf[:n], true
+}
+
 // raiseThreads raises the threads of process pid that run at background priority.
 func raiseThreads(pid, nice int) (raised int, err error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
+	d, err := os.Open("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return 0, nil // exited meanwhile
 	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
+	tasks, err := d.Readdirnames(-1)
+	d.Close() // read-only
+	if err != nil {
+		return 0, nil // exited meanwhile
+	}
+	for _, name := range tasks {
+		tid, err := strconv.Atoi(name)
 		if err != nil {
 			continue
 		}
-		data, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		attr, err := unix.SchedGetAttr(tid, 0)
 		if err != nil {
 			continue // exited meanwhile
 		}
-		tn, policy, ok := threadPriority(data)
-		if !ok || (tn <= nice && policy != unix.SCHED_IDLE) {
+		if !background(int(attr.Nice), attr.Policy, nice) {
 			continue
 		}
-		if tn > nice && tn < backgroundNice && policy != unix.SCHED_IDLE {
-			continue // Chromium put this thread lower itself (a background thread)
-		}
-		attr := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: int32(nice)}
-		if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
+		attr = &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: int32(nice)}
+		if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
 			if errors.Is(err, syscall.ESRCH) {
 				continue // exited meanwhile
 			}
@@ -202,30 +225,29 @@ func raiseThreads(pid, nice int) (raised int, err error) {
 	return raised, nil
 }
 
-// statFields returns the fields of a /proc stat file after "pid (comm)": field 3
-// (state) is f[0], field n is f[n-3]. comm may hold spaces and parentheses.
-func statFields(data []byte) ([][]byte, bool) {
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return nil, false
-	}
-	return bytes.Fields(data[i+1:]), true
+// background reports whether a thread at niceness tn and policy runs at background
+// priority, to be raised to niceness nice: SCHED_IDLE, or niceness backgroundNice
+// above nice. A niceness between the two is Chromium's own choice for the thread.
+func background(tn int, policy uint32, nice int) bool {
+	return policy == unix.SCHED_IDLE || (tn > nice && tn >= backgroundNice)
 }
 
-// threadPriority reads the niceness (field 19) and scheduling policy (field 41) from a
-// thread's /proc stat.
-func threadPriority(data []byte) (nice int, policy uint32, ok bool) {
-	f, ok := statFields(data)
-	if !ok || len(f) < 39 {
-		return 0, 0, false
+// parseParent reads the parent (field 4) and process group (field 5) from a process's
+// /proc stat: "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses,
+// so fields are counted from the last ')'.
+func parseParent(data []byte) (procInfo, bool) {
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return procInfo{}, false
 	}
-	n, err := strconv.Atoi(string(f[16]))
-	if err != nil || n < -20 || n > 19 {
-		return 0, 0, false
+	f := bytes.Fields(data[i+1:])
+	if len(f) < 3 || len(f[0]) != 1 {
+		return procInfo{}, false
 	}
-	p, err := strconv.ParseUint(string(f[38]), 10, 32)
-	if err != nil {
-		return 0, 0, false
+	ppid, err1 := strconv.Atoi(string(f[1]))
+	pgrp, err2 := strconv.Atoi(string(f[2]))
+	if err1 != nil || err2 != nil || ppid < 0 || pgrp < 0 {
+		return procInfo{}, false
 	}
-	return n, uint32(p), true
+	return procInfo{ppid: ppid, pgrp: pgrp}, true
 }

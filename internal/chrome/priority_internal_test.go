@@ -8,54 +8,64 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestThreadPriority reads this process's own threads, whose niceness and policy the
-// kernel tells through getpriority and sched_getattr as well.
-func TestThreadPriority(t *testing.T) {
-	tasks, err := os.ReadDir("/proc/self/task")
+// TestParseParent reads this process's stat, whose parent and group the kernel tells
+// through getppid and getpgrp too, and lines with awkward names.
+func TestParseParent(t *testing.T) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getpid()) + "/stat")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range tasks {
-		tid, _ := strconv.Atoi(task.Name())
-		data, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		nice, policy, ok := threadPriority(data)
-		if !ok {
-			t.Fatalf("threadPriority(%q) not ok", data)
-		}
-		attr, err := unix.SchedGetAttr(tid, 0)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		if int(attr.Nice) != nice || attr.Policy != policy {
-			t.Errorf("thread %d: stat says nice %d policy %d; sched_getattr %d %d", tid, nice, policy, attr.Nice, attr.Policy)
+	if p, ok := parseParent(data); !ok || p.ppid != os.Getppid() || p.pgrp != unix.Getpgrp() {
+		t.Errorf("parseParent(own stat) = %+v, %v; want ppid %d pgrp %d", p, ok, os.Getppid(), unix.Getpgrp())
+	}
+	good := map[string]procInfo{
+		"42 (Chrome_ChildIOT) (x)) S 7 9 9 0 -1": {ppid: 7, pgrp: 9},
+		"1 (a b) R 0 1 1":                        {ppid: 0, pgrp: 1},
+	}
+	for line, want := range good {
+		if p, ok := parseParent([]byte(line)); !ok || p != want {
+			t.Errorf("parseParent(%q) = %+v, %v; want %+v", line, p, ok, want)
 		}
 	}
-	for _, bad := range []string{"", "1 (x) S", "1 (a) b) S 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 x 1 0 0"} {
-		if _, _, ok := threadPriority([]byte(bad)); ok {
-			t.Errorf("threadPriority(%q) ok", bad)
+	for _, bad := range []string{"", "1 (x) S", "1 (x) S 2", "1 (x) SS 2 3", "1 (x) S a 3", "1 (x) S 2 -3", "1 x S 2 3"} {
+		if p, ok := parseParent([]byte(bad)); ok {
+			t.Errorf("parseParent(%q) = %+v, ok", bad, p)
 		}
-	}
-	// comm with spaces and parentheses; nice 19, policy 5 (SCHED_IDLE).
-	line := "42 (Chrome_ChildIOT) (x)) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 39 19 12 0 1234 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 5 0 0 0\n"
-	if n, p, ok := threadPriority([]byte(line)); !ok || n != 19 || p != unix.SCHED_IDLE {
-		t.Errorf("threadPriority = %d, %d, %v; want 19, 5, true", n, p, ok)
 	}
 }
 
-// FuzzThreadPriority checks that any stat content is parsed without a panic and that
-// what is accepted is a valid niceness.
-func FuzzThreadPriority(f *testing.F) {
+// TestBackgroundPriority pins which thread priorities Foreground raises.
+func TestBackgroundPriority(t *testing.T) {
+	for _, c := range []struct {
+		nice   int
+		policy uint32
+		target int
+		want   bool
+	}{
+		{19, unix.SCHED_IDLE, 10, true},
+		{19, unix.SCHED_NORMAL, 10, true},
+		{10, unix.SCHED_IDLE, 10, true}, // SCHED_IDLE at any niceness
+		{10, unix.SCHED_NORMAL, 10, false},
+		{15, unix.SCHED_NORMAL, 10, false}, // Chromium's own choice
+		{19, unix.SCHED_NORMAL, 19, false}, // Config.Nice 19: nothing to raise
+		{0, unix.SCHED_NORMAL, 10, false},
+	} {
+		if got := background(c.nice, c.policy, c.target); got != c.want {
+			t.Errorf("background(%d, %d, %d) = %v; want %v", c.nice, c.policy, c.target, got, c.want)
+		}
+	}
+}
+
+// FuzzParseParent checks that any stat content is parsed without a panic and that what
+// is accepted has no negative id.
+func FuzzParseParent(f *testing.F) {
 	if data, err := os.ReadFile("/proc/self/stat"); err == nil {
 		f.Add(data)
 	}
-	f.Add([]byte("1 (a b) S 0 0 0 0 0 0 0 0 0 0 0 0 0 0 19 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5"))
+	f.Add([]byte("42 (a) b) S 7 9 9 0 -1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, _, ok := threadPriority(data)
-		if ok && (n < -20 || n > 19) {
-			t.Errorf("niceness %d accepted", n)
+		if p, ok := parseParent(data); ok && (p.ppid < 0 || p.pgrp < 0) {
+			t.Errorf("parseParent(%q) = %+v", data, p)
 		}
 	})
 }
