@@ -84,6 +84,12 @@ func (b *Browser) Foreground() error {
 	if !b.background {
 		return nil
 	}
+	select {
+	case <-b.exited:
+		// Nothing left to raise, and the group id may not be this browser's any more.
+		return nil
+	default: // the main process is not reaped, so its pid and group stay this browser's
+	}
 	start, total := time.Now(), 0
 	for pass := range maxForegroundPasses {
 		raised, err := raiseTree(b.pid, b.nice)
