@@ -137,8 +137,8 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Pool.Size > 0 {
 		m.pool = newPool(poolDeps{
 			ctx: ctx,
-			launch: func(ctx context.Context, opts LaunchOptions) (Browser, error) {
-				return m.startBrowser(ctx, opts, false)
+			launch: func(ctx context.Context, opts LaunchOptions, started func(Browser)) (Browser, error) {
+				return m.startBrowser(ctx, opts, false, started)
 			},
 			slots: m.launchSem,
 			wg:    &m.wg,
@@ -404,6 +404,7 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 			return b, nil
 		}
 		if warmReady != nil {
+			m.pool.hurry(opts) // a background refill would be slow: raise it now
 			select {
 			case <-warmReady:
 				continue
@@ -422,7 +423,7 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 				m.pool.hits.Add(1)
 				return b, nil
 			}
-			return m.startBrowser(ctx, opts, true)
+			return m.startBrowser(ctx, opts, true, nil)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-m.ctx.Done():
@@ -449,7 +450,9 @@ func (m *Manager) FilesGone(key string) { m.pool.filesGone(key) }
 // LaunchTimeout, until it is ready; a browser that fails to get ready is closed.
 // requested tells that opts carry arguments derived from a create request: an exec of
 // them that the kernel refuses is then ErrLaunchArgs (observe.go).
-func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requested bool) (_ Browser, err error) {
+//
+// started, when set, gets the browser as soon as its process runs, before it is ready.
+func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requested bool, started func(Browser)) (_ Browser, err error) {
 	defer m.observeLaunch(time.Now(), &err)
 	opts, cleanup, err := makeFiles(ctx, opts)
 	if err != nil {
@@ -462,6 +465,9 @@ func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requeste
 			err = fmt.Errorf("%w: %w", ErrLaunchArgs, err)
 		}
 		return nil, err
+	}
+	if started != nil {
+		started(b)
 	}
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.LaunchTimeout)
 	defer cancel()

@@ -79,8 +79,9 @@ const (
 // poolDeps is what the pool needs from its owner (the Manager).
 type poolDeps struct {
 	ctx context.Context // cancelled when the owner closes: the pool drains
-	// launch starts a browser and waits until it is ready (Manager.startBrowser).
-	launch func(ctx context.Context, opts LaunchOptions) (Browser, error)
+	// launch starts a browser and waits until it is ready (Manager.startBrowser); it
+	// gives started the browser as soon as its process runs.
+	launch func(ctx context.Context, opts LaunchOptions, started func(Browser)) (Browser, error)
 	slots  chan struct{} // launch slots, shared with cold creates
 	wg     *sync.WaitGroup
 	log    *slog.Logger
@@ -116,6 +117,8 @@ type shelf struct {
 	version   string        // of template's files: older warm browsers are stale
 	ready     []*warm
 	launching int
+	starting  []Browser // refills whose process runs, not yet ready
+	hurried   bool      // a create waits for a refill: raise the ones starting
 	takes     []time.Time // takes within rateWindow
 	lastUse   time.Time   // last take or miss
 	drained   bool        // plain: emptied by IdleExpiry; refilled on the next take
@@ -295,6 +298,34 @@ func (p *pool) takeReady(opts LaunchOptions) Browser {
 			}
 		}
 		return w.b
+	}
+}
+
+// hurry raises the refills of opts' key under way to a session's priority: a create
+// waits for one of them, and a background launch could starve on a busy machine.
+func (p *pool) hurry(opts LaunchOptions) {
+	key, ok := launchKey(opts)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	var raise []Browser
+	if sh := p.shelves[key]; sh != nil {
+		sh.hurried = true
+		raise = slices.Clone(sh.starting)
+	}
+	p.mu.Unlock()
+	for _, b := range raise {
+		p.foreground(b)
+	}
+}
+
+// foreground raises a background browser, logging a failure (the take checks again).
+func (p *pool) foreground(b Browser) {
+	if f, ok := b.(Foregrounder); ok {
+		if err := f.Foreground(); err != nil {
+			p.d.log.Warn("raise a starting warm browser", "pid", b.PID(), "err", err)
+		}
 	}
 }
 

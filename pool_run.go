@@ -120,7 +120,21 @@ func (p *pool) launchOne(sh *shelf, opts LaunchOptions, version string) {
 	opts.SessionID = "warm-" + NewID()
 	opts.Background = true
 	start := time.Now()
-	b, err := p.d.launch(p.ctx, opts)
+	b, err := p.d.launch(p.ctx, opts, func(b Browser) {
+		p.mu.Lock()
+		sh.starting = append(sh.starting, b)
+		hurry := sh.hurried
+		p.mu.Unlock()
+		if hurry { // a create already waits for this shelf
+			p.foreground(b)
+		}
+	})
+	p.mu.Lock()
+	sh.starting = slices.DeleteFunc(sh.starting, func(s Browser) bool { return s == b })
+	if sh.launching == 1 {
+		sh.hurried = false // the last refill under way ends: creates no longer wait on one
+	}
+	p.mu.Unlock()
 	if err != nil {
 		<-p.d.slots
 		p.doneLaunching(sh)
