@@ -117,8 +117,8 @@ type shelf struct {
 	version   string        // of template's files: older warm browsers are stale
 	ready     []*warm
 	launching int
-	starting  []Browser // refills whose process runs, not yet ready
-	hurried   bool      // a create waits for a refill: raise the ones starting
+	starting  []Browser   // refills whose process runs, not yet ready
+	hurried   bool        // a create waits for a refill: raise the ones starting
 	takes     []time.Time // takes within rateWindow
 	lastUse   time.Time   // last take or miss
 	drained   bool        // plain: emptied by IdleExpiry; refilled on the next take
