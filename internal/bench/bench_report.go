@@ -260,7 +260,8 @@ func (r *benchRun) markdown(rows []benchRow) string {
 	p("browser.close() → SDK release; each page loads a script and an image from 127.0.0.1. Back-to-back runs a\n")
 	p("block of lifecycles without pauses after the pool is full; paced pauses --clients-pace between them. The\n")
 	p("proxy is an HTTP forward proxy on 127.0.0.1 in this process; bare Chromium is Playwright's launch of the\n")
-	p("server's binary with its flags (those Playwright sets itself left out) → newPage → the same gotos → close.\n")
+	p("server's binary with its flags (those Playwright sets itself left out; Chromium keeps the last\n")
+	p("--disable-features, so the server's list replaces Playwright's) → newPage → the same gotos → close.\n")
 	p("Their percentiles are over every lifecycle of every round (not medians of rounds).\n")
 	return b.String()
 }
