@@ -34,17 +34,20 @@ const [firstURL, nextURL] = cfg.pages;
 const bb = new Browserbase({ apiKey: cfg.apiKey, baseURL: cfg.baseURL });
 const projectId = cfg.projectId;
 
-// scenarios in the order each round runs them: recording on and off alternate, and the
-// bare browser runs right after the lifecycle it is compared with.
+// scenarios in the order each round runs them. A back-to-back scenario is a block of n
+// lifecycles without pauses; the paced scenarios run as one block, interleaved (one lifecycle
+// of each in turn, paceMs apart), so that the load of the shared machine at that moment
+// weighs on each alike and their ratios (recording on / off, context + proxy / plain create)
+// stay fair. The bare browser runs right after the lifecycle it is compared with.
 const all = [
   { name: 'defaults-b2b', paced: false, body: () => ({}) },
   { name: 'bare-b2b', paced: false, bare: true },
   { name: 'defaults-paced', paced: true, body: () => ({}) },
   { name: 'norec-paced', paced: true, body: () => ({ browserSettings: { recordSession: false } }) },
-  { name: 'norec-b2b', paced: false, body: () => ({ browserSettings: { recordSession: false } }) },
   { name: 'ctx-proxy-paced', paced: true, body: (c) => withContext(c, false) },
-  { name: 'ctx-proxy-b2b', paced: false, body: (c) => withContext(c, false) },
   { name: 'ctx-persist-proxy-paced', paced: true, body: (c) => withContext(c, true) },
+  { name: 'norec-b2b', paced: false, body: () => ({ browserSettings: { recordSession: false } }) },
+  { name: 'ctx-proxy-b2b', paced: false, body: (c) => withContext(c, false) },
 ];
 const scenarios = cfg.scenarios ? all.filter((s) => cfg.scenarios.includes(s.name)) : all;
 
@@ -158,17 +161,28 @@ try {
   if (scenarios.some((s) => s.name.startsWith('ctx-'))) {
     contextId = (await bb.contexts.create({ projectId })).id;
   }
+  const blocks = [];
+  let paced;
+  for (const [i, s] of scenarios.entries()) {
+    if (!s.paced) blocks.push([i]);
+    else if (paced) paced.push(i);
+    else blocks.push((paced = [i]));
+  }
   for (let round = 0; round < cfg.rounds; round++) {
-    for (const [i, s] of scenarios.entries()) {
+    for (const block of blocks) {
       await poolFull();
-      const runs = out.scenarios[i].runs;
       for (let k = 0; k < cfg.n; k++) {
-        const verify = k === 0; // once per block, outside the timed steps
-        runs.push(s.bare ? await bareLifecycle(verify) : await lifecycle(s.body(contextId), verify));
-        if (s.paced && k < cfg.n - 1) await sleep(cfg.paceMs);
+        for (const [j, i] of block.entries()) {
+          const s = scenarios[i];
+          const verify = k === 0; // once per block, outside the timed steps
+          out.scenarios[i].runs.push(s.bare ? await bareLifecycle(verify) : await lifecycle(s.body(contextId), verify));
+          if (s.paced && (k < cfg.n - 1 || j < block.length - 1)) await sleep(cfg.paceMs);
+        }
       }
-      const last = runs.slice(-cfg.n).map((r) => r.total).sort((a, b) => a - b);
-      log(`round ${round + 1} ${s.name}: lifecycle median ${last[Math.floor(last.length / 2)].toFixed(1)} ms`);
+      for (const i of block) {
+        const last = out.scenarios[i].runs.slice(-cfg.n).map((r) => r.total).sort((a, b) => a - b);
+        log(`round ${round + 1} ${scenarios[i].name}: lifecycle median ${last[Math.floor(last.length / 2)].toFixed(1)} ms`);
+      }
     }
   }
 } finally {

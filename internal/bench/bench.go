@@ -48,6 +48,7 @@ type benchConfig struct {
 	clientsRounds int
 	clientsPace   time.Duration
 	compatDir     string
+	clientsJSON   string
 	node          string
 	serverArgs    []string
 	phases        map[string]bool // nil: all
@@ -104,9 +105,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.maxLaunches, "max-launches", 2, "browsers starting at the same time at most")
 	fs.IntVar(&c.clientsN, "clients-n", 10, "clients phase: lifecycles per scenario per round (one block)")
 	fs.IntVar(&c.clientsRounds, "clients-rounds", 2, "clients phase: rounds over every scenario")
-	fs.DurationVar(&c.clientsPace, "clients-pace", 1500*time.Millisecond, "clients phase: pause between the lifecycles of a paced scenario")
+	fs.DurationVar(&c.clientsPace, "clients-pace", 1500*time.Millisecond, "clients phase: pause between lifecycles of the paced scenarios (which run interleaved)")
 	fs.StringVar(&c.compatDir, "compat-dir", "", "clients phase: the compat suite's directory, with node_modules from `npm ci` (default: compat/ in the working directory or a parent)")
 	fs.StringVar(&c.node, "node", "node", "clients phase: the Node.js binary (20 or later)")
+	fs.StringVar(&c.clientsJSON, "clients-json", "", "clients phase: also write every lifecycle's steps (the script's JSON) to this file")
 	serverArgs := fs.String("server-args", "", "more `browserd serve` flags, space-separated (e.g. --record-sessions=false)")
 	phases := fs.String("phases", "", "comma-separated phases to run (create,lifecycle,clients,cdp,api,burst,density); default all; the report then has empty rows")
 	if err := fs.Parse(args); err != nil {

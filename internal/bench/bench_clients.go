@@ -231,7 +231,8 @@ type benchClientsConfig struct {
 }
 
 // clientsPhase runs compat/bench-clients.mjs against the bench's server: every scenario,
-// --clients-rounds rounds of --clients-n lifecycles each, paced ones --clients-pace apart.
+// --clients-rounds rounds of --clients-n lifecycles each; back-to-back scenarios in blocks
+// of their own, the paced ones interleaved in one block, --clients-pace apart.
 func (r *benchRun) clientsPhase(ctx context.Context) error {
 	node, dir, err := benchClientsTools(r.cfg)
 	if err != nil {
@@ -271,6 +272,11 @@ func (r *benchRun) clientsPhase(ctx context.Context) error {
 	res, err := benchParseClients(stdout.Bytes())
 	if err != nil {
 		return err
+	}
+	if r.cfg.clientsJSON != "" {
+		if err := os.WriteFile(r.cfg.clientsJSON, stdout.Bytes(), 0o644); err != nil {
+			return err
+		}
 	}
 	res.n, res.rounds, res.pace = r.cfg.clientsN, r.cfg.clientsRounds, r.cfg.clientsPace
 	res.proxied = up.requests.Load() + up.tunnels.Load()

@@ -285,13 +285,23 @@ func TestBenchClients(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "PERFORMANCE.md")
 	var stdout bytes.Buffer
-	args := []string{"--quick", "--phases", "clients", "--write", "--out", out, "--tmp-dir", tmp, "--clients-pace", "200ms"}
+	raw := filepath.Join(tmp, "clients.json")
+	args := []string{"--quick", "--phases", "clients", "--write", "--out", out, "--tmp-dir", tmp, "--clients-pace", "200ms",
+		"--clients-json", raw}
 	if err := Run(t.Context(), args, &stdout, t.Output(), "test"); err != nil {
 		t.Fatalf("browserd bench %s: %v; stdout:\n%s", strings.Join(args, " "), err, stdout.String())
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
+	}
+	rawData, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := benchParseClients(rawData)
+	if err != nil || len(res.runs) != len(benchClientsScenarios) {
+		t.Errorf("--clients-json wrote %d scenarios, %v; want all %d", len(res.runs), err, len(benchClientsScenarios))
 	}
 	rows := 0
 	in := false
@@ -324,7 +334,7 @@ func TestBenchClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() != "PERFORMANCE.md" {
+		if e.Name() != "PERFORMANCE.md" && e.Name() != "clients.json" {
 			t.Errorf("left in the temp dir: %s", e.Name())
 		}
 	}
