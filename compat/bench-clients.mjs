@@ -9,8 +9,10 @@
 // config (stdin, JSON): {baseURL, apiKey, projectId, metricsURL, metricsToken, poolSize,
 //   pages: [firstURL, nextURL], proxy: "http://127.0.0.1:PORT", n, rounds, paceMs,
 //   chrome: {path, args}, scenarios?: [names]}
-// result (stdout, JSON): {clients: {node, playwright, sdk}, scenarios: [{name, runs: [{step: ms}]}]}
-// Progress goes to stderr. Any failure exits non-zero after releasing what it created.
+// result (stdout, JSON): {clients: {node, playwright, sdk}, scenarios: [{name, runs: [{step: ms}]}],
+//   failures: [{scenario, step, error}]}
+// Progress goes to stderr. A lifecycle that fails (as a user would see it fail) is recorded in
+// failures and left out of runs; anything else exits non-zero after releasing what it created.
 //
 // One lifecycle (browserd): SDK sessions.create → chromium.connectOverCDP(connectUrl) →
 // goto first URL on browser.contexts()[0].pages()[0] → goto next URL in the same tab →
@@ -82,15 +84,21 @@ async function expectOK(resp, url) {
 
 // check reads what the page's script and image did; it runs outside the timed steps.
 async function check(page) {
-  const state = await page.evaluate(() => ({
-    ready: document.body.dataset.ready,
-    img: document.querySelector('img')?.naturalWidth,
-  }));
-  if (state.ready !== '1' || !(state.img > 0)) throw new Error(`page not complete: ${JSON.stringify(state)}`);
+  try {
+    const state = await page.evaluate(() => ({
+      ready: document.body.dataset.ready,
+      img: document.querySelector('img')?.naturalWidth,
+    }));
+    if (state.ready !== '1' || !(state.img > 0)) throw new Error(`page not complete: ${JSON.stringify(state)}`);
+  } catch (e) {
+    e.benchStep = 'check';
+    throw e;
+  }
 }
 
-async function lifecycle(body, verify) {
-  const run = {};
+// lifecycle and bareLifecycle fill run step by step; after a failure, the first step
+// missing is the one that failed.
+async function lifecycle(body, verify, run = {}) {
   let t = performance.now();
   const lap = (step) => {
     const now = performance.now();
@@ -128,34 +136,58 @@ async function lifecycle(body, verify) {
   return run;
 }
 
-async function bareLifecycle(verify) {
-  const t0 = performance.now();
+async function bareLifecycle(verify, run = {}) {
+  let t = performance.now();
+  const lap = (step) => {
+    const now = performance.now();
+    run[step] = now - t;
+    t = now;
+  };
   const browser = await chromium.launch({ executablePath: cfg.chrome.path, args: cfg.chrome.args, headless: true });
+  lap('launch');
   try {
-    const t1 = performance.now();
     const page = await browser.newPage();
-    const t2 = performance.now();
+    lap('newPage');
     await expectOK(await page.goto(firstURL), firstURL);
-    const t3 = performance.now();
+    lap('firstGoto');
     await expectOK(await page.goto(nextURL), nextURL);
-    const t4 = performance.now();
-    if (verify) await check(page);
-    const t5 = performance.now();
+    lap('nextGoto');
+    if (verify) {
+      await check(page);
+      t = performance.now(); // the check is not timed
+    }
     await browser.close();
-    const t6 = performance.now();
-    const run = { launch: t1 - t0, newPage: t2 - t1, firstGoto: t3 - t2, nextGoto: t4 - t3, close: t6 - t5 };
-    run.total = run.launch + run.newPage + run.firstGoto + run.nextGoto + run.close;
-    return run;
+    lap('close');
   } catch (e) {
     await browser.close().catch(() => {});
     throw e;
   }
+  run.total = run.launch + run.newPage + run.firstGoto + run.nextGoto + run.close;
+  return run;
 }
 
 const out = {
   clients: { node: process.version, playwright: version('playwright-core'), sdk: version('@browserbasehq/sdk') },
   scenarios: scenarios.map((s) => ({ name: s.name, runs: [] })),
+  failures: [],
 };
+const steps = ['create', 'connect', 'firstGoto', 'nextGoto', 'close', 'release'];
+const bareSteps = ['launch', 'newPage', 'firstGoto', 'nextGoto', 'close'];
+
+// measure runs one lifecycle of s. A failed one (as a user would see it fail) is recorded
+// with its step and first error line, and the bench goes on.
+async function measure(s, verify) {
+  const run = {};
+  try {
+    return s.bare ? await bareLifecycle(verify, run) : await lifecycle(s.body(contextId), verify, run);
+  } catch (e) {
+    const step = e?.benchStep ?? (s.bare ? bareSteps : steps).find((k) => !(k in run)) ?? 'unknown';
+    const error = String(e?.message ?? e).split('\n')[0].slice(0, 300);
+    out.failures.push({ scenario: s.name, step, error });
+    log(`${s.name} failed at ${step}: ${error}`);
+    return null;
+  }
+}
 let contextId;
 try {
   if (scenarios.some((s) => s.name.startsWith('ctx-'))) {
@@ -175,13 +207,14 @@ try {
         for (const [j, i] of block.entries()) {
           const s = scenarios[i];
           const verify = k === 0; // once per block, outside the timed steps
-          out.scenarios[i].runs.push(s.bare ? await bareLifecycle(verify) : await lifecycle(s.body(contextId), verify));
+          const run = await measure(s, verify);
+          if (run) out.scenarios[i].runs.push(run);
           if (s.paced && (k < cfg.n - 1 || j < block.length - 1)) await sleep(cfg.paceMs);
         }
       }
       for (const i of block) {
         const last = out.scenarios[i].runs.slice(-cfg.n).map((r) => r.total).sort((a, b) => a - b);
-        log(`round ${round + 1} ${scenarios[i].name}: lifecycle median ${last[Math.floor(last.length / 2)].toFixed(1)} ms`);
+        log(`round ${round + 1} ${scenarios[i].name}: lifecycle median ${last[Math.floor(last.length / 2)]?.toFixed(1)} ms`);
       }
     }
   }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -59,12 +60,22 @@ type benchClientsOutput struct {
 		Name string               `json:"name"`
 		Runs []map[string]float64 `json:"runs"`
 	} `json:"scenarios"`
+	Failures []benchClientsFailure `json:"failures"`
+}
+
+// benchClientsFailure is a lifecycle that failed as a user would see it fail: the step and
+// the first line of the client's error. It is left out of the runs.
+type benchClientsFailure struct {
+	Scenario string `json:"scenario"`
+	Step     string `json:"step"`
+	Error    string `json:"error"`
 }
 
 // benchClientsResult is what the phase measured.
 type benchClientsResult struct {
 	node, playwright, sdk string
 	runs                  map[string][]map[string]float64 // scenario → lifecycles → step → ms
+	failures              []benchClientsFailure
 	n, rounds             int
 	pace                  time.Duration
 	proxied               int64 // requests and tunnels through the upstream proxy
@@ -120,6 +131,23 @@ func benchParseClients(data []byte) (benchClientsResult, error) {
 	if len(res.runs) == 0 {
 		return benchClientsResult{}, errors.New("clients JSON: no scenarios")
 	}
+	for _, f := range out.Failures {
+		i := benchClientsIndex(f.Scenario)
+		if _, ran := res.runs[f.Scenario]; i < 0 || !ran {
+			return benchClientsResult{}, fmt.Errorf("clients JSON: a failure in scenario %q, which did not run", f.Scenario)
+		}
+		steps := benchClientsSteps
+		if benchClientsScenarios[i].bare {
+			steps = benchBareSteps
+		}
+		if f.Step == "total" || (!slices.Contains(steps, f.Step) && f.Step != "check" && f.Step != "unknown") {
+			return benchClientsResult{}, fmt.Errorf("clients JSON: a failure of %s at unknown step %q", f.Scenario, f.Step)
+		}
+		if f.Error == "" || len(f.Error) > 1000 {
+			return benchClientsResult{}, fmt.Errorf("clients JSON: a failure of %s without an error or with %d bytes of it", f.Scenario, len(f.Error))
+		}
+	}
+	res.failures = out.Failures
 	return res, nil
 }
 

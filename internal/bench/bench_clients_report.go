@@ -33,8 +33,28 @@ func (c *benchClientsResult) rows() []benchRow {
 		setup = fmt.Sprintf("playwright-core %s, @browserbasehq/sdk %s, node %s; %d rounds × %d lifecycles per scenario, paced ones %s apart",
 			c.playwright, c.sdk, c.node, c.rounds, c.n, c.pace)
 	}
+	failed := math.NaN()
+	if c.runs != nil {
+		failed = float64(len(c.failures))
+	}
+	var failures []string
+	perScenario := map[string]int{}
+	for _, f := range c.failures {
+		perScenario[f.Scenario]++
+		if len(failures) < 3 {
+			failures = append(failures, fmt.Sprintf("%s at %s: %s", f.Scenario, f.Step, f.Error))
+		}
+	}
+	if n := len(c.failures) - len(failures); n > 0 {
+		failures = append(failures, fmt.Sprintf("and %d more", n))
+	}
+	if failures == nil {
+		failures = []string{"none"}
+	}
 	rows := []benchRow{
 		{group: g, metric: "clients and samples", text: setup},
+		{group: g, metric: "failed lifecycles (left out of the numbers)", vals: []float64{failed}, prec: 0, le: true, target: 0},
+		{group: g, metric: "failures", text: strings.Join(failures, "; ")},
 		msRow("lifecycle p50, defaults, back-to-back", p("defaults-b2b", "total", 0.5), 120),
 		msRow("lifecycle p90, defaults, back-to-back", p("defaults-b2b", "total", 0.9), 250),
 		ratio("lifecycle p50 defaults back-to-back / bare Chromium p50", p("defaults-b2b", "total", 0.5), p("bare-b2b", "total", 0.5), 0.35),
@@ -76,8 +96,12 @@ func (c *benchClientsResult) rows() []benchRow {
 			for i, st := range steps {
 				vals[i] = benchMsText(p(s.name, st, q.q))
 			}
+			note := fmt.Sprintf("n=%d", len(c.runs[s.name]))
+			if f := perScenario[s.name]; f > 0 {
+				note += fmt.Sprintf(", %d failed", f)
+			}
 			rows = append(rows, benchRow{group: g, metric: fmt.Sprintf("%s %s: %s", s.label, q.name, names),
-				text: strings.Join(vals, " / ") + " ms", note: fmt.Sprintf("n=%d", len(c.runs[s.name]))})
+				text: strings.Join(vals, " / ") + " ms", note: note})
 		}
 	}
 	return rows

@@ -109,9 +109,24 @@ func TestBenchParseClients(t *testing.T) {
 		"huge":             mutate(func(m map[string]any) { firstRun(m, 0)["connect"] = 1e12 }),
 		"string step":      mutate(func(m map[string]any) { firstRun(m, 0)["connect"] = "1" }),
 		"no version":       mutate(func(m map[string]any) { m["clients"].(map[string]any)["sdk"] = "" }),
+		"failure of an unknown scenario": mutate(func(m map[string]any) {
+			m["failures"] = []any{map[string]any{"scenario": "nope", "step": "create", "error": "x"}}
+		}),
+		"failure at an unknown step": mutate(func(m map[string]any) {
+			m["failures"] = []any{map[string]any{"scenario": "defaults-b2b", "step": "launch", "error": "x"}}
+		}),
+		"failure without an error": mutate(func(m map[string]any) {
+			m["failures"] = []any{map[string]any{"scenario": "defaults-b2b", "step": "create", "error": ""}}
+		}),
 	}
 	if idx := benchClientsIndex("bare-b2b"); idx != 7 {
 		t.Fatalf("the cases above take scenario 7 for bare-b2b; it is %d", idx)
+	}
+	withFailure := mutate(func(m map[string]any) {
+		m["failures"] = []any{map[string]any{"scenario": "ctx-proxy-b2b", "step": "firstGoto", "error": "page.goto: net::ERR_NETWORK_CHANGED"}}
+	})
+	if res, err := benchParseClients([]byte(withFailure)); err != nil || len(res.failures) != 1 || res.failures[0].Step != "firstGoto" {
+		t.Errorf("benchParseClients with a failure = %+v, %v", res.failures, err)
 	}
 	for name, in := range bad {
 		if _, err := benchParseClients([]byte(in)); err == nil {
@@ -145,12 +160,16 @@ func TestBenchClientsRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.n, res.rounds, res.proxied = 5, 2, 42
+	res.failures = []benchClientsFailure{{Scenario: "norec-b2b", Step: "firstGoto", Error: "page.goto: net::ERR_NETWORK_CHANGED"}}
 	got := map[string]benchRow{}
 	for _, r := range res.rows() {
 		if r.group != benchClientsGroup {
 			t.Errorf("row %q in group %q", r.metric, r.group)
 		}
 		got[r.metric] = r
+		if strings.HasPrefix(r.metric, "recordSession false, back-to-back") && r.note != "n=10, 1 failed" {
+			t.Errorf("row %q has note %q; want the failure counted", r.metric, r.note)
+		}
 	}
 	tests := []struct {
 		metric, value, verdict string
@@ -164,6 +183,8 @@ func TestBenchClientsRows(t *testing.T) {
 		{"create p50, context (persist false) + proxy / plain warm create (paced)", "3.00 ×", "MISSED by 1.00 × (+50 %)"},
 		{"create p50, context (persist true) + proxy / plain warm create (paced)", "5.00 ×", ""},
 		{"requests and tunnels through the upstream proxy", "42", ""},
+		{"failed lifecycles (left out of the numbers)", "1", "MISSED by 1"},
+		{"failures", "norec-b2b at firstGoto: page.goto: net::ERR_NETWORK_CHANGED", ""},
 		{"defaults (recording on), back-to-back p90: create / connect / first goto / next goto / close / release / lifecycle",
 			"90.0 / 90.0 / 90.0 / 90.0 / 90.0 / 90.0 / 90.0 ms", ""},
 		{"bare Chromium (Playwright launch), back-to-back p50: launch / newPage / first goto / next goto / close / lifecycle",
@@ -303,6 +324,9 @@ func TestBenchClients(t *testing.T) {
 	if err != nil || len(res.runs) != len(benchClientsScenarios) {
 		t.Errorf("--clients-json wrote %d scenarios, %v; want all %d", len(res.runs), err, len(benchClientsScenarios))
 	}
+	for _, f := range res.failures { // what a user would have seen fail
+		t.Errorf("lifecycle failed: %s at %s: %s", f.Scenario, f.Step, f.Error)
+	}
 	rows := 0
 	in := false
 	for line := range strings.SplitSeq(string(data), "\n") {
@@ -323,7 +347,7 @@ func TestBenchClients(t *testing.T) {
 			t.Errorf("row %s has a target but no verdict: %q", metric, line)
 		}
 	}
-	if want := 13 + 2*len(benchClientsScenarios); rows != want {
+	if want := 15 + 2*len(benchClientsScenarios); rows != want {
 		t.Errorf("report has %d rows in %q; want %d:\n%s", rows, benchClientsGroup, want, data)
 	}
 	for _, p := range chrometest.Processes(t, tmp) {
