@@ -192,6 +192,9 @@ func benchClientsTools(cfg benchConfig) (node, dir string, err error) {
 			return "", "", err
 		}
 	}
+	if dir, err = filepath.Abs(dir); err != nil { // node runs in it, with the script's path
+		return "", "", err
+	}
 	if _, err := os.Stat(filepath.Join(dir, benchClientsScript)); err != nil {
 		return "", "", fmt.Errorf("--compat-dir %s: %w", dir, err)
 	}
