@@ -46,9 +46,12 @@ type MemoryReporter interface {
 
 // PoolStats describe the warm pool at one moment.
 type PoolStats struct {
-	Ready     int   // browsers waiting to be taken, all keys
-	Launching int   // refills in progress
-	Keys      int   // launch keys with warm browsers or refills, the default one included
+	Ready     int // browsers waiting to be taken, all keys
+	Launching int // refills in progress, all keys
+	// KeyedReady and KeyedLaunching are the part of Ready and Launching for keys other
+	// than the default one (PoolConfig.Keyed).
+	KeyedReady, KeyedLaunching int
+	Keys                       int   // launch keys with warm browsers or refills, the default one included
 	Hits      int64 // creates served from the pool
 	Misses    int64 // creates that launched cold (no warm browser for their options)
 }
@@ -440,6 +443,10 @@ func (p *pool) stats() PoolStats {
 	for _, sh := range p.shelves {
 		st.Ready += len(sh.ready)
 		st.Launching += sh.launching
+		if !sh.plain {
+			st.KeyedReady += len(sh.ready)
+			st.KeyedLaunching += sh.launching
+		}
 		if len(sh.ready)+sh.launching > 0 {
 			st.Keys++
 		}

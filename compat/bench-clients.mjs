@@ -65,17 +65,18 @@ function version(pkg) {
 }
 
 // poolFull waits until the warm pool is full and launches nothing (as the Go phases do),
-// so that every block starts from the same state. The metric counts every shelf, and a
-// refill after a take may wait 500 ms while a shelf still has a browser, so the state must
-// hold over 600 ms.
+// so that every block starts from the same state: the default shelf is full, no shelf
+// launches. A refill after a take may wait 500 ms while a shelf still has a browser, so the
+// state must hold over 600 ms.
 async function poolFull() {
   const deadline = Date.now() + 180_000;
   const full = async () => {
     const res = await fetch(cfg.metricsURL, { headers: { authorization: `Bearer ${cfg.metricsToken}` } });
     const text = await res.text();
-    const value = (state) => Number((text.match(new RegExp(`^browserd_pool_browsers\\{state="${state}"\\} (\\S+)$`, 'm')) || [])[1]);
+    const value = (shelf, state) =>
+      Number((text.match(new RegExp(`^browserd_pool_browsers\\{shelf="${shelf}",state="${state}"\\} (\\S+)$`, 'm')) || [])[1]);
     if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
-    return value('ready') >= cfg.poolSize && value('launching') === 0;
+    return value('default', 'ready') >= cfg.poolSize && value('default', 'launching') === 0 && value('keyed', 'launching') === 0;
   };
   for (;;) {
     if ((await full()) && (await sleep(600), await full())) return;
