@@ -8,7 +8,6 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
-	"github.com/browserd/browserd/internal/sqlite"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
@@ -22,7 +21,7 @@ func cpuTime() time.Duration {
 }
 
 // benchSession returns a real SQLite store holding one running session.
-func benchSession(b *testing.B) (*sqlite.DB, string) {
+func benchSession(b *testing.B) (bb.ArtifactStore, string) {
 	db := sqlitetest.Open(b)
 	p, _ := sqlitetest.Project(b, db, 1000)
 	now := time.Now().UTC().Truncate(time.Millisecond)
