@@ -180,7 +180,18 @@ func (m *Manager) Authenticate(ctx context.Context, rawKey string) (*APIKey, err
 }
 
 // Session returns a session of the project, or CodeNotFound (also for another project's).
+// A live session's usage is measured (usage.go).
 func (m *Manager) Session(ctx context.Context, projectID, id string) (*Session, error) {
+	s, err := m.session(ctx, projectID, id)
+	if err != nil {
+		return nil, err
+	}
+	return m.withUsage(s), nil // usage.go
+}
+
+// session is Session without measuring the usage (tens of ms of /proc reading for a
+// large browser), for calls that answer with other things or measure later anyway.
+func (m *Manager) session(ctx context.Context, projectID, id string) (*Session, error) {
 	if !ValidID(id) {
 		return nil, Errorf(CodeNotFound, "Session not found")
 	}
@@ -194,7 +205,7 @@ func (m *Manager) Session(ctx context.Context, projectID, id string) (*Session, 
 	if s.ProjectID != projectID {
 		return nil, Errorf(CodeNotFound, "Session not found")
 	}
-	return m.withUsage(s), nil // usage.go
+	return s, nil
 }
 
 // Sessions lists the project's sessions matching f, newest first.
@@ -518,7 +529,9 @@ func (m *Manager) unreserve() {
 // ReleaseSession ends a session of the project (REQUEST_RELEASE). It is idempotent: an
 // ended session is returned as it is.
 func (m *Manager) ReleaseSession(ctx context.Context, keyProjectID, id string) (*Session, error) {
-	s, err := m.Session(ctx, keyProjectID, id)
+	// No fresh usage sample: the answer carries the last one, and the final one is
+	// measured once the answer is out, before the browser stops (finish).
+	s, err := m.session(ctx, keyProjectID, id)
 	if err != nil {
 		return nil, err
 	}
