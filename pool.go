@@ -52,8 +52,8 @@ type PoolStats struct {
 	// than the default one (PoolConfig.Keyed).
 	KeyedReady, KeyedLaunching int
 	Keys                       int   // launch keys with warm browsers or refills, the default one included
-	Hits      int64 // creates served from the pool
-	Misses    int64 // creates that launched cold (no warm browser for their options)
+	Hits                       int64 // creates served from the pool
+	Misses                     int64 // creates that launched cold (no warm browser for their options)
 }
 
 // The pool's fixed policy.
