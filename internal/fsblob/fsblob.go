@@ -101,6 +101,9 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, bb.Errorf(bb.CodeNotFound, "blob %q not found", key)
@@ -179,6 +182,9 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	}
 	p, err := s.path(dir)
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(p); err != nil {
