@@ -119,6 +119,9 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // List walks the directory that holds prefix's keys.
 func (s *Store) List(ctx context.Context, prefix string) ([]bb.BlobInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	dir := prefix
 	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
 		dir = dir[:i]
