@@ -38,6 +38,8 @@ type Config struct {
 	PoolSize        int
 	PoolMemoryMiB   int
 	PoolIdle        time.Duration
+	PoolKeyed       int
+	PoolKeyedIdle   time.Duration
 	MetricsToken    string         // bearer token for /metrics and /readyz details; "" = metrics off (ops.go)
 	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
 	Artifacts       ArtifactsFlags // artifacts.go
@@ -63,6 +65,8 @@ func DefaultConfig() Config {
 		PoolSize:        2,
 		PoolMemoryMiB:   1024,
 		PoolIdle:        30 * time.Minute,
+		PoolKeyed:       2,
+		PoolKeyedIdle:   5 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 		Limits:          defaultLimitFlags(),     // limits.go
 		SessionDiskMax:  bb.DefaultSessionDiskMax,
@@ -101,6 +105,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f.num(&c.PoolSize, "pool-size", "warm pool: browsers kept launched ahead of demand; 0 turns the pool off")
 	f.num(&c.PoolMemoryMiB, "pool-memory", "warm pool: memory budget of the waiting browsers together, MiB; 0 = no budget")
 	f.dur(&c.PoolIdle, "pool-idle", "warm pool: empty it when no create took a browser for this time; 0 never")
+	f.num(&c.PoolKeyed, "pool-keyed", "warm pool: browsers kept, all together, for the other launch options creates asked for lately (a context, an extension, a viewport, an OS), each launched after a create asked for it; 0 keeps none")
+	f.dur(&c.PoolKeyedIdle, "pool-keyed-idle", "warm pool: close the browsers kept for a launch option no create asked for in this time (they may hold a context's data); 0 = pool-idle")
 	f.str(&c.LogFormat, "log-format", "text or json")
 	f.str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	f.secret(&c.MetricsToken, "metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off")
@@ -174,8 +180,8 @@ func (c *Config) Validate() error {
 	if _, err := parseUpstreams(c.ProxyUpstream); err != nil { // setup.go
 		errs = append(errs, err)
 	}
-	if c.PoolSize < 0 || c.PoolMemoryMiB < 0 || c.PoolIdle < 0 {
-		errs = append(errs, errors.New("pool-size, pool-memory and pool-idle must not be negative"))
+	if c.PoolSize < 0 || c.PoolMemoryMiB < 0 || c.PoolIdle < 0 || c.PoolKeyed < 0 || c.PoolKeyedIdle < 0 {
+		errs = append(errs, errors.New("pool-size, pool-memory, pool-idle, pool-keyed and pool-keyed-idle must not be negative"))
 	}
 	if c.ConnectTimeout < 0 || c.IdleTimeout <= 0 || c.DisconnectGrace < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative (idle-timeout must be positive)"))

@@ -215,6 +215,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Size:       cfg.PoolSize,
 			MaxMemory:  int64(cfg.PoolMemoryMiB) << 20,
 			IdleExpiry: cfg.PoolIdle,
+			Keyed:      cfg.PoolKeyed,
+			KeyedIdle:  cfg.PoolKeyedIdle,
 		},
 		Disk: bb.DiskConfig{ // disk.go
 			SessionMax: cfg.SessionDiskMax, MinFree: cfg.MinFreeDisk,
@@ -224,8 +226,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	art.SetRuns(mgr)     // a part finds its runs in the Manager, which takes its parts above
-	m.onClose(mgr.Close) // sessions end: browsers stop and the store records every end
+	art.SetRuns(mgr)      // a part finds its runs in the Manager, which takes its parts above
+	prof.SetWarmPool(mgr) // contexts written back or deleted replace or close warm browsers
+	m.onClose(mgr.Close)  // sessions end: browsers stop and the store records every end
 	// The profiles' work dir is emptied before the Manager reconciles.
 	if err := prof.Start(ctx); err != nil {
 		return fmt.Errorf("profiles: %w", err)
