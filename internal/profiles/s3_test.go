@@ -58,8 +58,8 @@ func TestWriteBackS3Outage(t *testing.T) {
 	if got, err := e.db.Context(ctx, c.ID); err != nil || got.Snapshot != v1.Snapshot || got.SnapshotSize != v1.SnapshotSize {
 		t.Errorf("context after a write-back S3 refused = %+v, %v; want the version 1 pointer %q", got, err, v1.Snapshot)
 	}
-	// make prepares a session on the context and lays out its profile, as a launch does.
-	make := func() (string, error) {
+	// restore prepares a session on the context and lays out its profile, as a launch does.
+	restore := func() (string, error) {
 		var opts bb.LaunchOptions
 		run, err := e.svc.Prepare(ctx, partSession(e, c.ID, false), nil, &opts)
 		if err != nil {
@@ -75,12 +75,12 @@ func TestWriteBackS3Outage(t *testing.T) {
 		}
 		return profile, err
 	}
-	if _, err := make(); bb.CodeOf(err) != bb.CodeUnavailable {
+	if _, err := restore(); bb.CodeOf(err) != bb.CodeUnavailable {
 		t.Errorf("restoring the context with S3 down = %v; want CodeUnavailable (503)", err)
 	}
 
 	srv.Restart()
-	profile, err := make()
+	profile, err := restore()
 	if err != nil {
 		t.Fatalf("restoring the context after S3 is back: %v", err)
 	}
