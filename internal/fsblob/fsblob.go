@@ -42,6 +42,22 @@ func New(dir string) (*Store, error) {
 	return &Store{root: root}, nil
 }
 
+// Existing returns a Store on the existing directory dir without touching it: New
+// removes unfinished writes, which a running server may be making. For readers beside
+// a server (browserd admin migrate-blobs).
+func Existing(dir string) (*Store, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fsblob: %w", err)
+	}
+	if fi, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("fsblob: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("fsblob: %s is not a directory", root)
+	}
+	return &Store{root: root}, nil
+}
+
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
 

@@ -185,6 +185,10 @@ func classify(op, key string, err error) error {
 // S3 replaces an object atomically, so readers see the old bytes or the new ones. A
 // failed Put aborts its upload and leaves the old object.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	return s.put(ctx, key, r, nil)
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, meta map[string]string) (int64, error) {
 	obj, err := s.object(key)
 	if err != nil {
 		return 0, err
@@ -193,7 +197,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	if err != nil {
 		return 0, fmt.Errorf("s3 put %s: %w", key, err)
 	}
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream"}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", UserMetadata: meta}
 	if eof {
 		_, err := s.core.PutObject(ctx, s.loc.Bucket, obj, bytes.NewReader(buf), int64(len(buf)), "", "", opts)
 		if err != nil {
@@ -372,4 +376,33 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("bucket %q is gone", s.loc.Bucket)
 	}
 	return nil
+}
+
+// metaSHA256 is the user metadata that PutSHA256 stores: the object's SHA-256 (hex).
+const metaSHA256 = "Browserd-Sha256"
+
+// PutSHA256 is Put that also records the bytes' SHA-256 (hex, computed by the caller)
+// with the object, for Stat to compare: `browserd admin migrate-blobs` skips what is
+// there already with it.
+func (s *Store) PutSHA256(ctx context.Context, key string, r io.Reader, sha256 string) (int64, error) {
+	return s.put(ctx, key, r, map[string]string{metaSHA256: sha256})
+}
+
+// Stat returns an object's size and the SHA-256 PutSHA256 recorded ("" for objects
+// stored otherwise), or a CodeNotFound error.
+func (s *Store) Stat(ctx context.Context, key string) (size int64, sha256 string, err error) {
+	obj, err := s.object(key)
+	if err != nil {
+		return 0, "", err
+	}
+	info, err := s.core.StatObject(ctx, s.loc.Bucket, obj, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, "", classify("stat", key, err)
+	}
+	for k, v := range info.UserMetadata {
+		if strings.EqualFold(strings.TrimPrefix(strings.ToLower(k), "x-amz-meta-"), metaSHA256) {
+			sha256 = v
+		}
+	}
+	return info.Size, sha256, nil
 }
