@@ -188,7 +188,7 @@ func TestMigrateBlobs(t *testing.T) {
 	if got := migrate(); !strings.HasPrefix(got, "copied 0 blobs") || !strings.Contains(got, "skipped 4") {
 		t.Errorf("second migrate-blobs = %q; want everything skipped", got)
 	}
-	blobtest.Put(t, src, "sessions/a/downloads/f-1", "FILE") // same size, new bytes
+	blobtest.Put(t, src, "sessions/a/downloads/f-1", "FILE")  // same size, new bytes
 	blobtest.Put(t, dst, "extensions/e/extension.zip", "zip") // same bytes, stored without a checksum
 	if got := migrate(); !strings.HasPrefix(got, "copied 2 blobs") || !strings.Contains(got, "skipped 2") {
 		t.Errorf("migrate-blobs after changes = %q; want 2 copied", got)
