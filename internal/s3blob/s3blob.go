@@ -120,7 +120,7 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 		return nil
 	}
 	err = s.core.MakeBucket(ctx, s.loc.Bucket, minio.MakeBucketOptions{Region: s.loc.Region})
-	if code := minio.ToErrorResponse(err).Code; code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" && err != nil {
+	if code := minio.ToErrorResponse(err).Code; err != nil && (code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists") {
 		// Created meanwhile (another node starting), or taken by someone else: ask again.
 		if ok, err2 := s.core.BucketExists(ctx, s.loc.Bucket); err2 == nil && ok {
 			return nil

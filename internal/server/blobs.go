@@ -45,7 +45,7 @@ func (c *Config) validateBlobStore() error {
 // through a local spool when the blobs are remote, so that an S3 outage loses none of
 // them; profiles (context snapshots, extensions) write to the store itself, so that a
 // context write-back S3 does not take fails and leaves the context's previous snapshot
-// current (docs/COMPATIBILITY.md).
+// current (docs/COMPATIBILITY.md), and delete through the spool.
 type blobs struct {
 	artifacts, profiles bb.BlobStore
 	kind                string // "fs" or "s3", for /readyz
@@ -85,7 +85,22 @@ func openBlobs(ctx context.Context, cfg Config, logger *slog.Logger) (*blobs, er
 	if loc.Endpoint != "" {
 		where += " at " + loc.Endpoint
 	}
-	return &blobs{artifacts: sp, profiles: st, kind: "s3", ping: st.Ping, spool: sp, where: where}, nil
+	return &blobs{artifacts: sp, profiles: spooledDeletes{st, sp}, kind: "s3", ping: st.Ping, spool: sp, where: where}, nil
+}
+
+// spooledDeletes is the profiles' view of S3: puts and reads go to S3 itself (a
+// write-back S3 refuses fails, and the context keeps its previous snapshot), deletes go
+// through the spool, so that deleting a context or an extension, or a replaced
+// snapshot, while S3 is down still happens once it is back. The prefixes deleted
+// (contexts/<id>/, contexts/<id>/<version>/, extensions/<id>/) are never written again,
+// so a delete replayed late cannot remove a newer put.
+type spooledDeletes struct {
+	*s3blob.Store
+	spool *blobspool.Spool
+}
+
+func (d spooledDeletes) DeletePrefix(ctx context.Context, prefix string) error {
+	return d.spool.DeletePrefix(ctx, prefix)
 }
 
 // close uploads what the spool holds, for as long as ctx allows, and stops it; what is
