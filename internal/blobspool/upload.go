@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	bb "github.com/browserd/browserd"
 )
 
 // upload replays the journal to the remote, oldest entry first, until Close. A failed
@@ -29,6 +31,16 @@ func (s *Spool) upload() {
 		}
 		if s.ctx.Err() != nil {
 			return // cancelled in flight: the entry stays for the next start
+		}
+		if c := bb.CodeOf(err); c == bb.CodeInvalid || c == bb.CodeTooLarge {
+			// The remote refuses this entry for good (a key too long with its prefix):
+			// retrying would hold up every later write. Kept aside, said loudly.
+			s.log.Error("blob refused by the remote store; its spool file is kept aside as .refused", "key", e.key, "file", e.path, "err", err)
+			if rerr := os.Rename(e.path, e.path+".refused"); rerr != nil {
+				s.log.Error("keep refused spool file", "file", e.path, "err", rerr)
+			}
+			s.pop(e)
+			continue
 		}
 		if err != nil {
 			s.mu.Lock()

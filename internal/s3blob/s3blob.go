@@ -155,8 +155,14 @@ func (s *Store) object(key string) (string, error) {
 	if !bb.ValidBlobKey(key) {
 		return "", bb.Errorf(bb.CodeInvalid, "invalid blob key %q", key)
 	}
+	if len(s.loc.Prefix)+len(key) > maxObjectName {
+		return "", bb.Errorf(bb.CodeInvalid, "blob key %q is too long for S3 with the prefix %q", key, s.loc.Prefix)
+	}
 	return s.loc.Prefix + key, nil
 }
+
+// maxObjectName is the longest object name S3 takes, in bytes.
+const maxObjectName = 1024
 
 // classify turns an S3 error into a bb error: a missing object is CodeNotFound, an
 // unreachable service, a 5xx or a throttle is CodeUnavailable (the API answers 503 and
