@@ -3,8 +3,8 @@ package blobspool_test
 import (
 	"encoding/binary"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bb "github.com/browserd/browserd"
