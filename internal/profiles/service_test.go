@@ -46,11 +46,14 @@ func newEnv(t *testing.T, l bb.Launcher, cfg profiles.Config) *testEnv {
 	if l == nil {
 		l = &chrometest.Launcher{}
 	}
-	blobs, err := fsblob.New(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Blobs == nil { // the local disk unless the test gives a store (S3)
+		blobs, err := fsblob.New(filepath.Join(t.TempDir(), "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Blobs = blobs
 	}
-	cfg.Store, cfg.Blobs, cfg.WorkDir = db, blobs, filepath.Join(t.TempDir(), "work")
+	cfg.Store, cfg.WorkDir = db, filepath.Join(t.TempDir(), "work")
 	cfg.SnapshotKey = bytes.Repeat([]byte{1}, profiles.SnapshotKeySize)
 	svc, err := profiles.New(cfg)
 	if err != nil {

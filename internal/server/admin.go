@@ -20,6 +20,7 @@ const adminUsage = `Usage:
   browserd admin projects list [--json]
   browserd admin keys create --project ID [--name NAME] [--json]
   browserd admin keys list --project ID [--json]
+  browserd admin migrate-blobs --from DATA-DIR --to s3://BUCKET[/PREFIX]?endpoint=…&region=…
 
 Every admin command takes --data-dir (env BROWSERD_DATA_DIR) or --database and works on
 the local database directly; it is safe while the server runs.
@@ -29,6 +30,9 @@ the local database directly; it is safe while the server runs.
 // database directly, and is safe while the server runs. Errors in how it was called
 // match ErrUsage; -help prints the flags and returns nil.
 func Admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "migrate-blobs" { // migrateblobs.go: its own flags
+		return adminMigrateBlobs(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, adminUsage)
 		return usageError{errors.New("admin needs a resource and an action")}

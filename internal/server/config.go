@@ -47,6 +47,10 @@ type Config struct {
 	Limits          LimitFlags     // limits.go
 	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
 	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
+	// BlobStore is --blob-store: "" keeps blobs in <data-dir>/blobs, s3://… in S3
+	// (blobs.go), with BlobCredentials from AWS_* (never a flag).
+	BlobStore       string
+	BlobCredentials BlobCredentials
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -91,6 +95,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f.str(&c.Addr, "addr", "listen address HOST:PORT")
 	f.str(&c.DataDir, "data-dir", "directory for the database, browser profiles and files")
 	f.str(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db)")
+	f.str(&c.BlobStore, "blob-store", "where recordings, downloads, uploads, context snapshots and extensions are kept: empty for <data-dir>/blobs, or s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=REGION with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (README: Production storage)")
 	f.str(&c.PublicURL, "public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host")
 	f.str(&c.ChromePath, "chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)")
 	f.str(&c.ChromeArgs, "chrome-args", "extra Chromium flags for every browser, space-separated (flags that would weaken the sandbox, such as --no-sandbox or --proxy-server, are ignored)")
@@ -147,6 +152,7 @@ func (c *Config) Load(args []string, getenv func(string) string, usage io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	c.BlobCredentials = loadBlobCredentials(getenv) // blobs.go
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -195,6 +201,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if err := c.validateBlobStore(); err != nil { // blobs.go
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
