@@ -299,6 +299,10 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 			return nil, &Error{Code: CodeInvalid, NoRetry: true, Err: err,
 				Message: "body/browserSettings could not be passed to the browser (an argument is too long or holds a NUL)"}
 		}
+		if CodeOf(err) == CodeUnavailable { // the launch's files (a context's snapshot) could not be read
+			return nil, &Error{Code: CodeUnavailable, Retry: true, Err: err,
+				Message: "the session's files (context, extension) are unavailable for now; retry later"}
+		}
 		return nil, &Error{Code: CodeInternal, Message: "the browser failed to start", Err: err}
 	}
 	ls := m.track(s, b, runs)
