@@ -160,3 +160,29 @@ func TestPoolForegroundFailureDropsTheBrowser(t *testing.T) {
 		t.Errorf("session got a background browser it could not raise")
 	}
 }
+
+// TestCreateFilesUnavailable checks that a create whose launch files the blob store
+// cannot serve for now answers CodeUnavailable (503, retry), not an internal error.
+func TestCreateFilesUnavailable(t *testing.T) {
+	part := &unavailablePart{}
+	m, _, project := keyedManager(t, bb.PoolConfig{Size: 1}, part)
+	_, err := m.CreateSession(t.Context(), project, bb.CreateSessionRequest{})
+	if bb.CodeOf(err) != bb.CodeUnavailable {
+		t.Fatalf("CreateSession = %v; want code %q", err, bb.CodeUnavailable)
+	}
+	var e *bb.Error
+	if !errors.As(err, &e) || !e.Retry {
+		t.Errorf("error %#v does not ask the client to retry", err)
+	}
+}
+
+type unavailablePart struct{}
+
+func (unavailablePart) Check(context.Context, string, *bb.CreateSessionRequest) error { return nil }
+
+func (unavailablePart) Prepare(_ context.Context, _ *bb.Session, _ *bb.CreateSessionRequest, opts *bb.LaunchOptions) (bb.PartRun, error) {
+	opts.Files = append(opts.Files, bb.LaunchFiles{Key: "context c9", Version: "1", Make: func(context.Context) (string, []string, func(), error) {
+		return "", nil, nil, &bb.Error{Code: bb.CodeUnavailable, Retry: true, Message: "blob store down"}
+	}})
+	return nil, nil
+}
