@@ -33,7 +33,7 @@ type LiveView struct {
 // most MaxLiveViewTTL. Errors: CodeNotFound, CodeGone (the session has ended),
 // CodeUnavailable (its browser does not run on this node).
 func (m *Manager) LiveView(ctx context.Context, projectID, id string, ttl time.Duration, readOnly bool) (*LiveView, error) {
-	s, err := m.Session(ctx, projectID, id)
+	s, err := m.session(ctx, projectID, id) // the answer has no usage
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,9 @@ package browserd
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"slices"
 )
 
 // LaunchOptions are the options a browser is launched with. Two launches with equal
@@ -19,11 +21,31 @@ type LaunchOptions struct {
 	Profile string
 	// Extensions are directories of unpacked extensions to load (extension.go).
 	Extensions []string
+	// Files are made just before the launch and set Profile and Extensions: a context's
+	// profile, an extension. Unlike a path, they can be made again, so the warm pool can
+	// launch a browser with the same files ahead of the next create that needs them.
+	Files []LaunchFiles
 	// Background launches the browser at the lowest CPU priority, below live sessions'
 	// browsers: a warm-pool refill must not compete with the sessions it serves. The
 	// browser implements Foregrounder when the launcher can raise it again; a launcher
 	// that cannot ignores the option.
 	Background bool
+}
+
+// LaunchFiles are files a launch needs beyond its flags (a context's profile, an
+// extension), made on demand: once for a cold launch, and again for each warm browser
+// the pool launches ahead of a create that will need the same files.
+type LaunchFiles struct {
+	// Key names the files ("context <id>", "extension <id>"): launches with equal flags
+	// and equal file keys and versions give interchangeable browsers.
+	Key string
+	// Version changes whenever the content behind Key does (a context's snapshot).
+	Version string
+	// Make lays the files out in a new directory of its own and returns the profile
+	// directory ("" for none), the extension directories, and a cleanup that removes
+	// what it made. The launcher moves or copies them into the browser's own directory,
+	// so cleanup may run as soon as Launch returned.
+	Make func(ctx context.Context) (profile string, extensions []string, cleanup func(), err error)
 }
 
 // Foregrounder is implemented by a browser launched with LaunchOptions.Background that
@@ -77,4 +99,35 @@ type Browser interface {
 	// browser opens to the outside is handed to h (its session's proxy). A browser has
 	// no network before the first call, or with nil (docs/SECURITY.md).
 	SetEgress(h func(net.Conn))
+}
+
+// makeFiles makes opts' Files and returns opts with their profile and extensions set,
+// and a cleanup that removes what was made. At most one file set may hold a profile.
+func makeFiles(ctx context.Context, opts LaunchOptions) (LaunchOptions, func(), error) {
+	var cleanups []func()
+	cleanup := func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}
+	opts.Extensions = slices.Clone(opts.Extensions)
+	for _, f := range opts.Files {
+		profile, exts, done, err := f.Make(ctx)
+		if done != nil {
+			cleanups = append(cleanups, done)
+		}
+		if err != nil {
+			cleanup()
+			return opts, func() {}, fmt.Errorf("make %s: %w", f.Key, err)
+		}
+		if profile != "" {
+			if opts.Profile != "" {
+				cleanup()
+				return opts, func() {}, fmt.Errorf("make %s: a second profile for one launch", f.Key)
+			}
+			opts.Profile = profile
+		}
+		opts.Extensions = append(opts.Extensions, exts...)
+	}
+	return opts, cleanup, nil
 }

@@ -135,7 +135,15 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		closing:   make(chan struct{}),
 	}
 	if cfg.Pool.Size > 0 {
-		m.pool = newPool(m, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport, Args: m.launchArgs()})
+		m.pool = newPool(poolDeps{
+			ctx: ctx,
+			launch: func(ctx context.Context, opts LaunchOptions, started func(Browser)) (Browser, error) {
+				return m.startBrowser(ctx, opts, false, started)
+			},
+			slots: m.launchSem,
+			wg:    &m.wg,
+			log:   m.log,
+		}, cfg.Pool, LaunchOptions{Viewport: cfg.DefaultViewport, Args: m.launchArgs()})
 	}
 	m.parts = []SessionPart{&setupPart{m: m}}
 	m.parts = append(m.parts, cfg.Parts...)
@@ -172,7 +180,18 @@ func (m *Manager) Authenticate(ctx context.Context, rawKey string) (*APIKey, err
 }
 
 // Session returns a session of the project, or CodeNotFound (also for another project's).
+// A live session's usage is measured (usage.go).
 func (m *Manager) Session(ctx context.Context, projectID, id string) (*Session, error) {
+	s, err := m.session(ctx, projectID, id)
+	if err != nil {
+		return nil, err
+	}
+	return m.withUsage(s), nil // usage.go
+}
+
+// session is Session without measuring the usage (tens of ms of /proc reading for a
+// large browser), for calls that answer with other things or measure later anyway.
+func (m *Manager) session(ctx context.Context, projectID, id string) (*Session, error) {
 	if !ValidID(id) {
 		return nil, Errorf(CodeNotFound, "Session not found")
 	}
@@ -186,7 +205,7 @@ func (m *Manager) Session(ctx context.Context, projectID, id string) (*Session, 
 	if s.ProjectID != projectID {
 		return nil, Errorf(CodeNotFound, "Session not found")
 	}
-	return m.withUsage(s), nil // usage.go
+	return s, nil
 }
 
 // Sessions lists the project's sessions matching f, newest first.
@@ -280,6 +299,10 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 			return nil, &Error{Code: CodeInvalid, NoRetry: true, Err: err,
 				Message: "body/browserSettings could not be passed to the browser (an argument is too long or holds a NUL)"}
 		}
+		if CodeOf(err) == CodeUnavailable { // the launch's files (a context's snapshot) could not be read
+			return nil, &Error{Code: CodeUnavailable, Retry: true, Err: err,
+				Message: "the session's files (context, extension) are unavailable for now; retry later"}
+		}
 		return nil, &Error{Code: CodeInternal, Message: "the browser failed to start", Err: err}
 	}
 	ls := m.track(s, b, runs)
@@ -370,10 +393,9 @@ var errSessionEnded = errors.New("session already ended")
 // ErrManagerClosed is the cause of work refused because the Manager is closing.
 var ErrManagerClosed = errors.New("browserd: manager closed")
 
-// launch returns a ready browser for opts: a warm one from the pool when opts match
-// it, else a new one, at most MaxLaunches starting at a time. ctx bounds the wait.
+// launch returns a ready browser for opts: a warm one from the pool when it has one
+// for opts, else a new one, at most MaxLaunches starting at a time. ctx bounds the wait.
 func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, error) {
-	warmable := m.pool != nil && m.pool.matches(opts)
 	if b := m.pool.take(opts); b != nil {
 		return b, nil
 	}
@@ -381,33 +403,42 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 		m.pool.coldWaiting.Add(1)
 		defer func() {
 			m.pool.coldWaiting.Add(-1)
+			m.pool.touch(opts)
 			m.pool.wake() // refills wait for cold creates
 		}()
 	}
 	for {
-		// A warm browser that becomes ready while this create waits for a launch slot
-		// (a refill that was already starting) serves it at once.
-		var warmReady <-chan struct{}
-		if warmable {
-			warmReady = m.pool.readySignal()
-			if b := m.pool.takeReady(); b != nil {
-				m.pool.misses.Add(-1) // take counted a miss; it is a hit after all
-				m.pool.hits.Add(1)
-				return b, nil
+		// A refill for these options already under way serves this create sooner than
+		// a launch of its own (it started earlier): wait for it rather than start another.
+		// Else, a warm browser that becomes ready while this create waits for a launch
+		// slot (a refill that was just starting) serves it at once.
+		warmReady := m.pool.readySignal(opts)
+		if b := m.pool.takeReady(opts); b != nil {
+			m.pool.misses.Add(-1) // take counted a miss; it is a hit after all
+			m.pool.hits.Add(1)
+			return b, nil
+		}
+		if warmReady != nil {
+			m.pool.hurry(opts) // a background refill would be slow: raise it now
+			select {
+			case <-warmReady:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-m.ctx.Done():
+				return nil, ErrManagerClosed
 			}
 		}
 		select {
 		case m.launchSem <- struct{}{}:
 			defer func() { <-m.launchSem }()
-			if warmable { // a refill may have finished just as the slot came free
-				if b := m.pool.takeReady(); b != nil {
-					m.pool.misses.Add(-1)
-					m.pool.hits.Add(1)
-					return b, nil
-				}
+			// A refill may have finished just as the slot came free.
+			if b := m.pool.takeReady(opts); b != nil {
+				m.pool.misses.Add(-1)
+				m.pool.hits.Add(1)
+				return b, nil
 			}
-			return m.startBrowser(ctx, opts, true)
-		case <-warmReady:
+			return m.startBrowser(ctx, opts, true, nil)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-m.ctx.Done():
@@ -416,18 +447,42 @@ func (m *Manager) launch(ctx context.Context, opts LaunchOptions) (Browser, erro
 	}
 }
 
+// FilesChanged tells the warm pool that the content behind files.Key changed (a
+// context was written back): warm browsers made with an older version are closed, and
+// refills use files. Parts that make LaunchFiles call it (internal/profiles).
+func (m *Manager) FilesChanged(files LaunchFiles) { m.pool.filesChanged(files) }
+
+// Prewarm tells the warm pool that a create with opts is likely soon (a session wrote
+// its context back): the pool launches a browser for them ahead, if it keeps browsers
+// for keys other than the default one (PoolConfig.Keyed).
+func (m *Manager) Prewarm(opts LaunchOptions) { m.pool.prewarm(opts) }
+
+// FilesGone tells the warm pool that the files named key are gone (a context or an
+// extension was deleted): the warm browsers made with them are closed at once.
+func (m *Manager) FilesGone(key string) { m.pool.filesGone(key) }
+
 // startBrowser launches a browser owned by the Manager and waits, bounded by ctx and
 // LaunchTimeout, until it is ready; a browser that fails to get ready is closed.
 // requested tells that opts carry arguments derived from a create request: an exec of
 // them that the kernel refuses is then ErrLaunchArgs (observe.go).
-func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requested bool) (_ Browser, err error) {
+//
+// started, when set, gets the browser as soon as its process runs, before it is ready.
+func (m *Manager) startBrowser(ctx context.Context, opts LaunchOptions, requested bool, started func(Browser)) (_ Browser, err error) {
 	defer m.observeLaunch(time.Now(), &err)
+	opts, cleanup, err := makeFiles(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
 	b, err := m.cfg.Launcher.Launch(m.ctx, opts)
+	cleanup() // the launcher moved or copied the files into the browser's directory
 	if err != nil {
 		if requested && execArgsRefused(err) {
 			err = fmt.Errorf("%w: %w", ErrLaunchArgs, err)
 		}
 		return nil, err
+	}
+	if started != nil {
+		started(b)
 	}
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.LaunchTimeout)
 	defer cancel()
@@ -478,7 +533,9 @@ func (m *Manager) unreserve() {
 // ReleaseSession ends a session of the project (REQUEST_RELEASE). It is idempotent: an
 // ended session is returned as it is.
 func (m *Manager) ReleaseSession(ctx context.Context, keyProjectID, id string) (*Session, error) {
-	s, err := m.Session(ctx, keyProjectID, id)
+	// No fresh usage sample: the answer carries the last one, and the final one is
+	// measured once the answer is out, before the browser stops (finish).
+	s, err := m.session(ctx, keyProjectID, id)
 	if err != nil {
 		return nil, err
 	}

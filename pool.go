@@ -2,25 +2,40 @@ package browserd
 
 import (
 	"context"
-	"reflect"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// PoolConfig configures the warm pool: browsers launched ahead of demand with the
-// default launch options, so that a create which needs nothing else takes one without
-// waiting for Chromium to start.
+// PoolConfig configures the warm pool: browsers launched ahead of demand, so that a
+// create takes one without waiting for Chromium to start. The pool keeps Size browsers
+// with the default launch options (more while creates come faster than launches), and,
+// when Keyed is set, browsers for the other launches creates asked for lately: a
+// context's profile, an extension, a viewport, an OS.
 type PoolConfig struct {
-	// Size is how many ready browsers the pool keeps; 0 turns the pool off.
+	// Size is how many ready browsers with the default options the pool keeps while
+	// creates are rare; 0 turns the pool off. While creates come faster than browsers
+	// launch, it keeps up to 4×Size, as many as the observed rate needs.
 	Size int
 	// MaxMemory caps the memory (PSS of their process trees, bytes) the warm browsers may
-	// use together; 0 means no cap beyond Size. Needs a Browser that implements
-	// MemoryReporter, else only Size counts.
+	// use together; 0 means no cap beyond the counts. Needs a Browser that implements
+	// MemoryReporter, else a default estimate per browser counts.
 	MaxMemory int64
 	// IdleExpiry empties the pool when no create has taken a browser for this long, and
 	// it fills again on the next create; 0 never empties it.
 	IdleExpiry time.Duration
+	// Keyed is how many warm browsers, all keys together, the pool may keep for launches
+	// other than the default one. A key gets one after a create asked for it (the create
+	// itself launches cold) and is refilled each time a create takes one; 0 keeps none.
+	Keyed int
+	// KeyedIdle closes the warm browsers of a key that no create asked for in this long
+	// (they may hold a context's data); 0 keeps them until IdleExpiry.
+	KeyedIdle time.Duration
 }
 
 // MemoryReporter is implemented by browsers that can measure themselves.
@@ -31,125 +46,377 @@ type MemoryReporter interface {
 
 // PoolStats describe the warm pool at one moment.
 type PoolStats struct {
-	Ready     int   // browsers waiting to be taken
-	Launching int   // refills in progress
-	Hits      int64 // creates served from the pool
-	Misses    int64 // creates that launched cold (options differ, or pool empty)
+	Ready     int // browsers waiting to be taken, all keys
+	Launching int // refills in progress, all keys
+	// KeyedReady and KeyedLaunching are the part of Ready and Launching for keys other
+	// than the default one (PoolConfig.Keyed).
+	KeyedReady, KeyedLaunching int
+	Keys                       int   // launch keys with warm browsers or refills, the default one included
+	Hits                       int64 // creates served from the pool
+	Misses                     int64 // creates that launched cold (no warm browser for their options)
 }
 
-// pool holds warm browsers. It never hands a browser to two sessions (take removes it
-// under the lock) and never reuses one: a browser leaves the pool once, for a session,
-// and is closed when that session ends. Refills take launch slots only when no cold
-// create is waiting for one.
+// The pool's fixed policy.
+const (
+	// defaultBrowserMemory is the guess for a browser's PSS before one was measured
+	// (research/chromium-limits.md §4: ≈110 MiB with the lean flags).
+	defaultBrowserMemory = 128 << 20
+	// rateWindow is how far back takes count for the observed create rate.
+	rateWindow = 10 * time.Second
+	// rateSpan is the shortest span the create rate is measured over.
+	rateSpan = 2 * time.Second
+	// rateMargin is how many more browsers than the rate needs during one launch a key
+	// gets, for the jitter of creates and launches.
+	rateMargin = 1.5
+	// burstFactor bounds the default key's browsers at burstFactor×Size.
+	burstFactor = 4
+	// refillDelay defers a refill after a take while the key still has a ready browser,
+	// so that the launch does not compete with the session just handed out (its first
+	// navigation). An empty key refills at once.
+	refillDelay = 500 * time.Millisecond
+	// tick is how often the pool trims browsers beyond what the rate needs and expires
+	// idle keys.
+	tick = time.Second
+)
+
+// poolDeps is what the pool needs from its owner (the Manager).
+type poolDeps struct {
+	ctx context.Context // cancelled when the owner closes: the pool drains
+	// launch starts a browser and waits until it is ready (Manager.startBrowser); it
+	// gives started the browser as soon as its process runs.
+	launch func(ctx context.Context, opts LaunchOptions, started func(Browser)) (Browser, error)
+	slots  chan struct{} // launch slots, shared with cold creates
+	wg     *sync.WaitGroup
+	log    *slog.Logger
+}
+
+// pool holds warm browsers on shelves, one per launch key. It never hands a browser
+// to two sessions (take removes it under the lock) and never reuses one: a browser
+// leaves the pool once, for a session, and is closed when that session ends. Refills
+// take launch slots only when no cold create waits for one, and launch in the
+// background (LaunchOptions.Background) where the launcher can raise them again.
 type pool struct {
-	m        *Manager
+	d        poolDeps
 	cfg      PoolConfig
-	template LaunchOptions   // SessionID empty
-	ctx      context.Context // cancelled when the Manager starts closing
+	plainKey string
+	ctx      context.Context
 	stop     context.CancelFunc
-
-	kick chan struct{} // wakes the refill loop; buffered, never blocks
-
-	readyMu sync.Mutex
-	readyC  chan struct{} // closed (and replaced) when a warm browser becomes ready
+	kick     chan struct{} // wakes the refill loop; buffered, never blocks
 
 	mu         sync.Mutex
-	ready      []*warm
-	launching  int
-	lastTake   time.Time
-	drained    bool // emptied by IdleExpiry; refilled on the next take
-	perBrowser int64
+	shelves    map[string]*shelf
+	perBrowser int64         // running estimate of a browser's PSS
+	launchDur  time.Duration // running estimate of a warm launch's duration
 
 	hits, misses atomic.Int64
 	coldWaiting  atomic.Int32
 }
 
+// shelf holds the warm browsers of one launch key.
+type shelf struct {
+	key       string
+	plain     bool
+	template  LaunchOptions // what refills launch; SessionID empty
+	version   string        // of template's files: older warm browsers are stale
+	ready     []*warm
+	launching int
+	starting  []Browser   // refills whose process runs, not yet ready
+	hurried   bool        // a create waits for a refill: raise the ones starting
+	takes     []time.Time // takes within rateWindow
+	lastUse   time.Time   // last take or miss
+	drained   bool        // plain: emptied by IdleExpiry; refilled on the next take
+	readyC    chan struct{}
+}
+
 type warm struct {
-	b     Browser
-	taken chan struct{} // closed when a session takes it
+	b       Browser
+	version string
+	taken   chan struct{} // closed when a session takes it or the pool drops it
 }
 
-// defaultBrowserMemory is the guess for a browser's PSS before one was measured
-// (research/chromium-limits.md §4: ≈110 MiB with the lean flags).
-const defaultBrowserMemory = 128 << 20
-
-func newPool(m *Manager, cfg PoolConfig, template LaunchOptions) *pool {
-	template.SessionID = ""
-	ctx, stop := context.WithCancel(m.ctx)
-	return &pool{
-		m: m, cfg: cfg, template: template, ctx: ctx, stop: stop,
+func newPool(d poolDeps, cfg PoolConfig, template LaunchOptions) *pool {
+	ctx, stop := context.WithCancel(d.ctx)
+	key, _ := launchKey(template)
+	p := &pool{
+		d: d, cfg: cfg, plainKey: key, ctx: ctx, stop: stop,
 		kick:       make(chan struct{}, 1),
-		readyC:     make(chan struct{}),
-		lastTake:   time.Now(),
+		shelves:    make(map[string]*shelf),
 		perBrowser: defaultBrowserMemory,
+		launchDur:  time.Second,
 	}
+	p.shelves[key] = p.newShelf(key, template)
+	return p
 }
 
-// matches reports whether a launch with opts can use a warm browser: its options must
-// equal the pool's apart from the session id. New LaunchOptions fields thus make a
-// launch cold until the pool learns about them.
-func (p *pool) matches(opts LaunchOptions) bool {
+func (p *pool) newShelf(key string, opts LaunchOptions) *shelf {
 	opts.SessionID = ""
-	return reflect.DeepEqual(opts, p.template)
+	return &shelf{key: key, plain: key == p.plainKey, template: opts, version: filesVersion(opts),
+		lastUse: time.Now(), readyC: make(chan struct{})}
+}
+
+// launchKey is what makes launches interchangeable: their flags, viewport and the keys
+// of their files. ok is false for a launch with a profile or extensions given as paths,
+// which cannot be made again.
+func launchKey(opts LaunchOptions) (key string, ok bool) {
+	if opts.Profile != "" || len(opts.Extensions) > 0 {
+		return "", false
+	}
+	var b strings.Builder // length-prefixed: no two option sets give one key
+	fmt.Fprintf(&b, "%dx%d", opts.Viewport.Width, opts.Viewport.Height)
+	for _, a := range opts.Args {
+		fmt.Fprintf(&b, " a%d:%s", len(a), a)
+	}
+	for _, f := range opts.Files {
+		fmt.Fprintf(&b, " f%d:%s", len(f.Key), f.Key)
+	}
+	return b.String(), true
+}
+
+// filesVersion is the version of what a launch's files hold.
+func filesVersion(opts LaunchOptions) string {
+	var b strings.Builder
+	for _, f := range opts.Files {
+		fmt.Fprintf(&b, "%d:%s", len(f.Version), f.Version)
+	}
+	return b.String()
 }
 
 // take returns a ready browser for opts, or nil when the launch must be cold. It
-// counts a hit or a miss; a create that misses may still get a browser from takeReady.
+// counts a hit or a miss (a create that misses may still get a browser from
+// takeReady), and tells the pool what creates ask for: a miss on a new key makes a
+// shelf for it when Keyed allows.
 func (p *pool) take(opts LaunchOptions) Browser {
 	if p == nil {
 		return nil
 	}
-	if !p.matches(opts) {
+	key, ok := launchKey(opts)
+	if !ok {
 		p.misses.Add(1)
 		return nil
 	}
+	now := time.Now()
 	p.mu.Lock()
-	p.lastTake = time.Now()
-	p.drained = false
-	p.mu.Unlock()
-	b := p.takeReady()
-	p.wake()
-	if b == nil {
+	sh := p.shelves[key]
+	if sh == nil && p.cfg.Keyed > 0 && p.ctx.Err() == nil {
+		sh = p.newShelf(key, opts)
+		p.shelves[key] = sh
+	}
+	if sh == nil {
+		p.mu.Unlock()
 		p.misses.Add(1)
+		return nil
+	}
+	sh.lastUse, sh.drained = now, false
+	sh.takes = append(prune(sh.takes, now), now)
+	stale := sh.refresh(opts)
+	p.mu.Unlock()
+	p.closeAll(stale)
+	b := p.takeReady(opts)
+	if b == nil {
+		p.misses.Add(1) // the caller wakes the refills once it counts as a cold create
 		return nil
 	}
 	p.hits.Add(1)
+	p.wakeAfter(key)
 	return b
 }
 
-// takeReady removes and returns a ready warm browser, or nil.
-func (p *pool) takeReady() Browser {
+// touch counts a cold launch for opts as a use of its shelf, now that it is over: the
+// idle expiry runs from the end of the last create, however long its launch took.
+func (p *pool) touch(opts LaunchOptions) {
+	if p == nil {
+		return
+	}
+	key, ok := launchKey(opts)
+	if !ok {
+		return
+	}
 	p.mu.Lock()
-	var w *warm
-	for len(p.ready) > 0 && w == nil {
-		w = p.ready[0]
-		p.ready = p.ready[1:]
-		select {
-		case <-w.b.Exited():
-			w = nil // its watcher cleans it up
-		default:
+	if sh := p.shelves[key]; sh != nil {
+		sh.lastUse, sh.drained = time.Now(), false
+	}
+	p.mu.Unlock()
+}
+
+// refresh makes the shelf refill with opts' files when they are a newer version, and
+// returns the ready browsers that hold an older one (the caller closes them).
+func (sh *shelf) refresh(opts LaunchOptions) (stale []*warm) {
+	v := filesVersion(opts)
+	if v == sh.version {
+		return nil
+	}
+	opts.SessionID = ""
+	sh.template, sh.version = opts, v
+	keep := sh.ready[:0:0]
+	for _, w := range sh.ready {
+		if w.version == v {
+			keep = append(keep, w)
+		} else {
+			stale = append(stale, w)
+		}
+	}
+	sh.ready = keep
+	return stale
+}
+
+// takeReady removes and returns a ready warm browser for opts, raised to a session's
+// priority, or nil.
+func (p *pool) takeReady(opts LaunchOptions) Browser {
+	if p == nil {
+		return nil
+	}
+	key, ok := launchKey(opts)
+	if !ok {
+		return nil
+	}
+	v := filesVersion(opts)
+	for {
+		p.mu.Lock()
+		sh := p.shelves[key]
+		var w *warm
+		for sh != nil && w == nil {
+			i := slices.IndexFunc(sh.ready, func(w *warm) bool { return w.version == v })
+			if i < 0 {
+				break
+			}
+			w = sh.ready[i]
+			sh.ready = slices.Delete(sh.ready, i, i+1)
+			select {
+			case <-w.b.Exited():
+				w = nil // its watcher cleans it up
+			default:
+			}
+		}
+		p.mu.Unlock()
+		if w == nil {
+			return nil
+		}
+		close(w.taken)
+		if f, ok := w.b.(Foregrounder); ok {
+			if err := f.Foreground(); err != nil {
+				// A browser left at background priority would slow its session: drop it.
+				p.d.log.Warn("raise warm browser to session priority", "pid", w.b.PID(), "err", err)
+				p.d.wg.Go(func() { p.closeBrowser(w.b) })
+				continue
+			}
+		}
+		return w.b
+	}
+}
+
+// hurry raises the refills of opts' key under way to a session's priority: a create
+// waits for one of them, and a background launch could starve on a busy machine.
+func (p *pool) hurry(opts LaunchOptions) {
+	key, ok := launchKey(opts)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	var raise []Browser
+	if sh := p.shelves[key]; sh != nil {
+		sh.hurried = true
+		raise = slices.Clone(sh.starting)
+	}
+	p.mu.Unlock()
+	for _, b := range raise {
+		p.foreground(b)
+	}
+}
+
+// foreground raises a background browser, logging a failure (the take checks again).
+func (p *pool) foreground(b Browser) {
+	if f, ok := b.(Foregrounder); ok {
+		if err := f.Foreground(); err != nil {
+			p.d.log.Warn("raise a starting warm browser", "pid", b.PID(), "err", err)
+		}
+	}
+}
+
+// readySignal returns a channel closed when the next warm browser for opts is ready,
+// or nil when no refill for it is under way.
+func (p *pool) readySignal(opts LaunchOptions) <-chan struct{} {
+	if p == nil {
+		return nil
+	}
+	key, ok := launchKey(opts)
+	if !ok {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sh := p.shelves[key]; sh != nil && sh.launching > 0 {
+		return sh.readyC
+	}
+	return nil
+}
+
+// FilesChanged tells the pool that the content behind files.Key changed (a context
+// was written back): warm browsers holding an older version are closed, and shelves
+// that launch with those files refill with the new ones.
+func (p *pool) filesChanged(files LaunchFiles) {
+	if p == nil {
+		return
+	}
+	var stale []*warm
+	p.mu.Lock()
+	for _, sh := range p.shelves {
+		i := slices.IndexFunc(sh.template.Files, func(f LaunchFiles) bool { return f.Key == files.Key })
+		if i < 0 {
+			continue
+		}
+		opts := sh.template
+		opts.Files = slices.Clone(opts.Files)
+		opts.Files[i] = files
+		stale = append(stale, sh.refresh(opts)...)
+	}
+	p.mu.Unlock()
+	p.closeAll(stale)
+	p.wake()
+}
+
+// prewarm makes a shelf for opts (when Keyed allows) and has it refilled: a create
+// with these options is likely soon (a session wrote its context back).
+func (p *pool) prewarm(opts LaunchOptions) {
+	if p == nil {
+		return
+	}
+	key, ok := launchKey(opts)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	sh := p.shelves[key]
+	if sh == nil && p.cfg.Keyed > 0 && p.ctx.Err() == nil {
+		sh = p.newShelf(key, opts)
+		p.shelves[key] = sh
+	}
+	var stale []*warm
+	if sh != nil {
+		sh.lastUse, sh.drained = time.Now(), false
+		stale = sh.refresh(opts)
+	}
+	p.mu.Unlock()
+	p.closeAll(stale)
+	p.wake()
+}
+
+// filesGone closes the warm browsers made with files named key and forgets their
+// shelves (a context or an extension was deleted: its data must not linger).
+func (p *pool) filesGone(key string) {
+	if p == nil {
+		return
+	}
+	var gone []*warm
+	p.mu.Lock()
+	for k, sh := range p.shelves {
+		if slices.ContainsFunc(sh.template.Files, func(f LaunchFiles) bool { return f.Key == key }) {
+			gone = append(gone, sh.ready...)
+			sh.ready = nil
+			delete(p.shelves, k) // refills in flight see it gone and close their browser
 		}
 	}
 	p.mu.Unlock()
-	if w == nil {
-		return nil
-	}
-	close(w.taken)
-	return w.b
-}
-
-// readySignal returns a channel that is closed when the next warm browser is ready.
-func (p *pool) readySignal() <-chan struct{} {
-	p.readyMu.Lock()
-	defer p.readyMu.Unlock()
-	return p.readyC
-}
-
-func (p *pool) signalReady() {
-	p.readyMu.Lock()
-	close(p.readyC)
-	p.readyC = make(chan struct{})
-	p.readyMu.Unlock()
+	p.closeAll(gone)
 }
 
 func (p *pool) wake() {
@@ -159,167 +426,64 @@ func (p *pool) wake() {
 	}
 }
 
-// Stats returns the pool's current state.
+// wakeAfter wakes the refill loop when a refill deferred by a take on key may start.
+func (p *pool) wakeAfter(string) {
+	time.AfterFunc(refillDelay, p.wake)
+	p.wake() // an emptied shelf refills at once
+}
+
+// stats returns the pool's current state.
 func (p *pool) stats() PoolStats {
 	if p == nil {
 		return PoolStats{}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PoolStats{Ready: len(p.ready), Launching: p.launching, Hits: p.hits.Load(), Misses: p.misses.Load()}
+	st := PoolStats{Hits: p.hits.Load(), Misses: p.misses.Load()}
+	for _, sh := range p.shelves {
+		st.Ready += len(sh.ready)
+		st.Launching += sh.launching
+		if !sh.plain {
+			st.KeyedReady += len(sh.ready)
+			st.KeyedLaunching += sh.launching
+		}
+		if len(sh.ready)+sh.launching > 0 {
+			st.Keys++
+		}
+	}
+	return st
 }
 
-// run keeps the pool full until the Manager closes, then closes the warm browsers.
-func (p *pool) run() {
-	defer p.drain()
-	var expiry <-chan time.Time
-	if p.cfg.IdleExpiry > 0 {
-		t := time.NewTicker(p.cfg.IdleExpiry / 4)
-		defer t.Stop()
-		expiry = t.C
+// prune drops the times older than rateWindow.
+func prune(ts []time.Time, now time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) > rateWindow {
+		i++
 	}
-	for {
-		p.fill()
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.kick:
-		case <-expiry:
-			p.mu.Lock()
-			idle := time.Since(p.lastTake) >= p.cfg.IdleExpiry && !p.drained
-			if idle {
-				p.drained = true
-			}
-			p.mu.Unlock()
-			if idle {
-				p.m.log.Info("warm pool idle; emptying it", "idle_expiry", p.cfg.IdleExpiry)
-				p.drain()
-			}
-		}
-	}
+	return ts[i:]
 }
 
-// fill starts refills until the pool is full or over its memory budget. A launch slot
-// is taken only when no cold create waits, so warm refills never delay a create.
-func (p *pool) fill() {
-	for {
-		p.mu.Lock()
-		need := !p.drained && len(p.ready)+p.launching < p.cfg.Size
-		if need && p.cfg.MaxMemory > 0 {
-			need = int64(len(p.ready)+p.launching+1)*p.perBrowser <= p.cfg.MaxMemory
-		}
-		if !need || p.coldWaiting.Load() > 0 {
-			p.mu.Unlock()
-			return
-		}
-		p.launching++
-		p.mu.Unlock()
-		select {
-		case p.m.launchSem <- struct{}{}:
-		case <-p.ctx.Done():
-			p.doneLaunching()
-			return
-		}
-		if p.coldWaiting.Load() > 0 { // a create came while we waited: let it go first
-			<-p.m.launchSem
-			p.doneLaunching()
-			return
-		}
-		p.m.wg.Go(p.launchOne)
+// want is how many browsers (ready or launching) sh should have now: enough for the
+// creates that the observed rate brings while one browser launches, and at least Size
+// for the default key (1 for another one in use). Call with p.mu held.
+func (p *pool) want(sh *shelf, now time.Time) int {
+	if sh.drained {
+		return 0
 	}
-}
-
-func (p *pool) doneLaunching() {
-	p.mu.Lock()
-	p.launching--
-	p.mu.Unlock()
-}
-
-// launchOne launches one warm browser, holding the launch slot fill took.
-func (p *pool) launchOne() {
-	opts := p.template
-	opts.SessionID = "warm-" + NewID()
-	b, err := p.m.startBrowser(p.ctx, opts, false)
-	if err != nil {
-		<-p.m.launchSem
-		p.doneLaunching()
-		if p.ctx.Err() == nil {
-			p.m.log.Warn("warm pool launch failed", "err", err)
-			// Do not spin on a broken launcher: the next take or tick retries.
-		}
-		return
+	if !sh.plain && p.cfg.KeyedIdle > 0 && now.Sub(sh.lastUse) > p.cfg.KeyedIdle {
+		return 0
 	}
-	w := &warm{b: b, taken: make(chan struct{})}
-	if mr, ok := b.(MemoryReporter); ok {
-		if n, err := mr.Memory(); err == nil && n > 0 {
-			p.mu.Lock()
-			p.perBrowser = (p.perBrowser + n) / 2 // a running estimate for the budget
-			p.mu.Unlock()
-		}
+	sh.takes = prune(sh.takes, now)
+	need := 1
+	if n := len(sh.takes); n > 1 {
+		// Takes per second over the last ones, spread over at least rateSpan so that
+		// two creates close together do not look like a flood.
+		span := max(now.Sub(sh.takes[0]), rateSpan)
+		rate := float64(n-1) / span.Seconds()
+		need = max(1, int(math.Ceil(rateMargin*rate*p.launchDur.Seconds())))
 	}
-	p.mu.Lock()
-	p.launching--
-	closing := p.ctx.Err() != nil || p.drained
-	if !closing {
-		p.ready = append(p.ready, w)
+	if sh.plain {
+		return min(max(need, p.cfg.Size), burstFactor*p.cfg.Size)
 	}
-	p.mu.Unlock()
-	if closing {
-		<-p.m.launchSem
-		p.closeBrowser(b)
-		return
-	}
-	p.m.wg.Go(func() { p.watch(w) })
-	// Tell creates waiting for a launch slot before giving the slot back, so that they
-	// take this browser rather than start another.
-	p.signalReady()
-	<-p.m.launchSem
-	p.wake()
-}
-
-// watch removes a warm browser that exits before it is taken.
-func (p *pool) watch(w *warm) {
-	select {
-	case <-w.taken:
-		return
-	case <-w.b.Exited():
-	case <-p.ctx.Done():
-		return // drain closes it
-	}
-	p.mu.Lock()
-	found := false
-	for i, r := range p.ready {
-		if r == w {
-			p.ready = append(p.ready[:i:i], p.ready[i+1:]...)
-			found = true
-			break
-		}
-	}
-	p.mu.Unlock()
-	if !found {
-		return // taken or drained at the same moment: no longer ours
-	}
-	p.m.log.Warn("warm browser exited while waiting; replacing it", "pid", w.b.PID())
-	p.closeBrowser(w.b)
-	p.wake()
-}
-
-// drain closes every warm browser that is waiting.
-func (p *pool) drain() {
-	p.mu.Lock()
-	ready := p.ready
-	p.ready = nil
-	p.mu.Unlock()
-	for _, w := range ready {
-		close(w.taken)
-		p.closeBrowser(w.b)
-	}
-}
-
-func (p *pool) closeBrowser(b Browser) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.m.ctx), 30*time.Second)
-	defer cancel()
-	if err := b.Close(ctx); err != nil {
-		p.m.log.Warn("close warm browser", "pid", b.PID(), "err", err)
-	}
+	return min(need, p.cfg.Keyed)
 }

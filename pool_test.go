@@ -16,14 +16,25 @@ import (
 // the id of a project with room for 20 sessions.
 func poolManager(t *testing.T, pc bb.PoolConfig) (*bb.Manager, *chrometest.Launcher, string) {
 	t.Helper()
+	return poolManagerWith(t, pc)
+}
+
+// poolManagerWith is poolManager with extra session parts.
+func poolManagerWith(t *testing.T, pc bb.PoolConfig, parts ...bb.SessionPart) (*bb.Manager, *chrometest.Launcher, string) {
+	t.Helper()
+	return poolManagerOn(t, &chrometest.Launcher{DevToolsURL: "ws://127.0.0.1:1/devtools/browser/x"}, pc, parts...)
+}
+
+// poolManagerOn is poolManagerWith on a given fake launcher.
+func poolManagerOn(t *testing.T, l *chrometest.Launcher, pc bb.PoolConfig, parts ...bb.SessionPart) (*bb.Manager, *chrometest.Launcher, string) {
+	t.Helper()
 	db := sqlitetest.Open(t)
 	p, _ := sqlitetest.Project(t, db, 20)
 	signer, err := bb.NewSigner([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &chrometest.Launcher{DevToolsURL: "ws://127.0.0.1:1/devtools/browser/x"}
-	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: l, Signer: signer, MaxSessions: 20, Pool: pc})
+	m, err := bb.NewManager(bb.ManagerConfig{Store: db, Launcher: l, Signer: signer, MaxSessions: 20, Pool: pc, Parts: parts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,3 +21,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null 2>&1 || { echo "Go 1.26 is required (https://go.dev/dl/)" >&2; exit 1; }
+if [ "${1:-}" = "--test" ]; then
+  # The npm clients (pinned in compat/package-lock.json): the compat suite and the bench's
+  # clients phase (its Go test too) drive them.
+  command -v npm >/dev/null 2>&1 || { echo "Node.js 20 and npm are required for the tests" >&2; exit 1; }
+  if [[ ! -d compat/node_modules || ! -f compat/node_modules/.package-lock.json \
+    || compat/package-lock.json -nt compat/node_modules/.package-lock.json \
+    || compat/package.json -nt compat/node_modules/.package-lock.json ]]; then
+    echo "installing the npm clients (npm ci --prefix compat)" >&2
+    npm ci --prefix compat --no-audit --no-fund >/dev/null
+  fi
+fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One command to run every test, installing what the tests need first:
 #   ./scripts/test.sh
-# gofmt and vet checks, `go test -race ./...` with real Chromium and PostgreSQL (as root, the sandbox
+# gofmt and vet checks, `go test -race ./...` with real Chromium, PostgreSQL (private
+# clusters the tests start) and a real S3 server (SeaweedFS, built once into
+# ~/.cache/browserd: scripts/seaweedfs.sh) (as root, the sandbox
 # tests once more as an unprivileged user: scripts/test-unprivileged.sh), a short run of every
 # fuzz target, and the npm compatibility suite (official Browserbase SDK, Playwright,
 # Puppeteer) against a real server.
@@ -20,6 +22,10 @@ go vet ./...
 
 echo "== rrweb recorder bundle is what the pinned npm packages build"
 bash scripts/rrweb/build.sh --check
+
+echo "== SeaweedFS, the real S3 server of the blob store tests (built once, then cached)"
+BROWSERD_WEED=$(bash scripts/seaweedfs.sh)
+export BROWSERD_WEED BROWSERD_REQUIRE_S3=1
 
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 15m ./...

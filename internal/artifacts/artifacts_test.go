@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,6 +134,38 @@ func TestLogWriterQueueFull(t *testing.T) {
 	}
 	if body := string(got[2].Request.Body); body != `{"dropped":3,"reason":"the log queue was full"}` {
 		t.Errorf("drop marker = %s", body)
+	}
+}
+
+// Exchanges queued over many batches, some while the writer writes, are all written
+// in order; Close (the context ending) writes what is still queued.
+func TestLogWriterBatches(t *testing.T) {
+	st := &memLogs{}
+	w := newLogWriter(st, nil, 1<<10, 1<<30, 64<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.run(ctx); close(done) }()
+	const n = 3 * maxQueued
+	for i := range n {
+		req := []byte(`{"id":` + strconv.Itoa(i) + `,"method":"M"}`)
+		w.enqueue(bb.CDPExchange{SessionID: "s", Method: "M", Request: req, RequestSize: len(req), RequestAt: time.Now()})
+		if i%(writeEarly/2) == 0 {
+			time.Sleep(20 * time.Millisecond) // less than batchDelay: writeEarly ends some gathers
+		}
+		if i == n/2 {
+			w.flush(context.Background(), "s", false)
+		}
+	}
+	cancel()
+	<-done
+	got := st.all()
+	if len(got) != n {
+		t.Fatalf("%d logs written; want %d", len(got), n)
+	}
+	for i, l := range got {
+		if want := `{"id":` + strconv.Itoa(i) + `,"method":"M"}`; l.Request.Raw != want {
+			t.Fatalf("log %d = %s; want %s", i, l.Request.Raw, want)
+		}
 	}
 }
 

@@ -69,7 +69,7 @@ func (a *Service) syncDownloads(ctx context.Context, r *run) error {
 		if err != nil {
 			clean = "download"
 		}
-		if err := a.saveDownload(ctx, r.id, root, "downloads/"+name, clean); err != nil {
+		if err := a.saveDownload(ctx, r, root, "downloads/"+name, clean); err != nil {
 			return err
 		}
 		r.synced[name] = true
@@ -78,7 +78,7 @@ func (a *Service) syncDownloads(ctx context.Context, r *run) error {
 }
 
 // saveDownload stores the regular file rel of root as the session's download clean.
-func (a *Service) saveDownload(ctx context.Context, sessionID string, root *os.Root, rel, clean string) error {
+func (a *Service) saveDownload(ctx context.Context, r *run, root *os.Root, rel, clean string) error {
 	// O_NONBLOCK: a FIFO put in place of a file must not hang the server.
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -95,13 +95,15 @@ func (a *Service) saveDownload(ctx context.Context, sessionID string, root *os.R
 		return nil // swapped for something else since ReadDir: not a download
 	}
 	name := DownloadName(clean, info.ModTime().UnixMilli())
-	key := blobPrefix(sessionID) + "downloads/" + name
+	key := blobPrefix(r.id) + "downloads/" + name
 	if !bb.ValidBlobKey(key) {
 		return fmt.Errorf("download %q: no valid blob key", name)
 	}
-	if _, err := a.cfg.Blobs.Put(ctx, key, f); err != nil {
+	n, err := a.cfg.Blobs.Put(ctx, key, f)
+	if err != nil {
 		return fmt.Errorf("save download %q: %w", name, err)
 	}
+	r.noteBlob(key, n)
 	return nil
 }
 

@@ -43,6 +43,19 @@ type run struct {
 	recSeq     int
 	recBytes   int64
 	recLimited bool
+
+	blobMu    sync.Mutex
+	blobSizes map[string]int64 // the session's blobs this run stored, by key
+}
+
+// noteBlob records that the run stored n bytes under key (replacing what it held).
+func (r *run) noteBlob(key string, n int64) {
+	r.blobMu.Lock()
+	defer r.blobMu.Unlock()
+	if r.blobSizes == nil {
+		r.blobSizes = map[string]int64{}
+	}
+	r.blobSizes[key] = n
 }
 
 // Check accepts every create: logSession and recordSession need no validation.
@@ -148,13 +161,17 @@ func (r *run) SessionDirs() []string { return []string{r.spoolLink()} }
 
 // SessionBlobBytes returns the bytes of the session's blobs: the downloads copied there
 // (the browser may delete its spooled copy and download again), uploads, recording.
-func (r *run) SessionBlobBytes(ctx context.Context) (int64, error) {
-	blobs, err := r.a.cfg.Blobs.List(ctx, blobPrefix(r.id))
+// A live session's blobs are all stored by its run on this node, which counts them as
+// it stores them: the quota holds without a List, also while a remote blob store (S3)
+// is unreachable and the writes wait in its spool.
+func (r *run) SessionBlobBytes(context.Context) (int64, error) {
+	r.blobMu.Lock()
+	defer r.blobMu.Unlock()
 	var n int64
-	for _, b := range blobs {
-		n += b.Size
+	for _, size := range r.blobSizes {
+		n += size
 	}
-	return n, err
+	return n, nil
 }
 
 // Live returns what the gateway needs to know of a session running on this node.

@@ -53,6 +53,7 @@ func (a *Service) addRecording(r *run, events []bb.RecordingEvent) {
 		a.log.Error("store recording", "session_id", r.id, "err", err)
 		return
 	}
+	r.noteBlob(key, int64(len(body)))
 	r.recSeq++
 	r.recBytes += int64(len(body))
 }

@@ -1,7 +1,6 @@
 package artifacts
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -22,7 +20,10 @@ func truncatedBody(size int) json.RawMessage {
 }
 
 // logWriter writes CDP logs in batches from a bounded queue, so that the relay never
-// waits for the store.
+// waits for the store. The queue is a slice under a mutex: enqueueing wakes the writer
+// only when the queue was empty (or reaches writeEarly), and the writer then gathers
+// for batchDelay and takes the whole queue at once. A channel woke the writer for
+// every exchange, which cost more CPU than the exchange itself.
 type logWriter struct {
 	store      bb.ArtifactStore
 	log        *slog.Logger
@@ -30,16 +31,24 @@ type logWriter struct {
 	perSession int64
 	queueLimit int64
 
-	q       chan bb.CDPExchange
+	wake    chan struct{} // capacity 1: the queue has work
 	flushes chan flushReq
-	queued  atomic.Int64 // bytes in q
 
 	mu      sync.Mutex
-	dropped map[string]int // exchanges dropped on a full queue, by session
+	q       []bb.CDPExchange // in arrival order
+	queued  int64            // bytes in q
+	dropped map[string]int   // exchanges dropped on a full queue, by session
 
 	// Owned by run.
 	sessions map[string]*logState
+	spare    []bb.CDPExchange // the queue run took last, emptied, to swap in next
 }
+
+// maxQueued bounds the exchanges waiting in the queue, whatever their size.
+const maxQueued = 4096
+
+// writeEarly is the queue length at which the writer stops gathering and writes.
+const writeEarly = 1024
 
 type flushReq struct {
 	sessionID string
@@ -57,7 +66,7 @@ type logState struct {
 func newLogWriter(store bb.ArtifactStore, log *slog.Logger, payload int, perSession, queueLimit int64) *logWriter {
 	return &logWriter{
 		store: store, log: log, payload: payload, perSession: perSession, queueLimit: queueLimit,
-		q:        make(chan bb.CDPExchange, 4096),
+		wake:     make(chan struct{}, 1),
 		flushes:  make(chan flushReq),
 		dropped:  make(map[string]int),
 		sessions: make(map[string]*logState),
@@ -66,23 +75,32 @@ func newLogWriter(store bb.ArtifactStore, log *slog.Logger, payload int, perSess
 
 func (w *logWriter) enqueue(ex bb.CDPExchange) {
 	n := int64(len(ex.Request) + len(ex.Response))
-	if w.queued.Add(n) > w.queueLimit {
-		w.queued.Add(-n)
-		w.drop(ex.SessionID)
+	w.mu.Lock()
+	if w.queued+n > w.queueLimit || len(w.q) >= maxQueued {
+		w.dropped[ex.SessionID]++
+		w.mu.Unlock()
 		return
 	}
-	select {
-	case w.q <- ex:
-	default:
-		w.queued.Add(-n)
-		w.drop(ex.SessionID)
+	w.q = append(w.q, ex)
+	w.queued += n
+	poke := len(w.q) == 1 || len(w.q) == writeEarly
+	w.mu.Unlock()
+	if poke {
+		select {
+		case w.wake <- struct{}{}:
+		default: // already poked
+		}
 	}
 }
 
-func (w *logWriter) drop(sessionID string) {
+// take swaps the queue for an empty one and returns what was queued.
+func (w *logWriter) take() []bb.CDPExchange {
 	w.mu.Lock()
-	w.dropped[sessionID]++
+	q := w.q
+	w.q, w.spare = w.spare[:0], nil
+	w.queued = 0
 	w.mu.Unlock()
+	return q
 }
 
 // flush waits until everything queued so far is written (or ctx ends).
@@ -104,49 +122,38 @@ const batchDelay = 100 * time.Millisecond
 
 // run writes until ctx is cancelled, then writes what is queued and returns.
 func (w *logWriter) run(ctx context.Context) {
-	const maxBatch = 512
 	var batch []bb.SessionLog
 	var backoff time.Duration // of the retries of batch; 0 after a write went through
 	for {
 		var req *flushReq
 		if len(batch) == 0 { // else a batch kept for a retry is written now
 			select {
-			case ex := <-w.q:
-				batch = w.add(batch, ex)
+			case <-w.wake:
+				// Gather for a moment: one transaction for many entries costs the store
+				// far less than one each. Readers flush first, so they never wait for it.
+				t := time.NewTimer(batchDelay)
+				select {
+				case r := <-w.flushes:
+					req = &r
+				case <-w.wake: // writeEarly reached
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
 			case r := <-w.flushes:
 				req = &r
 			case <-ctx.Done():
 			}
 		}
-		// Gather for a moment: one transaction for many entries costs the store far
-		// less than one each. Readers flush first, so they never wait for it.
-		if req == nil && ctx.Err() == nil {
-			t := time.NewTimer(batchDelay)
-		gather:
-			for len(batch) < maxBatch {
-				select {
-				case ex := <-w.q:
-					batch = w.add(batch, ex)
-				case r := <-w.flushes:
-					req = &r
-					break gather
-				case <-ctx.Done():
-					break gather
-				case <-t.C:
-					break gather
-				}
+		// A batch kept for a retry takes more only up to maxQueued entries; beyond, the
+		// queue fills and its drops are counted and marked (addDrops).
+		if len(batch) < maxQueued {
+			q := w.take()
+			for i := range q {
+				batch = w.add(batch, q[i])
 			}
-			t.Stop()
-		}
-		// Take what else is queued.
-	drain:
-		for len(batch) < maxBatch || req != nil || ctx.Err() != nil {
-			select {
-			case ex := <-w.q:
-				batch = w.add(batch, ex)
-			default:
-				break drain
-			}
+			clear(q) // no references to written copies
+			w.spare = q[:0]
 		}
 		batch = w.addDrops(batch)
 		keep := false
@@ -156,7 +163,7 @@ func (w *logWriter) run(ctx context.Context) {
 				w.log.Error("write session logs", "entries", len(batch), "err", err)
 				// The store cannot take writes now (the database restarting): keep the
 				// batch and try again, while the queue holds what comes next; what it
-				// cannot hold is counted and marked (addDrops), never silently lost.
+				// cannot hold is counted and marked, never silently lost.
 				keep = bb.RetryOf(err) && ctx.Err() == nil
 			}
 			cancel()
@@ -230,7 +237,6 @@ func (w *logWriter) addDrops(batch []bb.SessionLog) []bb.SessionLog {
 
 // add decodes ex into a SessionLog and appends it, unless the session's limit is spent.
 func (w *logWriter) add(batch []bb.SessionLog, ex bb.CDPExchange) []bb.SessionLog {
-	w.queued.Add(-int64(len(ex.Request) + len(ex.Response)))
 	st := w.sessions[ex.SessionID]
 	if st == nil {
 		st = &logState{pages: map[string]int{"": 0}}
@@ -276,32 +282,18 @@ type frameIDs struct {
 }
 
 // decodeLogMessage turns a copied CDP message into a LogMessage: field ("params" or
-// "result") becomes the body; an error response's body is {"error":…}.
+// "result") becomes the body; an error response's body is {"error":…}. The body is
+// a part of raw, which the caller gives up (logbody.go reads it without copies).
 func decodeLogMessage(raw []byte, size int, at time.Time, field string) (*bb.LogMessage, frameIDs) {
 	m := &bb.LogMessage{Timestamp: at}
-	var ids frameIDs
 	if len(raw) < size {
 		m.Raw = cutUTF8(raw) + bb.TruncationMarker
 		m.Body = truncatedBody(size)
-		return m, ids
+		return m, frameIDs{}
 	}
 	m.Raw = string(raw)
-	var msg map[string]json.RawMessage
-	if json.Unmarshal(raw, &msg) != nil {
-		m.Body = json.RawMessage(`{}`)
-		return m, ids
-	}
-	body := msg[field]
-	if e, ok := msg["error"]; ok && field == "result" {
-		body = append(append([]byte(`{"error":`), e...), '}')
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		body = []byte(`{}`)
-	}
-	m.Body = body
-	_ = json.Unmarshal(body, &ids) // best effort: ids are optional (spec §2.6)
-	return m, ids
+	m.Body = logBody(raw, field)
+	return m, bodyFrameIDs(m.Body)
 }
 
 // cutUTF8 returns b as a string without a trailing incomplete UTF-8 sequence.

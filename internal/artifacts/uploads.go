@@ -72,11 +72,13 @@ func (a *Service) Upload(ctx context.Context, projectID, id, filename string, r 
 	if !bb.ValidBlobKey(key) {
 		return "", bb.Errorf(bb.CodeInvalid, "the uploaded file's name is not allowed")
 	}
-	if _, err := a.cfg.Blobs.Put(ctx, key, &limitReader{r: r, left: a.cfg.UploadLimit}); errors.Is(err, errTooLarge) {
+	n, err := a.cfg.Blobs.Put(ctx, key, &limitReader{r: r, left: a.cfg.UploadLimit})
+	if errors.Is(err, errTooLarge) {
 		return "", bb.Errorf(bb.CodeTooLarge, "the uploaded file must not be larger than %d bytes", a.cfg.UploadLimit)
 	} else if err != nil {
 		return "", fmt.Errorf("store upload: %w", err)
 	}
+	lr.noteBlob(key, n)
 	if err := a.materialize(ctx, key, lr, name); err != nil {
 		return "", fmt.Errorf("place upload in the session: %w", err)
 	}

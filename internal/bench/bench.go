@@ -19,33 +19,39 @@ import (
 
 // benchConfig holds the flags of `browserd bench`.
 type benchConfig struct {
-	quick        bool
-	write        bool
-	out          string
-	tmpDir       string
-	chromePath   string
-	profileDir   string
-	rounds       int
-	heavyRounds  int
-	createN      int
-	lifecycleN   int
-	rttCalls     int
-	rttWarmup    int
-	shots        int
-	shotHeight   int
-	apiConc      int
-	apiDur       time.Duration
-	burst        int
-	burstGetters int
-	density      int
-	densityMax   int
-	densityStep  int
-	settle       time.Duration
-	minFreeMiB   int
-	poolSize     int
-	maxLaunches  int
-	serverArgs   []string
-	phases       map[string]bool // nil: all
+	quick         bool
+	write         bool
+	out           string
+	tmpDir        string
+	chromePath    string
+	profileDir    string
+	rounds        int
+	heavyRounds   int
+	createN       int
+	lifecycleN    int
+	rttCalls      int
+	rttWarmup     int
+	shots         int
+	shotHeight    int
+	apiConc       int
+	apiDur        time.Duration
+	burst         int
+	burstGetters  int
+	density       int
+	densityMax    int
+	densityStep   int
+	settle        time.Duration
+	minFreeMiB    int
+	poolSize      int
+	maxLaunches   int
+	clientsN      int
+	clientsRounds int
+	clientsPace   time.Duration
+	compatDir     string
+	clientsJSON   string
+	node          string
+	serverArgs    []string
+	phases        map[string]bool // nil: all
 
 	args []string // as given, for the report
 }
@@ -54,7 +60,9 @@ const benchUsage = `Usage: browserd bench [flags]
 
 Starts its own browserd (temporary data dir, real Chromium, real SQLite, its own API key,
 127.0.0.1:0) and bare Chromium with the same flags, measures create latency, the full
-lifecycle, CDP round trips, screenshot throughput, density and API throughput, prints a
+lifecycle (also as users run it: the official SDK and playwright-core, from compat/'s
+npm packages, which the clients phase needs installed: npm ci --prefix compat), CDP round
+trips, screenshot throughput, density and API throughput, prints a
 table and writes it to docs/PERFORMANCE.md (between the bench markers; text outside
 them is kept). --quick runs a smoke-test sized version in well under a minute.
 
@@ -95,8 +103,14 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.minFreeMiB, "min-free", 2048, "unhealthy (and the ramp stops) below this MemAvailable, MiB")
 	fs.IntVar(&c.poolSize, "pool-size", 2, "warm pool size of the bench's server")
 	fs.IntVar(&c.maxLaunches, "max-launches", 2, "browsers starting at the same time at most")
+	fs.IntVar(&c.clientsN, "clients-n", 10, "clients phase: lifecycles per scenario per round (one block)")
+	fs.IntVar(&c.clientsRounds, "clients-rounds", 2, "clients phase: rounds over every scenario")
+	fs.DurationVar(&c.clientsPace, "clients-pace", 1500*time.Millisecond, "clients phase: pause between lifecycles of the paced scenarios (which run interleaved)")
+	fs.StringVar(&c.compatDir, "compat-dir", "", "clients phase: the compat suite's directory, with node_modules from `npm ci` (default: compat/ in the working directory or a parent)")
+	fs.StringVar(&c.node, "node", "node", "clients phase: the Node.js binary (20 or later)")
+	fs.StringVar(&c.clientsJSON, "clients-json", "", "clients phase: also write every lifecycle's steps (the script's JSON) to this file")
 	serverArgs := fs.String("server-args", "", "more `browserd serve` flags, space-separated (e.g. --record-sessions=false)")
-	phases := fs.String("phases", "", "comma-separated phases to run (create,lifecycle,cdp,api,burst,density); default all; the report then has empty rows")
+	phases := fs.String("phases", "", "comma-separated phases to run (create,lifecycle,clients,cdp,api,burst,density); default all; the report then has empty rows")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,21 +131,23 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]func(){
-			"write":         func() { c.write = false },
-			"rounds":        func() { c.rounds = 2 },
-			"heavy-rounds":  func() { c.heavyRounds = 1 },
-			"create-n":      func() { c.createN = 2 },
-			"lifecycle-n":   func() { c.lifecycleN = 1 },
-			"rtt-calls":     func() { c.rttCalls = 100 },
-			"rtt-warmup":    func() { c.rttWarmup = 20 },
-			"shots":         func() { c.shots = 1 },
-			"shot-height":   func() { c.shotHeight = 300 },
-			"api-conc":      func() { c.apiConc = 8 },
-			"api-duration":  func() { c.apiDur = 300 * time.Millisecond },
-			"burst":         func() { c.burst = 4 },
-			"burst-getters": func() { c.burstGetters = 2 },
-			"density":       func() { c.density = 2 },
-			"settle":        func() { c.settle = 300 * time.Millisecond },
+			"write":          func() { c.write = false },
+			"rounds":         func() { c.rounds = 2 },
+			"heavy-rounds":   func() { c.heavyRounds = 1 },
+			"create-n":       func() { c.createN = 2 },
+			"lifecycle-n":    func() { c.lifecycleN = 1 },
+			"rtt-calls":      func() { c.rttCalls = 100 },
+			"rtt-warmup":     func() { c.rttWarmup = 20 },
+			"shots":          func() { c.shots = 1 },
+			"shot-height":    func() { c.shotHeight = 300 },
+			"api-conc":       func() { c.apiConc = 8 },
+			"api-duration":   func() { c.apiDur = 300 * time.Millisecond },
+			"burst":          func() { c.burst = 4 },
+			"burst-getters":  func() { c.burstGetters = 2 },
+			"density":        func() { c.density = 2 },
+			"settle":         func() { c.settle = 300 * time.Millisecond },
+			"clients-n":      func() { c.clientsN = 1 },
+			"clients-rounds": func() { c.clientsRounds = 1 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -143,7 +159,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	for name, v := range map[string]int{"rounds": c.rounds, "heavy-rounds": c.heavyRounds, "create-n": c.createN,
 		"lifecycle-n": c.lifecycleN, "rtt-calls": c.rttCalls, "shots": c.shots, "api-conc": c.apiConc,
 		"burst": c.burst, "burst-getters": c.burstGetters, "density": c.density, "shot-height": c.shotHeight, "density-step": c.densityStep,
-		"max-launches": c.maxLaunches} {
+		"max-launches": c.maxLaunches, "clients-n": c.clientsN, "clients-rounds": c.clientsRounds} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s must be at least 1", name))
 		}
@@ -151,8 +167,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	if c.poolSize < 1 {
 		errs = append(errs, errors.New("pool-size must be at least 1 (warm creates need the pool)"))
 	}
-	if c.rttWarmup < 0 || c.minFreeMiB < 0 || c.apiDur <= 0 || c.settle < 0 {
-		errs = append(errs, errors.New("rtt-warmup, min-free and settle must not be negative, api-duration positive"))
+	if c.rttWarmup < 0 || c.minFreeMiB < 0 || c.apiDur <= 0 || c.settle < 0 || c.clientsPace < 0 {
+		errs = append(errs, errors.New("rtt-warmup, min-free, settle and clients-pace must not be negative, api-duration positive"))
 	}
 	if c.densityMax != 0 && c.densityMax < c.density {
 		errs = append(errs, errors.New("density-max must be 0 or at least density"))
@@ -161,7 +177,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 }
 
 // benchPhaseNames are the phases in the order they run.
-var benchPhaseNames = []string{"create", "lifecycle", "cdp", "api", "burst", "density"}
+var benchPhaseNames = []string{"create", "lifecycle", "clients", "cdp", "api", "burst", "density"}
 
 // Run runs `browserd bench args…`: it starts browserd in-process (server.Main) and bare
 // Chromium, measures both, prints the table to stdout and writes the report (unless
@@ -230,6 +246,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 	}{
 		{"create", r.createPhase},
 		{"lifecycle", r.lifecyclePhase},
+		{"clients", r.clientsPhase},
 		{"cdp", r.cdpPhase},
 		{"api", r.apiPhase},
 		{"burst", r.burstPhase},
@@ -304,6 +321,7 @@ type benchRun struct {
 
 	create    benchCreateResult
 	lifecycle benchLifecycleResult
+	clients   benchClientsResult
 	cdp       benchCDPResult
 	api       benchAPIResult
 	burst     benchBurstResult

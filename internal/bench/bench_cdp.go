@@ -166,6 +166,7 @@ type benchPages struct {
 	srv  *http.Server
 	done chan error
 	base string
+	site benchSite // the clients phase's pages (bench_clients_site.go)
 }
 
 const benchSmallPage = `<!doctype html><html><head><meta charset="utf-8"><title>bench</title></head>
@@ -201,6 +202,7 @@ func startBenchPages(tallHeight int) (*benchPages, error) {
 	mux.HandleFunc("GET /tall", page(fmt.Sprintf(benchTallPage, tallHeight)))
 	p := &benchPages{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		done: make(chan error, 1), base: "http://" + ln.Addr().String()}
+	p.site.register(mux)
 	go func() { p.done <- p.srv.Serve(ln) }() // ends in close, which reads done
 	return p, nil
 }

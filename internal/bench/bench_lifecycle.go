@@ -9,9 +9,12 @@ import (
 	"github.com/browserd/browserd/internal/chrome"
 )
 
-// benchColdBody asks for a viewport the warm pool was not launched with, so the create
-// launches a browser while it waits: a cold create, with the pool still on.
-const benchColdBody = `{"browserSettings":{"viewport":{"width":1281,"height":721}}}`
+// benchColdBody asks for a viewport the warm pool has no browser for, so the create
+// launches a browser while it waits: a cold create, with the pool still on. Each n gives
+// another viewport, as the pool keeps browsers for viewports creates asked for lately.
+func benchColdBody(n int) string {
+	return fmt.Sprintf(`{"browserSettings":{"viewport":{"width":%d,"height":721}}}`, 1281+n%500)
+}
 
 // benchPct holds per-round percentiles of a latency, in ms (or µs where noted).
 type benchPct struct{ p50, p90, p99 []float64 }
@@ -40,8 +43,9 @@ func (r *benchRun) createPhase(ctx context.Context) error {
 	}
 	for round := range r.cfg.rounds {
 		var warm, cold []time.Duration
-		for range r.cfg.createN {
-			for _, body := range []string{`{}`, benchColdBody} {
+		for i := range r.cfg.createN {
+			coldBody := benchColdBody(round*r.cfg.createN + i)
+			for _, body := range []string{`{}`, coldBody} {
 				if err := r.srv.waitPoolFull(ctx); err != nil {
 					return err
 				}
@@ -49,7 +53,7 @@ func (r *benchRun) createPhase(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				if body == benchColdBody {
+				if body == coldBody {
 					cold = append(cold, d)
 				} else {
 					warm = append(warm, d)

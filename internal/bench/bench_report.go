@@ -119,7 +119,9 @@ func (r *benchRun) rows() []benchRow {
 		le(benchRow{group: gl, metric: "ratio browserd / bare (p50, per round)", vals: l.ratio, unit: "×", prec: 2}, 0.35),
 		{group: gl, metric: "browserd steps: create / connect+attach / goto / release", text: steps(l.stepsBD)},
 		{group: gl, metric: "bare steps: launch / connect+attach / goto / kill", text: steps(l.stepsBare)},
-
+	}
+	rows = append(rows, r.clients.rows()...)
+	rows = append(rows,
 		us(gx, "Runtime.evaluate direct p50", x.direct.p50),
 		us(gx, "Runtime.evaluate direct p99", x.direct.p99),
 		us(gx, "via TCP pass-through p50", x.tcp.p50),
@@ -132,14 +134,14 @@ func (r *benchRun) rows() []benchRow {
 		le(benchRow{group: gx, metric: "relay CPU per round trip (gateway − direct)", vals: x.cpuRelay, unit: "µs", prec: 1}, 40),
 		us(gx, "via gateway, logSession false, p50", x.gwNoLog.p50),
 		benchRow{group: gx, metric: "relay CPU per round trip, logSession false", vals: x.cpuRelayNoLog, unit: "µs", prec: 1},
-		{group: gx, metric: "TCP pass-through CPU per round trip", vals: x.cpuTCP, unit: "µs", prec: 1},
-		{group: gx, metric: "bench client CPU per round trip (direct)", vals: x.cpuClient, unit: "µs", prec: 1},
-		{group: gx, metric: "full-page screenshot (PNG)", text: fmt.Sprintf("%s px, %.1f MB", x.shotPx, x.shotMB)},
-		{group: gx, metric: "screenshot throughput direct", vals: x.shotDirect, unit: "MB/s", prec: 1},
-		{group: gx, metric: "screenshot throughput via TCP pass-through", vals: x.shotTCP, unit: "MB/s", prec: 1},
-		{group: gx, metric: "screenshot throughput via gateway", vals: x.shotGW, unit: "MB/s", prec: 1},
+		benchRow{group: gx, metric: "TCP pass-through CPU per round trip", vals: x.cpuTCP, unit: "µs", prec: 1},
+		benchRow{group: gx, metric: "bench client CPU per round trip (direct)", vals: x.cpuClient, unit: "µs", prec: 1},
+		benchRow{group: gx, metric: "full-page screenshot (PNG)", text: fmt.Sprintf("%s px, %.1f MB", x.shotPx, x.shotMB)},
+		benchRow{group: gx, metric: "screenshot throughput direct", vals: x.shotDirect, unit: "MB/s", prec: 1},
+		benchRow{group: gx, metric: "screenshot throughput via TCP pass-through", vals: x.shotTCP, unit: "MB/s", prec: 1},
+		benchRow{group: gx, metric: "screenshot throughput via gateway", vals: x.shotGW, unit: "MB/s", prec: 1},
 		ge(benchRow{group: gx, metric: "gateway / direct throughput", vals: x.shotRatio, unit: "%", prec: 0}, 95),
-	}
+	)
 	base := benchDensityLevel{}
 	if len(d.levels) > 0 {
 		base = d.levels[0]
@@ -253,6 +255,15 @@ func (r *benchRun) markdown(rows []benchRow) string {
 	p("three paths in turn: Chromium's DevTools socket, a TCP pass-through in this process, and the gateway.\n")
 	p("Relay CPU is this process's CPU during the gateway loop minus during the direct loop, per round trip.\n")
 	p("The API load generator runs in the same process as the server and shares its %d cores.\n", m.cores)
+	p("The %s rows come from compat/bench-clients.mjs (node, the compat suite's pinned playwright-core and\n", benchClientsGroup)
+	p("SDK): SDK create → connectOverCDP → goto on the context's page → goto another page in the same tab →\n")
+	p("browser.close() → SDK release; each page loads a script and an image from 127.0.0.1. Back-to-back runs a\n")
+	p("block of lifecycles without pauses after the pool is full; the paced scenarios run as one block, one\n")
+	p("lifecycle of each in turn, --clients-pace apart, so that the machine's load weighs on each alike. The\n")
+	p("proxy is an HTTP forward proxy on 127.0.0.1 in this process; bare Chromium is Playwright's launch of the\n")
+	p("server's binary with its flags (those Playwright sets itself left out; Chromium keeps the last\n")
+	p("--disable-features, so the server's list replaces Playwright's) → newPage → the same gotos → close.\n")
+	p("Their percentiles are over every lifecycle of every round (not medians of rounds).\n")
 	return b.String()
 }
 

@@ -237,10 +237,10 @@ func benchParsePoolMetrics(r io.Reader) (benchPoolStats, error) {
 	var st benchPoolStats
 	found := 0
 	series := map[string]*int64{
-		`browserd_pool_browsers{state="ready"}`:     &st.ready,
-		`browserd_pool_browsers{state="launching"}`: &st.launching,
-		`browserd_pool_takes_total{result="hit"}`:   &st.hits,
-		`browserd_pool_takes_total{result="miss"}`:  &st.misses,
+		`browserd_pool_browsers{shelf="default",state="ready"}`:     &st.ready,
+		`browserd_pool_browsers{shelf="default",state="launching"}`: &st.launching,
+		`browserd_pool_takes_total{result="hit"}`:                   &st.hits,
+		`browserd_pool_takes_total{result="miss"}`:                  &st.misses,
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -23,7 +23,8 @@ func TestBenchQuick(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "PERFORMANCE.md")
 	var stdout bytes.Buffer
-	args := []string{"--quick", "--write", "--out", out, "--tmp-dir", tmp}
+	// The clients phase (node and the npm clients) has its own test, TestBenchClients.
+	args := []string{"--quick", "--write", "--out", out, "--tmp-dir", tmp, "--phases", "create,lifecycle,cdp,api,burst,density"}
 	if err := Run(t.Context(), args, &stdout, t.Output(), "test"); err != nil {
 		t.Fatalf("browserd bench %s: %v; stdout:\n%s", strings.Join(args, " "), err, stdout.String())
 	}
@@ -34,9 +35,13 @@ func TestBenchQuick(t *testing.T) {
 	}
 	report := string(data)
 	var rows int
+	clients := false
 	for line := range strings.SplitSeq(report, "\n") {
+		if strings.HasPrefix(line, "### ") {
+			clients = line == "### "+benchClientsGroup
+		}
 		cells := strings.Split(line, " | ")
-		if len(cells) != 5 || strings.HasPrefix(line, "| metric") || strings.HasPrefix(line, "| ---") {
+		if clients || len(cells) != 5 || strings.HasPrefix(line, "| metric") || strings.HasPrefix(line, "| ---") {
 			continue
 		}
 		rows++
@@ -195,8 +200,10 @@ func FuzzBenchParseStat(f *testing.F) {
 func TestBenchParsePoolMetrics(t *testing.T) {
 	const full = `# HELP browserd_pool_browsers Browsers of the warm pool.
 # TYPE browserd_pool_browsers gauge
-browserd_pool_browsers{state="launching"} 1
-browserd_pool_browsers{state="ready"} 2
+browserd_pool_browsers{shelf="default",state="launching"} 1
+browserd_pool_browsers{shelf="default",state="ready"} 2
+browserd_pool_browsers{shelf="keyed",state="launching"} 3
+browserd_pool_browsers{shelf="keyed",state="ready"} 4
 browserd_pool_takes_total{result="hit"} 17
 browserd_pool_takes_total{result="miss"} 3
 browserd_sessions{project_id="p",status="RUNNING"} 4
@@ -220,7 +227,7 @@ browserd_sessions{project_id="p",status="RUNNING"} 4
 }
 
 func FuzzBenchParsePoolMetrics(f *testing.F) {
-	f.Add([]byte("browserd_pool_browsers{state=\"ready\"} 2\nbrowserd_pool_browsers{state=\"launching\"} 0\n"))
+	f.Add([]byte("browserd_pool_browsers{shelf=\"default\",state=\"ready\"} 2\nbrowserd_pool_browsers{shelf=\"default\",state=\"launching\"} 0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := benchParsePoolMetrics(bytes.NewReader(data))
 		if err == nil && (st.ready < 0 || st.launching < 0 || st.hits < 0 || st.misses < 0) {

@@ -60,6 +60,10 @@ type Browser struct {
 
 	link    *link  // the sandbox's control channel and DevTools forwarder
 	release func() // gives back the uid and the forwarder's port, once stopped
+
+	fgMu       sync.Mutex // Foreground (priority.go)
+	background bool       // launched at background priority and not raised yet
+	nice       int        // the niceness Foreground raises to (Config.Nice)
 }
 
 var _ bb.ProfileBrowser = (*Browser)(nil)

@@ -43,7 +43,7 @@ func launchReady(t *testing.T, l *chrome.Launcher, opts bb.LaunchOptions) bb.Bro
 }
 
 // group returns the live, non-zombie processes of process group pgid.
-func group(t *testing.T, pgid int) []int {
+func group(t testing.TB, pgid int) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,8 +26,14 @@ var ErrNotFound = errors.New("chrome: no chromium binary found")
 const debianBinary = "/usr/lib/chromium/chromium"
 
 // leanFeatures removes the headless-invisible omnibox WebUI renderer and the spare
-// renderer: about 45 MiB and 80 ms less per browser (research §2).
-var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess"}
+// renderer: about 45 MiB and 80 ms less per browser (research §2). The spare renderer
+// would not make a warm browser's first navigation faster either: measured in
+// docs/PERFORMANCE.md, "Warm browsers".
+var leanFeatures = []string{"WebUIOmniboxPopup", "WebUIOmniboxAimPopup", spareRendererFeature}
+
+// spareRendererFeature is the Chromium feature that keeps a renderer process started
+// ahead of the navigation that will need one.
+const spareRendererFeature = "SpareRendererForSitePerProcess"
 
 // headlessFrameHeight is the height of the browser frame that new headless mode
 // subtracts from --window-size: with --window-size=W,H a page has innerHeight H-87
@@ -50,7 +57,8 @@ type Config struct {
 	// processes and threads inherit, so that the server keeps its share of the CPU when
 	// browsers take all of it (as root, CAP_SYS_NICE is dropped too: see niceCommand).
 	// 0 leaves the browsers at the server's priority; so does a machine without nice(1),
-	// with a warning.
+	// with a warning. A LaunchOptions.Background launch starts lower still (niceness 19
+	// and SCHED_IDLE) until Browser.Foreground raises it to Nice (priority.go).
 	Nice int
 	// Sandbox says how browsers are confined (sandbox.go); the zero value is the default.
 	Sandbox SandboxConfig
@@ -73,8 +81,15 @@ type Launcher struct {
 	log       *slog.Logger
 	grace     time.Duration
 	nice      []string // before bubblewrap: nice -n N, or nil
-	sandbox   *sandbox
-	ports     PortRegistry
+	niceness  int      // Config.Nice, what Foreground raises background browsers to
+	// background goes before bubblewrap for LaunchOptions.Background (priority.go);
+	// nil when background browsers could not be raised again.
+	background []string
+	// spare keeps Chromium's spare renderer (spareRendererFeature); only the
+	// measurements set it (export_test.go).
+	spare   bool
+	sandbox *sandbox
+	ports   PortRegistry
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -138,6 +153,18 @@ func New(cfg Config) (*Launcher, error) {
 	}
 	if cfg.Nice > 0 {
 		l.nice = niceCommand(cfg.Nice, l.log)
+	}
+	l.niceness = cfg.Nice
+	if len(l.nice) == 0 {
+		l.niceness = 0 // no nice(1): browsers run at the server's niceness
+	}
+	if canRaise(l.niceness) {
+		l.background = backgroundCommand(true, l.log)
+	} else {
+		l.log.Info("background launches run at normal priority: raising them later needs CAP_SYS_NICE or RLIMIT_NICE", "nice", l.niceness)
+	}
+	if len(l.background) == 0 {
+		l.background = nil
 	}
 	for _, a := range cfg.ExtraArgs {
 		if confinementFlag(a) {
@@ -231,7 +258,9 @@ func unwrapDebian(p string) string {
 
 // Launch starts a browser for opts in RunDir/<SessionID>. The process belongs to ctx:
 // when ctx is cancelled the browser is closed. Launch does not wait for the browser; call
-// WaitReady.
+// WaitReady. With opts.Background the browser starts at the lowest CPU priority when
+// CanBackground, and at Config.Nice otherwise; either way its Foreground gives it
+// Config.Nice.
 func (l *Launcher) Launch(ctx context.Context, opts bb.LaunchOptions) (bb.Browser, error) {
 	return l.launch(ctx, opts)
 }
@@ -312,7 +341,11 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 		return nil, err
 	}
 	defer sb.closeFiles() // bubblewrap has its copies once started
-	argv := append(append([]string(nil), l.nice...), l.sandbox.bwrap)
+	prefix, background := l.nice, opts.Background && l.background != nil
+	if background {
+		prefix = l.background
+	}
+	argv := append(append([]string(nil), prefix...), l.sandbox.bwrap)
 	argv = append(argv, sb.args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// A relative download path ("downloads", as Browserbase clients send it) resolves
@@ -360,7 +393,9 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 			l.sandbox.uids.put(uid)
 		}
 	}
-	return newBrowser(ctx, cmd, r, dir, l.grace, log, k, release), nil
+	b := newBrowser(ctx, cmd, r, dir, l.grace, log, k, release)
+	b.background, b.nice = background, l.niceness
+	return b, nil
 }
 
 // args returns Chromium's command line after the binary: research §2 BASE + LEAN, the
@@ -394,6 +429,9 @@ func (l *Launcher) args(udd string, opts bb.LaunchOptions) []string {
 	}
 	// Chromium keeps only the last --disable-features, so ours are merged into the caller's.
 	disabled := append([]string(nil), leanFeatures...)
+	if l.spare {
+		disabled = slices.DeleteFunc(disabled, func(f string) bool { return f == spareRendererFeature })
+	}
 	for _, a := range append(append([]string(nil), l.extraArgs...), opts.Args...) {
 		if confinementFlag(a) {
 			continue // the sandbox decides these (sandbox.go)

@@ -42,6 +42,22 @@ func New(dir string) (*Store, error) {
 	return &Store{root: root}, nil
 }
 
+// Existing returns a Store on the existing directory dir without touching it: New
+// removes unfinished writes, which a running server may be making. For readers beside
+// a server (browserd admin migrate-blobs).
+func Existing(dir string) (*Store, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fsblob: %w", err)
+	}
+	if fi, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("fsblob: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("fsblob: %s is not a directory", root)
+	}
+	return &Store{root: root}, nil
+}
+
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
 
@@ -101,6 +117,9 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, bb.Errorf(bb.CodeNotFound, "blob %q not found", key)
@@ -116,6 +135,9 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // List walks the directory that holds prefix's keys.
 func (s *Store) List(ctx context.Context, prefix string) ([]bb.BlobInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	dir := prefix
 	if i := strings.LastIndexByte(dir, '/'); i >= 0 {
 		dir = dir[:i]
@@ -179,6 +201,9 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	}
 	p, err := s.path(dir)
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(p); err != nil {

@@ -29,7 +29,7 @@ func (fakeNode) LiveUsage() []bb.SessionUsage {
 	return []bb.SessionUsage{{SessionID: "s1", ProjectID: "p1", Usage: bb.Usage{CPU: 1500 * time.Millisecond, Memory: 100 << 20}}}
 }
 func (fakeNode) PoolStats() bb.PoolStats {
-	return bb.PoolStats{Ready: 2, Launching: 1, Hits: 5, Misses: 3}
+	return bb.PoolStats{Ready: 3, Launching: 1, KeyedReady: 1, Hits: 5, Misses: 3}
 }
 func (fakeNode) Capacity() (int, int, bool) { return 3, 8, false }
 
@@ -73,8 +73,10 @@ func TestMetrics(t *testing.T) {
 		`browserd_sessions{project_id="p2",status="COMPLETED"} 7`,
 		`browserd_node_sessions 3`,
 		`browserd_node_capacity 8`,
-		`browserd_pool_browsers{state="ready"} 2`,
-		`browserd_pool_browsers{state="launching"} 1`,
+		`browserd_pool_browsers{shelf="default",state="ready"} 2`,
+		`browserd_pool_browsers{shelf="default",state="launching"} 1`,
+		`browserd_pool_browsers{shelf="keyed",state="ready"} 1`,
+		`browserd_pool_browsers{shelf="keyed",state="launching"} 0`,
 		`browserd_pool_takes_total{result="hit"} 5`,
 		`browserd_cdp_connections 4`,
 		`browserd_cdp_bytes_total{direction="client_to_browser"} 10`,

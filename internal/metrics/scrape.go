@@ -16,8 +16,8 @@ var (
 	nodeCapacityDesc = prometheus.NewDesc("browserd_node_capacity",
 		"Sessions this node may hold (--max-sessions).", nil, nil)
 	poolDesc = prometheus.NewDesc("browserd_pool_browsers",
-		"Browsers of the warm pool, by state (ready: waiting for a session; launching).",
-		[]string{"state"}, nil)
+		"Browsers of the warm pool, by state (ready: waiting for a session; launching) and shelf (default: the default launch options; keyed: the others creates asked for).",
+		[]string{"state", "shelf"}, nil)
 	poolTakesDesc = prometheus.NewDesc("browserd_pool_takes_total",
 		"Creates that asked the warm pool for a browser, by result (hit or miss).",
 		[]string{"result"}, nil)
@@ -66,8 +66,10 @@ func (s *scraper) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(nodeSessionsDesc, prometheus.GaugeValue, float64(used))
 		ch <- prometheus.MustNewConstMetric(nodeCapacityDesc, prometheus.GaugeValue, float64(capacity))
 		ps := n.PoolStats()
-		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(ps.Ready), "ready")
-		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(ps.Launching), "launching")
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(ps.Ready-ps.KeyedReady), "ready", "default")
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(ps.Launching-ps.KeyedLaunching), "launching", "default")
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(ps.KeyedReady), "ready", "keyed")
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(ps.KeyedLaunching), "launching", "keyed")
 		ch <- prometheus.MustNewConstMetric(poolTakesDesc, prometheus.CounterValue, float64(ps.Hits), "hit")
 		ch <- prometheus.MustNewConstMetric(poolTakesDesc, prometheus.CounterValue, float64(ps.Misses), "miss")
 		for _, u := range n.LiveUsage() {

@@ -120,6 +120,7 @@ func newChromeEnv(t testing.TB, dir string, cfg bb.ManagerConfig, wrap ...func(b
 	if e.m, err = bb.NewManager(cfg); err != nil {
 		t.Fatal(err)
 	}
+	e.svc.SetWarmPool(e.m)
 	if err := e.m.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -433,6 +434,75 @@ func TestContextLogin(t *testing.T) {
 	if err != nil || len(blobs) != 1 {
 		t.Errorf("snapshot blobs = %+v, %v; want exactly one", blobs, err)
 	}
+}
+
+// TestContextWarm checks that the warm pool serves sessions on a context with the
+// state they must see: a browser launched ahead with the context's current snapshot,
+// replaced when a session writes a newer one back, closed when the context is deleted.
+func TestContextWarm(t *testing.T) {
+	srv := site(t)
+	e := newChromeEnv(t, "", bb.ManagerConfig{Pool: bb.PoolConfig{Size: 1, Keyed: 2}})
+	c := e.newContext(t)
+	waitPool := func(what string, ready int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for e.m.PoolStats().Ready != ready || e.m.PoolStats().Launching != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: pool %+v; want %d ready", what, e.m.PoolStats(), ready)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitPool("the pool fills", 1)
+
+	// A context without a snapshot starts like any browser: from the pool.
+	s, p := e.start(t, withContext(c.ID, true))
+	if st := e.m.PoolStats(); st.Hits != 1 {
+		t.Errorf("create on a new context: pool %+v; want a hit", st)
+	}
+	logIn(t, p, srv.URL, "alice")
+	e.release(t, s, p)
+	saved := e.waitSnapshot(t, c.ID, "")
+	// The write-back makes the pool launch a browser from the new snapshot.
+	waitPool("a warm browser from the snapshot", 2)
+
+	s, p = e.start(t, withContext(c.ID, false))
+	if st := e.m.PoolStats(); st.Hits != 2 {
+		t.Errorf("create on the saved context: pool %+v; want a second hit", st)
+	}
+	if got, want := whoami(t, p, srv.URL), loggedInAs("alice"); got != want {
+		t.Errorf("a warm session on the context sees %q; want %q", got, want)
+	}
+	logIn(t, p, srv.URL, "mallory") // persist:false: not written back
+	e.release(t, s, p)
+	waitPool("the context's browser is replaced", 2)
+
+	s, p = e.start(t, withContext(c.ID, true))
+	if st := e.m.PoolStats(); st.Hits != 3 {
+		t.Errorf("third create on the context: pool %+v; want a third hit", st)
+	}
+	if got, want := whoami(t, p, srv.URL), loggedInAs("alice"); got != want {
+		t.Errorf("after a persist:false session a warm browser has %q; want %q", got, want)
+	}
+	if got := e.context(t, c.ID); got.Snapshot != saved.Snapshot {
+		t.Errorf("persist:false changed the context: %q; want %q", got.Snapshot, saved.Snapshot)
+	}
+	logIn(t, p, srv.URL, "carol")
+	e.release(t, s, p)
+	e.waitSnapshot(t, c.ID, saved.Snapshot)
+	waitPool("a warm browser from carol's snapshot", 2)
+	s, p = e.start(t, withContext(c.ID, false))
+	if got, want := whoami(t, p, srv.URL), loggedInAs("carol"); got != want {
+		t.Errorf("after a write-back a warm browser has %q; want %q", got, want)
+	}
+	e.release(t, s, p)
+	waitPool("the context's browser is replaced", 2)
+
+	// Deleting the context closes its warm browser at once.
+	if err := e.svc.DeleteContext(context.Background(), e.p.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitPool("the deleted context's browser is closed", 1)
 }
 
 // wantEnded waits until the session has ended with status.

@@ -93,44 +93,32 @@ func (s *Service) DeleteContext(ctx context.Context, keyProjectID, id string) er
 	} else if err != nil {
 		return err
 	}
+	if w := s.warm; w != nil { // its data must not linger in warm browsers
+		w.FilesGone(contextFilesKey(id))
+	}
 	if err := s.cfg.Blobs.DeletePrefix(ctx, "contexts/"+id+"/"); err != nil {
 		return fmt.Errorf("delete snapshots of context %s: %w", id, err)
 	}
 	return nil
 }
 
-// restoreContext unpacks the context's current snapshot into <dir>/profile and returns
-// that directory, or "" when the context has no snapshot yet. A snapshot replaced (and
-// deleted) between reading the pointer and opening it is retried with the new pointer.
-func (s *Service) restoreContext(ctx context.Context, projectID, id, dir string) (string, error) {
-	for attempt := 0; ; attempt++ {
-		c, err := s.projectContext(ctx, projectID, id)
-		if err != nil {
-			return "", err
-		}
-		if c.Snapshot == "" {
-			return "", nil
-		}
-		profile := filepath.Join(dir, "profile")
-		if err := os.RemoveAll(profile); err != nil {
-			return "", err
-		}
-		if err := os.Mkdir(profile, 0o700); err != nil {
-			return "", err
-		}
-		rc, err := s.cfg.Blobs.Open(ctx, c.Snapshot+snapshotBlob)
-		if bb.CodeOf(err) == bb.CodeNotFound && attempt < 3 {
-			continue
-		} else if err != nil {
-			return "", fmt.Errorf("open snapshot of context %s: %w", id, err)
-		}
-		err = readSnapshot(rc, s.cfg.SnapshotKey, id, profile)
-		rc.Close() // read-only
-		if err != nil {
-			return "", fmt.Errorf("restore context %s from %s: %w", id, c.Snapshot, err)
-		}
-		return profile, nil
+// restoreSnapshot unpacks a snapshot version of a context into <dir>/profile and
+// returns that directory.
+func (s *Service) restoreSnapshot(ctx context.Context, id, snapshot, dir string) (string, error) {
+	profile := filepath.Join(dir, "profile")
+	if err := os.Mkdir(profile, 0o700); err != nil {
+		return "", err
 	}
+	rc, err := s.cfg.Blobs.Open(ctx, snapshot+snapshotBlob)
+	if err != nil {
+		return "", fmt.Errorf("open snapshot of context %s: %w", id, err)
+	}
+	err = readSnapshot(rc, s.cfg.SnapshotKey, id, profile)
+	rc.Close() // read-only
+	if err != nil {
+		return "", fmt.Errorf("restore context %s from %s: %w", id, snapshot, err)
+	}
+	return profile, nil
 }
 
 // saveContext writes the profile in dir as a new snapshot version of the context and

@@ -129,19 +129,19 @@ func (s *Service) DeleteExtension(ctx context.Context, keyProjectID, id string) 
 	} else if err != nil {
 		return err
 	}
+	if w := s.warm; w != nil {
+		w.FilesGone(extensionFilesKey(id))
+	}
 	if err := s.cfg.Blobs.DeletePrefix(ctx, e.Blob); err != nil {
 		return fmt.Errorf("delete extension %s: %w", id, err)
 	}
 	return nil
 }
 
-// unpackSessionExtension unpacks the extension into <dir>/extensions/<id> and returns
+// unpackExtensionFiles unpacks the extension into <dir>/extensions/<id> and returns
 // that directory.
-func (s *Service) unpackSessionExtension(ctx context.Context, projectID, id, dir string) (string, error) {
-	e, err := s.projectExtension(ctx, projectID, id)
-	if err != nil {
-		return "", err
-	}
+func (s *Service) unpackExtensionFiles(ctx context.Context, e *bb.Extension, dir string) (string, error) {
+	id := e.ID
 	rc, err := s.cfg.Blobs.Open(ctx, e.Blob+extensionZipKey)
 	if err != nil {
 		return "", fmt.Errorf("open extension %s: %w", id, err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,10 +30,11 @@ type run struct {
 	bb.NopPartRun
 	s         *Service
 	sessionID string
-	dir       string
+	projectID string
 	contextID string
 	persist   bool
-	done      chan struct{} // closed by Ended: the write-back is over (or skipped)
+	opts      bb.LaunchOptions // the session's launch, for a warm browser after a write-back
+	done      chan struct{}    // closed by Ended: the write-back is over (or skipped)
 }
 
 // Check checks that the context and extension a create request names exist in the
@@ -52,26 +53,26 @@ func (s *Service) Check(ctx context.Context, projectID string, req *bb.CreateSes
 	return nil
 }
 
-// Prepare gets a session's files ready before its browser launches: the context's
-// profile (after any write-back of the same context still running on this node) and
-// the unpacked extension, and sets opts.Profile and opts.Extensions. Either makes the
-// launch cold: a warm browser has neither. A session with neither has no run.
+// Prepare names the files a session's browser starts with: the context's profile (as
+// it is after any write-back of the same context still running on this node) and the
+// unpacked extension, as bb.LaunchFiles. They are made only for a cold launch; the warm
+// pool may instead hand out a browser it launched ahead with the same files (the same
+// snapshot version). A session with neither has no run.
 func (s *Service) Prepare(ctx context.Context, sess *bb.Session, _ *bb.CreateSessionRequest, opts *bb.LaunchOptions) (bb.PartRun, error) {
 	c := sess.Settings.Context
 	if c == nil && sess.ExtensionID == "" {
 		return nil, nil
 	}
-	r := &run{s: s, sessionID: sess.ID, dir: filepath.Join(s.cfg.WorkDir, sess.ID), done: make(chan struct{})}
+	r := &run{s: s, sessionID: sess.ID, projectID: sess.ProjectID, done: make(chan struct{})}
 	if c != nil {
 		r.contextID, r.persist = c.ID, c.Persist
-	}
-	if err := os.MkdirAll(r.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("session work dir: %w", err)
 	}
 	if err := s.prepare(ctx, sess, r, opts); err != nil {
 		r.Ended(ctx) // the Manager ends only the runs it got
 		return nil, err
 	}
+	r.opts = *opts // this part comes last: these are the session's launch options
+	r.opts.Files = slices.Clone(opts.Files)
 	return r, nil
 }
 
@@ -80,24 +81,81 @@ func (s *Service) prepare(ctx context.Context, sess *bb.Session, r *run, opts *b
 		if err := s.waitWriteBacks(ctx, r.contextID); err != nil {
 			return err
 		}
-		start := time.Now()
-		profile, err := s.restoreContext(ctx, sess.ProjectID, r.contextID, r.dir)
+		c, err := s.projectContext(ctx, sess.ProjectID, r.contextID)
 		if err != nil {
 			return err
 		}
-		opts.Profile = profile
-		if profile != "" {
-			s.log.Info("context restored", "session_id", sess.ID, "context_id", r.contextID, "took", time.Since(start))
+		if c.Snapshot != "" { // a context without one starts like any browser
+			opts.Files = append(opts.Files, s.contextFiles(c.ID, c.Snapshot))
 		}
 	}
 	if sess.ExtensionID != "" {
-		dir, err := s.unpackSessionExtension(ctx, sess.ProjectID, sess.ExtensionID, r.dir)
+		e, err := s.projectExtension(ctx, sess.ProjectID, sess.ExtensionID)
 		if err != nil {
 			return err
 		}
-		opts.Extensions = append(opts.Extensions, dir)
+		opts.Files = append(opts.Files, s.extensionFiles(e))
 	}
 	return nil
+}
+
+// contextFiles are the files of a launch from a context's snapshot version.
+func (s *Service) contextFiles(id, snapshot string) bb.LaunchFiles {
+	return bb.LaunchFiles{
+		Key:     contextFilesKey(id),
+		Version: snapshot,
+		Make: func(ctx context.Context) (string, []string, func(), error) {
+			dir, cleanup, err := s.launchDir()
+			if err != nil {
+				return "", nil, nil, err
+			}
+			start := time.Now()
+			profile, err := s.restoreSnapshot(ctx, id, snapshot, dir)
+			if err != nil {
+				return "", nil, cleanup, err
+			}
+			s.log.Info("context restored", "context_id", id, "snapshot", snapshot, "took", time.Since(start))
+			return profile, nil, cleanup, nil
+		},
+	}
+}
+
+// extensionFiles are the files of a launch with an extension.
+func (s *Service) extensionFiles(e *bb.Extension) bb.LaunchFiles {
+	return bb.LaunchFiles{
+		Key:     extensionFilesKey(e.ID),
+		Version: e.Blob,
+		Make: func(ctx context.Context) (string, []string, func(), error) {
+			dir, cleanup, err := s.launchDir()
+			if err != nil {
+				return "", nil, nil, err
+			}
+			out, err := s.unpackExtensionFiles(ctx, e, dir)
+			if err != nil {
+				return "", nil, cleanup, err
+			}
+			return "", []string{out}, cleanup, nil
+		},
+	}
+}
+
+func contextFilesKey(id string) string   { return "context " + id }
+func extensionFilesKey(id string) string { return "extension " + id }
+
+// launchDir makes a directory for one launch's files under WorkDir; cleanup removes it.
+func (s *Service) launchDir() (string, func(), error) {
+	if err := os.MkdirAll(s.cfg.WorkDir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("launch files dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(s.cfg.WorkDir, "launch-")
+	if err != nil {
+		return "", nil, fmt.Errorf("launch files dir: %w", err)
+	}
+	return dir, func() {
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Error("remove launch files dir", "dir", dir, "err", err)
+		}
+	}, nil
 }
 
 // waitWriteBacks waits until the sessions on this node that have ended and write back
@@ -171,11 +229,26 @@ func (r *run) save(ctx context.Context, b bb.Browser) error {
 	if err != nil {
 		return err
 	}
+	if w := r.s.warm; w != nil {
+		// Warm browsers of the old version are replaced, and one like this session's
+		// but from the new snapshot is launched: the next create on the context is
+		// likely to look like this one.
+		files := r.s.contextFiles(c.ID, c.Snapshot)
+		w.FilesChanged(files)
+		next := r.opts
+		next.Files = slices.Clone(next.Files)
+		if i := slices.IndexFunc(next.Files, func(f bb.LaunchFiles) bool { return f.Key == files.Key }); i >= 0 {
+			next.Files[i] = files
+		} else { // first in the order prepare gives, so the launch key is the same
+			next.Files = slices.Insert(next.Files, 0, files)
+		}
+		w.Prewarm(next)
+	}
 	r.s.log.Info("context saved", "session_id", r.sessionID, "context_id", r.contextID, "bytes", c.SnapshotSize, "took", time.Since(start))
 	return nil
 }
 
-// Ended removes the session's work dir and ends its write-back.
+// Ended ends the session's write-back.
 func (r *run) Ended(context.Context) {
 	wb := &r.s.writeBacks
 	wb.mu.Lock()
@@ -187,7 +260,4 @@ func (r *run) Ended(context.Context) {
 	}
 	wb.mu.Unlock()
 	close(r.done)
-	if err := os.RemoveAll(r.dir); err != nil {
-		r.s.log.Error("remove session work dir", "session_id", r.sessionID, "err", err)
-	}
 }

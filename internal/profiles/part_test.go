@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,10 +50,6 @@ func TestPartOrdering(t *testing.T) {
 	if err != nil || run == nil {
 		t.Fatalf("Prepare = %v, %v", run, err)
 	}
-	dir := filepath.Join(e.cfg.WorkDir, first.ID)
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("work dir: %v", err)
-	}
 	// A running session does not hold up a create on its context.
 	if r, err := e.svc.Prepare(ctx, partSession(e, c.ID, false), nil, &bb.LaunchOptions{}); err != nil {
 		t.Fatalf("Prepare beside a running session: %v", err)
@@ -91,8 +86,18 @@ func TestPartOrdering(t *testing.T) {
 	if err := <-second; err != nil {
 		t.Errorf("Prepare after the write-back: %v", err)
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("work dir after Ended: %v; want it gone", err)
+	if entries, _ := os.ReadDir(e.cfg.WorkDir); len(entries) != 0 {
+		t.Errorf("work dir after Ended holds %d entries; want none (files are made at launch)", len(entries))
+	}
+	// A create now starts from the snapshot just written.
+	var opts bb.LaunchOptions
+	if r, err := e.svc.Prepare(ctx, partSession(e, c.ID, false), nil, &opts); err != nil {
+		t.Fatal(err)
+	} else {
+		r.Ended(ctx)
+	}
+	if got, _ := e.db.Context(ctx, c.ID); len(opts.Files) != 1 || opts.Files[0].Version != got.Snapshot {
+		t.Errorf("Prepare after the write-back gave files %+v; want the snapshot %q", opts.Files, got.Snapshot)
 	}
 
 	// ERROR: no write-back.

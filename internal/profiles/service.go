@@ -64,7 +64,22 @@ type Service struct {
 	cancel context.CancelFunc
 
 	writeBacks writeBacks // part.go
+	warm       WarmPool   // set by SetWarmPool before sessions start; nil for none
 }
+
+// WarmPool keeps browsers launched ahead of demand, some with a context's profile or
+// an extension (the bb.Manager's warm pool). The Service tells it when such files
+// change or go, so that no create gets an old snapshot and no deleted context's data
+// lingers in a waiting browser.
+type WarmPool interface {
+	FilesChanged(bb.LaunchFiles)
+	FilesGone(key string)
+	Prewarm(bb.LaunchOptions)
+}
+
+// SetWarmPool connects the Service to the warm pool of the Manager it is a part of;
+// call it before the Manager's Reconcile (the Manager is created after its parts).
+func (s *Service) SetWarmPool(w WarmPool) { s.warm = w }
 
 // New checks cfg and returns a Service.
 func New(cfg Config) (*Service, error) {

@@ -7,7 +7,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,11 +46,14 @@ func newEnv(t *testing.T, l bb.Launcher, cfg profiles.Config) *testEnv {
 	if l == nil {
 		l = &chrometest.Launcher{}
 	}
-	blobs, err := fsblob.New(filepath.Join(t.TempDir(), "blobs"))
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Blobs == nil { // the local disk unless the test gives a store (S3)
+		blobs, err := fsblob.New(filepath.Join(t.TempDir(), "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Blobs = blobs
 	}
-	cfg.Store, cfg.Blobs, cfg.WorkDir = db, blobs, filepath.Join(t.TempDir(), "work")
+	cfg.Store, cfg.WorkDir = db, filepath.Join(t.TempDir(), "work")
 	cfg.SnapshotKey = bytes.Repeat([]byte{1}, profiles.SnapshotKeySize)
 	svc, err := profiles.New(cfg)
 	if err != nil {
@@ -268,10 +273,15 @@ func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 func TestSessionRefs(t *testing.T) {
 	var mu sync.Mutex
 	var launched []bb.LaunchOptions
+	var manifests []error // at launch: the launcher copies the files then
 	l := &chrometest.Launcher{OnLaunch: func(_ context.Context, opts bb.LaunchOptions) error {
 		mu.Lock()
 		defer mu.Unlock()
 		launched = append(launched, opts)
+		for _, dir := range opts.Extensions {
+			_, err := os.Stat(filepath.Join(dir, "manifest.json"))
+			manifests = append(manifests, err)
+		}
 		return nil
 	}}
 	e := newEnv(t, l, profiles.Config{})
@@ -315,18 +325,18 @@ func TestSessionRefs(t *testing.T) {
 	if opts.Profile != "" {
 		t.Errorf("Profile = %q; want none for a context without a snapshot", opts.Profile)
 	}
-	if len(opts.Extensions) != 1 {
+	if len(opts.Extensions) != 1 || len(manifests) != 1 {
 		t.Fatalf("Extensions = %q; want one dir", opts.Extensions)
 	}
-	if _, err := os.Stat(filepath.Join(opts.Extensions[0], "manifest.json")); err != nil {
-		t.Errorf("the extension dir has no manifest.json: %v", err)
+	if manifests[0] != nil {
+		t.Errorf("the extension dir had no manifest.json at launch: %v", manifests[0])
 	}
-	// Deleting the extension leaves the running session's copy alone.
+	// The launch's files are gone once the browser started (the launcher copied them).
+	if _, err := os.Stat(opts.Extensions[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the extension's launch files are still there after the launch: %v", err)
+	}
 	if err := e.svc.DeleteExtension(ctx, e.p.ID, ext.ID); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(opts.Extensions[0], "manifest.json")); err != nil {
-		t.Errorf("deleting the extension removed the session's copy: %v", err)
 	}
 	if _, err := e.m.ReleaseSession(ctx, e.p.ID, s.ID); err != nil {
 		t.Fatal(err)

@@ -20,10 +20,11 @@ const adminUsage = `Usage:
   browserd admin keys create --project ID [--name NAME] [--json]
   browserd admin keys list --project ID [--json]
   browserd admin migrate --from SQLITE-FILE --to postgres://USER:PASS@HOST:PORT/DB?sslmode=…
+  browserd admin migrate-blobs --from DATA-DIR --to s3://BUCKET[/PREFIX]?endpoint=…&region=…
 
-Every admin command but migrate takes --data-dir (env BROWSERD_DATA_DIR) or --database
-(env BROWSERD_DATABASE: a SQLite file or a postgres:// URL) and works on the database
-directly; it is safe while the server runs. migrate copies a SQLite database into
+The projects and keys commands take --data-dir (env BROWSERD_DATA_DIR) or --database
+(env BROWSERD_DATABASE: a SQLite file or a postgres:// URL) and work on the database
+directly; they are safe while the server runs. migrate copies a SQLite database into
 PostgreSQL (projects, API keys, settings, contexts, extensions, ended sessions with their
 logs); it may run again, copying only what is missing.
 `
@@ -35,6 +36,9 @@ logs); it may run again, copying only what is missing.
 func Admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "migrate" { // migrate.go: one word, its own flags
 		return adminMigrate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "migrate-blobs" { // migrateblobs.go: its own flags
+		return adminMigrateBlobs(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, adminUsage)

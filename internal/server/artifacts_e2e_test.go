@@ -100,7 +100,13 @@ var downloadName = regexp.MustCompile(`^report-\d{13}\.txt$`)
 // everything stays readable after the session ends.
 func TestArtifactsEndToEnd(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, t.TempDir(), defaultEnv(), "--upload-max-size", "1")
+	artifactsEndToEnd(t, defaultEnv())
+}
+
+// artifactsEndToEnd is TestArtifactsEndToEnd on a server with env and args (another
+// blob store: blobs_e2e_test.go). It returns the session's id.
+func artifactsEndToEnd(t *testing.T, env map[string]string, args ...string) string {
+	srv := startServer(t, t.TempDir(), env, append([]string{"--upload-max-size", "1"}, args...)...)
 	site := artifactSite(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -240,4 +246,5 @@ func TestArtifactsEndToEnd(t *testing.T) {
 	}
 	srv.release(t, testAPIKey, quiet.ID)
 	srv.stop(t)
+	return sess.ID
 }

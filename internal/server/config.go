@@ -38,6 +38,8 @@ type Config struct {
 	PoolSize        int
 	PoolMemoryMiB   int
 	PoolIdle        time.Duration
+	PoolKeyed       int
+	PoolKeyedIdle   time.Duration
 	MetricsToken    string         // bearer token for /metrics and /readyz details; "" = metrics off (ops.go)
 	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
 	Artifacts       ArtifactsFlags // artifacts.go
@@ -45,6 +47,10 @@ type Config struct {
 	Limits          LimitFlags     // limits.go
 	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
 	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
+	// BlobStore is --blob-store: "" keeps blobs in <data-dir>/blobs, s3://… in S3
+	// (blobs.go), with BlobCredentials from AWS_* (never a flag).
+	BlobStore       string
+	BlobCredentials BlobCredentials
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -63,6 +69,8 @@ func DefaultConfig() Config {
 		PoolSize:        2,
 		PoolMemoryMiB:   1024,
 		PoolIdle:        30 * time.Minute,
+		PoolKeyed:       2,
+		PoolKeyedIdle:   5 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 		Limits:          defaultLimitFlags(),     // limits.go
 		SessionDiskMax:  bb.DefaultSessionDiskMax,
@@ -88,6 +96,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f.str(&c.DataDir, "data-dir", "directory for the database, browser profiles and files")
 	// A secret: a PostgreSQL URL holds a password, which -help must not show.
 	f.secret(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db), or a PostgreSQL URL postgres://USER:PASS@HOST:PORT/DB?sslmode=disable to keep the state in PostgreSQL (README: Production storage)")
+	f.str(&c.BlobStore, "blob-store", "where recordings, downloads, uploads, context snapshots and extensions are kept: empty for <data-dir>/blobs, or s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=REGION with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (README: Production storage)")
 	f.str(&c.PublicURL, "public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host")
 	f.str(&c.ChromePath, "chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)")
 	f.str(&c.ChromeArgs, "chrome-args", "extra Chromium flags for every browser, space-separated (flags that would weaken the sandbox, such as --no-sandbox or --proxy-server, are ignored)")
@@ -102,6 +111,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f.num(&c.PoolSize, "pool-size", "warm pool: browsers kept launched ahead of demand; 0 turns the pool off")
 	f.num(&c.PoolMemoryMiB, "pool-memory", "warm pool: memory budget of the waiting browsers together, MiB; 0 = no budget")
 	f.dur(&c.PoolIdle, "pool-idle", "warm pool: empty it when no create took a browser for this time; 0 never")
+	f.num(&c.PoolKeyed, "pool-keyed", "warm pool: browsers kept, all together, for the other launch options creates asked for lately (a context, an extension, a viewport, an OS), each launched after a create asked for it; 0 keeps none")
+	f.dur(&c.PoolKeyedIdle, "pool-keyed-idle", "warm pool: close the browsers kept for a launch option no create asked for in this time (they may hold a context's data); 0 = pool-idle")
 	f.str(&c.LogFormat, "log-format", "text or json")
 	f.str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	f.secret(&c.MetricsToken, "metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off")
@@ -142,6 +153,7 @@ func (c *Config) Load(args []string, getenv func(string) string, usage io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	c.BlobCredentials = loadBlobCredentials(getenv) // blobs.go
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -175,8 +187,8 @@ func (c *Config) Validate() error {
 	if _, err := parseUpstreams(c.ProxyUpstream); err != nil { // setup.go
 		errs = append(errs, err)
 	}
-	if c.PoolSize < 0 || c.PoolMemoryMiB < 0 || c.PoolIdle < 0 {
-		errs = append(errs, errors.New("pool-size, pool-memory and pool-idle must not be negative"))
+	if c.PoolSize < 0 || c.PoolMemoryMiB < 0 || c.PoolIdle < 0 || c.PoolKeyed < 0 || c.PoolKeyedIdle < 0 {
+		errs = append(errs, errors.New("pool-size, pool-memory, pool-idle, pool-keyed and pool-keyed-idle must not be negative"))
 	}
 	if c.ConnectTimeout < 0 || c.IdleTimeout <= 0 || c.DisconnectGrace < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative (idle-timeout must be positive)"))
@@ -190,6 +202,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if err := c.validateBlobStore(); err != nil { // blobs.go
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go

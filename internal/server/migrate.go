@@ -16,22 +16,22 @@ import (
 	"github.com/browserd/browserd/internal/sqlite"
 )
 
-// migrateSource is what `admin migrate` reads: a SQLite database (*sqlite.DB).
-type migrateSource interface {
+// dbSource is what `admin migrate` reads: a SQLite database (*sqlite.DB).
+type dbSource interface {
 	Store
 	Settings(ctx context.Context) (map[string][]byte, error)
 	Contexts(ctx context.Context) ([]*bb.Context, error)
 	Extensions(ctx context.Context) ([]*bb.Extension, error)
 }
 
-// migrateTarget is what `admin migrate` writes: a PostgreSQL database (*postgres.DB).
-type migrateTarget interface {
+// dbTarget is what `admin migrate` writes: a PostgreSQL database (*postgres.DB).
+type dbTarget interface {
 	Store
 	ImportSessionLogs(ctx context.Context, logs []bb.SessionLog) (int, error)
 }
 
-// migrateLogPage is how many log rows migrate reads and writes at a time.
-const migrateLogPage = 1000
+// dbLogPage is how many log rows migrate reads and writes at a time.
+const dbLogPage = 1000
 
 // adminMigrate runs `browserd admin migrate --from FILE --to URL`.
 func adminMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,28 +68,28 @@ func adminMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer dst.Close()
-	return migrate(ctx, src, dst, stdout)
+	return migrateDB(ctx, src, dst, stdout)
 }
 
-// migrateCount is what migrate did with one kind of row.
-type migrateCount struct {
+// dbCount is what migrate did with one kind of row.
+type dbCount struct {
 	name            string
 	copied, present int
 }
 
-// migrate copies src into dst: settings, projects, API keys, contexts, extensions and
+// migrateDB copies src into dst: settings, projects, API keys, contexts, extensions and
 // ended sessions with their artifact state and logs, in that order (each row after what
 // it refers to). Rows dst has already (by id; logs by session and number) are left as
 // they are, so a second run copies nothing and an interrupted one can be run again.
 // Live sessions are not copied: their browsers ran on the SQLite server, whose next
 // start ends them. It prints a line per kind of row to out.
-func migrate(ctx context.Context, src migrateSource, dst migrateTarget, out io.Writer) error {
-	counts := map[string]*migrateCount{}
+func migrateDB(ctx context.Context, src dbSource, dst dbTarget, out io.Writer) error {
+	counts := map[string]*dbCount{}
 	var order []string
 	count := func(name string, copied bool) {
 		c := counts[name]
 		if c == nil {
-			c = &migrateCount{name: name}
+			c = &dbCount{name: name}
 			counts[name] = c
 			order = append(order, name)
 		}
@@ -194,7 +194,7 @@ func migrate(ctx context.Context, src migrateSource, dst migrateTarget, out io.W
 			return fmt.Errorf("session %s: %w", s.ID, err)
 		}
 		count("sessions", !found)
-		if err := migrateArtifacts(ctx, src, dst, s, count); err != nil {
+		if err := migrateDBArtifacts(ctx, src, dst, s, count); err != nil {
 			return fmt.Errorf("session %s: %w", s.ID, err)
 		}
 	}
@@ -209,8 +209,8 @@ func migrate(ctx context.Context, src migrateSource, dst migrateTarget, out io.W
 	return nil
 }
 
-// migrateArtifacts copies a session's artifact state (marked, purged) and its logs.
-func migrateArtifacts(ctx context.Context, src migrateSource, dst migrateTarget, s *bb.Session, count func(string, bool)) error {
+// migrateDBArtifacts copies a session's artifact state (marked, purged) and its logs.
+func migrateDBArtifacts(ctx context.Context, src dbSource, dst dbTarget, s *bb.Session, count func(string, bool)) error {
 	marked, purged, err := src.ArtifactsState(ctx, s.ID)
 	if err != nil || !marked {
 		return err
@@ -231,7 +231,7 @@ func migrateArtifacts(ctx context.Context, src migrateSource, dst migrateTarget,
 		return nil
 	}
 	for after := int64(0); ; {
-		logs, err := src.SessionLogs(ctx, s.ID, after, migrateLogPage)
+		logs, err := src.SessionLogs(ctx, s.ID, after, dbLogPage)
 		if err != nil || len(logs) == 0 {
 			return err
 		}

@@ -105,6 +105,7 @@ type readiness struct {
 	chrome     string
 	capacity   func() (used, max int, closed bool) // nil until watch
 	disk       func() (ok bool, detail string)     // the free-space floor (bb.Manager.DiskReady); nil until watch
+	blobs      func(ctx context.Context) check     // the blob store (blobs.go); nil: not checked
 	versionTTL time.Duration
 
 	vmu          sync.Mutex  // held while --version runs: concurrent probes wait for one run
@@ -188,6 +189,9 @@ func (r *readiness) check(ctx context.Context) readyResponse {
 		add("store", check{Detail: strings.TrimPrefix(r.storeKind+": ", ": ") + err.Error()})
 	} else {
 		add("store", check{OK: true, Detail: r.storeKind})
+	}
+	if r.blobs != nil {
+		add("blobs", r.blobs(ctx))
 	}
 	add("chromium", r.checkChrome(ctx))
 	if r.capacity == nil {

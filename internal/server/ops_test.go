@@ -220,8 +220,8 @@ func TestReadyz(t *testing.T) {
 		"--chrome-args", "--lang=fr-FR  --disable-sync")
 	code, r := readyz(t, srv.URL, testMetricsToken)
 	if code != http.StatusOK || !r.Ready || !r.Checks["store"].OK || !strings.HasPrefix(r.Checks["chromium"].Detail, "Chromium") ||
-		r.Checks["capacity"].Detail != "0 of 1 sessions" || len(r.Reasons) != 0 {
-		t.Fatalf("/readyz = %d %+v; want 200, ready, Chromium's version, 0 of 1 sessions", code, r)
+		r.Checks["capacity"].Detail != "0 of 1 sessions" || len(r.Reasons) != 0 || r.Checks["blobs"] != (check{OK: true, Detail: "fs: local disk"}) {
+		t.Fatalf("/readyz = %d %+v; want 200, ready, Chromium's version, 0 of 1 sessions, blobs on the local disk", code, r)
 	}
 
 	// At capacity the node is not ready for more sessions.

@@ -17,7 +17,6 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/cdpproxy"
 	"github.com/browserd/browserd/internal/chrome"
-	"github.com/browserd/browserd/internal/fsblob"
 	"github.com/browserd/browserd/internal/httpapi"
 	"github.com/browserd/browserd/internal/liveview"
 )
@@ -171,18 +170,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		return nil
 	})
-	blobs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
+	blobs, err := openBlobs(ctx, cfg, logger) // blobs.go: the data dir, or S3 behind a spool
 	if err != nil {
 		return err
 	}
-	art, err := newArtifacts(ctx, cfg, db, blobs, logger) // artifacts.go
+	// Closed after the artifacts: uploads what they wrote last.
+	m.onClose(blobs.close)
+	art, err := newArtifacts(ctx, cfg, db, blobs.artifacts, logger) // artifacts.go
 	if err != nil {
 		return fmt.Errorf("session artifacts: %w", err)
 	}
 	// Closed after the Manager: ending sessions write their logs and files.
 	m.onClose(func(context.Context) error { art.Close(); return nil })
-	m.onClose(m.stopHTTP)                                 // after the Manager, before the artifacts
-	prof, err := newProfiles(ctx, cfg, db, blobs, logger) // storage.go: contexts and extensions
+	m.onClose(m.stopHTTP) // after the Manager, before the artifacts
+	// storage.go: contexts and extensions
+	prof, err := newProfiles(ctx, cfg, db, blobs.profiles, logger)
 	if err != nil {
 		return err
 	}
@@ -196,6 +198,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	ops.ready.blobs = blobs.check
 	mgr, err := bb.NewManager(bb.ManagerConfig{
 		Observer: ops,
 		Setup:    setup,
@@ -215,6 +218,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Size:       cfg.PoolSize,
 			MaxMemory:  int64(cfg.PoolMemoryMiB) << 20,
 			IdleExpiry: cfg.PoolIdle,
+			Keyed:      cfg.PoolKeyed,
+			KeyedIdle:  cfg.PoolKeyedIdle,
 		},
 		Disk: bb.DiskConfig{ // disk.go
 			SessionMax: cfg.SessionDiskMax, MinFree: cfg.MinFreeDisk,
@@ -224,8 +229,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	art.SetRuns(mgr)     // a part finds its runs in the Manager, which takes its parts above
-	m.onClose(mgr.Close) // sessions end: browsers stop and the store records every end
+	art.SetRuns(mgr)      // a part finds its runs in the Manager, which takes its parts above
+	prof.SetWarmPool(mgr) // contexts written back or deleted replace or close warm browsers
+	m.onClose(mgr.Close)  // sessions end: browsers stop and the store records every end
 	// The profiles' work dir is emptied before the Manager reconciles.
 	if err := prof.Start(ctx); err != nil {
 		return fmt.Errorf("profiles: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	bb "github.com/browserd/browserd"
@@ -36,20 +37,49 @@ func (db *DB) ArtifactsState(ctx context.Context, sessionID string) (marked, pur
 	return true, purgedAt.Valid, nil
 }
 
-// AppendSessionLogs numbers and inserts logs in one transaction.
+// logChunk is the most logs one INSERT statement writes. A statement per log cost
+// more than the row itself: database/sql's and the driver's work per call, and with a
+// deadline a watcher goroutine per call. Smaller remainders go in halving chunks, so
+// at most log2(logChunk)+1 statements are ever prepared.
+const logChunk = 32
+
+// logColumnCount is the number of columns insertLogs binds per log.
+const logColumnCount = 13
+
+// insertLogs returns the INSERT statement text for n logs.
+func insertLogs(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO session_logs (session_id, seq, method, page_id, cdp_session_id, frame_id, loader_id,
+		request_body, request_raw, request_at, response_body, response_raw, response_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+// AppendSessionLogs numbers and inserts logs in one transaction, up to logChunk rows
+// per statement. The statements run without ctx's deadline: the transaction holds the
+// write lock, so they wait for nobody; ctx is checked between them and bounds BEGIN.
 func (db *DB) AppendSessionLogs(ctx context.Context, logs []bb.SessionLog) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	// Prepared on the write pool's one connection, so before the transaction takes it.
+	var stmts [logChunk + 1]*sql.Stmt
+	for n := logChunk; n > 0; n /= 2 {
+		if n <= len(logs) || n == 1 {
+			st, err := db.writes.stmt(ctx, insertLogs(n))
+			if err != nil || st == nil {
+				return unavailable(fmt.Errorf("append session logs: prepare: %w", err))
+			}
+			stmts[n] = st
+		}
+	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		next := map[string]int64{}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO session_logs (session_id, seq, method, page_id,
-			cdp_session_id, frame_id, loader_id, request_body, request_raw, request_at,
-			response_body, response_raw, response_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("append session logs: %w", err)
-		}
-		defer ins.Close()
 		for i := range logs {
 			l := &logs[i]
 			seq, ok := next[l.SessionID]
@@ -61,30 +91,70 @@ func (db *DB) AppendSessionLogs(ctx context.Context, logs []bb.SessionLog) error
 			}
 			seq++
 			next[l.SessionID] = seq
-			reqBody, reqRaw, reqAt := logColumns(l.Request)
-			resBody, resRaw, resAt := logColumns(l.Response)
-			_, err := ins.ExecContext(ctx, l.SessionID, seq, l.Method, l.PageID, l.CDPSessionID, l.FrameID, l.LoaderID,
-				reqBody, reqRaw, reqAt, resBody, resRaw, resAt)
+			l.Seq = seq
+		}
+		ictx := context.WithoutCancel(ctx)
+		args := make([]any, 0, logColumnCount*min(len(logs), logChunk))
+		for rest := logs; len(rest) > 0; {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("append session logs: %w", err)
+			}
+			n := logChunk
+			for n > len(rest) {
+				n /= 2
+			}
+			chunk := rest[:n]
+			rest = rest[n:]
+			args = args[:0]
+			for i := range chunk {
+				args = appendLogArgs(args, &chunk[i])
+			}
+			_, err := tx.StmtContext(ictx, stmts[n]).ExecContext(ictx, args...)
 			if errorCode(err) == codeForeignKey {
-				return bb.Errorf(bb.CodeNotFound, "session %q not found", l.SessionID)
+				return db.unknownLogSession(ictx, tx, chunk)
 			} else if err != nil {
 				return fmt.Errorf("append session logs: %w", err)
 			}
-			l.Seq = seq
 		}
 		return nil
 	})
 }
 
-func logColumns(m *bb.LogMessage) (body, raw sql.NullString, at sql.NullInt64) {
-	if m == nil {
-		return
+// unknownLogSession names a session of logs that does not exist, after an insert of
+// them failed on the foreign key.
+func (db *DB) unknownLogSession(ctx context.Context, tx *sql.Tx, logs []bb.SessionLog) error {
+	for i := range logs {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE id = ?`, logs[i].SessionID).Scan(&one)
+		if err == sql.ErrNoRows {
+			return bb.Errorf(bb.CodeNotFound, "session %q not found", logs[i].SessionID)
+		} else if err != nil {
+			return fmt.Errorf("append session logs: %w", err)
+		}
 	}
-	body = sql.NullString{String: string(m.Body), Valid: true}
-	if len(m.Body) == 0 {
-		body.String = "{}"
+	return bb.Errorf(bb.CodeNotFound, "a session of the logs was not found")
+}
+
+// appendLogArgs appends l's column values, in insertLogs' order, as plain values (nil
+// for NULL): no driver.Valuer to call per value.
+func appendLogArgs(args []any, l *bb.SessionLog) []any {
+	args = append(args, l.SessionID, l.Seq, l.Method, int64(l.PageID), l.CDPSessionID, l.FrameID, l.LoaderID)
+	for _, m := range []*bb.LogMessage{l.Request, l.Response} {
+		if m == nil {
+			args = append(args, nil, nil, nil)
+			continue
+		}
+		body := string(m.Body)
+		if body == "" {
+			body = "{}"
+		}
+		var at any
+		if !m.Timestamp.IsZero() {
+			at = m.Timestamp.UnixMilli()
+		}
+		args = append(args, body, m.Raw, at)
 	}
-	return body, sql.NullString{String: m.Raw, Valid: true}, millis(m.Timestamp)
+	return args
 }
 
 func fromLogColumns(body, raw sql.NullString, at sql.NullInt64) *bb.LogMessage {

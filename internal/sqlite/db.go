@@ -31,10 +31,11 @@ var migrationFS embed.FS
 // JSON fields are kept verbatim (nil as NULL); Session.Settings is kept as its JSON
 // encoding, so an empty non-nil AllowedDomains comes back nil.
 type DB struct {
-	write *sql.DB    // one connection; transactions are BEGIN IMMEDIATE
-	read  *sql.DB    // read-only connections
-	reads *stmtCache // prepared fixed queries on read
-	log   *slog.Logger
+	write  *sql.DB    // one connection; transactions are BEGIN IMMEDIATE
+	read   *sql.DB    // read-only connections
+	reads  *stmtCache // prepared fixed queries on read
+	writes *stmtCache // prepared fixed statements on write (the log inserts)
+	log    *slog.Logger
 }
 
 var _ bb.Store = (*DB)(nil)
@@ -76,7 +77,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{write: write, read: read, reads: newStmtCache(read), log: logger}
+	db := &DB{write: write, read: read, reads: newStmtCache(read), writes: newStmtCache(write), log: logger}
 	if err := db.migrate(ctx); err != nil {
 		_ = db.Close() // the migration error is the one worth returning
 		return nil, err
@@ -86,7 +87,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	return errors.Join(db.reads.Close(), db.read.Close(), db.write.Close())
+	return errors.Join(db.reads.Close(), db.writes.Close(), db.read.Close(), db.write.Close())
 }
 
 // migration is one numbered file of migrations/.

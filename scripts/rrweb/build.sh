@@ -17,22 +17,15 @@ npm ci --no-audit --no-fund --loglevel=error >/dev/null
 TMP="$(mktemp)"
 PATCHED="$(mktemp -d)"
 trap 'rm -rf "$TMP" "$PATCHED"' EXIT
-# One patch of rrweb (checked: the build fails when it no longer applies). Before it reads
-# the DOM, rrweb checks that the page has not patched the prototypes it uses
-# (Node, Element, ShadowRoot, MutationObserver) and, when the check fails, takes clean ones
-# from a hidden iframe it adds to the page. In rrweb 2.2.2 the check always fails for
-# Element (it tests the methods querySelector/querySelectorAll as getters), so every
-# recorded document got an iframe added and removed at the recorder's start: most of its
-# start time (tens of ms per navigation) and a frame the page and its CDP clients saw come
-# and go. The recorder runs in an isolated world, whose prototypes no page script can
-# reach: they are clean, and the check is skipped.
-sed 's/if (isUntaintedAccessors \&\& isUntaintedMethods) {/if (true) { \/\/ browserd: isolated world/' \
-	node_modules/rrweb/dist/rrweb.js >"$PATCHED/rrweb.js"
-if [[ "$(grep -c 'if (true) { // browserd: isolated world' "$PATCHED/rrweb.js")" != 3 ]]; then
-	echo "build.sh: the rrweb patch no longer applies (3 untainted-prototype checks expected)" >&2
-	exit 1
-fi
-./node_modules/.bin/esbuild entry.js --bundle --minify --format=iife --target=es2020 \
+# rrweb's dist file holds the recorder, the replayer, rrweb-snapshot, rrdom and two copies of
+# postcss. patch.mjs makes a record-only copy of it with checked patches (the build fails when
+# one no longer applies): no untainted-prototype iframe, no postcss, no canvas recording, no
+# cross-origin iframe recording. Each patch says why the recording does not need what it
+# removes; docs/RECORDING-PERF.md (run 8) has what each saves. esbuild bundles it with
+# entry.js, tree-shaken and minified; the target keeps class fields native (every Chromium
+# browserd drives has them), which esbuild would otherwise rewrite into helper calls.
+node patch.mjs node_modules/rrweb/dist/rrweb.js "$PATCHED/rrweb.js"
+./node_modules/.bin/esbuild entry.js --bundle --minify --format=iife --target=es2022 \
 	--alias:rrweb="$PATCHED/rrweb.js" \
 	--legal-comments=eof --charset=utf8 --log-level=warning --outfile="$TMP"
 RRWEB_VERSION="$(node -p 'JSON.parse(require("fs").readFileSync("node_modules/rrweb/package.json","utf8")).version')"

@@ -2,6 +2,7 @@ package chrometest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -36,6 +37,8 @@ type Launcher struct {
 	// ReapKilled and ReapErr are what Reap returns.
 	ReapKilled int
 	ReapErr    error
+	// ForegroundErr is what Foreground returns for a browser launched with Background.
+	ForegroundErr error
 
 	mu       sync.Mutex
 	browsers []*Browser
@@ -154,9 +157,35 @@ type Browser struct {
 	stop       func() bool // unregisters the ctx-triggered Close
 	closeCalls int
 	egress     func(net.Conn)
+	foreground bool
 }
 
-var _ bb.Browser = (*Browser)(nil)
+var (
+	_ bb.Browser      = (*Browser)(nil)
+	_ bb.Foregrounder = (*Browser)(nil)
+)
+
+// Foreground records the call and returns the launcher's ForegroundErr; it fails for a
+// browser launched without Background, which a caller has no reason to raise.
+func (b *Browser) Foreground() error {
+	if !b.opts.Background {
+		return errors.New("fake chrome: Foreground of a browser launched in the foreground")
+	}
+	if b.l.ForegroundErr != nil {
+		return b.l.ForegroundErr
+	}
+	b.mu.Lock()
+	b.foreground = true
+	b.mu.Unlock()
+	return nil
+}
+
+// Foregrounded reports whether Foreground raised the browser.
+func (b *Browser) Foregrounded() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.foreground
+}
 
 // Options returns the options the browser was launched with.
 func (b *Browser) Options() bb.LaunchOptions { return b.opts }
