@@ -463,6 +463,21 @@ func prune(ts []time.Time, now time.Time) []time.Time {
 	return ts[i:]
 }
 
+// rateNeed is how many browsers sh needs for the creates the observed rate brings
+// while one browser launches (at least 1). Call with p.mu held.
+func (p *pool) rateNeed(sh *shelf, now time.Time) int {
+	sh.takes = prune(sh.takes, now)
+	n := len(sh.takes)
+	if n < 2 {
+		return 1
+	}
+	// Takes per second over the last ones, spread over at least rateSpan so that two
+	// creates close together do not look like a flood.
+	span := max(now.Sub(sh.takes[0]), rateSpan)
+	rate := float64(n-1) / span.Seconds()
+	return max(1, int(math.Ceil(rateMargin*rate*p.launchDur.Seconds())))
+}
+
 // want is how many browsers (ready or launching) sh should have now: enough for the
 // creates that the observed rate brings while one browser launches, and at least Size
 // for the default key (1 for another one in use). Call with p.mu held.
@@ -473,15 +488,7 @@ func (p *pool) want(sh *shelf, now time.Time) int {
 	if !sh.plain && p.cfg.KeyedIdle > 0 && now.Sub(sh.lastUse) > p.cfg.KeyedIdle {
 		return 0
 	}
-	sh.takes = prune(sh.takes, now)
-	need := 1
-	if n := len(sh.takes); n > 1 {
-		// Takes per second over the last ones, spread over at least rateSpan so that
-		// two creates close together do not look like a flood.
-		span := max(now.Sub(sh.takes[0]), rateSpan)
-		rate := float64(n-1) / span.Seconds()
-		need = max(1, int(math.Ceil(rateMargin*rate*p.launchDur.Seconds())))
-	}
+	need := p.rateNeed(sh, now)
 	if sh.plain {
 		return min(max(need, p.cfg.Size), burstFactor*p.cfg.Size)
 	}

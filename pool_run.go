@@ -55,9 +55,9 @@ func (p *pool) fill() {
 }
 
 // next picks the shelf to refill now and counts its launch: the default key first,
-// then the others, most recently used first. A shelf that still has a ready browser
-// waits refillDelay after its last take, so that its refill does not compete with the
-// session it just served.
+// then the others, most recently used first. A shelf that still has as many ready
+// browsers as the create rate needs waits refillDelay after its last take, so that its
+// refill does not compete with the session it just served.
 func (p *pool) next(now time.Time) (*shelf, LaunchOptions, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -95,8 +95,12 @@ func (p *pool) next(now time.Time) (*shelf, LaunchOptions, string) {
 		if !sh.plain && keyed >= p.cfg.Keyed {
 			continue
 		}
-		if len(sh.ready) > 0 && len(sh.takes) > 0 && now.Sub(sh.takes[len(sh.takes)-1]) < refillDelay {
-			continue // wakeAfter wakes the loop when the delay is over
+		if len(sh.ready) > 0 && len(sh.ready) >= p.rateNeed(sh, now) &&
+			len(sh.takes) > 0 && now.Sub(sh.takes[len(sh.takes)-1]) < refillDelay {
+			// Enough ready for the rate: the refill waits until the session just handed
+			// out is past its first navigation (wakeAfter wakes the loop then). Below
+			// that, creates would run dry: refill at once, in the background.
+			continue
 		}
 		sh.launching++
 		return sh, sh.template, sh.version

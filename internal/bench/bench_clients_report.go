@@ -55,9 +55,15 @@ func (c *benchClientsResult) rows() []benchRow {
 		{group: g, metric: "clients and samples", text: setup},
 		{group: g, metric: "failed lifecycles (left out of the numbers)", vals: []float64{failed}, prec: 0, le: true, target: 0},
 		{group: g, metric: "failures", text: strings.Join(failures, "; ")},
-		msRow("lifecycle p50, defaults, back-to-back", p("defaults-b2b", "total", 0.5), 120),
-		msRow("lifecycle p90, defaults, back-to-back", p("defaults-b2b", "total", 0.9), 250),
-		ratio("lifecycle p50 defaults back-to-back / bare Chromium p50", p("defaults-b2b", "total", 0.5), p("bare-b2b", "total", 0.5), 0.35),
+		msRow("lifecycle p50 (create → connect → goto → close → release), defaults, back-to-back", p("defaults-b2b", benchOneGoto, 0.5), 120),
+		msRow("lifecycle p90 (create → connect → goto → close → release), defaults, back-to-back", p("defaults-b2b", benchOneGoto, 0.9), 250),
+		ratio("lifecycle p50 defaults back-to-back / bare Chromium p50 (launch → newPage → goto → close)",
+			p("defaults-b2b", benchOneGoto, 0.5), p("bare-b2b", benchOneGoto, 0.5), 0.35),
+		msRow("lifecycle p50 (one goto), defaults, paced", p("defaults-paced", benchOneGoto, 0.5), 0),
+		msRow("lifecycle p90 (one goto), defaults, paced", p("defaults-paced", benchOneGoto, 0.9), 0),
+		ratio("lifecycle p50 (one goto) defaults paced / bare Chromium p50",
+			p("defaults-paced", benchOneGoto, 0.5), p("bare-b2b", benchOneGoto, 0.5), 0),
+		msRow("whole lifecycle p50 (both gotos, as timed), defaults, back-to-back", p("defaults-b2b", "total", 0.5), 0),
 	}
 	for _, q := range []struct {
 		name string

@@ -174,9 +174,10 @@ func TestBenchClientsRows(t *testing.T) {
 	tests := []struct {
 		metric, value, verdict string
 	}{
-		{"lifecycle p50, defaults, back-to-back", "50.0 ms", "met, 70.0 ms to spare"},
-		{"lifecycle p90, defaults, back-to-back", "90.0 ms", "met, 160.0 ms to spare"},
-		{"lifecycle p50 defaults back-to-back / bare Chromium p50", "0.10 ×", "met, 0.25 × to spare"},
+		{"lifecycle p50 (create → connect → goto → close → release), defaults, back-to-back", "250.0 ms", "MISSED by 130.0 ms (+108 %)"},
+		{"lifecycle p90 (create → connect → goto → close → release), defaults, back-to-back", "450.0 ms", "MISSED by 200.0 ms (+80 %)"},
+		{"lifecycle p50 defaults back-to-back / bare Chromium p50 (launch → newPage → goto → close)", "0.12 ×", "met, 0.22 × to spare"},
+		{"whole lifecycle p50 (both gotos, as timed), defaults, back-to-back", "50.0 ms", ""},
 		{"first goto p50, recording on / off (paced)", "2.00 ×", "MISSED by 0.90 × (+82 %)"},
 		{"next goto p90, recording on / off (paced)", "2.00 ×", "MISSED by 0.90 × (+82 %)"},
 		{"first / next goto p50, recording on / off (back-to-back)", "2.00 / 2.00 ×", ""},
@@ -347,7 +348,7 @@ func TestBenchClients(t *testing.T) {
 			t.Errorf("row %s has a target but no verdict: %q", metric, line)
 		}
 	}
-	if want := 15 + 2*len(benchClientsScenarios); rows != want {
+	if want := 19 + 2*len(benchClientsScenarios); rows != want {
 		t.Errorf("report has %d rows in %q; want %d:\n%s", rows, benchClientsGroup, want, data)
 	}
 	for _, p := range chrometest.Processes(t, tmp) {
