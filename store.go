@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// SessionStore keeps sessions. Implementations (internal/sqlite today) pass the shared
-// contract suite in internal/storetest.
+// SessionStore keeps sessions. Implementations (internal/sqlite, internal/postgres) pass
+// the shared contract suite in internal/storetest.
 type SessionStore interface {
 	// CreateSession inserts s if its project has fewer than limit live (PENDING or
 	// RUNNING) sessions, atomically: two racing creates can't both take the last slot.

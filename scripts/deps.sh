@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what browserd needs to run (Chromium, bubblewrap) and, with --test, what its tests need
-# (ChromeDriver, the npm clients). Safe to run again: it installs only what is missing.
+# (ChromeDriver, PostgreSQL, the npm clients). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need_apt=()
@@ -9,6 +9,9 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 if [ "${1:-}" = "--test" ]; then
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+  # The PostgreSQL store's tests start private clusters with initdb and pg_ctl
+  # (internal/postgres/pgtest); the package's own service is not needed.
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command to run every test, installing what the tests need first:
 #   ./scripts/test.sh
-# gofmt and vet checks, `go test -race ./...` with real Chromium and a real S3 server
-# (SeaweedFS, built once into ~/.cache/browserd: scripts/seaweedfs.sh) (as root, the sandbox
+# gofmt and vet checks, `go test -race ./...` with real Chromium, PostgreSQL (private
+# clusters the tests start) and a real S3 server (SeaweedFS, built once into
+# ~/.cache/browserd: scripts/seaweedfs.sh) (as root, the sandbox
 # tests once more as an unprivileged user: scripts/test-unprivileged.sh), a short run of every
 # fuzz target, and the npm compatibility suite (official Browserbase SDK, Playwright,
 # Puppeteer) against a real server.
@@ -10,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh --test
 export BROWSERD_REQUIRE_CHROME=1
+# The PostgreSQL store runs the same contract suite as SQLite, on private clusters the
+# tests start (internal/postgres/pgtest): missing PostgreSQL fails them instead of skipping.
+export BROWSERD_REQUIRE_POSTGRES=1
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './compat/*'))

@@ -3,10 +3,13 @@ package artifacts
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,5 +166,63 @@ func TestLogWriterBatches(t *testing.T) {
 		if want := `{"id":` + strconv.Itoa(i) + `,"method":"M"}`; l.Request.Raw != want {
 			t.Fatalf("log %d = %s; want %s", i, l.Request.Raw, want)
 		}
+	}
+}
+
+// downLogs is a memLogs whose writes fail as a stopped database's do while down is set.
+type downLogs struct {
+	memLogs
+	down  atomic.Bool
+	tries atomic.Int32
+}
+
+func (d *downLogs) AppendSessionLogs(ctx context.Context, logs []bb.SessionLog) error {
+	d.tries.Add(1)
+	if d.down.Load() {
+		return &bb.Error{Code: bb.CodeUnavailable, Retry: true, Message: "the database is unavailable"}
+	}
+	return d.memLogs.AppendSessionLogs(ctx, logs)
+}
+
+// TestLogWriterStoreDown: logs written while the store is down (a write that asks for
+// a retry) are kept and written once it is back, in order; a flush meanwhile returns.
+func TestLogWriterStoreDown(t *testing.T) {
+	st := &downLogs{}
+	st.down.Store(true)
+	w := newLogWriter(st, slog.New(slog.DiscardHandler), 1<<10, 1<<20, 1<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	var want []string
+	for i := range 5 {
+		m := fmt.Sprintf("M%d", i)
+		want = append(want, m)
+		w.enqueue(bb.CDPExchange{SessionID: "s", Method: m, Request: []byte(`{"id":1}`), RequestSize: 8, RequestAt: time.Now()})
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	w.flush(fctx, "s", false) // must not hang on the down store
+	err := fctx.Err()
+	fcancel()
+	if err != nil {
+		t.Fatal("flush waited for a store that is down")
+	}
+	for st.tries.Load() < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(st.all()); n != 0 {
+		t.Fatalf("%d logs stored while down", n)
+	}
+	st.down.Store(false)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(st.all()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var got []string
+	for _, l := range st.all() {
+		got = append(got, l.Method)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("logs after the store came back = %v; want %v", got, want)
 	}
 }

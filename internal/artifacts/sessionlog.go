@@ -123,49 +123,97 @@ const batchDelay = 100 * time.Millisecond
 // run writes until ctx is cancelled, then writes what is queued and returns.
 func (w *logWriter) run(ctx context.Context) {
 	var batch []bb.SessionLog
+	var backoff time.Duration // of the retries of batch; 0 after a write went through
 	for {
 		var req *flushReq
-		select {
-		case <-w.wake:
-			// Gather for a moment: one transaction for many entries costs the store
-			// far less than one each. Readers flush first, so they never wait for it.
-			t := time.NewTimer(batchDelay)
+		if len(batch) == 0 { // else a batch kept for a retry is written now
 			select {
+			case <-w.wake:
+				// Gather for a moment: one transaction for many entries costs the store
+				// far less than one each. Readers flush first, so they never wait for it.
+				t := time.NewTimer(batchDelay)
+				select {
+				case r := <-w.flushes:
+					req = &r
+				case <-w.wake: // writeEarly reached
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
 			case r := <-w.flushes:
 				req = &r
-			case <-w.wake: // writeEarly reached
 			case <-ctx.Done():
-			case <-t.C:
 			}
-			t.Stop()
-		case r := <-w.flushes:
-			req = &r
-		case <-ctx.Done():
 		}
-		q := w.take()
-		for i := range q {
-			batch = w.add(batch, q[i])
+		// A batch kept for a retry takes more only up to maxQueued entries; beyond, the
+		// queue fills and its drops are counted and marked (addDrops).
+		if len(batch) < maxQueued {
+			q := w.take()
+			for i := range q {
+				batch = w.add(batch, q[i])
+			}
+			clear(q) // no references to written copies
+			w.spare = q[:0]
 		}
-		clear(q) // no references to written copies
-		w.spare = q[:0]
 		batch = w.addDrops(batch)
+		keep := false
 		if len(batch) > 0 {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if err := w.store.AppendSessionLogs(wctx, batch); err != nil {
 				w.log.Error("write session logs", "entries", len(batch), "err", err)
+				// The store cannot take writes now (the database restarting): keep the
+				// batch and try again, while the queue holds what comes next; what it
+				// cannot hold is counted and marked, never silently lost.
+				keep = bb.RetryOf(err) && ctx.Err() == nil
 			}
 			cancel()
-			clear(batch)
-			batch = batch[:0]
+			if !keep {
+				clear(batch)
+				batch = batch[:0]
+			}
 		}
 		if req != nil {
-			if req.forget {
-				delete(w.sessions, req.sessionID)
-			}
-			close(req.done)
+			w.done(*req)
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if keep {
+			backoff = min(max(2*backoff, retryFirst), retryMax)
+			w.pause(ctx, backoff)
+		} else {
+			backoff = 0
+		}
+	}
+}
+
+// Backoff of the retries of a batch the store refused for now.
+const (
+	retryFirst = 250 * time.Millisecond
+	retryMax   = 5 * time.Second
+)
+
+// done answers a flush request.
+func (w *logWriter) done(req flushReq) {
+	if req.forget {
+		delete(w.sessions, req.sessionID)
+	}
+	close(req.done)
+}
+
+// pause waits d (or until ctx ends) before a retry, answering flush requests at once:
+// a reader must not wait for a store that is down.
+func (w *logWriter) pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		case r := <-w.flushes:
+			w.done(r)
 		}
 	}
 }

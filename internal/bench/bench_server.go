@@ -100,7 +100,8 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 	return s, nil
 }
 
-// displayArgs returns serve's flags with the API key and temporary paths left out.
+// displayArgs returns serve's flags with the API key, the database and temporary paths
+// left out.
 func (s *benchServer) displayArgs() string {
 	out := make([]string, 0, len(s.args))
 	for i, a := range s.args {
@@ -109,6 +110,10 @@ func (s *benchServer) displayArgs() string {
 			a = "<random>"
 		case i > 0 && (s.args[i-1] == "--data-dir" || s.args[i-1] == "--chrome"):
 			a = "<" + strings.TrimPrefix(s.args[i-1], "--") + ">"
+		case i > 0 && s.args[i-1] == "--database": // a PostgreSQL URL holds a password
+			a = "<database>"
+		case strings.HasPrefix(a, "--database="):
+			a = "--database=<database>"
 		}
 		out = append(out, a)
 	}

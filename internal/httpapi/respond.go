@@ -45,6 +45,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("x-should-retry", "false")
 	} else if bb.RetryOf(err) {
 		w.Header().Set("x-should-retry", "true")
+		// A condition expected to pass soon (the database restarting, a session end
+		// not recorded yet): tell plain HTTP clients when to come back too.
+		if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
 	}
 	s.writeJSON(w, r, status, wireError{
 		StatusCode: status,

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	bb "github.com/browserd/browserd"
-	"github.com/browserd/browserd/internal/sqlite"
 )
 
 const adminUsage = `Usage:
@@ -20,16 +19,24 @@ const adminUsage = `Usage:
   browserd admin projects list [--json]
   browserd admin keys create --project ID [--name NAME] [--json]
   browserd admin keys list --project ID [--json]
+  browserd admin migrate --from SQLITE-FILE --to postgres://USER:PASS@HOST:PORT/DB?sslmode=…
   browserd admin migrate-blobs --from DATA-DIR --to s3://BUCKET[/PREFIX]?endpoint=…&region=…
 
-Every admin command takes --data-dir (env BROWSERD_DATA_DIR) or --database and works on
-the local database directly; it is safe while the server runs.
+The projects and keys commands take --data-dir (env BROWSERD_DATA_DIR) or --database
+(env BROWSERD_DATABASE: a SQLite file or a postgres:// URL) and work on the database
+directly; they are safe while the server runs. migrate copies a SQLite database into
+PostgreSQL (projects, API keys, settings, contexts, extensions, ended sessions with their
+logs); it may run again, copying only what is missing.
 `
 
-// Admin runs `browserd admin args…`: it manages projects and API keys in the local
-// database directly, and is safe while the server runs. Errors in how it was called
-// match ErrUsage; -help prints the flags and returns nil.
+// Admin runs `browserd admin args…`: it manages projects and API keys in the database
+// (SQLite or PostgreSQL) directly, which is safe while the server runs, and copies a
+// SQLite database into PostgreSQL (migrate.go). Errors in how it was called match
+// ErrUsage; -help prints the flags and returns nil.
 func Admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "migrate" { // migrate.go: one word, its own flags
+		return adminMigrate(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "migrate-blobs" { // migrateblobs.go: its own flags
 		return adminMigrateBlobs(ctx, args[1:], getenv, stdout, stderr)
 	}
@@ -48,7 +55,7 @@ func Admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("admin "+resource+" "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory")
-	fs.StringVar(&cfg.Database, "database", cfg.Database, "SQLite database file (default <data-dir>/browserd.db)")
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "SQLite database file (default <data-dir>/browserd.db), or a PostgreSQL URL postgres://…")
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "name")
 	concurrency := fs.Int("concurrency", bb.DefaultProjectConcurrency, "maximum concurrent sessions")
@@ -60,12 +67,14 @@ func Admin(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return usageError{err}
 	}
-	if _, err := os.Stat(cfg.DatabasePath()); err != nil {
-		return fmt.Errorf("no database at %s (start `browserd serve` once, or pass --data-dir): %w", cfg.DatabasePath(), err)
+	if p := cfg.DatabasePath(); p != "" { // SQLite: the file must be there; a URL names a server
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("no database at %s (start `browserd serve` once, or pass --data-dir): %w", p, err)
+		}
 	}
-	db, err := sqlite.Open(ctx, cfg.DatabasePath(), nil)
+	db, err := openStore(ctx, cfg, nil) // database.go: SQLite or PostgreSQL, migrated
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	defer db.Close()
 

@@ -21,7 +21,7 @@ import (
 type Config struct {
 	Addr            string
 	DataDir         string
-	Database        string // SQLite file; "" = <data-dir>/browserd.db
+	Database        string // SQLite file ("" = <data-dir>/browserd.db) or a postgres:// URL (database.go)
 	PublicURL       string
 	ChromePath      string
 	ChromeArgs      string // extra Chromium flags, space-separated (deploy/Dockerfile)
@@ -94,7 +94,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f := flagTable{fs}
 	f.str(&c.Addr, "addr", "listen address HOST:PORT")
 	f.str(&c.DataDir, "data-dir", "directory for the database, browser profiles and files")
-	f.str(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db)")
+	// A secret: a PostgreSQL URL holds a password, which -help must not show.
+	f.secret(&c.Database, "database", "SQLite database file (default <data-dir>/browserd.db), or a PostgreSQL URL postgres://USER:PASS@HOST:PORT/DB?sslmode=disable to keep the state in PostgreSQL (README: Production storage)")
 	f.str(&c.BlobStore, "blob-store", "where recordings, downloads, uploads, context snapshots and extensions are kept: empty for <data-dir>/blobs, or s3://BUCKET[/PREFIX]?endpoint=http://HOST:PORT&region=REGION with credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (README: Production storage)")
 	f.str(&c.PublicURL, "public-url", "URL clients reach this server at (builds connectUrl and seleniumRemoteUrl); default: from each request's Host")
 	f.str(&c.ChromePath, "chrome", "Chromium binary (default: chromium on PATH, then /usr/bin/chromium)")
@@ -209,12 +210,4 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
 	errs = append(errs, c.validateLimits()...)     // limits.go: limits, API key and metrics token strength
 	return errors.Join(errs...)
-}
-
-// DatabasePath is the SQLite file.
-func (c *Config) DatabasePath() string {
-	if c.Database != "" {
-		return c.Database
-	}
-	return filepath.Join(c.DataDir, "browserd.db")
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +32,7 @@ type ops struct {
 
 var _ bb.Observer = (*ops)(nil)
 
-// pinger is a store that can tell whether it answers; *sqlite.DB satisfies it.
+// pinger is a store that can tell whether it answers; Store satisfies it.
 type pinger interface {
 	Ping(ctx context.Context) error
 }
@@ -46,7 +47,7 @@ func newOps(cfg Config, store pinger, chromePath, version string, logger *slog.L
 	}
 	return &ops{
 		reg: reg, metrics: m, token: cfg.MetricsToken, log: logger,
-		ready: &readiness{store: store, chrome: chromePath, versionTTL: 10 * time.Minute},
+		ready: &readiness{store: store, storeKind: cfg.DatabaseKind(), chrome: chromePath, versionTTL: 10 * time.Minute},
 	}, nil
 }
 
@@ -100,6 +101,7 @@ const maxLaunchFailures = 3
 // has capacity left.
 type readiness struct {
 	store      pinger
+	storeKind  string // "sqlite" or "postgres", the store check's detail
 	chrome     string
 	capacity   func() (used, max int, closed bool) // nil until watch
 	disk       func() (ok bool, detail string)     // the free-space floor (bb.Manager.DiskReady); nil until watch
@@ -181,10 +183,12 @@ func (r *readiness) check(ctx context.Context) readyResponse {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	err := r.store.Ping(sctx)
 	cancel()
+	// The detail names the backend and, when it fails, why (never the URL: it may hold
+	// a password, and the stores' errors never do).
 	if err != nil {
-		add("store", check{Detail: err.Error()})
+		add("store", check{Detail: strings.TrimPrefix(r.storeKind+": ", ": ") + err.Error()})
 	} else {
-		add("store", check{OK: true})
+		add("store", check{OK: true, Detail: r.storeKind})
 	}
 	if r.blobs != nil {
 		add("blobs", r.blobs(ctx))

@@ -19,7 +19,6 @@ import (
 	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/httpapi"
 	"github.com/browserd/browserd/internal/liveview"
-	"github.com/browserd/browserd/internal/sqlite"
 )
 
 // ErrUsage marks errors in how a command was called (bad flags or arguments), as
@@ -49,9 +48,10 @@ type Main struct {
 
 	// URL is where the server listens, http://host:port (the actual port of :0).
 	URL string
-	// DB is the server's store. The bench reads the browsers' process ids from it and
-	// raises the default project's concurrency; nothing else should need it.
-	DB *sqlite.DB
+	// DB is the server's store (SQLite or PostgreSQL). The bench reads the browsers'
+	// process ids from it and raises the default project's concurrency; nothing else
+	// should need it.
+	DB Store
 	// Project is the default project, which --api-key belongs to.
 	Project *bb.Project
 
@@ -125,9 +125,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := sqlite.Open(ctx, cfg.DatabasePath(), logger)
+	db, err := openStore(ctx, cfg, logger) // database.go: SQLite or PostgreSQL
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	m.DB = db
 	m.onClose(func(context.Context) error { return db.Close() })
@@ -223,7 +223,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		},
 		Disk: bb.DiskConfig{ // disk.go
 			SessionMax: cfg.SessionDiskMax, MinFree: cfg.MinFreeDisk,
-			Free: diskFree(cfg.DataDir, filepath.Dir(cfg.DatabasePath())),
+			Free: diskFree(cfg.diskDirs()...),
 		},
 	})
 	if err != nil {
@@ -281,7 +281,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	m.URL = "http://" + ln.Addr().String()
 	logger.Info("browserd started", "addr", ln.Addr().String(), "chrome", chromePath,
-		"data_dir", cfg.DataDir, "default_project_id", project.ID, "version", m.Version)
+		"data_dir", cfg.DataDir, "database", cfg.DatabaseKind(), "default_project_id", project.ID, "version", m.Version)
 	fmt.Fprintf(stdout, "browserd %s listening on http://%s (default project %s)\n", m.Version, ln.Addr(), project.ID)
 	return nil
 }

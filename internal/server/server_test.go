@@ -108,6 +108,7 @@ type testServer struct {
 	URL     string // http://127.0.0.1:port
 	DataDir string
 	stdout  *output
+	stderr  *output // the logs
 	cancel  context.CancelFunc
 	exited  chan struct{}
 	code    int // valid once exited is closed
@@ -130,10 +131,10 @@ func startServer(t *testing.T, dataDir string, env map[string]string, args ...st
 	// Tests browse httptest servers on loopback.
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--pool-size", "0", "--allow-private-networks"}, args...)
 	getenv := func(k string) string { return env[k] }
-	stderr := newOutput(t.Output())
+	s.stderr = newOutput(t.Output())
 	go func() {
 		defer close(s.exited)
-		s.code = run(ctx, argv, getenv, s.stdout, stderr)
+		s.code = run(ctx, argv, getenv, s.stdout, s.stderr)
 	}()
 	t.Cleanup(func() { s.stop(t) })
 	s.URL = s.stdout.waitFor(t, listening, s.exited, time.Minute)[1]
