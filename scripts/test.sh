@@ -6,7 +6,7 @@
 # ~/.cache/browserd: scripts/seaweedfs.sh) (as root, the sandbox
 # tests once more as an unprivileged user: scripts/test-unprivileged.sh), a short run of every
 # fuzz target, and the npm compatibility suite (official Browserbase SDK, Playwright,
-# Puppeteer) against a real server.
+# Puppeteer) against a real server, on the embedded defaults and on PostgreSQL + S3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh --test
@@ -59,3 +59,6 @@ done
 
 echo "== compatibility suite (npm clients against a real server)"
 bash compat/run.sh
+
+echo "== compatibility suite on PostgreSQL + S3 (a private cluster and SeaweedFS)"
+BROWSERD_COMPAT_PRODUCTION=1 go test -count=1 -timeout 30m -run TestCompatOnPostgresAndS3 ./internal/compatprod

@@ -1,0 +1,75 @@
+package compatprod_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/browserd/browserd/internal/postgres/pgtest"
+	"github.com/browserd/browserd/internal/s3blob/s3test"
+)
+
+// TestCompatOnPostgresAndS3 runs the whole compat suite with --database postgres://… and
+// --blob-store s3://… (through the BROWSERD_* variables, which serve and admin read), so
+// that the real clients see the production backends behave as the embedded ones.
+func TestCompatOnPostgresAndS3(t *testing.T) {
+	if os.Getenv("BROWSERD_COMPAT_PRODUCTION") == "" {
+		t.Skip("BROWSERD_COMPAT_PRODUCTION=1 runs the npm compat suite on PostgreSQL + S3 (scripts/test.sh sets it)")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := pgtest.Start(t)
+	dsn := pg.NewDatabase(t)
+	s3 := s3test.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "compat/run.sh")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BROWSERD_DATABASE="+dsn, "BROWSERD_BLOB_STORE="+s3.URL("compat"),
+		"TEST_REPORTER=dot", "KEEP_DATA_DIR=1")
+	for k, v := range s3.Env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	dataDir := ""
+	if m := dataDirRE.FindSubmatch(out); m != nil {
+		dataDir = string(m[1])
+		t.Cleanup(func() { os.RemoveAll(dataDir) })
+	}
+	if err != nil {
+		t.Fatalf("compat suite on PostgreSQL + S3: %v\n%s", err, out)
+	}
+	// The server really ran on the production backends: no SQLite file, no local blobs;
+	// artifacts passed through the S3 spool.
+	if dataDir == "" {
+		t.Fatalf("no data dir in the suite's output:\n%s", tail(out, 2000))
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "browserd.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the server made a SQLite database (%v): it did not use PostgreSQL", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dataDir, "blobs")); len(entries) != 0 {
+		t.Errorf("the server stored blobs on the local disk: %v", entries)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "blob-spool")); err != nil {
+		t.Errorf("no S3 spool in the data dir: %v", err)
+	}
+	t.Logf("compat suite on PostgreSQL + S3 passed:\n%s", tail(out, 2000))
+}
+
+// dataDirRE finds the data dir compat/run.sh names when it starts the server.
+var dataDirRE = regexp.MustCompile(`\(data dir (\S+)\)`)
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
