@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -90,20 +91,50 @@ func (b *Browser) Foreground() error {
 		return nil
 	default: // the main process is not reaped, so its pid and group stay this browser's
 	}
-	start, total := time.Now(), 0
-	for pass := range maxForegroundPasses {
+	start, total, passes := time.Now(), 0, 0
+	for {
+		// While the launch's wrappers (chrt, nice) still run in the main process, a pass
+		// may raise nothing and nice(1) lower the chain afterwards: wait until it has
+		// exec'd past them (it then has its priority for good) before a quiet pass counts.
+		wrapping := wrapperRuns(b.pid)
 		raised, err := raiseTree(b.pid, b.nice)
 		if err != nil {
 			return fmt.Errorf("foreground chrome %d: %w", b.pid, err)
 		}
 		total += raised
-		if raised == 0 {
+		if raised == 0 && !wrapping {
 			b.background = false
-			b.log.Debug("chrome foregrounded", "threads", total, "passes", pass+1, "took", time.Since(start))
+			b.log.Debug("chrome foregrounded", "threads", total, "passes", passes+1, "took", time.Since(start))
 			return nil
 		}
+		if wrapping {
+			if time.Since(start) > wrapperWait {
+				return fmt.Errorf("foreground chrome %d: the launch wrappers still run after %s", b.pid, wrapperWait)
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if passes++; passes >= maxForegroundPasses {
+			return fmt.Errorf("foreground chrome %d: threads still at background priority after %d passes", b.pid, maxForegroundPasses)
+		}
 	}
-	return fmt.Errorf("foreground chrome %d: threads still at background priority after %d passes", b.pid, maxForegroundPasses)
+}
+
+// wrapperWait bounds how long Foreground waits for a starting browser's launch wrappers.
+const wrapperWait = 10 * time.Second
+
+// wrapperRuns reports whether process pid still runs one of the programs a background
+// launch starts through (chrt, nice) before they exec the sandbox.
+func wrapperRuns(pid int) bool {
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return false // exited: nothing left to wait for
+	}
+	switch strings.TrimSpace(string(comm)) {
+	case "chrt", "nice":
+		return true
+	}
+	return false
 }
 
 // procInfo is what raiseTree reads of a process's stat.
