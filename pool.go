@@ -217,7 +217,7 @@ func (p *pool) take(opts LaunchOptions) Browser {
 		return nil
 	}
 	p.hits.Add(1)
-	p.wakeAfter(key)
+	p.wakeAfter()
 	return b
 }
 
@@ -426,8 +426,9 @@ func (p *pool) wake() {
 	}
 }
 
-// wakeAfter wakes the refill loop when a refill deferred by a take on key may start.
-func (p *pool) wakeAfter(string) {
+// wakeAfter wakes the refill loop now (an emptied shelf refills at once) and when a
+// refill deferred by a take may start.
+func (p *pool) wakeAfter() {
 	time.AfterFunc(refillDelay, p.wake)
 	p.wake() // an emptied shelf refills at once
 }
