@@ -29,6 +29,10 @@ const (
 	// DefaultMaxPerProject bounds the fetches of one project running on a node, so
 	// that one API key cannot take every slot.
 	DefaultMaxPerProject = 8
+	// DefaultMaxConversions bounds the HTML-to-Markdown conversions running at once on a
+	// node: a 5 MiB page takes seconds of CPU and ~350 MB of allocations
+	// (BenchmarkMarkdown), which the fetch concurrency alone would multiply by 16.
+	DefaultMaxConversions = 2
 	// MaxRedirects is how many redirects a fetch with allowRedirects follows, as
 	// browsers and Go's client do.
 	MaxRedirects = 10
@@ -56,6 +60,10 @@ type Config struct {
 	// MaxConcurrent bounds the fetches running at once [DefaultMaxConcurrent];
 	// MaxPerProject those of one project [DefaultMaxPerProject]. Past them: 429.
 	MaxConcurrent, MaxPerProject int
+	// MaxConversions bounds the HTML-to-Markdown conversions (format markdown and json)
+	// running at once [DefaultMaxConversions]; a fetch waits for a slot within its
+	// Timeout (504 past it).
+	MaxConversions int
 	// UserAgent is the User-Agent header of every fetch [DefaultUserAgent].
 	UserAgent string
 	// Extractor serves format "json"; nil refuses it (400, no model configured).
@@ -89,6 +97,7 @@ type Fetcher struct {
 	// fetch that wants them.
 	transports [][2]*http.Transport
 	next       atomic.Uint64 // round-robin over Upstreams
+	convert    chan struct{} // a slot per running HTML-to-Markdown conversion
 
 	mu         sync.Mutex
 	running    int
@@ -112,10 +121,13 @@ func New(cfg Config) (*Fetcher, error) {
 	if cfg.MaxPerProject <= 0 {
 		cfg.MaxPerProject = DefaultMaxPerProject
 	}
+	if cfg.MaxConversions <= 0 {
+		cfg.MaxConversions = DefaultMaxConversions
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
 	}
-	f := &Fetcher{cfg: cfg, log: cfg.Logger, perProject: make(map[string]int)}
+	f := &Fetcher{cfg: cfg, log: cfg.Logger, perProject: make(map[string]int), convert: make(chan struct{}, cfg.MaxConversions)}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -273,12 +285,12 @@ func (f *Fetcher) fetch(ctx context.Context, req bb.FetchRequest, upstream int, 
 	case bb.FetchRaw:
 		res.Content, res.Encoding = c.raw()
 	case bb.FetchMarkdown:
-		if res.Content, err = c.markdown(resp.Request.URL); err != nil {
+		if res.Content, err = f.markdown(ctx, fctx, c, resp.Request.URL); err != nil {
 			return nil, err
 		}
 		res.Encoding = "utf-8"
 	case bb.FetchJSON:
-		page, err := c.markdown(resp.Request.URL)
+		page, err := f.markdown(ctx, fctx, c, resp.Request.URL)
 		if err != nil {
 			return nil, err
 		}
@@ -288,6 +300,24 @@ func (f *Fetcher) fetch(ctx context.Context, req bb.FetchRequest, upstream int, 
 		res.Encoding = "utf-8"
 	}
 	return res, nil
+}
+
+// markdown converts c within the conversion limit: an HTML page waits for a slot
+// until fctx's deadline (a 504 past it); the conversion itself is not interrupted.
+func (f *Fetcher) markdown(ctx, fctx context.Context, c content, base *url.URL) (string, error) {
+	if c.isText && c.isHTML() {
+		select {
+		case f.convert <- struct{}{}:
+			defer func() { <-f.convert }()
+		case <-fctx.Done():
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return "", &bb.Error{Code: bb.CodeTimeout, Err: fctx.Err(),
+				Message: fmt.Sprintf("the page was fetched, but converting it to Markdown did not start within %s, this server's limit for a fetch (--fetch-timeout): the server is converting other large pages; retry shortly", f.cfg.Timeout)}
+		}
+	}
+	return c.markdown(base)
 }
 
 func (f *Fetcher) tooLarge(u *url.URL) error {

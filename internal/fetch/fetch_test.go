@@ -390,3 +390,28 @@ func TestNewFetcherNeedsDial(t *testing.T) {
 		t.Errorf("New without Dial = %v", err)
 	}
 }
+
+// TestFetchConversionSlots checks that HTML-to-Markdown conversions wait for a slot
+// within the fetch's time, and that raw fetches and non-HTML text do not need one.
+func TestFetchConversionSlots(t *testing.T) {
+	ts := site(t)
+	f, _ := newFetcher(t, Config{MaxConversions: 1, Timeout: 300 * time.Millisecond})
+	f.convert <- struct{}{} // another conversion holds the only slot
+	_, err := f.Fetch(t.Context(), "p1", mustReq(t, `{"url":"`+ts.URL+`/page","format":"markdown"}`))
+	if bb.CodeOf(err) != bb.CodeTimeout || !strings.Contains(bb.MessageOf(err), "converting it to Markdown") {
+		t.Errorf("markdown while the slot is held: %v; want 504", err)
+	}
+	for _, body := range []string{`{"url":"` + ts.URL + `/page"}`, `{"url":"` + ts.URL + `/text","format":"markdown"}`} {
+		if _, err := f.Fetch(t.Context(), "p1", mustReq(t, body)); err != nil {
+			t.Errorf("%s while the slot is held: %v", body, err)
+		}
+	}
+	<-f.convert
+	res, err := f.Fetch(t.Context(), "p1", mustReq(t, `{"url":"`+ts.URL+`/page","format":"markdown"}`))
+	if err != nil || !strings.HasPrefix(res.Content, "# Hello") {
+		t.Errorf("markdown with the slot free: %+v, %v", res, err)
+	}
+	if len(f.convert) != 0 {
+		t.Errorf("%d conversion slots still held", len(f.convert))
+	}
+}

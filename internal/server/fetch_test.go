@@ -239,3 +239,40 @@ func TestFetchConfig(t *testing.T) {
 		t.Errorf("fetch-concurrency 0: %v, %v; want fetching off", f, err)
 	}
 }
+
+// TestFetchModelWiring checks format "json" as the flags wire it: --llm-url and
+// --llm-model, the key from BROWSERD_LLM_API_KEY sent as a bearer token to the model
+// (a fake OpenAI-compatible endpoint, the external service), the page fetched for real.
+func TestFetchModelWiring(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<h1>Blue kettle</h1><p>Price: 30 EUR</p>")
+	}))
+	defer page.Close()
+	var gotAuth, gotBody string
+	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // a short body fails the checks below
+		gotAuth, gotBody = r.Header.Get("Authorization"), string(b)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"{\"name\":\"Blue kettle\",\"price\":30}"}}]}`)
+	}))
+	defer model.Close()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	env := map[string]string{LLMAPIKeyEnv: "sk-wired", "BROWSERD_ALLOW_PRIVATE_NETWORKS": "true"}
+	if err := cfg.Load([]string{"--llm-url", model.URL + "/v1", "--llm-model", "tiny"}, func(k string) string { return env[k] }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	f, err := newFetcher(cfg, &bb.ReservedPorts{}, "", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := fetchURL(t, f, `{"url":"`+page.URL+`/","format":"json","schema":{"type":"object","required":["name","price"]}}`)
+	if err != nil || string(res.Extracted) != `{"name":"Blue kettle","price":30}` {
+		t.Fatalf("json fetch = %+v, %v", res, err)
+	}
+	if gotAuth != "Bearer sk-wired" || !strings.Contains(gotBody, `"model":"tiny"`) || !strings.Contains(gotBody, "# Blue kettle") {
+		t.Errorf("model request: auth %q, body %s", gotAuth, gotBody)
+	}
+}
