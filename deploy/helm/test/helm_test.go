@@ -185,6 +185,8 @@ func TestRefusals(t *testing.T) {
 		{"KEDA without a metrics token", required, []string{"keda.enabled=true"}, "keda.enabled needs metricsToken.existingSecret"},
 		{"KEDA min above max", withKEDA, []string{"keda.minReplicaCount=5", "keda.maxReplicaCount=2"}, "maxReplicaCount must be at least"},
 		{"drain timeout not a number", required, []string{"browserd.drainTimeoutSeconds=5m"}, "drainTimeoutSeconds"},
+		{"misspelled value (values.schema.json)", required, []string{"databse.existingSecret=pg"}, "additional properties 'databse' not allowed"},
+		{"public URL not a URL", required, []string{"browserd.publicURL=browsers.example.com"}, "publicURL"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
