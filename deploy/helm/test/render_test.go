@@ -417,3 +417,40 @@ func TestEnvNamesAreFlags(t *testing.T) {
 		}
 	}
 }
+
+// The install command in README.md ("Running a cluster") renders valid objects with the
+// image and the secrets it names.
+func TestREADMEInstall(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := regexp.MustCompile(`(?m)^helm install browserd deploy/helm/browserd(( \\\n|[^\n])*)`).FindSubmatch(readme)
+	if cmd == nil {
+		t.Fatal("README.md has no `helm install browserd deploy/helm/browserd` command")
+	}
+	// The words of the command after the chart, shell quotes ('…') removed.
+	words := regexp.MustCompile(`(?:'[^']*'|[^\s\\'])+`).FindAllString(string(cmd[1]), -1)
+	var sets []string
+	for i := 0; i < len(words); i++ {
+		switch words[i] {
+		case "--set":
+			i++
+			sets = append(sets, strings.ReplaceAll(words[i], "'", ""))
+		case "-n":
+			i++
+		default:
+			t.Fatalf("README's helm install has %q, which this test does not know", words[i])
+		}
+	}
+	r := renderValid(t, nil, sets...)
+	if img := r.container(t).Image; img != "registry.example.com/browserd:1" {
+		t.Errorf("image: got %q", img)
+	}
+	checkSecretRef(t, r, "BROWSERD_DATABASE", "browserd-postgres", "url")
+	checkSecretRef(t, r, "AWS_SECRET_ACCESS_KEY", "browserd-s3", "AWS_SECRET_ACCESS_KEY")
+	checkSecretRef(t, r, "BROWSERD_API_KEY", "browserd-api-key", "api-key")
+	if e, _ := r.env(t, "BROWSERD_BLOB_STORE"); !strings.HasPrefix(e.Value, "s3://browserd/prod?endpoint=") {
+		t.Errorf("BROWSERD_BLOB_STORE: got %q", e.Value)
+	}
+}
