@@ -18,9 +18,9 @@ func TestValidatorCatchesBrokenManifests(t *testing.T) {
 	for _, obj := range render(t, withKEDA) {
 		good[kindName(obj)] = obj
 	}
-	deployment, scaled := good["Deployment/bd-browserd"], good["ScaledObject/bd-browserd"]
-	if deployment == nil || scaled == nil {
-		t.Fatalf("rendered %v; want the Deployment and the ScaledObject", good)
+	deployment, scaled, monitor := good["Deployment/bd-browserd"], good["ScaledObject/bd-browserd"], good["ServiceMonitor/bd-browserd"]
+	if deployment == nil || scaled == nil || monitor == nil {
+		t.Fatalf("rendered %v; want the Deployment, the ScaledObject and the ServiceMonitor", good)
 	}
 	for k, obj := range good {
 		if err := v.validate(obj); err != nil {
@@ -39,10 +39,10 @@ func TestValidatorCatchesBrokenManifests(t *testing.T) {
 		delete(m, from)
 	}
 	cases := []struct {
-		name   string
-		obj    map[string]any
-		break_ func(obj map[string]any)
-		want   string // in the error
+		name    string
+		obj     map[string]any
+		breakIt func(obj map[string]any)
+		want    string // in the error
 	}{
 		{"misspelled pod field", deployment, func(o map[string]any) {
 			rename(podSpec(o), "terminationGracePeriodSeconds", "terminationGracePeriodSecond")
@@ -76,6 +76,10 @@ func TestValidatorCatchesBrokenManifests(t *testing.T) {
 			trig := o["spec"].(map[string]any)["triggers"].([]any)[0].(map[string]any)
 			trig["metadata"].(map[string]any)["threshold"] = int64(12)
 		}, "threshold"},
+		{"misspelled ServiceMonitor field", monitor, func(o map[string]any) {
+			ep := o["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+			rename(ep, "authorization", "authorisation")
+		}, "authorisation"},
 		{"ScaledObject min above max (the CRD's CEL rule)", scaled, func(o map[string]any) {
 			o["spec"].(map[string]any)["minReplicaCount"] = int64(30)
 		}, "minReplicaCount must be less than or equal to maxReplicaCount"},
@@ -83,7 +87,7 @@ func TestValidatorCatchesBrokenManifests(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			obj := runtime.DeepCopyJSON(c.obj)
-			c.break_(obj)
+			c.breakIt(obj)
 			err := v.validate(obj)
 			if err == nil {
 				t.Fatal("validated")

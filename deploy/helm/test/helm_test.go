@@ -2,8 +2,8 @@
 // helm CLI (helm.sh/helm/v4, pinned in this module's go.mod as a tool), and validates every
 // rendered object against the Kubernetes schemas: the built-in kinds against the OpenAPI
 // schema client-go embeds for server-side apply and by strict decoding into the k8s.io/api
-// types, KEDA's ScaledObject against KEDA's own CRD (testdata) with the API server's
-// custom resource validation. It is a module of its own so that the main module never
+// types, KEDA's ScaledObject and the Prometheus Operator's ServiceMonitor against their own
+// CRDs (testdata) with the API server's custom resource validation. It is a module of its own so that the main module never
 // depends on Kubernetes; scripts/test.sh runs it.
 package charttest
 
@@ -145,7 +145,7 @@ func kindName(obj map[string]any) string {
 }
 
 // The values files the tests render: what an install must give (required.yaml), with
-// every secret set (secrets.yaml), with KEDA (keda.yaml).
+// every secret set (secrets.yaml), with KEDA and a ServiceMonitor (keda.yaml).
 var (
 	required = []string{"required.yaml"}
 	secrets  = []string{"required.yaml", "secrets.yaml"}
@@ -183,6 +183,7 @@ func TestRefusals(t *testing.T) {
 		{"no S3 credentials", nil, []string{"database.existingSecret=pg", "blobStore.url=s3://b"}, "blobStore.existingSecret is required"},
 		{"credentials in the S3 URL", required, []string{"blobStore.url=s3://key:secret@b/p?region=x"}, "must not hold credentials"},
 		{"KEDA without a metrics token", required, []string{"keda.enabled=true"}, "keda.enabled needs metricsToken.existingSecret"},
+		{"ServiceMonitor without a metrics token", required, []string{"serviceMonitor.enabled=true"}, "serviceMonitor.enabled needs metricsToken.existingSecret"},
 		{"KEDA min above max", withKEDA, []string{"keda.minReplicaCount=5", "keda.maxReplicaCount=2"}, "maxReplicaCount must be at least"},
 		{"drain timeout not a number", required, []string{"browserd.drainTimeoutSeconds=5m"}, "drainTimeoutSeconds"},
 		{"misspelled value (values.schema.json)", required, []string{"databse.existingSecret=pg"}, "additional properties 'databse' not allowed"},

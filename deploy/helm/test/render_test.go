@@ -197,6 +197,36 @@ func TestRenderKEDA(t *testing.T) {
 		t.Errorf("the query's metric %v is not one internal/metrics/scrape.go describes", metric)
 	}
 
+	// The ServiceMonitor scrapes the Service's pods with the metrics token.
+	var sm struct {
+		Metadata struct{ Labels map[string]string }
+		Spec     struct {
+			Selector  struct{ MatchLabels map[string]string }
+			Endpoints []struct {
+				Port, Path, Interval string
+				Authorization        struct {
+					Type        string
+					Credentials struct{ Name, Key string }
+				}
+			}
+		}
+	}
+	r.decode(t, "ServiceMonitor/bd-browserd", &sm)
+	var svc corev1.Service
+	r.decode(t, "Service/bd-browserd", &svc)
+	for k, v := range sm.Spec.Selector.MatchLabels {
+		if svc.Labels[k] != v {
+			t.Errorf("ServiceMonitor selector %v does not match the Service's labels %v", sm.Spec.Selector.MatchLabels, svc.Labels)
+		}
+	}
+	if sm.Metadata.Labels["release"] != "prometheus" || len(sm.Spec.Endpoints) != 1 {
+		t.Fatalf("ServiceMonitor: labels %v, %d endpoints", sm.Metadata.Labels, len(sm.Spec.Endpoints))
+	}
+	if ep := sm.Spec.Endpoints[0]; ep.Port != "http" || ep.Path != "/metrics" || ep.Interval != "30s" ||
+		ep.Authorization.Type != "Bearer" || ep.Authorization.Credentials.Name != "browserd-metrics" || ep.Authorization.Credentials.Key != "token" {
+		t.Errorf("ServiceMonitor endpoint: got %+v", ep)
+	}
+
 	// An explicit target and query win.
 	r = renderValid(t, withKEDA, "keda.targetSessionsPerPod=5", `keda.prometheus.query=sum(x{ns="{{ .Release.Namespace }}"})`)
 	r.decode(t, "ScaledObject/bd-browserd", &so)

@@ -47,6 +47,10 @@ type crdSchema struct {
 	cel        *cel.Validator
 }
 
+// crdFiles are the CRDs of the custom resources the chart makes (testdata; each file says
+// where it comes from).
+var crdFiles = []string{"keda.sh_scaledobjects.yaml", "monitoring.coreos.com_servicemonitors.yaml"}
+
 var (
 	theValidator  *validator
 	validatorErr  error
@@ -61,7 +65,11 @@ func newValidator() (*validator, error) {
 			decoder: serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer(),
 			crds:    map[schema.GroupVersionKind]*crdSchema{},
 		}
-		validatorErr = v.loadCRD(filepath.Join("testdata", "keda.sh_scaledobjects.yaml"))
+		for _, f := range crdFiles {
+			if err := v.loadCRD(filepath.Join("testdata", f)); err != nil {
+				validatorErr = err
+			}
+		}
 		theValidator = v
 	})
 	return theValidator, validatorErr
