@@ -46,6 +46,17 @@ func (m *Manager) refusal() error {
 	return nil
 }
 
+// Accepting returns nil while the Manager takes new sessions, else the error a create
+// gets (draining, fenced, or closed): /readyz reports it.
+func (m *Manager) Accepting() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return &Error{Code: CodeUnavailable, Message: "the server is shutting down", Err: ErrManagerClosed}
+	}
+	return m.refusal()
+}
+
 // Load returns the node's live sessions, creates in progress included (what counts
 // against MaxSessions), and the launch keys it has a ready warm browser for ("" is the
 // default shelf), sorted: what a heartbeat reports.
