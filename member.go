@@ -159,7 +159,7 @@ func (m *Manager) fenceSession(ls *liveSession, reason string) {
 		m.log.Error("fence: stop browser", "session_id", ls.id, "err", err)
 	}
 	m.forgetUsage(ls)
-	m.pendEnd(ls.id, &pendingEnd{status: StatusError, reason: reason, endedAt: time.Now(), err: ErrFenced})
+	m.queueEnd(ls.id, &pendingEnd{status: StatusError, reason: reason, endedAt: time.Now(), err: ErrFenced})
 	close(ls.recorded)
 	m.mu.Lock()
 	delete(m.live, ls.id)

@@ -161,6 +161,7 @@ type fakeLocal struct {
 	fences   int
 	unfences int
 	fenced   bool
+	drained  bool
 }
 
 // sessionTable is the sessions of every node, as the shared store has them.
@@ -209,6 +210,12 @@ func (l *fakeLocal) Unfence() {
 	l.mu.Lock()
 	l.unfences++
 	l.fenced = false
+	l.mu.Unlock()
+}
+
+func (l *fakeLocal) Drain() {
+	l.mu.Lock()
+	l.drained = true
 	l.mu.Unlock()
 }
 

@@ -19,6 +19,8 @@ type Local interface {
 	// Fence kills every browser of the node and refuses creates until Unfence.
 	Fence(reason string) int
 	Unfence()
+	// Drain refuses creates for good; the live sessions run on.
+	Drain()
 	// NodeSessions and EndStoredSession end a lost peer's sessions in the store.
 	NodeSessions(ctx context.Context, nodeID string) ([]*bb.Session, error)
 	EndStoredSession(ctx context.Context, id string, status bb.SessionStatus, reason string) (*bb.Session, error)
@@ -177,8 +179,13 @@ func (m *Member) Stop() {
 func (m *Member) Leave(ctx context.Context) error {
 	m.Stop()
 	m.mu.Lock()
+	joined := m.joined
 	m.joined = false
 	m.mu.Unlock()
+	if joined { // a last heartbeat, so that the row shows the load it left with
+		live, warm := m.cfg.Local.Load()
+		_, _ = m.cfg.Store.Heartbeat(ctx, m.cfg.ID, live, warm) // the state below is what matters
+	}
 	if err := m.cfg.Store.SetNodeState(ctx, m.cfg.ID, bb.NodeLeft); err != nil {
 		return fmt.Errorf("leave the cluster: %w", err)
 	}
@@ -257,13 +264,11 @@ func (m *Member) heartbeat(ctx context.Context, lease time.Time) bool {
 	m.mu.Lock()
 	m.lease, m.state = sent.Add(m.cfg.Lease), n.State
 	drain := n.State == bb.NodeDraining && !m.draining
-	if drain {
-		m.draining = true
-		close(m.drainC)
-	}
 	m.mu.Unlock()
 	if drain {
 		m.log.Warn("node draining: set in the cluster's database (admin nodes drain)", "node_id", m.cfg.ID)
+		m.startDrain()
+		close(m.drainC)
 	}
 	return true
 }

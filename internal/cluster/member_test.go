@@ -196,7 +196,7 @@ func TestExpiresItself(t *testing.T) {
 // the node stays a member but takes no placements.
 func TestAdminDrain(t *testing.T) {
 	fc := newFakeCluster()
-	a, _ := fc.member(t, "a")
+	a, la := fc.member(t, "a")
 	ctx := t.Context()
 	if err := fc.store.SetNodeState(ctx, "a", bb.NodeDraining); err != nil {
 		t.Fatal(err)
@@ -212,6 +212,12 @@ func TestAdminDrain(t *testing.T) {
 	case <-a.DrainRequested():
 	default:
 		t.Fatal("the drain was not read at the heartbeat")
+	}
+	la.mu.Lock()
+	drained := la.drained
+	la.mu.Unlock()
+	if !drained {
+		t.Error("the Manager was not told to drain")
 	}
 	if a.Placeable() || !a.IsMember() || !a.Draining() {
 		t.Errorf("placeable %v, member %v, draining %v; want false, true, true", a.Placeable(), a.IsMember(), a.Draining())

@@ -154,13 +154,20 @@ func (m *Member) Draining() bool {
 // draining (`browserd admin nodes drain`); the server then drains as on SIGTERM.
 func (m *Member) DrainRequested() <-chan struct{} { return m.drainC }
 
+// startDrain makes the Manager refuse creates, then reports the node draining (to
+// placement and /readyz): no create is taken once the node reads as draining.
+func (m *Member) startDrain() {
+	m.cfg.Local.Drain()
+	m.mu.Lock()
+	m.draining = true
+	m.mu.Unlock()
+}
+
 // Drain marks the node draining, here and in the store, so that placement passes it
 // by; the node goes on renewing its membership while its sessions finish. The store's
 // error is returned, but the node drains all the same.
 func (m *Member) Drain(ctx context.Context) error {
-	m.mu.Lock()
-	m.draining = true
-	m.mu.Unlock()
+	m.startDrain()
 	if err := m.cfg.Store.SetNodeState(ctx, m.cfg.ID, bb.NodeDraining); err != nil {
 		return err
 	}

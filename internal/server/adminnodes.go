@@ -27,19 +27,27 @@ func adminNodes(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	fs.StringVar(&database, "database", database, "the cluster's PostgreSQL database, postgres://USER:PASS@HOST:PORT/DB?sslmode=… (env BROWSERD_DATABASE)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	// Flags may come before or after the node id: parse again after each argument.
+	var pos []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return usageError{err}
 		}
-		return usageError{err}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
 	cfg := Config{Database: database}
 	if cfg.DatabaseKind() != kindPostgres {
 		return usageError{errors.New("admin nodes needs the cluster's PostgreSQL database: --database postgres://… (or BROWSERD_DATABASE)")}
 	}
 	switch {
-	case action == "list" && fs.NArg() == 0:
-	case action == "drain" && fs.NArg() == 1:
+	case action == "list" && len(pos) == 0:
+	case action == "drain" && len(pos) == 1:
 	default:
 		fmt.Fprint(stderr, adminUsage)
 		return usageError{fmt.Errorf("unknown admin command %q", strings.Join(append([]string{"nodes"}, args...), " "))}
@@ -54,7 +62,7 @@ func adminNodes(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.New("the database keeps no cluster members")
 	}
 	if action == "drain" {
-		id := fs.Arg(0)
+		id := pos[0]
 		if err := nodes.SetNodeState(ctx, id, bb.NodeDraining); err != nil {
 			return fmt.Errorf("drain node %s: %w", id, err)
 		}
