@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -38,7 +39,7 @@ func startClusterNode(t *testing.T, bin, dbURL string, args ...string) *clusterN
 	dir := t.TempDir()
 	t.Cleanup(func() { assertNoLeaks(t, dir) }) // after startProcess's cleanup, which kills (and reaps on failure)
 	p := startProcess(t, bin, dir, append([]string{"--addr", addr, "--database", dbURL, "--cluster-url", "http://" + addr,
-		"--pool-size", "0", "--max-sessions", "4"}, args...)...)
+		"--pool-size", "0", "--max-sessions", "4", "--metrics-token", pgMetricsToken}, args...)...)
 	id, err := os.ReadFile(filepath.Join(dir, "node-id"))
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +150,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	reap(t, b.DataDir) // kill -9 left b's browser helpers, as after any crash
+	wantMetrics(t, a.URL, `browserd_cluster_nodes{state="active"} 2`, `browserd_cluster_nodes{state="lost"} 1`, "browserd_cluster_member 1")
 
 	// Fencing: c's link to PostgreSQL is cut. Its browser must be gone before its
 	// session is ended in the database, and not long before.
@@ -188,9 +190,11 @@ func TestCluster(t *testing.T) {
 	} else {
 		t.Logf("c's session ended %q", s.EndReason)
 	}
-	if code, _ := call(t, c.URL, "GET", "/readyz", "", nil); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz of a fenced node = %d; want 503", code)
+	if resp, body := rawCall(t, c.URL, "GET", "/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable ||
+		!strings.Contains(body, "fenced") {
+		t.Errorf("/readyz of a fenced node = %d %s; want 503, fenced", resp.StatusCode, body)
 	}
+	wantMetrics(t, c.URL, "browserd_cluster_member 0")
 	if st := pgSession(t, db, sa.ID).Status; st != bb.StatusRunning {
 		t.Errorf("a's session is %s after c was fenced; want RUNNING", st)
 	}
@@ -295,4 +299,48 @@ func waitNotReady(t *testing.T, base string, within time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// wantMetrics checks that the server's /metrics has each line of want within 5 s
+// (a node reads its peers at each heartbeat).
+func wantMetrics(t *testing.T, base string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		missing := missingMetrics(t, base, want)
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("/metrics of %s lacks %q", base, missing)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// missingMetrics returns the lines of want that the server's /metrics lacks.
+func missingMetrics(t *testing.T, base string, want []string) []string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+pgMetricsToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, w := range want {
+		if !strings.Contains(string(b), "\n"+w+"\n") {
+			missing = append(missing, w)
+		}
+	}
+	return missing
 }
