@@ -127,3 +127,21 @@ func TestNodeSessions(t *testing.T) {
 		t.Errorf("NodeSessions after the end = %d; want 0", len(got))
 	}
 }
+
+// TestLoadWarmKeys: a heartbeat's warm keys name the shelves with a ready browser, the
+// default one as "".
+func TestLoadWarmKeys(t *testing.T) {
+	m, _, _ := poolManager(t, bb.PoolConfig{Size: 1})
+	eventually(t, "a warm browser", func() bool { return m.PoolStats().Ready == 1 })
+	live, warm := m.Load()
+	if live != 0 || len(warm) != 1 || warm[0] != "" {
+		t.Errorf("Load = %d, %q; want 0, [\"\"]", live, warm)
+	}
+	if err := m.Accepting(); err != nil {
+		t.Errorf("Accepting = %v; want nil", err)
+	}
+	m.Drain()
+	if err := m.Accepting(); !errors.Is(err, bb.ErrDraining) {
+		t.Errorf("Accepting while draining = %v; want ErrDraining", err)
+	}
+}
