@@ -225,7 +225,10 @@ func (m *Member) step(ctx context.Context) {
 	case !joined && draining:
 		return // a fenced node that drains has nothing left to run: it leaves
 	case !joined:
-		if err := m.join(ctx); err != nil {
+		jctx, cancel := context.WithTimeout(ctx, m.cfg.TTL)
+		err := m.join(jctx)
+		cancel()
+		if err != nil {
 			m.log.Warn("cluster: join again", "node_id", m.cfg.ID, "err", err)
 			return
 		}
@@ -237,7 +240,13 @@ func (m *Member) step(ctx context.Context) {
 			return
 		}
 	}
-	m.watchPeers(ctx, sweep)
+	// Watching the peers must not hold up the next lease check either.
+	m.mu.Lock()
+	left := m.lease.Sub(m.cfg.Now())
+	m.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, max(left, time.Millisecond))
+	defer cancel()
+	m.watchPeers(wctx, sweep)
 }
 
 // heartbeat renews the membership; it reports whether the node is still a member.
