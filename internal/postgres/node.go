@@ -103,22 +103,32 @@ func (db *DB) Nodes(ctx context.Context) ([]*bb.Node, error) {
 	return out, nil
 }
 
-// SetNodeState moves a node to state, or returns a CodeNotFound error. An unknown state
-// is a CodeInvalid error.
+// SetNodeState moves a node to state, or returns a CodeNotFound error. Only a live
+// node can become active or draining (a CodeConflict error otherwise): a node marked
+// lost has had its sessions ended and comes back only by joining again. An unknown
+// state is a CodeInvalid error.
 func (db *DB) SetNodeState(ctx context.Context, id string, state bb.NodeState) error {
 	switch state {
 	case bb.NodeActive, bb.NodeDraining, bb.NodeLeft, bb.NodeLost:
 	default:
 		return bb.Errorf(bb.CodeInvalid, "unknown node state %q", state)
 	}
-	tag, err := db.pool.Exec(ctx, `UPDATE nodes SET state = $2 WHERE id = $1`, id, string(state))
-	if err != nil {
-		return db.classify(fmt.Errorf("set node %s %s: %w", id, state, err))
-	}
-	if tag.RowsAffected() == 0 {
-		return bb.Errorf(bb.CodeNotFound, "node %q not found", id)
-	}
-	return nil
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		var old string
+		err := tx.QueryRow(ctx, `SELECT state FROM nodes WHERE id = $1 FOR UPDATE`, id).Scan(&old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return bb.Errorf(bb.CodeNotFound, "node %q not found", id)
+		} else if err != nil {
+			return fmt.Errorf("set node %s %s: %w", id, state, err)
+		}
+		if (state == bb.NodeActive || state == bb.NodeDraining) && !bb.NodeState(old).Live() {
+			return bb.Errorf(bb.CodeConflict, "node %q is %s, not live: it comes back only by joining again", id, old)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE nodes SET state = $2 WHERE id = $1`, id, string(state)); err != nil {
+			return fmt.Errorf("set node %s %s: %w", id, state, err)
+		}
+		return nil
+	})
 }
 
 // ExpireNodes marks lost every live node whose heartbeat is older than ttl by the

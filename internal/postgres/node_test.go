@@ -119,6 +119,9 @@ func testNodes(t *testing.T, url string) {
 		if _, err := db.Heartbeat(ctx, "b", 0, nil); !errors.Is(err, bb.ErrNodeNotMember) {
 			t.Errorf("Heartbeat of a %s node = %v; want ErrNodeNotMember", st, err)
 		}
+		if err := db.SetNodeState(ctx, "b", bb.NodeDraining); bb.CodeOf(err) != bb.CodeConflict {
+			t.Errorf("SetNodeState(draining) of a %s node = %v; want CodeConflict", st, err)
+		}
 		nodes, _ := db.Nodes(ctx)
 		if nodes[1].State != st {
 			t.Errorf("after a refused heartbeat node b is %s; want %s", nodes[1].State, st)

@@ -408,8 +408,7 @@ func checkQuantity(t *testing.T, what string, got resource.Quantity, want string
 }
 
 // Every BROWSERD_* variable the chart sets (values from every test set) is a flag of
-// `browserd serve`, read from internal/server's flag table. The two flags issue 18's
-// cluster work adds are let pass while that work is not merged.
+// `browserd serve`, read from internal/server's flag table.
 func TestEnvNamesAreFlags(t *testing.T) {
 	flagDef := regexp.MustCompile(`\bf\.\w+\(&[^,]+, "([a-z0-9-]+)"`)
 	files, err := filepath.Glob("../../../internal/server/*.go")
@@ -432,15 +431,10 @@ func TestEnvNamesAreFlags(t *testing.T) {
 	if !flags["BROWSERD_MAX_SESSIONS"] || !flags["BROWSERD_DATABASE"] {
 		t.Fatalf("read no flag table from internal/server (got %d flags)", len(flags))
 	}
-	pending := map[string]bool{"BROWSERD_CLUSTER_URL": true, "BROWSERD_DRAIN_TIMEOUT": true}
 	for _, files := range [][]string{required, secrets, withKEDA} {
 		r := renderValid(t, files)
 		for _, e := range r.container(t).Env {
 			if !strings.HasPrefix(e.Name, "BROWSERD_") || flags[e.Name] {
-				continue
-			}
-			if pending[e.Name] {
-				t.Logf("%s: not a flag yet (issue 18's cluster work adds it)", e.Name)
 				continue
 			}
 			t.Errorf("the chart sets %s, which no flag of browserd serve reads", e.Name)
