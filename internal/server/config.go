@@ -51,6 +51,9 @@ type Config struct {
 	// (blobs.go), with BlobCredentials from AWS_* (never a flag).
 	BlobStore       string
 	BlobCredentials BlobCredentials
+	// ClusterURL is --cluster-url, the URL peers reach this node at; "" runs alone
+	// (cluster.go). Added by the forwarding work until the membership work's lands.
+	ClusterURL string
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -117,6 +120,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f.str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	f.secret(&c.MetricsToken, "metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off")
 	f.secret(&c.ProxyUpstream, "proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin")
+	f.str(&c.ClusterURL, "cluster-url", "join a cluster: the URL the other nodes reach this node at, http://HOST:PORT (needs --database postgres://…, shared by the nodes)")
 	c.Artifacts.flags(f) // artifacts.go
 	c.Sandbox.flags(f)   // sandbox.go
 	c.Limits.flags(f)    // limits.go
@@ -204,6 +208,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log-level must be debug, info, warn or error, got %q", c.LogLevel))
 	}
 	if err := c.validateBlobStore(); err != nil { // blobs.go
+		errs = append(errs, err)
+	}
+	if err := c.validateCluster(); err != nil { // cluster.go
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go

@@ -1,0 +1,242 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdpproxy"
+	"github.com/browserd/browserd/internal/cluster"
+	"github.com/browserd/browserd/internal/httpapi"
+	"github.com/browserd/browserd/internal/liveview"
+	"github.com/browserd/browserd/internal/webdriver"
+)
+
+// clusterParts are what the forwarder needs of the server's other parts.
+type clusterParts struct {
+	db     Store
+	node   string // this node's id (bootstrap.go nodeID)
+	mgr    *bb.Manager
+	wd     *webdriver.Handler
+	logger *slog.Logger
+}
+
+// openCluster puts the cluster's forwarder in front of the route table when
+// --cluster-url is set (docs/ARCHITECTURE.md "Cluster"), and returns the handler and the
+// check of a verified hop that the failed-authentication limit counts real clients by.
+// Without --cluster-url it returns next and a check that is always false.
+func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handler) (http.Handler, func(*http.Request) bool, error) {
+	cfg := m.Config
+	if cfg.ClusterURL == "" {
+		return next, func(*http.Request) bool { return false }, nil
+	}
+	nodes := m.nodeStore
+	if nodes == nil {
+		ns, ok := p.db.(bb.NodeStore)
+		if !ok {
+			return nil, nil, errors.New("--cluster-url needs a shared PostgreSQL database (--database postgres://…)")
+		}
+		nodes = ns
+	}
+	keys, err := cluster.NewKeyring(ctx, p.db)
+	if err != nil {
+		return nil, nil, err
+	}
+	members := &pollMembers{store: nodes, self: p.node, url: cfg.ClusterURL, mgr: p.mgr, version: m.Version, log: p.logger}
+	if err := members.join(ctx); err != nil {
+		return nil, nil, err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		keys.Run(loopCtx, cluster.RefreshInterval, func(err error) { p.logger.Warn("cluster secret", "err", err) })
+	})
+	wg.Go(func() { members.run(loopCtx, membersInterval) })
+	m.onClose(func(ctx context.Context) error {
+		cancel()
+		wg.Wait()
+		return members.leave(ctx)
+	})
+	fwd := cluster.New(cluster.Config{
+		Members:  members,
+		Sessions: p.db,
+		Keys:     keys,
+		Routes: []cluster.SessionOf{
+			httpapi.SessionOfRequest, cdpproxy.SessionOfRequest, liveview.SessionOfRequest, p.wd.SessionOfRequest,
+		},
+		MaxCreateBody: httpapi.DefaultMaxBodyBytes,
+		Logger:        p.logger,
+	}, next)
+	hop := func(r *http.Request) bool {
+		if _, ok := r.Header[cluster.HopHeader]; !ok {
+			return false
+		}
+		_, err := keys.Verify(r)
+		return err == nil
+	}
+	return fwd, hop, nil
+}
+
+// validateCluster checks --cluster-url.
+func (c *Config) validateCluster() error {
+	if c.ClusterURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.ClusterURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("cluster-url must be http(s)://HOST:PORT, the address peers reach this node at; got %q", c.ClusterURL)
+	}
+	if c.DatabaseKind() != kindPostgres {
+		return errors.New("cluster-url needs a shared PostgreSQL database (--database postgres://…)")
+	}
+	return nil
+}
+
+// membersInterval is how often pollMembers renews this node and re-reads the others.
+const membersInterval = 2 * time.Second
+
+// pollMembers is this node's view of the cluster, read from the NodeStore every
+// membersInterval, with this node's load written back (a stand-in for the membership
+// loop of internal/cluster, which adds expiry, fencing and draining).
+type pollMembers struct {
+	store   bb.NodeStore
+	self    string
+	url     string
+	mgr     *bb.Manager
+	version string
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	nodes map[string]bb.Node
+}
+
+// Node returns a member by id.
+func (pm *pollMembers) Node(id string) (bb.Node, bool) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	n, ok := pm.nodes[id]
+	return n, ok
+}
+
+// Nodes returns every member.
+func (pm *pollMembers) Nodes() []bb.Node {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	ns := make([]bb.Node, 0, len(pm.nodes))
+	for _, n := range pm.nodes {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// Self returns this node's id.
+func (pm *pollMembers) Self() string { return pm.self }
+
+func (pm *pollMembers) load() (live int, warm []string) {
+	used, _, _ := pm.mgr.Capacity()
+	if st := pm.mgr.PoolStats(); st.Ready-st.KeyedReady > 0 {
+		warm = []string{""}
+	}
+	return used, warm
+}
+
+func (pm *pollMembers) join(ctx context.Context) error {
+	_, capacity, _ := pm.mgr.Capacity()
+	if err := pm.store.JoinNode(ctx, &bb.Node{ID: pm.self, URL: pm.url, Capacity: capacity, Version: pm.version}); err != nil {
+		return fmt.Errorf("join the cluster: %w", err)
+	}
+	return pm.refresh(ctx)
+}
+
+func (pm *pollMembers) refresh(ctx context.Context) error {
+	live, warm := pm.load()
+	if _, err := pm.store.Heartbeat(ctx, pm.self, live, warm); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	ns, err := pm.store.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("read the cluster's nodes: %w", err)
+	}
+	m := make(map[string]bb.Node, len(ns))
+	for _, n := range ns {
+		if n.State.Live() {
+			m[n.ID] = *n
+		}
+	}
+	pm.mu.Lock()
+	pm.nodes = m
+	pm.mu.Unlock()
+	return nil
+}
+
+func (pm *pollMembers) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := pm.refresh(ctx); err != nil && ctx.Err() == nil {
+				pm.log.Warn("cluster members", "err", err)
+			}
+		}
+	}
+}
+
+func (pm *pollMembers) leave(ctx context.Context) error {
+	if err := pm.store.SetNodeState(ctx, pm.self, bb.NodeLeft); err != nil && bb.CodeOf(err) != bb.CodeNotFound {
+		return fmt.Errorf("leave the cluster: %w", err)
+	}
+	return nil
+}
+
+// adminCluster runs `browserd admin cluster rotate-secret`: a new cluster secret, the
+// old one still accepted for a minute; every node reads it within
+// cluster.RefreshInterval.
+func adminCluster(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 1 || args[0] != "rotate-secret" {
+		fmt.Fprint(stderr, adminUsage)
+		return usageError{fmt.Errorf("unknown admin command %q", slices.Concat([]string{"cluster"}, args))}
+	}
+	cfg := DefaultConfig()
+	if v := getenv("BROWSERD_DATABASE"); v != "" {
+		cfg.Database = v
+	}
+	fs := flag.NewFlagSet("admin cluster rotate-secret", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Database, "database", cfg.Database, "the cluster's PostgreSQL URL postgres://…")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if cfg.DatabaseKind() != kindPostgres {
+		return usageError{errors.New("admin cluster rotate-secret needs the cluster's --database postgres://…")}
+	}
+	db, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w, ok := db.(cluster.SettingWriter)
+	if !ok {
+		return errors.New("this database cannot rotate the cluster secret")
+	}
+	if err := cluster.Rotate(ctx, w, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "cluster secret rotated; the previous one is accepted until %s\n",
+		time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	return nil
+}
