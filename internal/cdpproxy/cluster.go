@@ -27,5 +27,8 @@ func SessionOfRequest(r *http.Request) (id string, ok bool) {
 	if c.SigningKey != "" {
 		id, _, _ = strings.Cut(c.SigningKey, ".")
 	}
-	return id, bb.ValidID(id)
+	if !bb.ValidID(id) {
+		return "", false
+	}
+	return id, true
 }

@@ -23,5 +23,8 @@ func SessionOfRequest(r *http.Request) (id string, ok bool) {
 		return "", false
 	}
 	id, _, _ = strings.Cut(rest, "/")
-	return id, bb.ValidID(id)
+	if !bb.ValidID(id) {
+		return "", false
+	}
+	return id, true
 }

@@ -20,8 +20,8 @@ func SessionOfRequest(r *http.Request) (id string, ok bool) {
 	}
 	token, _, _ := strings.Cut(rest, "/")
 	parts := strings.SplitN(token, ".", 3)
-	if len(parts) < 3 || parts[0] != "lv1" {
+	if len(parts) < 3 || parts[0] != "lv1" || !bb.ValidID(parts[1]) {
 		return "", false
 	}
-	return parts[1], bb.ValidID(parts[1])
+	return parts[1], true
 }

@@ -25,5 +25,8 @@ func (h *Handler) SessionOfRequest(r *http.Request) (id string, ok bool) {
 	if c.SigningKey != "" {
 		id, _, _ = strings.Cut(c.SigningKey, ".")
 	}
-	return id, bb.ValidID(id)
+	if !bb.ValidID(id) {
+		return "", false
+	}
+	return id, true
 }
