@@ -166,11 +166,14 @@ func randomSecret() []byte {
 }
 
 // Sign returns the HopHeader value with which node sends method path now.
-func (k *Keyring) Sign(node, method, path string) string {
+func (k *Keyring) Sign(node, method, path string) string { return k.SignAt(node, method, path, k.now()) }
+
+// SignAt is Sign at another time: a hop made then (tests of expiry).
+func (k *Keyring) SignAt(node, method, path string, at time.Time) string {
 	k.mu.Lock()
 	secret := k.current
 	k.mu.Unlock()
-	t := k.now().Unix()
+	t := at.Unix()
 	return node + "." + strconv.FormatInt(t, 10) + "." + base64.RawURLEncoding.EncodeToString(hopMAC(secret, node, t, method, path))
 }
 

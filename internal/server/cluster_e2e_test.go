@@ -1,0 +1,364 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/chrome/chrometest"
+	"github.com/browserd/browserd/internal/cluster"
+	"github.com/browserd/browserd/internal/postgres/pgtest"
+	"github.com/browserd/browserd/internal/webdriver"
+)
+
+// memNodes keeps a cluster's members in memory, shared by the test's nodes: a stand-in
+// for the PostgreSQL nodes table until internal/postgres keeps it (the membership work).
+type memNodes struct {
+	mu    sync.Mutex
+	nodes map[string]*bb.Node
+}
+
+func newMemNodes() *memNodes { return &memNodes{nodes: make(map[string]*bb.Node)} }
+
+func (s *memNodes) JoinNode(_ context.Context, n *bb.Node) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *n
+	c.State, c.StartedAt, c.HeartbeatAt = bb.NodeActive, time.Now(), time.Now()
+	s.nodes[n.ID] = &c
+	return nil
+}
+
+func (s *memNodes) Heartbeat(_ context.Context, id string, live int, warm []string) (*bb.Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nodes[id]
+	if n == nil || !n.State.Live() {
+		return nil, bb.ErrNodeNotMember
+	}
+	n.Live, n.Warm, n.HeartbeatAt = live, warm, time.Now()
+	c := *n
+	return &c, nil
+}
+
+func (s *memNodes) Nodes(context.Context) ([]*bb.Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*bb.Node
+	for _, n := range s.nodes {
+		c := *n
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+func (s *memNodes) SetNodeState(_ context.Context, id string, st bb.NodeState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nodes[id]
+	if n == nil {
+		return bb.Errorf(bb.CodeNotFound, "node %q not found", id)
+	}
+	n.State = st
+	return nil
+}
+
+func (s *memNodes) ExpireNodes(context.Context, time.Duration) ([]*bb.Node, error) { return nil, nil }
+
+// clusterNode is one node of a test cluster, in this process.
+type clusterNode struct {
+	*testServer
+	ID   string
+	Host string // 127.0.0.1:port
+	Main *Main
+}
+
+// startNode starts a node of the cluster on database pgURL with members in nodes.
+func startNode(t *testing.T, pgURL string, nodes bb.NodeStore, args ...string) *clusterNode {
+	t.Helper()
+	chrometest.Chrome(t)
+	dataDir := t.TempDir()
+	searchable(t, dataDir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := ln.Addr().String()
+	ln.Close() // the node listens on it again: a free port, known before it starts
+	m := NewMain("test")
+	m.Stdout, m.Stderr = io.Discard, t.Output()
+	m.nodeStore = nodes
+	argv := append([]string{"--addr", host, "--data-dir", dataDir, "--pool-size", "0", "--allow-private-networks",
+		"--database", pgURL, "--cluster-url", "http://" + host}, args...)
+	env := defaultEnv()
+	if err := m.ParseFlags(argv, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatalf("open node: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close node: %v", err)
+		}
+		chrometest.AssertNoLeaks(t, filepath.Join(dataDir, "run"))
+	})
+	id, err := os.ReadFile(filepath.Join(dataDir, "node-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clusterNode{testServer: &testServer{URL: m.URL, DataDir: dataDir, stdout: newOutput(nil)}, ID: strings.TrimSpace(string(id)), Host: host, Main: m}
+}
+
+// startCluster starts n nodes on one fresh PostgreSQL database and waits until each
+// sees the others.
+func startCluster(t *testing.T, n int, args ...string) []*clusterNode {
+	t.Helper()
+	pg := pgtest.Start(t)
+	url := pg.NewDatabase(t)
+	nodes := newMemNodes()
+	var out []*clusterNode
+	for range n {
+		out = append(out, startNode(t, url, nodes, args...))
+	}
+	poll(t, "the nodes to see each other", func() bool {
+		for _, c := range out {
+			ns, _ := nodes.Nodes(t.Context())
+			if len(ns) != n {
+				return false
+			}
+			_ = c
+		}
+		return true
+	})
+	time.Sleep(2*membersInterval + 500*time.Millisecond) // every node has read every other
+	return out
+}
+
+// ownerOf returns the node that runs session id, from the store.
+func ownerOf(t *testing.T, nodes []*clusterNode, id string) *clusterNode {
+	t.Helper()
+	s, err := nodes[0].Main.DB.Session(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.ID == s.NodeID {
+			return n
+		}
+	}
+	t.Fatalf("session %s is on node %q, not one of the test's", id, s.NodeID)
+	return nil
+}
+
+// hopRequest sends GET path to base with hop as its X-Browserd-Hop header and the
+// default project's API key.
+func hopRequest(t *testing.T, base, path, hop string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(cluster.HopHeader, hop)
+	req.Header.Set("X-BB-API-Key", testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestClusterForwarding runs two nodes on one PostgreSQL with real Chromium: a session
+// created on A is used entirely through B (the API, uploads, the connectUrl over CDP,
+// downloads, logs, the live view's DevTools websocket and screencast, WebDriver,
+// release), as behind a load balancer; forged, expired and API-key hop headers are
+// refused; a rotated cluster secret keeps the nodes talking.
+func TestClusterForwarding(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2, "--upload-max-size", "1")
+	a, b := nodes[0], nodes[1]
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	site := artifactSite(t)
+
+	sess := a.create(t, testAPIKey, map[string]any{"keepAlive": true})
+	if o := ownerOf(t, nodes, sess.ID); o != a {
+		t.Fatalf("created on A (a tie), placed on %s", o.ID)
+	}
+	base := "/v1/sessions/" + sess.ID
+	var got apiSession
+	callJSON(t, b.URL, "GET", base, testAPIKey, nil, http.StatusOK, &got)
+	if got.ID != sess.ID || got.Status != "RUNNING" || !strings.Contains(got.ConnectURL, b.Host) {
+		t.Fatalf("GET via B = %+v; want RUNNING with a connectUrl on B's host %s", got, b.Host)
+	}
+	if code, body := upload(t, b.URL, testAPIKey, sess.ID, "hello.txt", "hello via B"); code != 200 {
+		t.Fatalf("upload via B = %d %s", code, body)
+	}
+
+	// The connectUrl through B: CDP over B's websocket to A's browser.
+	cdp := mustDial(t, ctx, got.ConnectURL)
+	if err := cdp.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": "downloads", "eventsEnabled": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sid, err := cdp.attachPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil || title != "artifacts" {
+		t.Fatalf("goto via B = %q, %v", title, err)
+	}
+	var res struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+	}
+	if err := cdp.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": fmt.Sprintf(`location.href = %q; 1`, site.URL+"/file"), "returnByValue": true}, &res); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the download in the zip via B", func() bool {
+		code, body := call(t, b.URL, "GET", base+"/downloads", testAPIKey, nil)
+		if code != 200 {
+			t.Fatalf("downloads via B = %d %s", code, body)
+		}
+		for name, content := range zipFiles(t, body) {
+			if downloadName.MatchString(name) && content == "the report" {
+				return true
+			}
+		}
+		return false
+	})
+	var logs []struct {
+		Method string `json:"method"`
+	}
+	callJSON(t, b.URL, "GET", base+"/logs", testAPIKey, nil, http.StatusOK, &logs)
+	if !strings.Contains(fmt.Sprint(logs), "Page.navigate") {
+		t.Errorf("logs via B lack Page.navigate: %v", logs)
+	}
+
+	// The live view via B: DevTools' websocket and the screencast.
+	var live struct {
+		WSURL                 string `json:"wsUrl"`
+		DebuggerFullscreenURL string `json:"debuggerFullscreenUrl"`
+	}
+	callJSON(t, b.URL, "GET", base+"/debug", testAPIKey, nil, http.StatusOK, &live)
+	if !strings.Contains(live.WSURL, b.Host) {
+		t.Fatalf("wsUrl via B = %s; want B's host", live.WSURL)
+	}
+	lv := mustDial(t, ctx, live.WSURL)
+	if v, err := lv.version(ctx); err != nil || v == "" {
+		t.Errorf("Browser.getVersion over the live view's DevTools via B = %q, %v", v, err)
+	}
+	view := live.DebuggerFullscreenURL
+	if code, page := call(t, b.URL, "GET", view[strings.Index(view, "/debug/"):], "", nil); code != 200 || !strings.Contains(string(page), "<html") {
+		t.Errorf("live view page via B = %d", code)
+	}
+	token := strings.Split(view[strings.Index(view, "/debug/")+len("/debug/"):], "/")[0]
+	sc, _, err := websocket.Dial(ctx, "ws://"+b.Host+"/debug/"+token+"/screencast", nil)
+	if err != nil {
+		t.Fatalf("screencast via B: %v", err)
+	}
+	sc.SetReadLimit(16 << 20)
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	if _, msg, err := sc.Read(rctx); err != nil || len(msg) == 0 {
+		t.Errorf("screencast via B: no frame: %v", err)
+	}
+	rcancel()
+	sc.Close(websocket.StatusNormalClosure, "")
+
+	// WebDriver via B.
+	if _, err := webdriver.FindChromedriver(""); err == nil {
+		wd := func(method, path, body string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequestWithContext(ctx, method, b.URL+"/webdriver"+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-BB-Signing-Key", sess.SigningKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body2, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body2)
+		}
+		code, body := wd("POST", "/session", `{"capabilities":{}}`)
+		var created struct {
+			Value struct {
+				SessionID string `json:"sessionId"`
+			} `json:"value"`
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &created) != nil || created.Value.SessionID == "" {
+			t.Fatalf("WebDriver New Session via B = %d %s", code, body)
+		}
+		wdBase := "/session/" + created.Value.SessionID
+		if code, body := wd("POST", wdBase+"/url", `{"url":`+quoteJSON(site.URL+"/")+`}`); code != 200 {
+			t.Errorf("WebDriver navigate via B = %d %s", code, body)
+		}
+		if code, body := wd("GET", wdBase+"/title", ""); code != 200 || !strings.Contains(body, "artifacts") {
+			t.Errorf("WebDriver title via B = %d %s", code, body)
+		}
+		// No DELETE: quitting the WebDriver session would end the browserd session.
+	} else {
+		t.Log("no chromedriver: WebDriver not checked:", err)
+	}
+
+	// Hop headers a client makes up are refused, with the API's error shape.
+	keys, err := cluster.NewKeyring(ctx, a.Main.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Repeat("A", 43)
+	for name, hop := range map[string]string{
+		"API key": testAPIKey,
+		"forged":  b.ID + "." + fmt.Sprint(time.Now().Unix()) + "." + other,
+		// A valid MAC over a time two minutes ago, as a peer would have made it then.
+		"expired":    keys.SignAt(b.ID, "GET", base, time.Now().Add(-2*time.Minute)),
+		"other path": keys.Sign(b.ID, "GET", "/v1/projects"),
+	} {
+		code, body := hopRequest(t, a.URL, base, hop)
+		if code != http.StatusUnauthorized || !strings.Contains(body, `"statusCode":401`) || !strings.Contains(body, cluster.HopHeader) {
+			t.Errorf("%s hop at A = %d %s; want 401 in the error shape", name, code, body)
+		}
+	}
+	// A genuine hop is served where it lands, even by a node that does not own the
+	// session (never forwarded again).
+	if code, body := hopRequest(t, b.URL, base, keys.Sign(a.ID, "GET", base)); code != http.StatusOK {
+		t.Errorf("genuine hop at B = %d %s; want 200 from B itself", code, body)
+	}
+
+	// Rotate the secret: forwarding goes on, right away and once every node re-read it.
+	var out, errOut strings.Builder
+	if err := Admin(ctx, []string{"cluster", "rotate-secret", "--database", a.Main.Config.Database}, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatalf("admin cluster rotate-secret: %v\n%s", err, errOut.String())
+	}
+	callJSON(t, b.URL, "GET", base, testAPIKey, nil, http.StatusOK, &got)
+	time.Sleep(cluster.RefreshInterval + time.Second)
+	callJSON(t, b.URL, "GET", base, testAPIKey, nil, http.StatusOK, &got)
+	if code, _ := hopRequest(t, a.URL, base, keys.Sign(b.ID, "GET", base)); code != http.StatusOK {
+		t.Errorf("a hop under the previous secret right after the rotation = %d; want 200 (its minute of grace)", code)
+	}
+
+	// Release via B; the ended session's logs stay readable via B.
+	callJSON(t, b.URL, "POST", base, testAPIKey, map[string]any{"status": "REQUEST_RELEASE"}, http.StatusOK, &got)
+	b.waitStatus(t, testAPIKey, sess.ID, "COMPLETED", 30*time.Second)
+	callJSON(t, b.URL, "GET", base+"/logs", testAPIKey, nil, http.StatusOK, &logs)
+	if len(logs) == 0 {
+		t.Error("no logs via B after the session ended")
+	}
+}
