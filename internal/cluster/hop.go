@@ -166,7 +166,9 @@ func randomSecret() []byte {
 }
 
 // Sign returns the HopHeader value with which node sends method path now.
-func (k *Keyring) Sign(node, method, path string) string { return k.SignAt(node, method, path, k.now()) }
+func (k *Keyring) Sign(node, method, path string) string {
+	return k.SignAt(node, method, path, k.now())
+}
 
 // SignAt is Sign at another time: a hop made then (tests of expiry).
 func (k *Keyring) SignAt(node, method, path string, at time.Time) string {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -360,5 +362,155 @@ func TestClusterForwarding(t *testing.T) {
 	callJSON(t, b.URL, "GET", base+"/logs", testAPIKey, nil, http.StatusOK, &logs)
 	if len(logs) == 0 {
 		t.Error("no logs via B after the session ended")
+	}
+}
+
+// TestClusterPlacement: creates spread over two nodes never admit more than the
+// project's concurrency, nor more than a node's --max-sessions on any node, and are
+// refused with the single node's 429; a create goes to the less loaded node.
+func TestClusterPlacement(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2, "--max-sessions", "2")
+	a, b := nodes[0], nodes[1]
+	ctx := t.Context()
+	setConcurrency := func(n int) {
+		t.Helper()
+		if _, err := a.Main.DB.UpdateProject(ctx, a.Main.Project.ID, func(p *bb.Project) error {
+			p.Concurrency = n
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		code int
+		body string
+		id   string
+	}
+	burst := func(n int) []result {
+		t.Helper()
+		out := make([]result, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				code, body := call(t, nodes[i%2].URL, "POST", "/v1/sessions", testAPIKey, map[string]any{"keepAlive": true})
+				var s apiSession
+				json.Unmarshal(body, &s)
+				out[i] = result{code, string(body), s.ID}
+			})
+		}
+		wg.Wait()
+		return out
+	}
+	perNode := func() map[string]int {
+		t.Helper()
+		ss, err := a.Main.DB.Sessions(ctx, bb.SessionFilter{LiveOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int{}
+		for _, s := range ss {
+			m[s.NodeID]++
+		}
+		return m
+	}
+	var ids []string
+	count := func(rs []result, what string, created, refused int) {
+		t.Helper()
+		c, r := 0, 0
+		for _, x := range rs {
+			switch x.code {
+			case http.StatusCreated:
+				c++
+				ids = append(ids, x.id)
+			case http.StatusTooManyRequests:
+				r++
+			default:
+				t.Errorf("%s: create = %d %s", what, x.code, x.body)
+			}
+		}
+		if c != created || r != refused {
+			t.Errorf("%s: %d created, %d refused with 429; want %d and %d", what, c, r, created, refused)
+		}
+	}
+
+	// Project concurrency 3, capacity 2+2: a burst of 6 admits exactly 3, on both nodes.
+	setConcurrency(3)
+	count(burst(6), "project limit", 3, 3)
+	pn := perNode()
+	if pn[a.ID]+pn[b.ID] != 3 || pn[a.ID] > 2 || pn[b.ID] > 2 || pn[a.ID] == 0 || pn[b.ID] == 0 {
+		t.Errorf("live sessions per node %v; want 3 over both, at most 2 each", pn)
+	}
+	// Concurrency 10: one node slot is left; a burst of 3 gets it once.
+	setConcurrency(10)
+	rs := burst(3)
+	count(rs, "node capacity", 1, 2)
+	for _, x := range rs {
+		if x.code == http.StatusTooManyRequests && !strings.Contains(x.body, "at capacity") {
+			t.Errorf("every node full: %s; want the node's at-capacity 429", x.body)
+		}
+	}
+	if pn := perNode(); pn[a.ID] != 2 || pn[b.ID] != 2 {
+		t.Errorf("live sessions per node %v; want 2 and 2", pn)
+	}
+	for _, id := range ids {
+		callJSON(t, b.URL, "POST", "/v1/sessions/"+id, testAPIKey, map[string]any{"status": "REQUEST_RELEASE"}, http.StatusOK, nil)
+		b.waitStatus(t, testAPIKey, id, "COMPLETED", 30*time.Second)
+	}
+
+	// Least loaded: the first create at A stays on A (a tie, A wins); once A's heartbeat
+	// says it runs one, A's next create goes to B.
+	seen := func(n *clusterNode, live int) func() bool {
+		return func() bool {
+			ns, _ := a.Main.nodeStore.Nodes(ctx)
+			for _, x := range ns {
+				if x.ID == n.ID {
+					return x.Live == live
+				}
+			}
+			return false
+		}
+	}
+	poll(t, "A's heartbeat with no session", seen(a, 0))
+	poll(t, "B's heartbeat with no session", seen(b, 0))
+	time.Sleep(membersInterval + 500*time.Millisecond)
+	first := a.create(t, testAPIKey, map[string]any{"keepAlive": true})
+	if o := ownerOf(t, nodes, first.ID); o != a {
+		t.Errorf("first create at A (a tie) placed on %s; want A", o.ID)
+	}
+	poll(t, "A's heartbeat with its session", seen(a, 1))
+	time.Sleep(membersInterval + 500*time.Millisecond) // A has read B's load, and its own
+	second := a.create(t, testAPIKey, map[string]any{"keepAlive": true})
+	if o := ownerOf(t, nodes, second.ID); o != b {
+		t.Errorf("second create at A placed on %s; want B, the less loaded", o.ID)
+	}
+	for _, s := range []apiSession{first, second} {
+		a.release(t, testAPIKey, s.ID)
+	}
+}
+
+// TestAuthLimitCountsHopClient: the failed-authentication limit counts a forwarded
+// request's failures under the client that X-Forwarded-For names when, and only when,
+// its hop header verified; a client's own X-Forwarded-For counts for nothing.
+func TestAuthLimitCountsHopClient(t *testing.T) {
+	l := newAuthLimiter(1, time.Minute, nil, slog.New(slog.DiscardHandler))
+	l.hop = func(r *http.Request) bool { return r.Header.Get(cluster.HopHeader) == "verified" }
+	for _, c := range []struct {
+		hop, xff, want string
+	}{
+		{"verified", "203.0.113.9", "203.0.113.9"},
+		{"verified", "198.51.100.1, 203.0.113.9", "203.0.113.9"}, // the peer appended the last
+		{"forged", "203.0.113.9", "10.0.0.2"},
+		{"", "203.0.113.9", "10.0.0.2"},
+	} {
+		r := httptest.NewRequest("GET", "/v1/sessions", nil)
+		r.RemoteAddr = "10.0.0.2:4321"
+		r.Header.Set("X-Forwarded-For", c.xff)
+		if c.hop != "" {
+			r.Header.Set(cluster.HopHeader, c.hop)
+		}
+		if got := l.clientKey(r); got != c.want {
+			t.Errorf("hop %q, X-Forwarded-For %q: counted as %s; want %s", c.hop, c.xff, got, c.want)
+		}
 	}
 }
