@@ -85,6 +85,8 @@ func New(cfg Config, next http.Handler) *Forwarder {
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
+			// Bodies pass as the owner sent them (downloads keep their encoding and length).
+			DisableCompression: true,
 		}
 	}
 	f := &Forwarder{cfg: cfg, next: next, log: cfg.Logger, rt: rt, owners: make(map[string]string)}
