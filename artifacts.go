@@ -200,6 +200,11 @@ type AgentOptions struct {
 	Record bool
 	// Events receives batches of recorded events, from one goroutine at a time.
 	Events func(events []RecordingEvent)
+	// Download, when set, is told of every download the browser begins: the name it
+	// saves the file under in DownloadDir when a client asked for
+	// Browser.setDownloadBehavior "allowAndName" (Playwright does, by default), which is
+	// the download's guid, and the name the site suggested. It must not block.
+	Download func(guid, suggestedName string)
 }
 
 // Agent is browserd's own CDP client in each session's browser (internal/recorder):

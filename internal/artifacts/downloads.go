@@ -64,8 +64,9 @@ func (a *Service) syncDownloads(ctx context.Context, r *run) error {
 		if r.synced[name] || !e.Type().IsRegular() || strings.HasSuffix(name, partialSuffix) {
 			continue
 		}
-		// Linux allows any byte but / in a name; keys (and archive entries) get a clean one.
-		clean, err := bb.SanitizeUploadName(name)
+		// Linux allows any byte but / in a name, and a site suggests any name; keys (and
+		// archive entries) get a clean one.
+		clean, err := bb.SanitizeUploadName(r.downloadName(name))
 		if err != nil {
 			clean = "download"
 		}
@@ -96,6 +97,11 @@ func (a *Service) saveDownload(ctx context.Context, r *run, root *os.Root, rel, 
 	}
 	name := DownloadName(clean, info.ModTime().UnixMilli())
 	key := blobPrefix(r.id) + "downloads/" + name
+	for i := 2; r.hasBlob(key); i++ { // two downloads of one name in one millisecond
+		ext := path.Ext(clean)
+		name = DownloadName(strings.TrimSuffix(clean, ext)+"-"+strconv.Itoa(i)+ext, info.ModTime().UnixMilli())
+		key = blobPrefix(r.id) + "downloads/" + name
+	}
 	if !bb.ValidBlobKey(key) {
 		return fmt.Errorf("download %q: no valid blob key", name)
 	}

@@ -39,6 +39,9 @@ type run struct {
 	synced map[string]bool // spool download names already in blobs
 	final  bool            // Stopped made the final move: nothing more to move
 
+	nameMu    sync.Mutex
+	suggested map[string]string // download guid → the name the site suggested (agent)
+
 	recMu      sync.Mutex
 	recSeq     int
 	recBytes   int64
@@ -46,6 +49,14 @@ type run struct {
 
 	blobMu    sync.Mutex
 	blobSizes map[string]int64 // the session's blobs this run stored, by key
+}
+
+// hasBlob reports whether the run stored a blob under key.
+func (r *run) hasBlob(key string) bool {
+	r.blobMu.Lock()
+	defer r.blobMu.Unlock()
+	_, ok := r.blobSizes[key]
+	return ok
 }
 
 // noteBlob records that the run stored n bytes under key (replacing what it held).
@@ -92,6 +103,7 @@ func (r *run) Started(ctx context.Context, b bb.Browser) error {
 			DownloadDir: r.downloadDir(),
 			Record:      r.record,
 			Events:      func(ev []bb.RecordingEvent) { a.addRecording(r, ev) },
+			Download:    r.noteDownload,
 		})
 		if err != nil {
 			a.log.Warn("session agent failed; no recording or download dir", "session_id", r.id, "err", err)
@@ -151,6 +163,34 @@ func (r *run) removeSpoolLink() error {
 		return err
 	}
 	return nil
+}
+
+// maxSuggested bounds the download names a run remembers: a page can start downloads
+// without end, and names beyond it are only the guid's.
+const maxSuggested = 10000
+
+// noteDownload remembers the name a site suggested for the download guid, for a file
+// the browser saves under its guid (a client's "allowAndName").
+func (r *run) noteDownload(guid, name string) {
+	r.nameMu.Lock()
+	defer r.nameMu.Unlock()
+	if r.suggested == nil {
+		r.suggested = map[string]string{}
+	}
+	if len(r.suggested) < maxSuggested {
+		r.suggested[guid] = name
+	}
+}
+
+// downloadName is the name a downloaded file goes by: the site's for a file saved under
+// its guid, else the file's own.
+func (r *run) downloadName(file string) string {
+	r.nameMu.Lock()
+	defer r.nameMu.Unlock()
+	if s, ok := r.suggested[file]; ok && s != "" {
+		return s
+	}
+	return file
 }
 
 func (r *run) downloadDir() string { return filepath.Join(r.dir, "downloads") }

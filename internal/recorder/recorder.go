@@ -132,8 +132,11 @@ func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOp
 
 func (a *agent) setup(ctx context.Context) error {
 	if a.opts.DownloadDir != "" {
+		// eventsEnabled: Chromium tells every connection that asked for them of every
+		// download, whoever set the behaviour, so the agent learns the suggested name of
+		// files a client's "allowAndName" saves under their guid.
 		if err := a.c.Call(ctx, "", "Browser.setDownloadBehavior", map[string]any{
-			"behavior": "allow", "downloadPath": a.opts.DownloadDir,
+			"behavior": "allow", "downloadPath": a.opts.DownloadDir, "eventsEnabled": a.opts.Download != nil,
 		}, nil); err != nil {
 			return fmt.Errorf("set download dir: %w", err)
 		}
@@ -150,9 +153,12 @@ func (a *agent) setup(ctx context.Context) error {
 	}, nil)
 }
 
-// eventParams are the params of the events the recorder reads: Target.attachedToTarget
-// and Runtime.bindingCalled.
+// eventParams are the params of the events the recorder reads: Target.attachedToTarget,
+// Runtime.bindingCalled and Browser.downloadWillBegin.
 type eventParams struct {
+	GUID              string `json:"guid"`
+	SuggestedFilename string `json:"suggestedFilename"`
+
 	SessionID  string `json:"sessionId"`
 	TargetInfo struct {
 		Type string `json:"type"`
@@ -164,7 +170,7 @@ type eventParams struct {
 
 // onEvent runs on the read loop: it must not call the browser.
 func (a *agent) onEvent(m cdp.Event) {
-	if m.Method != "Target.attachedToTarget" && m.Method != "Runtime.bindingCalled" {
+	if m.Method != "Target.attachedToTarget" && m.Method != "Runtime.bindingCalled" && m.Method != "Browser.downloadWillBegin" {
 		return
 	}
 	var p eventParams
@@ -172,6 +178,10 @@ func (a *agent) onEvent(m cdp.Event) {
 		return
 	}
 	switch m.Method {
+	case "Browser.downloadWillBegin":
+		if a.opts.Download != nil && p.GUID != "" {
+			a.opts.Download(p.GUID, p.SuggestedFilename)
+		}
 	case "Target.attachedToTarget":
 		if a.ctx.Err() != nil {
 			return
