@@ -38,8 +38,8 @@ type SessionStore interface {
 // package that serves a route family supplies it (httpapi, cdpproxy, liveview, webdriver).
 type SessionOf func(r *http.Request) (id string, ok bool)
 
-// Config configures a Forwarder.
-type Config struct {
+// ForwarderConfig configures a Forwarder.
+type ForwarderConfig struct {
 	Members  Members
 	Sessions SessionStore
 	Keys     *Keyring
@@ -57,7 +57,7 @@ type Config struct {
 // the node that owns its session, or places a create (place.go). A request that carries a
 // verified HopHeader came from a peer and is always served here.
 type Forwarder struct {
-	cfg   Config
+	cfg   ForwarderConfig
 	next  http.Handler
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy
@@ -73,8 +73,8 @@ const maxOwners = 8192
 // targetKey carries the peer's URL from ServeHTTP to the proxy's Rewrite.
 type targetKey struct{}
 
-// New returns a Forwarder in front of next, this node's own handler.
-func New(cfg Config, next http.Handler) *Forwarder {
+// NewForwarder returns a Forwarder in front of next, this node's own handler.
+func NewForwarder(cfg ForwarderConfig, next http.Handler) *Forwarder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

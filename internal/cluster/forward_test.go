@@ -108,7 +108,7 @@ func newTestNode(t *testing.T, id string, store SettingStore, sessions SessionSt
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s)
 	})
-	n.fwd = New(Config{Members: n.members, Sessions: sessions, Keys: keys, Routes: []SessionOf{sessionPath}}, local)
+	n.fwd = NewForwarder(ForwarderConfig{Members: n.members, Sessions: sessions, Keys: keys, Routes: []SessionOf{sessionPath}}, local)
 	n.srv = httptest.NewServer(n.fwd)
 	t.Cleanup(n.srv.Close)
 	return n

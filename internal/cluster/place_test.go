@@ -27,7 +27,7 @@ func TestPlainCreate(t *testing.T) {
 func TestCandidates(t *testing.T) {
 	const nodeC = "9c9c9c9c-0000-4000-8000-00000000000c"
 	m := &staticMembers{self: nodeB, nodes: map[string]bb.Node{}}
-	f := New(Config{Members: m}, nil)
+	f := NewForwarder(ForwarderConfig{Members: m}, nil)
 	ids := func(plain bool) []string {
 		var out []string
 		for _, c := range f.candidates(plain) {
@@ -54,7 +54,7 @@ func TestCandidates(t *testing.T) {
 		t.Errorf("every node full: %v; want none (this node answers its 429)", got)
 	}
 	m = &staticMembers{self: nodeB, nodes: map[string]bb.Node{}}
-	f = New(Config{Members: m}, nil)
+	f = NewForwarder(ForwarderConfig{Members: m}, nil)
 	if got := ids(true); !slices.Equal(got, []string{"5f"}) {
 		t.Errorf("not joined yet: %v; want this node", got)
 	}

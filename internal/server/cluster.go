@@ -39,13 +39,9 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 	if cfg.ClusterURL == "" {
 		return next, func(*http.Request) bool { return false }, nil
 	}
-	nodes := m.nodeStore
-	if nodes == nil {
-		ns, ok := p.db.(bb.NodeStore)
-		if !ok {
-			return nil, nil, errors.New("--cluster-url needs a shared PostgreSQL database (--database postgres://…)")
-		}
-		nodes = ns
+	nodes, ok := p.db.(bb.NodeStore)
+	if !ok {
+		return nil, nil, errors.New("--cluster-url needs a shared PostgreSQL database (--database postgres://…)")
 	}
 	keys, err := cluster.NewKeyring(ctx, p.db)
 	if err != nil {
@@ -66,7 +62,7 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 		wg.Wait()
 		return members.leave(ctx)
 	})
-	fwd := cluster.New(cluster.Config{
+	fwd := cluster.NewForwarder(cluster.ForwarderConfig{
 		Members:  members,
 		Sessions: p.db,
 		Keys:     keys,

@@ -25,60 +25,6 @@ import (
 	"github.com/browserd/browserd/internal/webdriver"
 )
 
-// memNodes keeps a cluster's members in memory, shared by the test's nodes: a stand-in
-// for the PostgreSQL nodes table until internal/postgres keeps it (the membership work).
-type memNodes struct {
-	mu    sync.Mutex
-	nodes map[string]*bb.Node
-}
-
-func newMemNodes() *memNodes { return &memNodes{nodes: make(map[string]*bb.Node)} }
-
-func (s *memNodes) JoinNode(_ context.Context, n *bb.Node) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := *n
-	c.State, c.StartedAt, c.HeartbeatAt = bb.NodeActive, time.Now(), time.Now()
-	s.nodes[n.ID] = &c
-	return nil
-}
-
-func (s *memNodes) Heartbeat(_ context.Context, id string, live int, warm []string) (*bb.Node, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.nodes[id]
-	if n == nil || !n.State.Live() {
-		return nil, bb.ErrNodeNotMember
-	}
-	n.Live, n.Warm, n.HeartbeatAt = live, warm, time.Now()
-	c := *n
-	return &c, nil
-}
-
-func (s *memNodes) Nodes(context.Context) ([]*bb.Node, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*bb.Node
-	for _, n := range s.nodes {
-		c := *n
-		out = append(out, &c)
-	}
-	return out, nil
-}
-
-func (s *memNodes) SetNodeState(_ context.Context, id string, st bb.NodeState) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.nodes[id]
-	if n == nil {
-		return bb.Errorf(bb.CodeNotFound, "node %q not found", id)
-	}
-	n.State = st
-	return nil
-}
-
-func (s *memNodes) ExpireNodes(context.Context, time.Duration) ([]*bb.Node, error) { return nil, nil }
-
 // clusterNode is one node of a test cluster, in this process.
 type clusterNode struct {
 	*testServer
@@ -87,8 +33,8 @@ type clusterNode struct {
 	Main *Main
 }
 
-// startNode starts a node of the cluster on database pgURL with members in nodes.
-func startNode(t *testing.T, pgURL string, nodes bb.NodeStore, args ...string) *clusterNode {
+// startNode starts a node of the cluster on database pgURL.
+func startNode(t *testing.T, pgURL string, args ...string) *clusterNode {
 	t.Helper()
 	chrometest.Chrome(t)
 	dataDir := t.TempDir()
@@ -101,7 +47,6 @@ func startNode(t *testing.T, pgURL string, nodes bb.NodeStore, args ...string) *
 	ln.Close() // the node listens on it again: a free port, known before it starts
 	m := NewMain("test")
 	m.Stdout, m.Stderr = io.Discard, t.Output()
-	m.nodeStore = nodes
 	argv := append([]string{"--addr", host, "--data-dir", dataDir, "--pool-size", "0", "--allow-private-networks",
 		"--database", pgURL, "--cluster-url", "http://" + host}, args...)
 	env := defaultEnv()
@@ -130,20 +75,13 @@ func startCluster(t *testing.T, n int, args ...string) []*clusterNode {
 	t.Helper()
 	pg := pgtest.Start(t)
 	url := pg.NewDatabase(t)
-	nodes := newMemNodes()
 	var out []*clusterNode
 	for range n {
-		out = append(out, startNode(t, url, nodes, args...))
+		out = append(out, startNode(t, url, args...))
 	}
 	poll(t, "the nodes to see each other", func() bool {
-		for _, c := range out {
-			ns, _ := nodes.Nodes(t.Context())
-			if len(ns) != n {
-				return false
-			}
-			_ = c
-		}
-		return true
+		ns, _ := out[0].Main.DB.(bb.NodeStore).Nodes(t.Context())
+		return len(ns) == n
 	})
 	time.Sleep(2*membersInterval + 500*time.Millisecond) // every node has read every other
 	return out
@@ -462,7 +400,7 @@ func TestClusterPlacement(t *testing.T) {
 	// says it runs one, A's next create goes to B.
 	seen := func(n *clusterNode, live int) func() bool {
 		return func() bool {
-			ns, _ := a.Main.nodeStore.Nodes(ctx)
+			ns, _ := a.Main.DB.(bb.NodeStore).Nodes(ctx)
 			for _, x := range ns {
 				if x.ID == n.ID {
 					return x.Live == live

@@ -55,10 +55,6 @@ type Main struct {
 	// Project is the default project, which --api-key belongs to.
 	Project *bb.Project
 
-	// nodeStore, when set before Open, keeps the cluster's members instead of the
-	// database (tests, until internal/postgres keeps them).
-	nodeStore bb.NodeStore
-
 	closers   []func(ctx context.Context) error // Open's resources, closed in reverse order
 	srv       *http.Server
 	unreserve func()        // gives the listening port back to browsers
