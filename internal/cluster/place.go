@@ -41,14 +41,24 @@ type candidate struct {
 	live int
 }
 
+// placeable is the optional part of Members that says whether this node takes new
+// sessions now (a member, not draining, not fenced); the membership loop has it.
+type placeable interface{ Placeable() bool }
+
 // candidates returns the nodes a create may go to, best first: active, below capacity,
 // a warm browser for the create first, least loaded next, this node winning ties.
 func (f *Forwarder) candidates(plain bool) []candidate {
 	self := f.cfg.Members.Self()
 	var cs []candidate
 	sawSelf := false
+	if p, ok := f.cfg.Members.(placeable); ok && !p.Placeable() {
+		sawSelf = true // not a candidate, whatever its row says
+	}
 	for _, n := range f.cfg.Members.Nodes() {
 		if n.ID == self {
+			if sawSelf {
+				continue
+			}
 			sawSelf = true
 		}
 		if n.State != "active" || (n.Capacity > 0 && n.Live >= n.Capacity) {

@@ -53,12 +53,23 @@ func TestCandidates(t *testing.T) {
 	if got := ids(true); len(got) != 0 {
 		t.Errorf("every node full: %v; want none (this node answers its 429)", got)
 	}
+	m.set(bb.Node{ID: nodeA, URL: "http://10.0.0.1:8080", State: bb.NodeActive, Live: 0, Capacity: 4})
+	m.set(bb.Node{ID: nodeB, URL: "http://10.0.0.2:8080", State: bb.NodeActive, Live: 0, Capacity: 4})
+	f.cfg.Members = unplaceable{m}
+	if got := ids(true); !slices.Equal(got, []string{"0b"}) {
+		t.Errorf("this node not placeable (fenced or draining): %v; want A only", got)
+	}
 	m = &staticMembers{self: nodeB, nodes: map[string]bb.Node{}}
 	f = NewForwarder(ForwarderConfig{Members: m}, nil)
 	if got := ids(true); !slices.Equal(got, []string{"5f"}) {
 		t.Errorf("not joined yet: %v; want this node", got)
 	}
 }
+
+// unplaceable is a members view whose node takes no new sessions.
+type unplaceable struct{ *staticMembers }
+
+func (unplaceable) Placeable() bool { return false }
 
 // post sends a create to base and returns the status, headers and body.
 func post(t *testing.T, base, body string) (*http.Response, string) {

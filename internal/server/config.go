@@ -210,7 +210,7 @@ func (c *Config) Validate() error {
 	if err := c.validateBlobStore(); err != nil { // blobs.go
 		errs = append(errs, err)
 	}
-	if err := c.validateCluster(); err != nil { // cluster.go
+	if err := c.validateClusterURL(); err != nil { // cluster.go
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
