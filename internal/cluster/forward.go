@@ -125,6 +125,8 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if peer, ok := f.owner(r.Context(), id); ok {
+			// Never the path: live view paths carry their token.
+			f.log.DebugContext(r.Context(), "forwarding to the session's node", "session_id", id, "node", peer.ID, "method", r.Method)
 			f.forward(w, r, peer)
 			return
 		}

@@ -86,7 +86,7 @@ func sessionPath(r *http.Request) (string, bool) {
 	return id, bb.ValidID(id)
 }
 
-func newTestNode(t *testing.T, id string, store SettingStore, sessions SessionStore) *testNode {
+func newTestNode(t testing.TB, id string, store SettingStore, sessions SessionStore) *testNode {
 	t.Helper()
 	n := &testNode{id: id, members: &staticMembers{self: id, nodes: map[string]bb.Node{}}}
 	keys, err := NewKeyring(t.Context(), store)
@@ -134,7 +134,7 @@ func (n *testNode) node(live, capacity int, warm ...string) bb.Node {
 // cluster2 is two nodes that know each other, A owning session sessA.
 const sessA = "1a2b3c4d-0000-4000-8000-00000000000a"
 
-func cluster2(t *testing.T) (a, b *testNode) {
+func cluster2(t testing.TB) (a, b *testNode) {
 	t.Helper()
 	store := newMemSettings()
 	sessions := mapSessions{sessA: nodeA}

@@ -45,7 +45,7 @@ const (
 )
 
 // keyring returns a keyring on store whose clock is *now.
-func keyring(t *testing.T, store SettingStore, now *time.Time) *Keyring {
+func keyring(t testing.TB, store SettingStore, now *time.Time) *Keyring {
 	t.Helper()
 	k, err := NewKeyring(t.Context(), store)
 	if err != nil {

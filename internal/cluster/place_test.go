@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -188,6 +189,20 @@ func TestPlace(t *testing.T) {
 		json.Unmarshal([]byte(out), &s)
 		if s.Node != nodeB || s.Body != body {
 			t.Errorf("large body: served by %q with %d bytes; want B with the whole body", s.Node, len(s.Body))
+		}
+	})
+}
+
+func FuzzPlainCreate(f *testing.F) {
+	f.Add([]byte(`{"keepAlive":true}`))
+	f.Add([]byte(`{"browserSettings":{}}`))
+	f.Add([]byte(`{"keepAlive":true,"keepAlive":true}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if plainCreate(body) {
+			var m map[string]any
+			if len(bytes.TrimSpace(body)) != 0 && json.Unmarshal(body, &m) != nil {
+				t.Fatalf("plainCreate(%q) = true for a body that is no JSON object", body)
+			}
 		}
 	})
 }

@@ -34,3 +34,17 @@ func TestSessionOfRequest(t *testing.T) {
 		}
 	}
 }
+
+func FuzzSessionOfRequest(f *testing.F) {
+	f.Add("/debug/lv1.1a2b3c4d-0000-4000-8000-00000000000a.1.rw.mac/view")
+	f.Add("/debug/lv1..../view")
+	f.Add("/debug/")
+	f.Fuzz(func(t *testing.T, path string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.URL.Path = path
+		id, ok := SessionOfRequest(r)
+		if ok != bb.ValidID(id) || (!ok && id != "") {
+			t.Fatalf("SessionOfRequest(%q) = %q, %v", path, id, ok)
+		}
+	})
+}
