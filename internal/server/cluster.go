@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,7 +203,7 @@ func (pm *pollMembers) leave(ctx context.Context) error {
 func adminCluster(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 1 || args[0] != "rotate-secret" {
 		fmt.Fprint(stderr, adminUsage)
-		return usageError{fmt.Errorf("unknown admin command %q", slices.Concat([]string{"cluster"}, args))}
+		return usageError{fmt.Errorf("unknown admin command %q", strings.Join(append([]string{"cluster"}, args...), " "))}
 	}
 	cfg := DefaultConfig()
 	if v := getenv("BROWSERD_DATABASE"); v != "" {

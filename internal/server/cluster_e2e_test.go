@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -449,6 +450,25 @@ func TestAuthLimitCountsHopClient(t *testing.T) {
 		}
 		if got := l.clientKey(r); got != c.want {
 			t.Errorf("hop %q, X-Forwarded-For %q: counted as %s; want %s", c.hop, c.xff, got, c.want)
+		}
+	}
+}
+
+// TestAdminClusterUsage: rotate-secret needs the cluster's PostgreSQL; other words are
+// usage errors.
+func TestAdminClusterUsage(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"BROWSERD_DATA_DIR": dir}
+	for _, args := range [][]string{
+		{"cluster", "rotate-secret"}, // SQLite
+		{"cluster", "rotate-secret", "--database", filepath.Join(dir, "x.db")},
+		{"cluster", "nope"},
+		{"cluster"},
+	} {
+		var out, errOut strings.Builder
+		err := Admin(t.Context(), args, func(k string) string { return env[k] }, &out, &errOut)
+		if !errors.Is(err, ErrUsage) {
+			t.Errorf("admin %v = %v; want a usage error", args, err)
 		}
 	}
 }
