@@ -34,8 +34,8 @@ type clusterNode struct {
 	Main *Main
 }
 
-// startNode starts a node of the cluster on database pgURL.
-func startNode(t *testing.T, pgURL string, args ...string) *clusterNode {
+// startNode starts a node of the cluster on database pgURL with the environment env.
+func startNode(t *testing.T, pgURL string, env map[string]string, args ...string) *clusterNode {
 	t.Helper()
 	chrometest.Chrome(t)
 	dataDir := t.TempDir()
@@ -50,7 +50,6 @@ func startNode(t *testing.T, pgURL string, args ...string) *clusterNode {
 	m.Stdout, m.Stderr = io.Discard, t.Output()
 	argv := append([]string{"--addr", host, "--data-dir", dataDir, "--pool-size", "0", "--allow-private-networks",
 		"--database", pgURL, "--cluster-url", "http://" + host}, args...)
-	env := defaultEnv()
 	if err := m.ParseFlags(argv, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +73,17 @@ func startNode(t *testing.T, pgURL string, args ...string) *clusterNode {
 // sees the others.
 func startCluster(t *testing.T, n int, args ...string) []*clusterNode {
 	t.Helper()
+	return startClusterEnv(t, n, defaultEnv(), args...)
+}
+
+// startClusterEnv is startCluster with the nodes' environment env.
+func startClusterEnv(t *testing.T, n int, env map[string]string, args ...string) []*clusterNode {
+	t.Helper()
 	pg := pgtest.Start(t)
 	url := pg.NewDatabase(t)
 	var out []*clusterNode
 	for range n {
-		out = append(out, startNode(t, url, args...))
+		out = append(out, startNode(t, url, env, args...))
 	}
 	poll(t, "the nodes to see each other", func() bool {
 		ns, _ := out[0].Main.DB.(bb.NodeStore).Nodes(t.Context())
