@@ -63,7 +63,7 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 		return members.leave(ctx)
 	})
 	fwd := cluster.NewForwarder(cluster.ForwarderConfig{
-		Members:  members,
+		Members:  memberView{peers: members, self: p.node},
 		Sessions: p.db,
 		Keys:     keys,
 		Routes: []cluster.SessionOf{
@@ -98,104 +98,46 @@ func (c *Config) validateClusterURL() error {
 	return nil
 }
 
-// membersInterval is how often pollMembers renews this node and re-reads the others.
-const membersInterval = 2 * time.Second
-
-// pollMembers is this node's view of the cluster, read from the NodeStore every
-// membersInterval, with this node's load written back (a stand-in for the membership
-// loop of internal/cluster, which adds expiry, fencing and draining).
-type pollMembers struct {
-	store   bb.NodeStore
-	self    string
-	url     string
-	mgr     *bb.Manager
-	version string
-	log     *slog.Logger
-
-	mu    sync.Mutex
-	nodes map[string]bb.Node
+// peersView is what the membership loop offers the forwarder (*cluster.Member has it;
+// until it is wired, pollMembers): every node as read at the last heartbeat, this one
+// included, and whether this node takes new sessions.
+type peersView interface {
+	Peers() []*bb.Node
+	Placeable() bool
 }
 
-// Node returns a member by id.
-func (pm *pollMembers) Node(id string) (bb.Node, bool) {
-	pm.mu.Lock()
-	defer pm.mu.Unlock()
-	n, ok := pm.nodes[id]
-	return n, ok
+// memberView adapts a peersView to cluster.Members: live nodes by id, and this node's id.
+type memberView struct {
+	peers peersView
+	self  string
 }
 
-// Nodes returns every member.
-func (pm *pollMembers) Nodes() []bb.Node {
-	pm.mu.Lock()
-	defer pm.mu.Unlock()
-	ns := make([]bb.Node, 0, len(pm.nodes))
-	for _, n := range pm.nodes {
-		ns = append(ns, n)
+// Node returns a live member by id.
+func (v memberView) Node(id string) (bb.Node, bool) {
+	for _, n := range v.peers.Peers() {
+		if n.ID == id && n.State.Live() {
+			return *n, true
+		}
+	}
+	return bb.Node{}, false
+}
+
+// Nodes returns the live members.
+func (v memberView) Nodes() []bb.Node {
+	var ns []bb.Node
+	for _, n := range v.peers.Peers() {
+		if n.State.Live() {
+			ns = append(ns, *n)
+		}
 	}
 	return ns
 }
 
 // Self returns this node's id.
-func (pm *pollMembers) Self() string { return pm.self }
+func (v memberView) Self() string { return v.self }
 
-func (pm *pollMembers) load() (live int, warm []string) {
-	used, _, _ := pm.mgr.Capacity()
-	if st := pm.mgr.PoolStats(); st.Ready-st.KeyedReady > 0 {
-		warm = []string{""}
-	}
-	return used, warm
-}
-
-func (pm *pollMembers) join(ctx context.Context) error {
-	_, capacity, _ := pm.mgr.Capacity()
-	if err := pm.store.JoinNode(ctx, &bb.Node{ID: pm.self, URL: pm.url, Capacity: capacity, Version: pm.version}); err != nil {
-		return fmt.Errorf("join the cluster: %w", err)
-	}
-	return pm.refresh(ctx)
-}
-
-func (pm *pollMembers) refresh(ctx context.Context) error {
-	live, warm := pm.load()
-	if _, err := pm.store.Heartbeat(ctx, pm.self, live, warm); err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
-	}
-	ns, err := pm.store.Nodes(ctx)
-	if err != nil {
-		return fmt.Errorf("read the cluster's nodes: %w", err)
-	}
-	m := make(map[string]bb.Node, len(ns))
-	for _, n := range ns {
-		if n.State.Live() {
-			m[n.ID] = *n
-		}
-	}
-	pm.mu.Lock()
-	pm.nodes = m
-	pm.mu.Unlock()
-	return nil
-}
-
-func (pm *pollMembers) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := pm.refresh(ctx); err != nil && ctx.Err() == nil {
-				pm.log.Warn("cluster members", "err", err)
-			}
-		}
-	}
-}
-
-func (pm *pollMembers) leave(ctx context.Context) error {
-	if err := pm.store.SetNodeState(ctx, pm.self, bb.NodeLeft); err != nil && bb.CodeOf(err) != bb.CodeNotFound {
-		return fmt.Errorf("leave the cluster: %w", err)
-	}
-	return nil
-}
+// Placeable reports whether this node takes new sessions (placement skips it otherwise).
+func (v memberView) Placeable() bool { return v.peers.Placeable() }
 
 // adminCluster runs `browserd admin cluster rotate-secret`: a new cluster secret, the
 // old one still accepted for a minute; every node reads it within
