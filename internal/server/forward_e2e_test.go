@@ -26,16 +26,16 @@ import (
 	"github.com/browserd/browserd/internal/webdriver"
 )
 
-// clusterNode is one node of a test cluster, in this process.
-type clusterNode struct {
+// fwdNode is one node of a test cluster, in this process.
+type fwdNode struct {
 	*testServer
 	ID   string
 	Host string // 127.0.0.1:port
 	Main *Main
 }
 
-// startNode starts a node of the cluster on database pgURL with the environment env.
-func startNode(t *testing.T, pgURL string, env map[string]string, args ...string) *clusterNode {
+// startFwdNode starts a node of the cluster on database pgURL with the environment env.
+func startFwdNode(t *testing.T, pgURL string, env map[string]string, args ...string) *fwdNode {
 	t.Helper()
 	chrometest.Chrome(t)
 	dataDir := t.TempDir()
@@ -66,24 +66,24 @@ func startNode(t *testing.T, pgURL string, env map[string]string, args ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &clusterNode{testServer: &testServer{URL: m.URL, DataDir: dataDir, stdout: newOutput(nil)}, ID: strings.TrimSpace(string(id)), Host: host, Main: m}
+	return &fwdNode{testServer: &testServer{URL: m.URL, DataDir: dataDir, stdout: newOutput(nil)}, ID: strings.TrimSpace(string(id)), Host: host, Main: m}
 }
 
-// startCluster starts n nodes on one fresh PostgreSQL database and waits until each
+// startFwdCluster starts n nodes on one fresh PostgreSQL database and waits until each
 // sees the others.
-func startCluster(t *testing.T, n int, args ...string) []*clusterNode {
+func startFwdCluster(t *testing.T, n int, args ...string) []*fwdNode {
 	t.Helper()
-	return startClusterEnv(t, n, defaultEnv(), args...)
+	return startFwdClusterEnv(t, n, defaultEnv(), args...)
 }
 
-// startClusterEnv is startCluster with the nodes' environment env.
-func startClusterEnv(t *testing.T, n int, env map[string]string, args ...string) []*clusterNode {
+// startFwdClusterEnv is startFwdCluster with the nodes' environment env.
+func startFwdClusterEnv(t *testing.T, n int, env map[string]string, args ...string) []*fwdNode {
 	t.Helper()
 	pg := pgtest.Start(t)
 	url := pg.NewDatabase(t)
-	var out []*clusterNode
+	var out []*fwdNode
 	for range n {
-		out = append(out, startNode(t, url, env, args...))
+		out = append(out, startFwdNode(t, url, env, args...))
 	}
 	poll(t, "the nodes to see each other", func() bool {
 		ns, _ := out[0].Main.DB.(bb.NodeStore).Nodes(t.Context())
@@ -94,7 +94,7 @@ func startClusterEnv(t *testing.T, n int, env map[string]string, args ...string)
 }
 
 // ownerOf returns the node that runs session id, from the store.
-func ownerOf(t *testing.T, nodes []*clusterNode, id string) *clusterNode {
+func ownerOf(t *testing.T, nodes []*fwdNode, id string) *fwdNode {
 	t.Helper()
 	s, err := nodes[0].Main.DB.Session(t.Context(), id)
 	if err != nil {
@@ -128,14 +128,14 @@ func hopRequest(t *testing.T, base, path, hop string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// TestClusterForwarding runs two nodes on one PostgreSQL with real Chromium: a session
+// TestForwardE2E runs two nodes on one PostgreSQL with real Chromium: a session
 // created on A is used entirely through B (the API, uploads, the connectUrl over CDP,
 // downloads, logs, the live view's DevTools websocket and screencast, WebDriver,
 // release), as behind a load balancer; forged, expired and API-key hop headers are
 // refused; a rotated cluster secret keeps the nodes talking.
-func TestClusterForwarding(t *testing.T) {
+func TestForwardE2E(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2, "--upload-max-size", "1")
+	nodes := startFwdCluster(t, 2, "--upload-max-size", "1")
 	a, b := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -309,12 +309,12 @@ func TestClusterForwarding(t *testing.T) {
 	}
 }
 
-// TestClusterPlacement: creates spread over two nodes never admit more than the
+// TestPlacementE2E: creates spread over two nodes never admit more than the
 // project's concurrency, nor more than a node's --max-sessions on any node, and are
 // refused with the single node's 429; a create goes to the less loaded node.
-func TestClusterPlacement(t *testing.T) {
+func TestPlacementE2E(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2, "--max-sessions", "2")
+	nodes := startFwdCluster(t, 2, "--max-sessions", "2")
 	a, b := nodes[0], nodes[1]
 	ctx := t.Context()
 	setConcurrency := func(n int) {
@@ -404,7 +404,7 @@ func TestClusterPlacement(t *testing.T) {
 
 	// Least loaded: the first create at A stays on A (a tie, A wins); once A's heartbeat
 	// says it runs one, A's next create goes to B.
-	seen := func(n *clusterNode, live int) func() bool {
+	seen := func(n *fwdNode, live int) func() bool {
 		return func() bool {
 			ns, _ := a.Main.DB.(bb.NodeStore).Nodes(ctx)
 			for _, x := range ns {

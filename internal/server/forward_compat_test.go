@@ -16,11 +16,11 @@ import (
 	"github.com/browserd/browserd/internal/s3blob/s3test"
 )
 
-// TestClusterCompat runs the npm compat suite (the official SDK, playwright-core,
+// TestForwardCompat runs the npm compat suite (the official SDK, playwright-core,
 // puppeteer-core) against two nodes on one PostgreSQL and one S3, behind a load balancer
 // that sends every request, websocket upgrades included, to a random node: issue 18's
-// "any node answers anything". BROWSERD_CLUSTER_COMPAT=1 runs it (it takes minutes);
-// BROWSERD_CLUSTER_COMPAT_TESTS picks files (e.g. "tests/playwright.test.mjs").
+// "any node answers anything". BROWSERD_FORWARD_COMPAT=1 runs it (it takes minutes);
+// BROWSERD_FORWARD_COMPAT_TESTS picks files (e.g. "tests/playwright.test.mjs").
 //
 // Known failures today (2026-12-05), none of them in forwarding: contexts.test.mjs "a
 // login survives…" (a create on one node does not wait for the context's write-back
@@ -30,9 +30,9 @@ import (
 // an in-process node behind a load balancer does not have. The suite's other tests
 // pass; after the dashboard test's failure its sessions hold the project's
 // concurrency, so run the files after it separately.
-func TestClusterCompat(t *testing.T) {
-	if os.Getenv("BROWSERD_CLUSTER_COMPAT") == "" {
-		t.Skip("BROWSERD_CLUSTER_COMPAT=1 runs the npm compat suite against a two-node cluster behind a random load balancer")
+func TestForwardCompat(t *testing.T) {
+	if os.Getenv("BROWSERD_FORWARD_COMPAT") == "" {
+		t.Skip("BROWSERD_FORWARD_COMPAT=1 runs the npm compat suite against a two-node cluster behind a random load balancer")
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -46,7 +46,7 @@ func TestClusterCompat(t *testing.T) {
 	for k, v := range s3.Env() {
 		env[k] = v
 	}
-	nodes := startClusterEnv(t, 2, env, "--blob-store", s3.URL("cluster"))
+	nodes := startFwdClusterEnv(t, 2, env, "--blob-store", s3.URL("cluster"))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
 	defer cancel()
 
@@ -78,7 +78,7 @@ func TestClusterCompat(t *testing.T) {
 	})
 	t.Cleanup(lb.Close)
 
-	files := os.Getenv("BROWSERD_CLUSTER_COMPAT_TESTS") // e.g. tests/playwright.test.mjs
+	files := os.Getenv("BROWSERD_FORWARD_COMPAT_TESTS") // e.g. tests/playwright.test.mjs
 	if files == "" {
 		files = "tests/*.test.mjs"
 	}
