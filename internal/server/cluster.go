@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bb "github.com/browserd/browserd"
@@ -39,16 +40,8 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 	if cfg.ClusterURL == "" {
 		return next, func(*http.Request) bool { return false }, nil
 	}
-	nodes, ok := p.db.(bb.NodeStore)
-	if !ok {
-		return nil, nil, errors.New("--cluster-url needs a shared PostgreSQL database (--database postgres://…)")
-	}
 	keys, err := cluster.NewKeyring(ctx, p.db)
 	if err != nil {
-		return nil, nil, err
-	}
-	members := &pollMembers{store: nodes, self: p.node, url: cfg.ClusterURL, mgr: p.mgr, version: m.Version, log: p.logger}
-	if err := members.join(ctx); err != nil {
 		return nil, nil, err
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -56,14 +49,18 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 	wg.Go(func() {
 		keys.Run(loopCtx, cluster.RefreshInterval, func(err error) { p.logger.Warn("cluster secret", "err", err) })
 	})
-	wg.Go(func() { members.run(loopCtx, membersInterval) })
-	m.onClose(func(ctx context.Context) error {
+	m.onClose(func(context.Context) error {
 		cancel()
 		wg.Wait()
-		return members.leave(ctx)
+		return nil
 	})
+	// Until membership starts (setPeers), the forwarder knows no peers: it serves
+	// everything here, and places no create (this node is not placeable yet).
+	if err := m.startStandIn(ctx, p); err != nil { // cluster_standin.go; goes with it
+		return nil, nil, err
+	}
 	fwd := cluster.NewForwarder(cluster.ForwarderConfig{
-		Members:  memberView{peers: members, self: p.node},
+		Members:  memberView{peers: &m.peers, self: p.node},
 		Sessions: p.db,
 		Keys:     keys,
 		Routes: []cluster.SessionOf{
@@ -104,6 +101,26 @@ func (c *Config) validateClusterURL() error {
 type peersView interface {
 	Peers() []*bb.Node
 	Placeable() bool
+}
+
+// livePeers is the peersView the forwarder reads: none until membership starts
+// (Main.peers.set), then the membership's.
+type livePeers struct{ p atomic.Pointer[peersView] }
+
+func (l *livePeers) set(p peersView) { l.p.Store(&p) }
+
+// Peers returns the members, none before membership started.
+func (l *livePeers) Peers() []*bb.Node {
+	if p := l.p.Load(); p != nil {
+		return (*p).Peers()
+	}
+	return nil
+}
+
+// Placeable is false before membership started.
+func (l *livePeers) Placeable() bool {
+	p := l.p.Load()
+	return p != nil && (*p).Placeable()
 }
 
 // memberView adapts a peersView to cluster.Members: live nodes by id, and this node's id.

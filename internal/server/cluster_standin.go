@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,6 +13,31 @@ import (
 
 // The stand-in for the membership loop (internal/cluster's Member, the membership work):
 // at merge, openCluster takes the Member as its peersView and this file goes.
+
+// startStandIn joins the cluster with the stand-in and hands it to the forwarder.
+func (m *Main) startStandIn(ctx context.Context, p clusterParts) error {
+	nodes, ok := p.db.(bb.NodeStore)
+	if !ok {
+		return errors.New("--cluster-url needs a shared PostgreSQL database (--database postgres://…)")
+	}
+	members := &pollMembers{store: nodes, self: p.node, url: m.Config.ClusterURL, mgr: p.mgr, version: m.Version, log: p.logger}
+	if err := members.join(ctx); err != nil {
+		return err
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		members.run(loopCtx, membersInterval)
+	}()
+	m.onClose(func(ctx context.Context) error {
+		cancel()
+		<-done
+		return members.leave(ctx)
+	})
+	m.peers.set(members)
+	return nil
+}
 
 // membersInterval is how often pollMembers renews this node and re-reads the others.
 const membersInterval = 2 * time.Second

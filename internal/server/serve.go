@@ -55,6 +55,10 @@ type Main struct {
 	// Project is the default project, which --api-key belongs to.
 	Project *bb.Project
 
+	// peers are the cluster's members the forwarder reads (cluster.go); set once the
+	// node is a member.
+	peers livePeers
+
 	closers   []func(ctx context.Context) error // Open's resources, closed in reverse order
 	srv       *http.Server
 	unreserve func()        // gives the listening port back to browsers
