@@ -69,6 +69,10 @@ func startFwdNode(t *testing.T, pgURL string, env map[string]string, args ...str
 	return &fwdNode{testServer: &testServer{URL: m.URL, DataDir: dataDir, stdout: newOutput(nil)}, ID: strings.TrimSpace(string(id)), Host: host, Main: m}
 }
 
+// heartbeatEvery is how often a node renews its membership and reads the others' (the
+// default of the membership loop).
+const heartbeatEvery = 2 * time.Second
+
 // startFwdCluster starts n nodes on one fresh PostgreSQL database and waits until each
 // sees the others.
 func startFwdCluster(t *testing.T, n int, args ...string) []*fwdNode {
@@ -89,7 +93,7 @@ func startFwdClusterEnv(t *testing.T, n int, env map[string]string, args ...stri
 		ns, _ := out[0].Main.DB.(bb.NodeStore).Nodes(t.Context())
 		return len(ns) == n
 	})
-	time.Sleep(2*membersInterval + 500*time.Millisecond) // every node has read every other
+	time.Sleep(2*heartbeatEvery + 500*time.Millisecond) // every node has read every other
 	return out
 }
 
@@ -417,13 +421,13 @@ func TestPlacementE2E(t *testing.T) {
 	}
 	poll(t, "A's heartbeat with no session", seen(a, 0))
 	poll(t, "B's heartbeat with no session", seen(b, 0))
-	time.Sleep(membersInterval + 500*time.Millisecond)
+	time.Sleep(heartbeatEvery + 500*time.Millisecond)
 	first := a.create(t, testAPIKey, map[string]any{"keepAlive": true})
 	if o := ownerOf(t, nodes, first.ID); o != a {
 		t.Errorf("first create at A (a tie) placed on %s; want A", o.ID)
 	}
 	poll(t, "A's heartbeat with its session", seen(a, 1))
-	time.Sleep(membersInterval + 500*time.Millisecond) // A has read B's load, and its own
+	time.Sleep(heartbeatEvery + 500*time.Millisecond) // A has read B's load, and its own
 	second := a.create(t, testAPIKey, map[string]any{"keepAlive": true})
 	if o := ownerOf(t, nodes, second.ID); o != b {
 		t.Errorf("second create at A placed on %s; want B, the less loaded", o.ID)
