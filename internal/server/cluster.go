@@ -54,8 +54,8 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 		wg.Wait()
 		return nil
 	})
-	// Until membership starts (setPeers), the forwarder knows no peers: it serves
-	// everything here, and places no create (this node is not placeable yet).
+	// Until membership starts (m.peers.set), the forwarder knows no peers: it serves
+	// everything here, creates included.
 	if err := m.startStandIn(ctx, p); err != nil { // cluster_standin.go; goes with it
 		return nil, nil, err
 	}
