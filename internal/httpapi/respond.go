@@ -41,6 +41,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			"method", r.Method, "path", r.URL.Path, "status", status,
 			"request_id", requestIDOf(r.Context()), "err", err)
 	}
+	if errors.Is(err, bb.ErrNodeFull) || errors.Is(err, bb.ErrLowDisk) {
+		// This node cannot take it, another may: a placing node tries the next.
+		w.Header().Set(NodeFullHeader, "1")
+	}
 	if bb.NoRetryOf(err) || !retryable(status) {
 		w.Header().Set("x-should-retry", "false")
 	} else if bb.RetryOf(err) {

@@ -22,6 +22,7 @@ const adminUsage = `Usage:
   browserd admin nodes list --database postgres://… [--json]
   browserd admin nodes drain NODE --database postgres://…
   browserd admin migrate --from SQLITE-FILE --to postgres://USER:PASS@HOST:PORT/DB?sslmode=…
+  browserd admin cluster rotate-secret --database postgres://…
   browserd admin migrate-blobs --from DATA-DIR --to s3://BUCKET[/PREFIX]?endpoint=…&region=…
 
 The projects and keys commands take --data-dir (env BROWSERD_DATA_DIR) or --database
@@ -46,6 +47,9 @@ func Admin(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if len(args) > 0 && args[0] == "migrate-blobs" { // migrateblobs.go: its own flags
 		return adminMigrateBlobs(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "cluster" { // cluster.go: rotate-secret
+		return adminCluster(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, adminUsage)

@@ -29,7 +29,10 @@ type authLimiter struct {
 	trusted []netip.Prefix
 	limit   int              // addresses remembered at most
 	now     func() time.Time // time.Now; tests move it
-	log     *slog.Logger
+	// hop reports a request a cluster peer forwarded (a verified hop header): its
+	// X-Forwarded-For names the client as a trusted proxy's would. nil: none.
+	hop func(*http.Request) bool
+	log *slog.Logger
 
 	mu      sync.Mutex
 	clients map[string]*list.Element // of *authFailures
@@ -61,13 +64,13 @@ func (l *authLimiter) wrap(next http.Handler) http.Handler {
 
 // clientKey returns the key a request's failures count under: its TCP peer's address,
 // or, when the peer is a trusted proxy, the last address of X-Forwarded-For that is not
-// a trusted proxy.
+// a trusted proxy. A request a cluster peer forwarded (verified hop) counts the same way.
 func (l *authLimiter) clientKey(r *http.Request) string {
 	a, ok := addrOf(r.RemoteAddr)
 	if !ok {
 		return r.RemoteAddr
 	}
-	if trustedAddr(l.trusted, a) {
+	if trustedAddr(l.trusted, a) || (l.hop != nil && l.hop(r)) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
 			h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))

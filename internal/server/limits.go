@@ -105,11 +105,12 @@ func checkSecret(flag, v string) error {
 // limitServer applies the limits to srv and returns ln with the connection caps: the
 // idle timeout, a header size bound, body read deadlines and the failed-authentication
 // limit around srv.Handler.
-func limitServer(srv *http.Server, ln net.Listener, l LimitFlags, logger *slog.Logger) net.Listener {
+func limitServer(srv *http.Server, ln net.Listener, l LimitFlags, hop func(*http.Request) bool, logger *slog.Logger) net.Listener {
 	trusted, _ := parseTrustedProxies(l.TrustedProxies) // checked by Config.Validate
 	srv.IdleTimeout = l.HTTPIdleTimeout
 	srv.MaxHeaderBytes = maxHeaderBytes
 	al := newAuthLimiter(l.AuthFailures, l.AuthWindow, trusted, logger)
+	al.hop = hop
 	srv.Handler = al.wrap(withBodyDeadline(srv.Handler, l.BodyTimeout, l.UploadTimeout))
 	return newConnLimiter(ln, l.MaxConns, l.MaxConnsPerIP, trusted, logger)
 }

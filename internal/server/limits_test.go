@@ -349,7 +349,7 @@ func limitedServer(t *testing.T, h http.Handler, l LimitFlags) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ln = limitServer(srv, ln, l, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	ln = limitServer(srv, ln, l, nil, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }() // ends at Close below
 	t.Cleanup(func() { srv.Close(); <-done })

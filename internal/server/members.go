@@ -66,6 +66,7 @@ func (m *Main) joinCluster(ctx context.Context, cfg Config, db Store, mgr *bb.Ma
 		return err
 	}
 	m.member = member
+	m.peers.set(member) // the forwarder's view of the members (cluster.go)
 	o.ready.cluster = func() check {
 		switch {
 		case member.Draining():

@@ -56,6 +56,10 @@ type Main struct {
 	// Project is the default project, which --api-key belongs to.
 	Project *bb.Project
 
+	// peers are the cluster's members the forwarder reads (cluster.go); set once the
+	// node is a member.
+	peers livePeers
+
 	closers   []func(ctx context.Context) error // Open's resources, closed in reverse order
 	srv       *http.Server
 	unreserve func() // gives the listening port back to browsers
@@ -281,15 +285,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.unreserve = reserved.ReserveAddr(ln.Addr())
+	handler := routes(handlers{ // routes.go: the one route table
+		api: api.Handler(), gateway: gw, live: live.Handler(), webdriver: wd,
+		metrics: ops.metricsHandler(), ready: ops.readyHandler(),
+	})
+	// cluster.go: with --cluster-url, requests about another node's session go there.
+	handler, hop, err := m.openCluster(ctx, clusterParts{db: db, node: node, mgr: mgr, wd: wd, logger: logger}, handler)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	m.srv = &http.Server{
-		Handler: routes(handlers{ // routes.go: the one route table
-			api: api.Handler(), gateway: gw, live: live.Handler(), webdriver: wd,
-			metrics: ops.metricsHandler(), ready: ops.readyHandler(),
-		}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	ln = limitServer(m.srv, ln, cfg.Limits, logger) // limits.go: timeouts, body deadlines, connection caps, 401 limit
+	ln = limitServer(m.srv, ln, cfg.Limits, hop, logger) // limits.go: timeouts, body deadlines, connection caps, 401 limit
 	m.served = make(chan struct{})
 	go func() { // ends when srv is shut down; Close waits for it
 		m.serveErr = m.srv.Serve(ln)
