@@ -237,8 +237,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	art.SetRuns(mgr)      // a part finds its runs in the Manager, which takes its parts above
 	prof.SetWarmPool(mgr) // contexts written back or deleted replace or close warm browsers
-	certSvc.SetWarmPool(mgr) // a deleted certificate closes the warm browsers trusting it
 	m.onClose(mgr.Close)  // sessions end: browsers stop and the store records every end
+
+	// A deleted certificate closes the warm browsers that trust it.
+	certSvc.SetWarmPool(mgr)
 	// The profiles' work dir is emptied before the Manager reconciles.
 	if err := prof.Start(ctx); err != nil {
 		return fmt.Errorf("profiles: %w", err)
