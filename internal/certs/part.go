@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"slices"
+	"strings"
 
 	bb "github.com/browserd/browserd"
 )
@@ -34,6 +36,8 @@ func (s *Service) Check(ctx context.Context, projectID string, req *bb.CreateSes
 		}
 		certs = append(certs, c)
 	}
+	// In id order whoever built the request: equal sets give equal launch keys.
+	slices.SortFunc(certs, func(a, b *bb.Certificate) int { return strings.Compare(a.ID, b.ID) })
 	req.CACertificates = certs
 	return nil
 }
