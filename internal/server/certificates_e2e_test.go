@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,51 @@ func TestCertificates(t *testing.T) {
 	}
 	if code, body := call(t, srv.URL, "POST", "/v1/sessions", testAPIKey, with); code != http.StatusNotFound {
 		t.Errorf("create with a deleted certificate = %d %s; want 404", code, body)
+	}
+}
+
+// TestCertificatesUpstream checks that a session's CA certificates also make its proxy
+// trust an https:// upstream proxy whose certificate the CA signed, and that a session
+// without them refuses that upstream.
+func TestCertificatesUpstream(t *testing.T) {
+	ca := newTestCA(t)
+	up := &testUpstream{name: "TLS-upstream"}
+	up.srv = httptest.NewUnstartedServer(http.HandlerFunc(up.serve))
+	up.srv.TLS = ca.serverTLS(t)
+	up.srv.StartTLS()
+	t.Cleanup(up.srv.Close)
+	srv := startServer(t, t.TempDir(), defaultEnv())
+	code, body := uploadCertificate(t, srv.URL, testAPIKey, ca.pem)
+	if code != http.StatusOK {
+		t.Fatalf("upload CA = %d %s", code, body)
+	}
+	var cert apiCertificate
+	if err := json.Unmarshal(body, &cert); err != nil {
+		t.Fatal(err)
+	}
+	proxies := []map[string]any{{"type": "external", "server": up.url()}}
+	browse := func(body map[string]any) string {
+		sess := srv.create(t, testAPIKey, body)
+		defer srv.release(t, testAPIKey, sess.ID)
+		p := openPage(t, sess.ConnectURL)
+		defer p.c.c.CloseNow()
+		if msg := p.navigate(t, "http://page.test/"); msg != "" {
+			return msg
+		}
+		var text string
+		p.eval(t, "document.title + ' | ' + document.body.innerText", &text)
+		return text
+	}
+	if got := browse(map[string]any{"proxies": proxies}); strings.HasPrefix(got, "TLS-upstream") {
+		t.Errorf("without caCertificates the upstream was trusted: %q", got)
+	} else {
+		t.Logf("without caCertificates: %.200q", got)
+	}
+	with := map[string]any{"proxies": proxies, "proxySettings": map[string]any{"caCertificates": []string{cert.ID}}}
+	if got := browse(with); !strings.HasPrefix(got, "TLS-upstream page.test") {
+		t.Errorf("with caCertificates: %q; want the page through the upstream", got)
+	}
+	if hosts := up.seen(); !slices.Contains(hosts, "page.test") {
+		t.Errorf("upstream saw %q; want page.test among them", hosts)
 	}
 }
