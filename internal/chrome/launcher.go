@@ -96,6 +96,7 @@ type Launcher struct {
 	ports   PortRegistry
 	// certutil is Config.Certutil found, or "" (nssdb.go).
 	certutil string
+	nss      nssCache // the NSS databases made lately (nssdb.go)
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -313,7 +314,7 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 		}
 	}
 	if len(opts.CACertificates) > 0 { // before the browser's uid gets the directory
-		if err := writeNSSDB(ctx, l.certutil, filepath.Join(dir, "tmp"), opts.CACertificates); err != nil {
+		if err := l.nss.write(ctx, l.certutil, filepath.Join(dir, "tmp"), opts.CACertificates); err != nil {
 			return nil, err
 		}
 	}

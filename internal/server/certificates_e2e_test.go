@@ -196,6 +196,10 @@ func TestCertificates(t *testing.T) {
 	if got := browse(nil); !strings.Contains(got, "ERR_CERT_AUTHORITY_INVALID") {
 		t.Errorf("without caCertificates, after a session with them: %q; want net::ERR_CERT_AUTHORITY_INVALID", got)
 	}
+	// The second launch with the CA copies the database the first one made.
+	if got := browse(with); got != "title: signed by the test CA" {
+		t.Errorf("with caCertificates, again: %q; want the page", got)
+	}
 
 	// Deleted: gone from the API, and a create naming it is 404.
 	if code, body := call(t, srv.URL, "DELETE", "/v1/certificates/"+cert.ID, testAPIKey, nil); code != http.StatusNoContent {
