@@ -18,7 +18,6 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/certs"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
-	"github.com/browserd/browserd/internal/sqlite"
 	"github.com/browserd/browserd/internal/sqlite/sqlitetest"
 )
 
@@ -49,7 +48,7 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type env struct {
-	db      *sqlite.DB
+	db      bb.Store
 	svc     *certs.Service
 	m       *bb.Manager
 	l       *chrometest.Launcher
@@ -61,9 +60,10 @@ type env struct {
 
 func newEnv(t *testing.T, canTrust bool, pool bb.PoolConfig) *env {
 	t.Helper()
-	e := &env{db: sqlitetest.Open(t), clock: &clock{now: time.Now()}}
-	e.p, _ = sqlitetest.Project(t, e.db, 5)
-	e.q, _ = sqlitetest.Project(t, e.db, 5)
+	db := sqlitetest.Open(t)
+	e := &env{db: db, clock: &clock{now: time.Now()}}
+	e.p, _ = sqlitetest.Project(t, db, 5)
+	e.q, _ = sqlitetest.Project(t, db, 5)
 	svc, err := certs.New(certs.Config{Store: e.db, CanTrust: canTrust, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
