@@ -202,8 +202,10 @@ func TestWarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPool("deleted: its warm browser is closed", 0)
-	if e.l.Closed() != closed+1 {
-		t.Errorf("closed %d browsers on delete; want 1", e.l.Closed()-closed)
+	for deadline := time.Now().Add(10 * time.Second); e.l.Closed() != closed+1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("closed %d browsers on delete; want 1", e.l.Closed()-closed)
+		}
 	}
 }
 
