@@ -57,6 +57,9 @@ type Config struct {
 	// Certificates serves /v1/certificates (certificates.go); without it those answer
 	// 503. Normally a *certs.Service (internal/certs).
 	Certificates certificateService
+	// Fetch serves POST /v1/fetch (fetch.go); without it that answers 501. Normally a
+	// *fetch.Fetcher (internal/fetch).
+	Fetch fetchService
 }
 
 // Server is the REST API. Create it with New.
@@ -69,6 +72,7 @@ type Server struct {
 	maxBody  int64
 	handler  http.Handler
 
+	fetch         fetchService    // nil: POST /v1/fetch answers 501
 	artifacts     artifactService // nil: the artifact endpoints answer 501
 	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
 	// streamWriteTimeout bounds each write of a streamed response (streamArray).
@@ -83,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{sessions: cfg.Sessions, profiles: cfg.Profiles, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
 	s.certs = cfg.Certificates  // certificates.go
+	s.fetch = cfg.Fetch         // fetch.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
 	}
@@ -140,6 +145,7 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodGet, "/v1/certificates", s.handleListCertificates},
 		{http.MethodGet, "/v1/certificates/{id}", s.handleGetCertificate},
 		{http.MethodDelete, "/v1/certificates/{id}", s.handleDeleteCertificate},
+		{http.MethodPost, "/v1/fetch", s.handleFetch},
 	}
 }
 
@@ -162,7 +168,7 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	// The SDK 2.21 resources browserd does not implement (spec §6.11) answer 501 rather
 	// than 404, so that users see why.
-	for _, name := range []string{"fetch", "search", "secrets", "webhooks", "agents", "functions"} {
+	for _, name := range []string{"search", "secrets", "webhooks", "agents", "functions"} {
 		mux.HandleFunc("/v1/"+name, s.handleNotImplemented)
 		mux.HandleFunc("/v1/"+name+"/", s.handleNotImplemented)
 	}

@@ -252,8 +252,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := ops.watch(db, mgr, gw); err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
-		Certificates: certSvc})
+	apiCfg := httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
+		Certificates: certSvc}
+	if err := m.openFetch(cfg, ops, reserved, setup.ChromeVersion, logger, &apiCfg); err != nil { // fetch.go: POST /v1/fetch
+		return err
+	}
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		return err
 	}
