@@ -21,6 +21,10 @@ type LaunchOptions struct {
 	Profile string
 	// Extensions are directories of unpacked extensions to load (extension.go).
 	Extensions []string
+	// CACertificates are PEM CA certificates the browser trusts beyond the system's
+	// (proxySettings.caCertificates, certificate.go); internal/chrome puts them in the
+	// browser's own NSS database.
+	CACertificates [][]byte
 	// Files are made just before the launch and set Profile and Extensions: a context's
 	// profile, an extension. Unlike a path, they can be made again, so the warm pool can
 	// launch a browser with the same files ahead of the next create that needs them.
@@ -41,11 +45,20 @@ type LaunchFiles struct {
 	Key string
 	// Version changes whenever the content behind Key does (a context's snapshot).
 	Version string
-	// Make lays the files out in a new directory of its own and returns the profile
-	// directory ("" for none), the extension directories, and a cleanup that removes
-	// what it made. The launcher moves or copies them into the browser's own directory,
-	// so cleanup may run as soon as Launch returned.
-	Make func(ctx context.Context) (profile string, extensions []string, cleanup func(), err error)
+	// Make lays the files out in a new directory of its own and returns what it made,
+	// and a cleanup that removes it (nil for none). The launcher moves or copies them
+	// into the browser's own directory, so cleanup may run as soon as Launch returned.
+	Make func(ctx context.Context) (MadeFiles, func(), error)
+}
+
+// MadeFiles are what one LaunchFiles.Make made.
+type MadeFiles struct {
+	// Profile is a profile directory ("" for none); at most one per launch.
+	Profile string
+	// Extensions are directories of unpacked extensions.
+	Extensions []string
+	// CACertificates are PEM CA certificates to trust (LaunchOptions.CACertificates).
+	CACertificates [][]byte
 }
 
 // Foregrounder is implemented by a browser launched with LaunchOptions.Background that
@@ -111,8 +124,9 @@ func makeFiles(ctx context.Context, opts LaunchOptions) (LaunchOptions, func(), 
 		}
 	}
 	opts.Extensions = slices.Clone(opts.Extensions)
+	opts.CACertificates = slices.Clone(opts.CACertificates)
 	for _, f := range opts.Files {
-		profile, exts, done, err := f.Make(ctx)
+		made, done, err := f.Make(ctx)
 		if done != nil {
 			cleanups = append(cleanups, done)
 		}
@@ -120,14 +134,15 @@ func makeFiles(ctx context.Context, opts LaunchOptions) (LaunchOptions, func(), 
 			cleanup()
 			return opts, func() {}, fmt.Errorf("make %s: %w", f.Key, err)
 		}
-		if profile != "" {
+		if made.Profile != "" {
 			if opts.Profile != "" {
 				cleanup()
 				return opts, func() {}, fmt.Errorf("make %s: a second profile for one launch", f.Key)
 			}
-			opts.Profile = profile
+			opts.Profile = made.Profile
 		}
-		opts.Extensions = append(opts.Extensions, exts...)
+		opts.Extensions = append(opts.Extensions, made.Extensions...)
+		opts.CACertificates = append(opts.CACertificates, made.CACertificates...)
 	}
 	return opts, cleanup, nil
 }

@@ -3,8 +3,9 @@ package browserd
 import "context"
 
 // A SessionPart is a concern that lives beside every session's browser: the session
-// proxy and emulation agent (setup.go), contexts and extensions (internal/profiles), and
-// logs, downloads, uploads and recordings (internal/artifacts). The Manager calls every
+// proxy and emulation agent (setup.go), contexts and extensions (internal/profiles), CA
+// certificates (internal/certs), and logs, downloads, uploads and recordings
+// (internal/artifacts). The Manager calls every
 // part at the same points of each session's life: in the order of ManagerConfig.Parts
 // while a session starts, in reverse order while it ends. A new per-session concern is
 // one new part, never another map on the Manager.
@@ -20,7 +21,9 @@ import "context"
 type SessionPart interface {
 	// Check validates what a create request asks of this part, before the session is
 	// recorded. Its error refuses the create: a *Error with a 4xx code for the
-	// request's faults (a context of another project is CodeNotFound).
+	// request's faults (a context of another project is CodeNotFound). Check may fill
+	// in what it resolved for the Prepare of every part, which runs after all the
+	// Checks (internal/certs sets req.CACertificates, which the setup part's plan uses).
 	Check(ctx context.Context, projectID string, req *CreateSessionRequest) error
 	// Prepare runs once the session is recorded PENDING, before its browser launches,
 	// and may add to opts (a profile, extensions, flags: any of them makes the launch

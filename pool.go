@@ -158,7 +158,7 @@ func (p *pool) newShelf(key string, opts LaunchOptions) *shelf {
 // of their files. ok is false for a launch with a profile or extensions given as paths,
 // which cannot be made again.
 func launchKey(opts LaunchOptions) (key string, ok bool) {
-	if opts.Profile != "" || len(opts.Extensions) > 0 {
+	if opts.Profile != "" || len(opts.Extensions) > 0 || len(opts.CACertificates) > 0 {
 		return "", false
 	}
 	var b strings.Builder // length-prefixed: no two option sets give one key

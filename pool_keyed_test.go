@@ -38,17 +38,17 @@ func (p *filesPart) Prepare(_ context.Context, s *bb.Session, _ *bb.CreateSessio
 
 func (p *filesPart) files() bb.LaunchFiles {
 	v := p.version.Load().(string)
-	return bb.LaunchFiles{Key: "context c1", Version: v, Make: func(context.Context) (string, []string, func(), error) {
+	return bb.LaunchFiles{Key: "context c1", Version: v, Make: func(context.Context) (bb.MadeFiles, func(), error) {
 		dir, err := os.MkdirTemp(p.dir, "launch-")
 		if err != nil {
-			return "", nil, nil, err
+			return bb.MadeFiles{}, nil, err
 		}
 		p.made.Add(1)
 		profile := filepath.Join(dir, "profile")
 		if err := os.WriteFile(filepath.Join(dir, "version"), []byte(v), 0o600); err != nil {
-			return "", nil, nil, err
+			return bb.MadeFiles{}, nil, err
 		}
-		return profile, nil, func() { os.RemoveAll(dir) }, nil
+		return bb.MadeFiles{Profile: profile}, func() { os.RemoveAll(dir) }, nil
 	}}
 }
 
@@ -181,8 +181,8 @@ type unavailablePart struct{}
 func (unavailablePart) Check(context.Context, string, *bb.CreateSessionRequest) error { return nil }
 
 func (unavailablePart) Prepare(_ context.Context, _ *bb.Session, _ *bb.CreateSessionRequest, opts *bb.LaunchOptions) (bb.PartRun, error) {
-	opts.Files = append(opts.Files, bb.LaunchFiles{Key: "context c9", Version: "1", Make: func(context.Context) (string, []string, func(), error) {
-		return "", nil, nil, &bb.Error{Code: bb.CodeUnavailable, Retry: true, Message: "blob store down"}
+	opts.Files = append(opts.Files, bb.LaunchFiles{Key: "context c9", Version: "1", Make: func(context.Context) (bb.MadeFiles, func(), error) {
+		return bb.MadeFiles{}, nil, &bb.Error{Code: bb.CodeUnavailable, Retry: true, Message: "blob store down"}
 	}})
 	return nil, nil
 }

@@ -104,6 +104,9 @@ type NetworkPlan struct {
 	Routes []ProxyRoute
 	// BlockAds refuses connections to hosts on the ad-server list.
 	BlockAds bool
+	// RootCAs are PEM CA certificates the session trusts beyond the system's, for
+	// https upstream proxies (proxySettings.caCertificates; certificate.go).
+	RootCAs [][]byte
 }
 
 // Proxied reports whether any route goes through an upstream proxy.

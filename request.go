@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -33,8 +34,15 @@ type CreateSessionRequest struct {
 	Proxy         []ProxyRule     // the parsed array form
 	ProxyManaged  bool            // proxies: true
 	ProxySettings json.RawMessage
-	UserMetadata  json.RawMessage // compact JSON object; nil when absent
-	Raw           json.RawMessage // the whole body, verbatim
+	// CACertificateIDs are proxySettings.caCertificates: the ids of the project's
+	// certificates the session trusts, sorted and without duplicates.
+	CACertificateIDs []string
+	// CACertificates are those certificates, resolved by the certificates part's Check
+	// (internal/certs) for the parts after it: the setup part's session proxy trusts
+	// them for https upstream proxies.
+	CACertificates []*Certificate
+	UserMetadata   json.RawMessage // compact JSON object; nil when absent
+	Raw            json.RawMessage // the whole body, verbatim
 }
 
 // ProxyRule is one element of a create request's proxies array (spec §3.1).
@@ -130,9 +138,35 @@ func DecodeCreateSessionRequest(body []byte) (CreateSessionRequest, error) {
 		if err := decodeField(v, "proxySettings", "an object", &ps); err != nil {
 			return req, err
 		}
+		ids, err := cleanCertificateIDs(ps.CACertificates)
+		if err != nil {
+			return req, err
+		}
+		req.CACertificateIDs = ids
 		req.ProxySettings = compactOrEmpty(v)
 	}
 	return req, nil
+}
+
+// cleanCertificateIDs sorts ids and drops duplicates; an empty id or more than
+// MaxSessionCertificates is CodeInvalid. Sorted, equal sets give equal launch keys (the
+// warm pool keeps browsers per set).
+func cleanCertificateIDs(ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > MaxSessionCertificates {
+		return nil, Errorf(CodeInvalid, "body/proxySettings/caCertificates must not name more than %d certificates", MaxSessionCertificates)
+	}
+	for _, id := range out {
+		if strings.TrimSpace(id) == "" {
+			return nil, Errorf(CodeInvalid, "body/proxySettings/caCertificates must hold certificate ids, not empty strings")
+		}
+	}
+	return out, nil
 }
 
 var validOS = map[string]bool{"windows": true, "mac": true, "linux": true, "mobile": true, "tablet": true}

@@ -165,7 +165,8 @@ func TestDecodeCreateSessionRequest(t *testing.T) {
 				Proxies: json.RawMessage(`[{"type":"browserbase","geolocation":{"country":"US","state":"NY","city":"New York"}},` +
 					`{"type":"external","server":"http://proxy:8080","username":"u","password":"p","domainPattern":".*\\.example\\.com"},` +
 					`{"type":"none","domainPattern":"internal"}]`),
-				ProxySettings: json.RawMessage(`{"caCertificates":["cert1"]}`),
+				ProxySettings:    json.RawMessage(`{"caCertificates":["cert1"]}`),
+				CACertificateIDs: []string{"cert1"},
 				Raw: json.RawMessage(`{"proxies":[{"type":"browserbase","geolocation":{"country":"US","state":"NY","city":"New York"}},` +
 					`{"type":"external","server":"http://proxy:8080","username":"u","password":"p","domainPattern":".*\\.example\\.com"},` +
 					`{"type":"none","domainPattern":"internal"}],"proxySettings":{"caCertificates":["cert1"]}}`),

@@ -86,6 +86,9 @@ func (p *setupPart) plan(req *CreateSessionRequest, viewport Viewport, managed i
 		return NetworkPlan{}, Emulation{}, err
 	}
 	plan := NetworkPlan{Routes: routes, BlockAds: req.Settings.BlockAds}
+	for _, c := range req.CACertificates { // resolved by the certificates part's Check
+		plan.RootCAs = append(plan.RootCAs, c.PEM)
+	}
 	emulation := EmulationFor(req.Settings, viewport, given)
 	if (len(routes) > 0 || plan.BlockAds) && cfg.Proxies == nil {
 		return plan, emulation, Errorf(CodeInvalid, "this server cannot run session proxies (proxies, browserSettings.blockAds)")

@@ -50,7 +50,8 @@ type Store interface {
 	SessionStore
 	ProjectStore
 	KeyStore
-	ContextStore   // context.go
-	ExtensionStore // extension.go
+	ContextStore     // context.go
+	ExtensionStore   // extension.go
+	CertificateStore // certificate.go
 	Close() error
 }

@@ -7,11 +7,16 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || need_apt+=(chromium)
 # Every browser runs confined by bubblewrap (docs/SECURITY.md).
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+# Sessions that trust custom CA certificates (proxySettings.caCertificates) get an NSS
+# database of their own, made with certutil.
+command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
 if [ "${1:-}" = "--test" ]; then
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
   # The PostgreSQL store's tests start private clusters with initdb and pg_ctl
   # (internal/postgres/pgtest); the package's own service is not needed.
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+  # The compat suite's certificates test makes its test CA with the openssl CLI.
+  command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

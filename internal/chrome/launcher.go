@@ -65,6 +65,10 @@ type Config struct {
 	// Ports, when set, is told of every loopback port the Launcher listens on (the
 	// browsers' DevTools forwarders), so that no session proxy lets a browser reach one.
 	Ports PortRegistry
+	// Certutil is NSS's certutil, which makes the certificate database of a browser
+	// that trusts custom CA certificates (nssdb.go); "" looks it up on PATH. Without it
+	// such launches fail with ErrNoCertutil (CanTrustCertificates is false).
+	Certutil string
 }
 
 // PortRegistry keeps the loopback ports that belong to the server itself
@@ -90,6 +94,9 @@ type Launcher struct {
 	spare   bool
 	sandbox *sandbox
 	ports   PortRegistry
+	// certutil is Config.Certutil found, or "" (nssdb.go).
+	certutil string
+	nss      nssCache // the NSS databases made lately (nssdb.go)
 }
 
 var _ bb.Launcher = (*Launcher)(nil)
@@ -165,6 +172,10 @@ func New(cfg Config) (*Launcher, error) {
 	}
 	if len(l.background) == 0 {
 		l.background = nil
+	}
+	if l.certutil, err = FindCertutil(cfg.Certutil); err != nil {
+		l.certutil = ""
+		l.log.Warn("sessions cannot trust custom CA certificates", "err", err)
 	}
 	for _, a := range cfg.ExtraArgs {
 		if confinementFlag(a) {
@@ -299,6 +310,11 @@ func (l *Launcher) start(ctx context.Context, dir string, opts bb.LaunchOptions)
 	}
 	for _, d := range []string{"tmp", "downloads", "uploads"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if len(opts.CACertificates) > 0 { // before the browser's uid gets the directory
+		if err := l.nss.write(ctx, l.certutil, filepath.Join(dir, "tmp"), opts.CACertificates); err != nil {
 			return nil, err
 		}
 	}

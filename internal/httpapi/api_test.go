@@ -239,8 +239,8 @@ func TestStatusCodes(t *testing.T) {
 		// 501 (spec §6.11)
 		{name: "fetch without a fetcher", req: request{method: "POST", path: "/v1/fetch", body: `{}`}, want: 501, wantMsg: "POST /v1/fetch is not enabled on this browserd server"},
 		{name: "search", req: request{method: "POST", path: "/v1/search", body: `{}`}, want: 501, wantMsg: "POST /v1/search…"},
-		{name: "certificates", req: request{method: "GET", path: "/v1/certificates"}, want: 501, wantMsg: "GET /v1/certificates…"},
-		{name: "certificate", req: request{method: "DELETE", path: "/v1/certificates/c1", header: jsonHeader}, want: 501, wantMsg: "DELETE /v1/certificates/c1…"},
+		{name: "certificates off", req: request{method: "GET", path: "/v1/certificates"}, want: 503, wantNoRetry: true, wantMsg: "certificates are not configured on this browserd server"},
+		{name: "certificate off", req: request{method: "DELETE", path: "/v1/certificates/c1", header: jsonHeader}, want: 503, wantNoRetry: true, wantMsg: "certificates are not configured on this browserd server"},
 		{name: "secrets keypair", req: request{method: "GET", path: "/v1/secrets/keypair"}, want: 501, wantMsg: "GET /v1/secrets/keypair…"},
 		{name: "webhook", req: request{method: "PATCH", path: "/v1/webhooks/w1", body: `{}`}, want: 501, wantMsg: "PATCH /v1/webhooks/w1…"},
 		{name: "agent runs", req: request{method: "GET", path: "/v1/agents/runs/r1/messages"}, want: 501, wantMsg: "GET /v1/agents/runs/r1/messages…"},

@@ -54,6 +54,9 @@ type Config struct {
 	// MaxArtifactReads bounds the session logs and recordings read at once
 	// [DefaultMaxArtifactReads]; more get 503 with x-should-retry: true.
 	MaxArtifactReads int
+	// Certificates serves /v1/certificates (certificates.go); without it those answer
+	// 503. Normally a *certs.Service (internal/certs).
+	Certificates certificateService
 	// Fetch serves POST /v1/fetch (fetch.go); without it that answers 501. Normally a
 	// *fetch.Fetcher (internal/fetch).
 	Fetch fetchService
@@ -62,7 +65,8 @@ type Config struct {
 // Server is the REST API. Create it with New.
 type Server struct {
 	sessions sessionService
-	profiles profileService // nil: the contexts and extensions endpoints answer 503
+	profiles profileService     // nil: the contexts and extensions endpoints answer 503
+	certs    certificateService // nil: the certificates endpoints answer 503
 	log      *slog.Logger
 	public   *url.URL // nil: derived per request
 	maxBody  int64
@@ -82,6 +86,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{sessions: cfg.Sessions, profiles: cfg.Profiles, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
+	s.certs = cfg.Certificates  // certificates.go
 	s.fetch = cfg.Fetch         // fetch.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
@@ -136,6 +141,10 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodPost, "/v1/extensions", s.handleCreateExtension},
 		{http.MethodGet, "/v1/extensions/{id}", s.handleGetExtension},
 		{http.MethodDelete, "/v1/extensions/{id}", s.handleDeleteExtension},
+		{http.MethodPost, "/v1/certificates", s.handleCreateCertificate},
+		{http.MethodGet, "/v1/certificates", s.handleListCertificates},
+		{http.MethodGet, "/v1/certificates/{id}", s.handleGetCertificate},
+		{http.MethodDelete, "/v1/certificates/{id}", s.handleDeleteCertificate},
 		{http.MethodPost, "/v1/fetch", s.handleFetch},
 	}
 }
@@ -159,7 +168,7 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	// The SDK 2.21 resources browserd does not implement (spec §6.11) answer 501 rather
 	// than 404, so that users see why.
-	for _, name := range []string{"certificates", "search", "secrets", "webhooks", "agents", "functions"} {
+	for _, name := range []string{"search", "secrets", "webhooks", "agents", "functions"} {
 		mux.HandleFunc("/v1/"+name, s.handleNotImplemented)
 		mux.HandleFunc("/v1/"+name+"/", s.handleNotImplemented)
 	}

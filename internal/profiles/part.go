@@ -104,18 +104,18 @@ func (s *Service) contextFiles(id, snapshot string) bb.LaunchFiles {
 	return bb.LaunchFiles{
 		Key:     contextFilesKey(id),
 		Version: snapshot,
-		Make: func(ctx context.Context) (string, []string, func(), error) {
+		Make: func(ctx context.Context) (bb.MadeFiles, func(), error) {
 			dir, cleanup, err := s.launchDir()
 			if err != nil {
-				return "", nil, nil, err
+				return bb.MadeFiles{}, nil, err
 			}
 			start := time.Now()
 			profile, err := s.restoreSnapshot(ctx, id, snapshot, dir)
 			if err != nil {
-				return "", nil, cleanup, err
+				return bb.MadeFiles{}, cleanup, err
 			}
 			s.log.Info("context restored", "context_id", id, "snapshot", snapshot, "took", time.Since(start))
-			return profile, nil, cleanup, nil
+			return bb.MadeFiles{Profile: profile}, cleanup, nil
 		},
 	}
 }
@@ -125,16 +125,16 @@ func (s *Service) extensionFiles(e *bb.Extension) bb.LaunchFiles {
 	return bb.LaunchFiles{
 		Key:     extensionFilesKey(e.ID),
 		Version: e.Blob,
-		Make: func(ctx context.Context) (string, []string, func(), error) {
+		Make: func(ctx context.Context) (bb.MadeFiles, func(), error) {
 			dir, cleanup, err := s.launchDir()
 			if err != nil {
-				return "", nil, nil, err
+				return bb.MadeFiles{}, nil, err
 			}
 			out, err := s.unpackExtensionFiles(ctx, e, dir)
 			if err != nil {
-				return "", nil, cleanup, err
+				return bb.MadeFiles{}, cleanup, err
 			}
-			return "", []string{out}, cleanup, nil
+			return bb.MadeFiles{Extensions: []string{out}}, cleanup, nil
 		},
 	}
 }

@@ -69,11 +69,11 @@ func TestWriteBackS3Outage(t *testing.T) {
 		if len(opts.Files) != 1 || opts.Files[0].Version != v1.Snapshot {
 			t.Fatalf("launch files %+v; want version 1 (%s)", opts.Files, v1.Snapshot)
 		}
-		profile, _, cleanup, err := opts.Files[0].Make(ctx)
+		made, cleanup, err := opts.Files[0].Make(ctx)
 		if cleanup != nil {
 			t.Cleanup(cleanup)
 		}
-		return profile, err
+		return made.Profile, err
 	}
 	if _, err := restore(); bb.CodeOf(err) != bb.CodeUnavailable {
 		t.Errorf("restoring the context with S3 down = %v; want CodeUnavailable (503)", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -69,12 +70,45 @@ type dialer struct {
 }
 
 // tlsConfigSource returns the TLS config for an https upstream named host.
-type tlsConfigSource struct{ base *tls.Config }
+type tlsConfigSource struct {
+	base  *tls.Config
+	roots *x509.CertPool // base's roots (or the system's) and the session's CAs; nil: base's
+}
+
+// newTLSConfigSource returns the source for base and a session's own CA certificates
+// (bb.NetworkPlan.RootCAs, PEM): they are trusted beside base's roots, or beside the
+// system's when base has none, by this session's proxy only.
+func newTLSConfigSource(base *tls.Config, sessionCAs [][]byte) (*tlsConfigSource, error) {
+	s := &tlsConfigSource{base: base}
+	if len(sessionCAs) == 0 {
+		return s, nil
+	}
+	var pool *x509.CertPool
+	if base != nil && base.RootCAs != nil {
+		pool = base.RootCAs.Clone()
+	} else {
+		sys, err := x509.SystemCertPool()
+		if err != nil {
+			return nil, fmt.Errorf("system roots: %w", err)
+		}
+		pool = sys // a copy of its own
+	}
+	for _, p := range sessionCAs {
+		if !pool.AppendCertsFromPEM(p) {
+			return nil, bb.Errorf(bb.CodeInvalid, "a CA certificate of the session could not be read")
+		}
+	}
+	s.roots = pool
+	return s, nil
+}
 
 func (s *tlsConfigSource) forHost(host string) *tls.Config {
 	c := &tls.Config{}
 	if s != nil && s.base != nil {
 		c = s.base.Clone()
+	}
+	if s != nil && s.roots != nil {
+		c.RootCAs = s.roots
 	}
 	c.ServerName = host
 	c.NextProtos = []string{"http/1.1"}

@@ -27,7 +27,7 @@ func NewDialer(cfg Config) *Dialer {
 	return &Dialer{d: &dialer{
 		net:     net.Dialer{Timeout: cfg.DialTimeout, ControlContext: cfg.dialControl},
 		pol:     newPolicy(cfg),
-		tls:     &tlsConfigSource{cfg.TLS},
+		tls:     &tlsConfigSource{base: cfg.TLS},
 		bytes:   new(atomic.Int64),
 		timeout: cfg.DialTimeout,
 	}}

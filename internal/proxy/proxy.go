@@ -117,7 +117,11 @@ func New(sessionID string, plan bb.NetworkPlan, cfg Config) (*Proxy, error) {
 		release: func() {},
 		tunnels: make(map[net.Conn]struct{}),
 	}
-	p.dialer = &dialer{net: net.Dialer{Timeout: cfg.DialTimeout, ControlContext: cfg.dialControl}, pol: newPolicy(cfg), tls: &tlsConfigSource{cfg.TLS}, bytes: &p.bytes, timeout: cfg.DialTimeout}
+	tlsSrc, err := newTLSConfigSource(cfg.TLS, plan.RootCAs) // dial.go
+	if err != nil {
+		return nil, err
+	}
+	p.dialer = &dialer{net: net.Dialer{Timeout: cfg.DialTimeout, ControlContext: cfg.dialControl}, pol: newPolicy(cfg), tls: tlsSrc, bytes: &p.bytes, timeout: cfg.DialTimeout}
 	if err := p.dialer.pol.checkUpstreams(plan); err != nil {
 		return nil, err
 	}
@@ -175,7 +179,8 @@ func (p *Proxy) newRouting(sessionID string, plan bb.NetworkPlan) *routing {
 // for sessionID: a warm browser's proxy, started with the default plan, takes the plan
 // of the session that takes the browser. Open tunnels keep their route; Bytes keeps
 // counting. It fails with CodeInvalid for a client-named upstream the policy refuses
-// (the plan is unchanged), and when the proxy is closed.
+// (the plan is unchanged), and when the proxy is closed. The CA certificates trusted
+// for https upstreams stay those of the plan New was given (plan.RootCAs is ignored).
 func (p *Proxy) SetPlan(sessionID string, plan bb.NetworkPlan) error {
 	if err := p.dialer.pol.checkUpstreams(plan); err != nil {
 		return err

@@ -148,6 +148,17 @@ func migrateDB(ctx context.Context, src dbSource, dst dbTarget, out io.Writer) e
 			}
 			count("api keys", !found)
 		}
+		certs, err := src.Certificates(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range certs {
+			found, err := exists(dst.CreateCertificate(ctx, c, math.MaxInt32)) // the source kept its limit
+			if err != nil {
+				return fmt.Errorf("certificate %s: %w", c.ID, err)
+			}
+			count("certificates", !found)
+		}
 	}
 
 	contexts, err := src.Contexts(ctx)

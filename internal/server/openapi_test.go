@@ -241,6 +241,17 @@ func TestOpenAPIResponses(t *testing.T) {
 	c.do("DELETE", "/v1/extensions/"+extID, nil, "", 204)
 	c.do("DELETE", "/v1/extensions/"+extID, nil, "", 404)
 
+	// Certificates (certificates_e2e_test.go makes the CA).
+	caBody, caCT := multipartFile(t, "file", "ca.pem", newTestCA(t).pem)
+	certID := idOf(t, c.do("POST", "/v1/certificates", caBody, caCT, 200))
+	notCA, notCACT := multipartFile(t, "file", "ca.pem", []byte("not a certificate"))
+	c.do("POST", "/v1/certificates", notCA, notCACT, 400)
+	c.do("POST", "/v1/certificates", []byte("{}"), "application/json", 415)
+	c.do("GET", "/v1/certificates", nil, "", 200)
+	c.do("GET", "/v1/certificates/"+certID, nil, "", 200)
+	c.do("DELETE", "/v1/certificates/"+certID, nil, "", 204)
+	c.do("GET", "/v1/certificates/"+certID, nil, "", 404)
+
 	// Projects.
 	var projectID struct{ ProjectID string }
 	decodeInto(t, sess, &projectID)

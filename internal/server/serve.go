@@ -16,6 +16,7 @@ import (
 
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/cdpproxy"
+	"github.com/browserd/browserd/internal/certs"
 	"github.com/browserd/browserd/internal/chrome"
 	"github.com/browserd/browserd/internal/cluster"
 	"github.com/browserd/browserd/internal/httpapi"
@@ -205,6 +206,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	// Closed after the Manager, which waits for the write-backs.
 	m.onClose(func(context.Context) error { return prof.Close() })
+	// proxySettings.caCertificates: the browsers' NSS database needs certutil.
+	certSvc, err := certs.New(certs.Config{Store: db, CanTrust: launcher.CanTrustCertificates(), Logger: logger})
+	if err != nil {
+		return err
+	}
 	setup, err := setupConfig(ctx, cfg, chromePath, reserved, logger) // setup.go
 	if err != nil {
 		return err
@@ -219,7 +225,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Setup:    setup,
 		// Ends run in reverse: the profiles write a context back, then the artifacts
 		// take the downloads (both once the browser has stopped).
-		Parts:           []bb.SessionPart{art, prof},
+		Parts:           []bb.SessionPart{art, prof, certSvc},
 		Store:           db,
 		Launcher:        launcher,
 		Signer:          signer,
@@ -248,6 +254,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	art.SetRuns(mgr)      // a part finds its runs in the Manager, which takes its parts above
 	prof.SetWarmPool(mgr) // contexts written back or deleted replace or close warm browsers
 	m.onClose(mgr.Close)  // sessions end: browsers stop and the store records every end
+
+	// A deleted certificate closes the warm browsers that trust it.
+	certSvc.SetWarmPool(mgr)
 	// The profiles' work dir is emptied before the Manager reconciles.
 	if err := prof.Start(ctx); err != nil {
 		return fmt.Errorf("profiles: %w", err)
@@ -259,7 +268,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := ops.watch(db, mgr, gw); err != nil {
 		return err
 	}
-	apiCfg := httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art}
+	apiCfg := httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
+		Certificates: certSvc}
 	if err := m.openFetch(cfg, ops, reserved, setup.ChromeVersion, logger, &apiCfg); err != nil { // fetch.go: POST /v1/fetch
 		return err
 	}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"NotFound", testNotFound},
 		{"Artifacts", testArtifacts},
 		{"ContextsAndExtensions", testContextsAndExtensions},
+		{"Certificates", testCertificates}, // certificate.go
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
