@@ -223,9 +223,29 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 		return // the client is gone
 	}
 	u, _ := r.Context().Value(targetKey{}).(*url.URL)
+	if refused(err) && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isUpgrade(r) {
+		// The owner is gone and this node has not yet read that it is (members are
+		// read every heartbeat): a read is answered from the shared stores, as it is
+		// once the owner is known lost. Nothing was written to w yet.
+		f.log.Info("owner unreachable; answered here", "peer", fmt.Sprint(u), "method", r.Method, "err", err)
+		f.next.ServeHTTP(w, r)
+		return
+	}
 	f.log.Warn("forward to peer failed", "peer", fmt.Sprint(u), "method", r.Method, "err", err)
 	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusServiceUnavailable, "the node that runs this session cannot be reached; try again")
+}
+
+// refused reports whether err is a failure to connect: the request never reached the
+// peer, so it can be answered elsewhere.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// isUpgrade reports whether r asks for a protocol upgrade (a websocket).
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != ""
 }
 
 // writeError writes the API's error shape (spec/API.md §1.5).
