@@ -15,8 +15,7 @@
 // page time to finish what it does after load).
 //
 // A variant is a name, recordSession (1/0), and the environment and binary of its
-// browserd server (one server per distinct pair). Without --variant: on:1 and off:0 on
-// one server. It prints p50/p90 of the goto times and the p50 and mean of their phases
+// browserd server (one server per variant). Without --variant: on:1 and off:0. It prints p50/p90 of the goto times and the p50 and mean of their phases
 // from the page's navigation timing (dispatch: goto to navigation start; network;
 // parse: response end to domInteractive; toload; loadev: the load event's handlers;
 // report: load event end to goto's return; inject: the recorder script's run at
@@ -52,7 +51,10 @@ while (args.length) {
   } else serveFlags.push(a);
 }
 if (variants.length === 0) variants.push({ name: 'on', rec: true, env: '', bin }, { name: 'off', rec: false, env: '', bin });
-const key = (v) => v.bin + '|' + v.env;
+// Every variant has a server of its own: variants sharing one also share its warm pool and
+// its refill launches (a launch is ≈0.4 CPU-s), which favoured or hurt them unevenly
+// (docs/RECORDING-PERF.md, run 9).
+const key = (v) => v.name;
 
 const freePort = () =>
   new Promise((resolve) => {
