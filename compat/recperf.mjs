@@ -17,9 +17,10 @@
 // A variant is a name, recordSession (1/0), and the environment and binary of its
 // browserd server (one server per variant). Without --variant: on:1 and off:0. It prints
 // p50/p90 of the goto times and the p50 and mean of their phases from the page's
-// navigation timing (dispatch: goto to navigation start; network; parse: response end to domInteractive; toload; loadev: the load event's handlers;
-// report: load event end to goto's return; inject: the recorder script's run at
-// document start, when the server marks it (compat/recperf-experiments.patch)).
+// navigation timing (dispatch: goto to navigation start; network; parse: response end
+// to domInteractive; toload; loadev: the load event's handlers; report: load event end
+// to goto's return; inject: the recorder script's run at document start, when the
+// server marks it (compat/recperf-experiments.patch)).
 // Environment: CHROME_PATH (default /usr/bin/chromium), TMPDIR for the data dirs.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
