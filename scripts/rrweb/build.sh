@@ -20,7 +20,7 @@ trap 'rm -rf "$TMP" "$PATCHED"' EXIT
 # rrweb's dist file holds the recorder, the replayer, rrweb-snapshot, rrdom and two copies of
 # postcss. patch.mjs makes a record-only copy of it with checked patches (the build fails when
 # one no longer applies): no untainted-prototype iframe, no postcss, no canvas recording, no
-# cross-origin iframe recording. Each patch says why the recording does not need what it
+# cross-origin iframe recording, no exception per serialized element. Each patch says why the recording does not need what it
 # removes; docs/RECORDING-PERF.md (run 8) has what each saves. esbuild bundles it with
 # entry.js, tree-shaken and minified; the target keeps class fields native (every Chromium
 # browserd drives has them), which esbuild would otherwise rewrite into helper calls.

@@ -113,4 +113,21 @@ replace(
 );
 replaceRegion('cross-origin iframes (translation)', '\thandleMessage(message) {\n', '};\n// src/record/shadow-dom-manager.ts', '\thandleMessage() {}\n');
 
+// 5. The custom-element check. For every element it serializes (the full snapshot and each
+// element a mutation adds), rrweb-snapshot asks customElements.get(tagName) inside a try. In an
+// isolated world, where the recorder runs, window.customElements is null (the page's custom
+// element registry belongs to the main world), so the call threw a TypeError that was caught:
+// one exception per element, about 20 µs each (127 on the bench's login page, most of the
+// JavaScript time of the recorder's start, and all of it on the renderer's main thread right
+// when a client's next navigation wants it; docs/RECORDING-PERF.md, run 9). The result is
+// unchanged — isCustomElement stays unset, as it was when the call threw — but nothing is
+// thrown: without a registry, or for a name without a hyphen (which no custom element has),
+// the call is not made.
+replace(
+  'custom elements',
+  '\t\tif (customElements.get(tagName)) isCustomElement = true;\n',
+  '\t\tif (customElements && tagName.includes("-") && customElements.get(tagName)) isCustomElement = true; // browserd: no exception per element\n',
+  1,
+);
+
 fs.writeFileSync(out, s);
