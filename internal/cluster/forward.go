@@ -184,7 +184,8 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, peer bb.Node
 		writeError(w, http.StatusServiceUnavailable, "the node that runs this session cannot be reached")
 		return
 	}
-	f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, u)))
+	ctx := context.WithValue(context.WithValue(r.Context(), targetKey{}, u), origKey{}, r)
+	f.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // rewrite makes the outgoing request of a forward: to the peer's URL, Host and
@@ -227,14 +228,19 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 		// The owner is gone and this node has not yet read that it is (members are
 		// read every heartbeat): a read is answered from the shared stores, as it is
 		// once the owner is known lost. Nothing was written to w yet.
-		f.log.Info("owner unreachable; answered here", "peer", fmt.Sprint(u), "method", r.Method, "err", err)
-		f.next.ServeHTTP(w, r)
-		return
+		if orig, ok := r.Context().Value(origKey{}).(*http.Request); ok { // r is the outgoing request
+			f.log.Info("owner unreachable; answered here", "peer", fmt.Sprint(u), "method", r.Method, "err", err)
+			f.next.ServeHTTP(w, orig)
+			return
+		}
 	}
 	f.log.Warn("forward to peer failed", "peer", fmt.Sprint(u), "method", r.Method, "err", err)
 	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusServiceUnavailable, "the node that runs this session cannot be reached; try again")
 }
+
+// origKey holds, in a forward's context, the client's request as it arrived.
+type origKey struct{}
 
 // refused reports whether err is a failure to connect: the request never reached the
 // peer, so it can be answered elsewhere.

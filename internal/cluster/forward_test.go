@@ -289,10 +289,25 @@ func TestForwardTargetFromMembersOnly(t *testing.T) {
 func TestForwardPeerDown(t *testing.T) {
 	a, b := cluster2(t)
 	a.srv.Close()
-	resp, _ := get(t, b.srv.URL, "/v1/sessions/"+sessA, nil)
+	// A read is answered where it landed, from the shared stores (the owner may be dead
+	// and not yet known lost): B's own handler serves it.
+	resp, s := get(t, b.srv.URL, "/v1/sessions/"+sessA, nil)
+	if resp.StatusCode != http.StatusOK || s.Node != nodeB || s.Hop != "" {
+		t.Errorf("GET with the owner down = %d, served by %q (hop %q); want 200 from B itself", resp.StatusCode, s.Node, s.Hop)
+	}
+	// Anything else needs the owner: 503 with Retry-After.
+	req, err := http.NewRequestWithContext(t.Context(), "POST", b.srv.URL+"/v1/sessions/"+sessA, strings.NewReader(`{"status":"REQUEST_RELEASE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
 		resp.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("peer down = %d, Retry-After %q, %s; want 503 JSON with Retry-After",
+		t.Errorf("POST with the owner down = %d, Retry-After %q, %s; want 503 JSON with Retry-After",
 			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"))
 	}
 }
