@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"NotFound", testNotFound},
 		{"Artifacts", testArtifacts},
 		{"ContextsAndExtensions", testContextsAndExtensions},
+		{"Webhooks", testWebhooks},
+		{"WebhookOutbox", testWebhookOutbox},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
