@@ -337,3 +337,18 @@ func ParsePageLimit(s string) (int, error) {
 	}
 	return n, nil
 }
+
+// DecodeRotateSecretRequest decodes a POST /v1/webhooks/{id}/secret body
+// ({"revokeImmediately": bool}, all optional; an empty body is {}).
+func DecodeRotateSecretRequest(body []byte) (revokeImmediately bool, err error) {
+	fields, err := decodeObject(body, "body")
+	if err != nil {
+		return false, err
+	}
+	if v, ok := fields["revokeImmediately"]; ok && !isNull(v) {
+		if err := decodeField(v, "revokeImmediately", "a boolean", &revokeImmediately); err != nil {
+			return false, err
+		}
+	}
+	return revokeImmediately, nil
+}
