@@ -242,7 +242,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "certificates", req: request{method: "GET", path: "/v1/certificates"}, want: 501, wantMsg: "GET /v1/certificates…"},
 		{name: "certificate", req: request{method: "DELETE", path: "/v1/certificates/c1", header: jsonHeader}, want: 501, wantMsg: "DELETE /v1/certificates/c1…"},
 		{name: "secrets keypair", req: request{method: "GET", path: "/v1/secrets/keypair"}, want: 501, wantMsg: "GET /v1/secrets/keypair…"},
-		{name: "webhook", req: request{method: "PATCH", path: "/v1/webhooks/w1", body: `{}`}, want: 501, wantMsg: "PATCH /v1/webhooks/w1…"},
+		{name: "secrets", req: request{method: "PATCH", path: "/v1/secrets/w1", body: `{}`}, want: 501, wantMsg: "PATCH /v1/secrets/w1…"},
 		{name: "agent runs", req: request{method: "GET", path: "/v1/agents/runs/r1/messages"}, want: 501, wantMsg: "GET /v1/agents/runs/r1/messages…"},
 		{name: "function secrets", req: request{method: "DELETE", path: "/v1/functions/f1/secrets/s1"}, want: 501, wantMsg: "DELETE /v1/functions/f1/secrets/s1…"},
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	// Artifacts serves session logs, recordings, downloads and uploads (artifacts.go);
 	// without it those endpoints answer 501. Normally an *artifacts.Service (internal/artifacts).
 	Artifacts artifactService
+	// Webhooks serves /v1/webhooks (webhooks.go); without it those endpoints answer 501.
+	// Normally a *webhooks.Service (internal/webhooks).
+	Webhooks webhookService
 	// MaxArtifactReads bounds the session logs and recordings read at once
 	// [DefaultMaxArtifactReads]; more get 503 with x-should-retry: true.
 	MaxArtifactReads int
@@ -65,6 +68,7 @@ type Server struct {
 	maxBody  int64
 	handler  http.Handler
 
+	webhooks      webhookService  // nil: the webhook endpoints answer 501
 	artifacts     artifactService // nil: the artifact endpoints answer 501
 	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
 	// streamWriteTimeout bounds each write of a streamed response (streamArray).
@@ -78,6 +82,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{sessions: cfg.Sessions, profiles: cfg.Profiles, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
+	s.webhooks = cfg.Webhooks   // webhooks.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
 	}
@@ -111,7 +116,7 @@ type route struct {
 
 // apiRoutes is the route table. openapi_test.go fails when one is not in openapi.json.
 func (s *Server) apiRoutes() []route {
-	return []route{
+	return append([]route{
 		{http.MethodPost, "/v1/sessions", s.handleCreateSession},
 		{http.MethodGet, "/v1/sessions", s.handleListSessions},
 		{http.MethodGet, "/v1/sessions/{id}", s.handleGetSession},
@@ -131,7 +136,7 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodPost, "/v1/extensions", s.handleCreateExtension},
 		{http.MethodGet, "/v1/extensions/{id}", s.handleGetExtension},
 		{http.MethodDelete, "/v1/extensions/{id}", s.handleDeleteExtension},
-	}
+	}, s.webhookRoutes()...) // webhooks.go
 }
 
 func (s *Server) routes() *http.ServeMux {
@@ -153,7 +158,7 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	// The SDK 2.21 resources browserd does not implement (spec §6.11) answer 501 rather
 	// than 404, so that users see why.
-	for _, name := range []string{"certificates", "fetch", "search", "secrets", "webhooks", "agents", "functions"} {
+	for _, name := range []string{"certificates", "fetch", "search", "secrets", "agents", "functions"} {
 		mux.HandleFunc("/v1/"+name, s.handleNotImplemented)
 		mux.HandleFunc("/v1/"+name+"/", s.handleNotImplemented)
 	}

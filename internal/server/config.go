@@ -45,6 +45,7 @@ type Config struct {
 	Artifacts       ArtifactsFlags // artifacts.go
 	Sandbox         SandboxFlags   // sandbox.go
 	Limits          LimitFlags     // limits.go
+	Webhooks        WebhookFlags   // webhooks.go
 	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
 	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
 	// BlobStore is --blob-store: "" keeps blobs in <data-dir>/blobs, s3://… in S3
@@ -73,6 +74,7 @@ func DefaultConfig() Config {
 		PoolKeyedIdle:   5 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 		Limits:          defaultLimitFlags(),     // limits.go
+		Webhooks:        defaultWebhookFlags(),   // webhooks.go
 		SessionDiskMax:  bb.DefaultSessionDiskMax,
 		ProjectDiskMax:  bb.DefaultProjectDiskMax,
 	}
@@ -120,6 +122,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	c.Artifacts.flags(f) // artifacts.go
 	c.Sandbox.flags(f)   // sandbox.go
 	c.Limits.flags(f)    // limits.go
+	c.Webhooks.flags(f)  // webhooks.go
 	f.size(&c.SessionDiskMax, "session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables")
 	f.size(&c.ProjectDiskMax, "project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables")
 	f.size(&c.MinFreeDisk, "min-free-disk", "free-space floor of the data dir's disk: below it creates answer 503 and /readyz is not ready; 0 = 1GiB or 5% of the disk, whichever is less; -1 disables")
@@ -208,6 +211,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
+	errs = append(errs, c.Webhooks.validate()...)  // webhooks.go
 	errs = append(errs, c.validateLimits()...)     // limits.go: limits, API key and metrics token strength
 	return errors.Join(errs...)
 }
