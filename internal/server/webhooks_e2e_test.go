@@ -1,0 +1,155 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/browserd/browserd/internal/webhooks"
+)
+
+// hookReceiver is a real endpoint that verifies each delivery's signature with the
+// webhook's secret; while down it refuses connections (no listener at all).
+type hookReceiver struct {
+	addr   string
+	mu     sync.Mutex
+	secret string
+	srv    *httptest.Server
+	events chan map[string]any
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &hookReceiver{addr: ln.Addr().String(), events: make(chan map[string]any, 100)}
+	ln.Close() // down until up
+	t.Cleanup(func() {
+		if r.srv != nil {
+			r.srv.Close()
+		}
+	})
+	return r
+}
+
+// up starts answering on the receiver's address.
+func (r *hookReceiver) up(t *testing.T) {
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		t.Skipf("the receiver's port was taken while it was down: %v", err)
+	}
+	r.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		secret := r.secret
+		r.mu.Unlock()
+		if err := webhooks.Verify(secret, req.Header, body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("delivery does not verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Errorf("delivery body: %v", err)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		r.events <- m
+	})}}
+	r.srv.Start()
+}
+
+// TestWebhookSessionEnded is the "done": a webhook registered through the API
+// receives a signed sessions.ended event with the final status and reason of a real
+// session, although its receiver was down when the session ended and the server
+// restarted before the receiver came back.
+func TestWebhookSessionEnded(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--webhook-allow-http", "--webhook-allow-private-networks", "--webhook-retry-min", "50ms"}
+	srv := startServer(t, dir, defaultEnv(), args...)
+	rcv := newHookReceiver(t)
+
+	var hook struct {
+		ID, Secret string
+		EventTypes []string
+	}
+	callJSON(t, srv.URL, "POST", "/v1/webhooks", testAPIKey, map[string]any{
+		"endpoint": "http://" + rcv.addr + "/hooks", "eventTypes": []string{"sessions.ended"},
+	}, http.StatusCreated, &hook)
+	rcv.mu.Lock()
+	rcv.secret = hook.Secret
+	rcv.mu.Unlock()
+
+	sess := srv.create(t, testAPIKey, nil) // a real Chromium
+	if got := srv.release(t, testAPIKey, sess.ID); got.Status != "COMPLETED" {
+		t.Fatalf("released session = %+v", got)
+	}
+	// The receiver is down: attempts fail and are listed.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var page struct {
+			Data []struct {
+				Status   string
+				Attempts []struct {
+					StatusCode *int
+					Error      *string
+				}
+			}
+		}
+		callJSON(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", testAPIKey, nil, http.StatusOK, &page)
+		if len(page.Data) == 1 && len(page.Data[0].Attempts) >= 2 {
+			if a := page.Data[0].Attempts[0]; a.StatusCode != nil || a.Error == nil || page.Data[0].Status != "pending" {
+				t.Errorf("first attempt to a receiver that is down = %+v (%s)", a, page.Data[0].Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempts listed: %+v", page)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	srv.stop(t)
+	rcv.up(t)
+	srv = startServer(t, dir, defaultEnv(), args...)
+	var ev map[string]any
+	select {
+	case ev = <-rcv.events:
+	case <-time.After(2 * time.Minute): // a hang guard
+		t.Fatal("no sessions.ended delivery after the restart")
+	}
+	data, _ := ev["data"].(map[string]any)
+	if ev["type"] != "sessions.ended" || data["sessionId"] != sess.ID || data["status"] != "COMPLETED" || data["reason"] != "released" {
+		t.Errorf("event = %v; want sessions.ended of %s, COMPLETED, released", ev, sess.ID)
+	}
+	var page struct {
+		Data []struct {
+			Status   string
+			EventID  string
+			Attempts []struct{ StatusCode *int }
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		callJSON(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", testAPIKey, nil, http.StatusOK, &page)
+		if len(page.Data) == 1 && page.Data[0].Status == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery not marked delivered: %+v", page)
+		}
+	}
+	d := page.Data[0]
+	if last := d.Attempts[len(d.Attempts)-1]; last.StatusCode == nil || *last.StatusCode != 204 || d.EventID != ev["id"] {
+		t.Errorf("delivered delivery = %+v; want the event's id and a last 204", d)
+	}
+	// Another project's key sees nothing of it (the default project is the only one
+	// with a key here: a wrong key is 401, an unknown id 404).
+	if code, _ := call(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("deliveries without a key = %d; want 401", code)
+	}
+}
