@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,4 +156,66 @@ func TestWebhookSessionEnded(t *testing.T) {
 	if code, _ := call(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "", nil); code != http.StatusUnauthorized {
 		t.Errorf("deliveries without a key = %d; want 401", code)
 	}
+}
+
+// TestWebhookDownloadCompleted: a file a real browser downloads is announced as a
+// signed sessions.downloads.completed event once saved, after the session's created and
+// running events.
+func TestWebhookDownloadCompleted(t *testing.T) {
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--webhook-allow-http", "--webhook-allow-private-networks")
+	rcv := newHookReceiver(t)
+	rcv.up(t)
+	var hook struct{ ID, Secret string }
+	callJSON(t, srv.URL, "POST", "/v1/webhooks", testAPIKey, map[string]any{
+		"endpoint":   "http://" + rcv.addr + "/hooks",
+		"eventTypes": []string{"sessions.created", "sessions.running", "sessions.downloads.completed"},
+	}, http.StatusCreated, &hook)
+	rcv.mu.Lock()
+	rcv.secret = hook.Secret
+	rcv.mu.Unlock()
+
+	site := artifactSite(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	sess := srv.create(t, testAPIKey, nil)
+	cdp := mustDial(t, ctx, sess.ConnectURL)
+	sid, err := cdp.attachPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	expr := fmt.Sprintf(`{ const a = document.createElement('a'); a.href = %q; a.download = ''; document.body.append(a); a.click(); } 1`, site.URL+"/file")
+	if err := cdp.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": expr}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The download is saved (and announced) when a client lists the downloads.
+	poll(t, "the download in the zip", func() bool {
+		code, b := call(t, srv.URL, "GET", "/v1/sessions/"+sess.ID+"/downloads", testAPIKey, nil)
+		return code == 200 && len(zipFiles(t, b)) == 1
+	})
+	var types []string
+	for len(types) < 3 {
+		select {
+		case ev := <-rcv.events:
+			data, _ := ev["data"].(map[string]any)
+			if data["sessionId"] != sess.ID {
+				t.Errorf("event of another session: %v", ev)
+			}
+			types = append(types, ev["type"].(string))
+			if ev["type"] == "sessions.downloads.completed" {
+				if name, _ := data["fileName"].(string); !regexp.MustCompile(`^report-\d{13}\.txt$`).MatchString(name) || data["size"] != float64(len("the report")) {
+					t.Errorf("download event data = %v", data)
+				}
+			}
+		case <-time.After(time.Minute): // a hang guard
+			t.Fatalf("events so far %v; want created, running, downloads.completed", types)
+		}
+	}
+	slices.Sort(types)
+	if want := []string{"sessions.created", "sessions.downloads.completed", "sessions.running"}; !slices.Equal(types, want) {
+		t.Errorf("events = %v; want %v", types, want)
+	}
+	srv.release(t, testAPIKey, sess.ID)
 }
