@@ -7,9 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +154,13 @@ func TestWebhookSessionEnded(t *testing.T) {
 	if last := d.Attempts[len(d.Attempts)-1]; last.StatusCode == nil || *last.StatusCode != 204 || d.EventID != ev["id"] {
 		t.Errorf("delivered delivery = %+v; want the event's id and a last 204", d)
 	}
+	// The dashboard lists the webhook and its delivery with every attempt.
+	page1 := dashboardGet(t, srv.URL, "/ui/webhooks")
+	page2 := dashboardGet(t, srv.URL, "/ui/webhooks/"+hook.ID)
+	if !strings.Contains(page1, hook.ID) || !strings.Contains(page2, `data-delivery="`) ||
+		!strings.Contains(page2, "delivered") || !strings.Contains(page2, "HTTP 204") || !strings.Contains(page2, "no answer") {
+		t.Errorf("dashboard pages do not show the webhook's delivery and attempts:\n%s\n%s", page1, page2)
+	}
 	// Another project's key sees nothing of it (the default project is the only one
 	// with a key here: a wrong key is 401, an unknown id 404).
 	if code, _ := call(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "", nil); code != http.StatusUnauthorized {
@@ -218,4 +228,29 @@ func TestWebhookDownloadCompleted(t *testing.T) {
 		t.Errorf("events = %v; want %v", types, want)
 	}
 	srv.release(t, testAPIKey, sess.ID)
+}
+
+// dashboardGet signs in to the dashboard with the test key and returns a page.
+func dashboardGet(t *testing.T, base, path string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	req, _ := http.NewRequest("POST", base+"/ui/login", strings.NewReader(url.Values{"apiKey": {testAPIKey}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = c.Get(base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
 }
