@@ -57,7 +57,7 @@ func backends(t *testing.T) map[string]opener {
 }
 
 // project creates a project in st (both stores have CreateProject).
-func project(t *testing.T, st webhooks.Store) string {
+func project(t testing.TB, st webhooks.Store) string {
 	t.Helper()
 	p := &bb.Project{ID: bb.NewID(), Name: "p", DefaultTimeout: 300, Concurrency: 5, CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	if err := st.(bb.ProjectStore).CreateProject(t.Context(), p); err != nil {
@@ -69,7 +69,7 @@ func project(t *testing.T, st webhooks.Store) string {
 // receiver is a real HTTP endpoint that verifies every delivery with the secret it is
 // given and hands on the verified bodies. While down it answers 503.
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	mu     sync.Mutex
 	secret string
@@ -79,7 +79,7 @@ type receiver struct {
 	header chan http.Header
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{t: t, got: make(chan map[string]any, 100), hits: make(chan int, 1000), header: make(chan http.Header, 100)}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -153,7 +153,7 @@ func fastConfig(st webhooks.Store) webhooks.Config {
 		MaxRetry: 100 * time.Millisecond, PollInterval: 10 * time.Millisecond, Timeout: 5 * time.Second}
 }
 
-func start(t *testing.T, cfg webhooks.Config) *webhooks.Service {
+func start(t testing.TB, cfg webhooks.Config) *webhooks.Service {
 	t.Helper()
 	s, err := webhooks.New(cfg)
 	if err != nil {
