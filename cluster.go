@@ -60,6 +60,8 @@ type NodeStore interface {
 	// Nodes returns every node the store knows, live or not, by id.
 	Nodes(ctx context.Context) ([]*Node, error)
 	// SetNodeState moves a node to state; CodeNotFound when there is no such node.
+	// Only a live node becomes active or draining (CodeConflict otherwise): a lost node
+	// had its sessions ended, and comes back only by joining again.
 	SetNodeState(ctx context.Context, id string, state NodeState) error
 	// ExpireNodes marks NodeLost every live node whose heartbeat is older than ttl and
 	// returns them: exactly one caller gets each node, even when several run at once.

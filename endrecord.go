@@ -77,6 +77,11 @@ func (m *Manager) storeTimeout() (context.Context, context.CancelFunc) {
 // session runs already.
 func (m *Manager) pendEnd(id string, p *pendingEnd) {
 	m.log.Error("record session end", "session_id", id, "status", string(p.status), "err", p.err)
+	m.queueEnd(id, p)
+}
+
+// queueEnd is pendEnd without the log line, for an end not tried yet (Fence).
+func (m *Manager) queueEnd(id string, p *pendingEnd) {
 	m.mu.Lock()
 	if m.ends.pending == nil {
 		m.ends.pending = make(map[string]*pendingEnd)

@@ -22,6 +22,8 @@ const (
 	CodeUnprocessable ErrorCode = "unprocessable" // 422
 	CodeLimit         ErrorCode = "limit"         // 429
 	CodeUnavailable   ErrorCode = "unavailable"   // 503
+	CodeBadGateway    ErrorCode = "bad_gateway"   // 502: a site browserd fetched for the client failed (POST /v1/fetch)
+	CodeTimeout       ErrorCode = "timeout"       // 504: a site browserd fetched for the client did not answer in time
 	CodeInternal      ErrorCode = "internal"      // 500; the message is never shown
 )
 
@@ -126,6 +128,10 @@ func HTTPStatus(code ErrorCode) int {
 		return http.StatusTooManyRequests
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeBadGateway:
+		return http.StatusBadGateway
+	case CodeTimeout:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }

@@ -83,7 +83,8 @@ type Manager struct {
 	poolStarted  bool
 	sweepStarted bool
 	diskStarted  bool
-	ends         endRecords // pending session ends, creates in progress (endrecord.go)
+	ends         endRecords    // pending session ends, creates in progress (endrecord.go)
+	admission    nodeAdmission // draining, fenced (member.go)
 
 	parts []SessionPart // the built-in ones, then ManagerConfig.Parts (part.go)
 	auth  authCache     // API keys verified lately (authcache.go)
@@ -318,6 +319,11 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		m.finish(ls, StatusCompleted, "server shutting down")
 		return nil, &Error{Code: CodeUnavailable, Message: "the server is shutting down", Err: ErrManagerClosed}
 	}
+	if reason, fenced := m.fencedNow(); fenced { // Fence may have missed it (member.go)
+		m.fenceSession(ls, reason)
+		return nil, &Error{Code: CodeUnavailable, Retry: true, Err: ErrFenced,
+			Message: "This browserd node lost its cluster membership while the session started; retry on another node."}
+	}
 
 	started := time.Now().UTC().Truncate(time.Millisecond)
 	s, err = m.store.UpdateSession(context.WithoutCancel(ctx), s.ID, func(cur *Session) error {
@@ -417,6 +423,9 @@ func (m *Manager) reserve() error {
 	defer m.mu.Unlock()
 	if m.closed {
 		return &Error{Code: CodeUnavailable, Message: "the server is shutting down", Err: ErrManagerClosed}
+	}
+	if err := m.refusal(); err != nil { // member.go: draining, fenced
+		return err
 	}
 	if m.reserved >= m.cfg.MaxSessions {
 		return &Error{Code: CodeLimit, Err: ErrNodeFull, Message: fmt.Sprintf(

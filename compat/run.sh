@@ -102,7 +102,11 @@ log "building $BIN"
 
 # ---- node dependencies ----
 cd "$COMPAT_DIR"
-if [[ ! -d node_modules || ! -f node_modules/.package-lock.json \
+if [[ -L node_modules ]]; then
+	# A shared install (a git worktree's link to the main checkout's): never reinstall
+	# through the link, npm ci would first empty the directory it points to.
+	log "node_modules links to $(readlink node_modules); using that install as it is"
+elif [[ ! -d node_modules || ! -f node_modules/.package-lock.json \
 	|| package-lock.json -nt node_modules/.package-lock.json \
 	|| package.json -nt node_modules/.package-lock.json ]]; then
 	log "installing node dependencies (npm ci)"

@@ -6,7 +6,9 @@
 # ~/.cache/browserd: scripts/seaweedfs.sh) (as root, the sandbox
 # tests once more as an unprivileged user: scripts/test-unprivileged.sh), a short run of every
 # fuzz target, and the npm compatibility suite (official Browserbase SDK, Playwright,
-# Puppeteer) against a real server, on the embedded defaults and on PostgreSQL + S3.
+# Puppeteer) against a real server, on the embedded defaults and on PostgreSQL + S3, and the
+# Helm chart (deploy/helm/test: helm lint and helm template with the pinned helm, every
+# rendered object validated against the Kubernetes schemas).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh --test
@@ -19,6 +21,11 @@ echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './compat/*'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
 go vet ./...
+
+echo "== Helm chart: helm lint, helm template, Kubernetes schemas (deploy/helm/test, a module of its own)"
+# The pinned helm (helm.sh/helm/v4, the module's tool) is built once into Go's build cache:
+# about 5 minutes the first time, seconds after.
+(cd deploy/helm/test && go vet ./... && go test -count=1 ./...)
 
 echo "== rrweb recorder bundle is what the pinned npm packages build"
 bash scripts/rrweb/build.sh --check

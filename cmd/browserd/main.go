@@ -35,6 +35,7 @@ Usage:
   browserd admin projects create|list    manage projects in the local database
   browserd admin keys create|list        manage API keys in the local database
   browserd admin migrate-blobs --from DATA-DIR --to s3://…  copy the blobs of a data dir to S3
+  browserd admin nodes list|drain        the members of a cluster (PostgreSQL --database)
   browserd bench [--quick]               measure against bare Chromium; writes docs/PERFORMANCE.md
   browserd sessions|contexts|extensions|projects …  client commands (browserd sessions help)
   browserd version                       print the version

@@ -66,7 +66,10 @@ type Browser struct {
 	nice       int        // the niceness Foreground raises to (Config.Nice)
 }
 
-var _ bb.ProfileBrowser = (*Browser)(nil)
+var (
+	_ bb.ProfileBrowser = (*Browser)(nil)
+	_ bb.Killer         = (*Browser)(nil)
+)
 
 // newBrowser takes over a started cmd whose stdout and stderr write to stderr's pipe.
 // Two goroutines, waited for by Close, follow it: one waits for the main process (exit
@@ -396,6 +399,17 @@ func closeBrowser(ctx context.Context, wsURL string) error {
 	select {
 	case <-answered:
 	case <-ctx.Done():
+	}
+	return nil
+}
+
+// Kill kills the browser's process group at once, without the graceful stop Close and
+// Stop begin with, and waits until it is gone (bb.Killer): a node fenced out of its
+// cluster must have every browser gone before its peers count it lost. Close (or Stop)
+// still kills what is left in other groups and removes the files.
+func (b *Browser) Kill() error {
+	if err := killGroup(b.pid, b.exited); err != nil {
+		return fmt.Errorf("kill chrome %d: %w", b.pid, err)
 	}
 	return nil
 }

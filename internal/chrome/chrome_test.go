@@ -252,6 +252,39 @@ func TestCrash(t *testing.T) {
 	chrometest.AssertNoLeaks(t, l.RunDir())
 }
 
+// TestKill: Kill takes the browser's process group down at once, without the graceful
+// stop, and Close afterwards still removes everything (a fenced node's browsers).
+func TestKill(t *testing.T) {
+	l := chrometest.RealLauncher(t)
+	b := launchReady(t, l, bb.LaunchOptions{SessionID: "kill"})
+	singleton := singletonDir(t, b)
+	k, ok := b.(bb.Killer)
+	if !ok {
+		t.Fatalf("%T is not a bb.Killer", b)
+	}
+	start := time.Now()
+	if err := k.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Kill: %v", time.Since(start))
+	select {
+	case <-b.Exited():
+	default:
+		t.Fatal("Exited not closed when Kill returned")
+	}
+	for _, p := range chrometest.Processes(t, l.RunDir()) { // zombies have no command line: dead
+		t.Errorf("process still running after Kill: %s", p)
+	}
+	if err := k.Kill(); err != nil {
+		t.Errorf("second Kill = %v; want nil", err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, b, singleton)
+	chrometest.AssertNoLeaks(t, l.RunDir())
+}
+
 func TestLaunchContextCancel(t *testing.T) {
 	l := chrometest.RealLauncher(t)
 	ctx, cancel := context.WithCancel(context.Background())

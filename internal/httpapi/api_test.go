@@ -237,7 +237,7 @@ func TestStatusCodes(t *testing.T) {
 		{name: "update body too large", req: request{method: "POST", path: "/v1/sessions/" + live, body: huge}, want: 413, wantMsg: "body must not be larger than 1048576 bytes"},
 
 		// 501 (spec §6.11)
-		{name: "fetch", req: request{method: "POST", path: "/v1/fetch", body: `{}`}, want: 501, wantMsg: "POST /v1/fetch is not implemented by browserd"},
+		{name: "fetch without a fetcher", req: request{method: "POST", path: "/v1/fetch", body: `{}`}, want: 501, wantMsg: "POST /v1/fetch is not enabled on this browserd server"},
 		{name: "search", req: request{method: "POST", path: "/v1/search", body: `{}`}, want: 501, wantMsg: "POST /v1/search…"},
 		{name: "certificates", req: request{method: "GET", path: "/v1/certificates"}, want: 501, wantMsg: "GET /v1/certificates…"},
 		{name: "certificate", req: request{method: "DELETE", path: "/v1/certificates/c1", header: jsonHeader}, want: 501, wantMsg: "DELETE /v1/certificates/c1…"},

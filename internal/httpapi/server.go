@@ -57,6 +57,9 @@ type Config struct {
 	// MaxArtifactReads bounds the session logs and recordings read at once
 	// [DefaultMaxArtifactReads]; more get 503 with x-should-retry: true.
 	MaxArtifactReads int
+	// Fetch serves POST /v1/fetch (fetch.go); without it that answers 501. Normally a
+	// *fetch.Fetcher (internal/fetch).
+	Fetch fetchService
 }
 
 // Server is the REST API. Create it with New.
@@ -69,6 +72,7 @@ type Server struct {
 	handler  http.Handler
 
 	webhooks      webhookService  // nil: the webhook endpoints answer 501
+	fetch         fetchService    // nil: POST /v1/fetch answers 501
 	artifacts     artifactService // nil: the artifact endpoints answer 501
 	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
 	// streamWriteTimeout bounds each write of a streamed response (streamArray).
@@ -83,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{sessions: cfg.Sessions, profiles: cfg.Profiles, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
 	s.webhooks = cfg.Webhooks   // webhooks.go
+	s.fetch = cfg.Fetch         // fetch.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
 	}
@@ -136,6 +141,7 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodPost, "/v1/extensions", s.handleCreateExtension},
 		{http.MethodGet, "/v1/extensions/{id}", s.handleGetExtension},
 		{http.MethodDelete, "/v1/extensions/{id}", s.handleDeleteExtension},
+		{http.MethodPost, "/v1/fetch", s.handleFetch},
 	}, s.webhookRoutes()...) // webhooks.go
 }
 
@@ -158,7 +164,7 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	// The SDK 2.21 resources browserd does not implement (spec §6.11) answer 501 rather
 	// than 404, so that users see why.
-	for _, name := range []string{"certificates", "fetch", "search", "secrets", "agents", "functions"} {
+	for _, name := range []string{"certificates", "search", "secrets", "agents", "functions"} {
 		mux.HandleFunc("/v1/"+name, s.handleNotImplemented)
 		mux.HandleFunc("/v1/"+name+"/", s.handleNotImplemented)
 	}

@@ -131,3 +131,25 @@ func toWireProjects(ps []*bb.Project) []wireProject {
 func toWireUsage(u bb.ProjectUsage) wireUsage {
 	return wireUsage{BrowserMinutes: u.BrowserMinutes, ProxyBytes: u.ProxyBytes}
 }
+
+// wireFetch is the answer of POST /v1/fetch (SDK 2.21 FetchAPICreateResponse).
+type wireFetch struct {
+	ID string `json:"id"`
+	// Content is a string (raw, markdown) or the extracted JSON value (json).
+	Content     any               `json:"content"`
+	ContentType string            `json:"contentType"`
+	Encoding    string            `json:"encoding"`
+	Headers     map[string]string `json:"headers"`
+	StatusCode  int               `json:"statusCode"`
+}
+
+func toWireFetch(r *bb.FetchResult) wireFetch {
+	w := wireFetch{ID: r.ID, Content: r.Content, ContentType: r.ContentType, Encoding: r.Encoding, Headers: r.Headers, StatusCode: r.StatusCode}
+	if r.Extracted != nil {
+		w.Content = r.Extracted
+	}
+	if w.Headers == nil {
+		w.Headers = map[string]string{}
+	}
+	return w
+}

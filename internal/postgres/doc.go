@@ -9,6 +9,10 @@
 // numbered migrations in migrations/, under a PostgreSQL advisory lock, so that nodes
 // starting together apply each migration once.
 //
+// DB is also the cluster's bb.NodeStore (node.go): the members' rows, with times from the
+// database's clock, and ExpireNodes as one UPDATE … RETURNING, so that of several
+// survivors expiring at once exactly one gets each lost node.
+//
 // A database that cannot be reached (stopped, restarting, out of connections) makes
 // every call fail with bb.CodeUnavailable and Retry (the API answers 503); the pool
 // reconnects by itself once it is back. The password of the connection URL never

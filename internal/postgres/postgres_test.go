@@ -50,6 +50,9 @@ func TestStore(t *testing.T) {
 		{"ConcurrentOpen", testConcurrentOpen},
 		{"CreateFromProcesses", testCreateFromProcesses},
 		{"PasswordNeverShown", testPasswordNeverShown},
+		{"Nodes", testNodes},
+		{"ExpireNodes", testExpireNodes},
+		{"ExpireRace", testExpireRace},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -210,6 +213,13 @@ func TestOutage(t *testing.T) {
 		"APIKeyByHash":  func() error { _, err := db.APIKeyByHash(ctx, bb.HashAPIKey("x")); return err },
 		"SettingOrInit": func() error { _, err := db.SettingOrInit(ctx, "x", []byte("y")); return err },
 		"Ping":          func() error { return db.Ping(ctx) },
+		// A node cut off from the database must see an outage, not ErrNodeNotMember:
+		// only the latter says it was marked lost.
+		"Heartbeat":    func() error { _, err := db.Heartbeat(ctx, "n", 0, nil); return err },
+		"JoinNode":     func() error { return db.JoinNode(ctx, &bb.Node{ID: "n"}) },
+		"ExpireNodes":  func() error { _, err := db.ExpireNodes(ctx, time.Second); return err },
+		"Nodes":        func() error { _, err := db.Nodes(ctx); return err },
+		"SetNodeState": func() error { return db.SetNodeState(ctx, "n", bb.NodeDraining) },
 	}
 	var wg sync.WaitGroup
 	for name, call := range calls {

@@ -19,6 +19,8 @@ const adminUsage = `Usage:
   browserd admin projects list [--json]
   browserd admin keys create --project ID [--name NAME] [--json]
   browserd admin keys list --project ID [--json]
+  browserd admin nodes list --database postgres://… [--json]
+  browserd admin nodes drain NODE --database postgres://…
   browserd admin migrate --from SQLITE-FILE --to postgres://USER:PASS@HOST:PORT/DB?sslmode=…
   browserd admin migrate-blobs --from DATA-DIR --to s3://BUCKET[/PREFIX]?endpoint=…&region=…
 
@@ -26,7 +28,9 @@ The projects and keys commands take --data-dir (env BROWSERD_DATA_DIR) or --data
 (env BROWSERD_DATABASE: a SQLite file or a postgres:// URL) and work on the database
 directly; they are safe while the server runs. migrate copies a SQLite database into
 PostgreSQL (projects, API keys, settings, contexts, extensions, ended sessions with their
-logs); it may run again, copying only what is missing.
+logs); it may run again, copying only what is missing. nodes lists the members of a
+cluster (id, URL, state, capacity, live sessions, heartbeat age) and drains one: it takes
+no new sessions, lets its sessions run up to its --drain-timeout, ends the rest and exits.
 `
 
 // Admin runs `browserd admin args…`: it manages projects and API keys in the database
@@ -36,6 +40,9 @@ logs); it may run again, copying only what is missing.
 func Admin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "migrate" { // migrate.go: one word, its own flags
 		return adminMigrate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "nodes" { // adminnodes.go: PostgreSQL only
+		return adminNodes(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "migrate-blobs" { // migrateblobs.go: its own flags
 		return adminMigrateBlobs(ctx, args[1:], getenv, stdout, stderr)

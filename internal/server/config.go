@@ -45,6 +45,7 @@ type Config struct {
 	Artifacts       ArtifactsFlags // artifacts.go
 	Sandbox         SandboxFlags   // sandbox.go
 	Limits          LimitFlags     // limits.go
+	Fetch           FetchFlags     // fetch.go: POST /v1/fetch
 	Webhooks        WebhookFlags   // webhooks.go
 	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
 	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
@@ -52,6 +53,15 @@ type Config struct {
 	// (blobs.go), with BlobCredentials from AWS_* (never a flag).
 	BlobStore       string
 	BlobCredentials BlobCredentials
+	// ClusterURL is --cluster-url: this node's URL for its peers; set, the node joins
+	// the cluster of its PostgreSQL database (members.go).
+	ClusterURL string
+	// DrainTimeout is --drain-timeout: how long SIGTERM lets sessions finish before it
+	// ends the rest (members.go). Without a cluster it applies only when given
+	// (DrainSet): a single node ends its sessions at once, as before.
+	DrainTimeout time.Duration
+	// DrainSet records that --drain-timeout (or its variable) was given; Load sets it.
+	DrainSet bool
 }
 
 // DefaultConfig returns the embedded defaults.
@@ -74,9 +84,11 @@ func DefaultConfig() Config {
 		PoolKeyedIdle:   5 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 		Limits:          defaultLimitFlags(),     // limits.go
+		Fetch:           defaultFetchFlags(),     // fetch.go
 		Webhooks:        defaultWebhookFlags(),   // webhooks.go
 		SessionDiskMax:  bb.DefaultSessionDiskMax,
 		ProjectDiskMax:  bb.DefaultProjectDiskMax,
+		DrainTimeout:    defaultDrainTimeout, // members.go
 	}
 }
 
@@ -122,9 +134,11 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	c.Artifacts.flags(f) // artifacts.go
 	c.Sandbox.flags(f)   // sandbox.go
 	c.Limits.flags(f)    // limits.go
+	c.Fetch.flags(f)     // fetch.go
 	c.Webhooks.flags(f)  // webhooks.go
 	f.size(&c.SessionDiskMax, "session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables")
 	f.size(&c.ProjectDiskMax, "project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables")
+	c.clusterFlags(f) // members.go
 	f.size(&c.MinFreeDisk, "min-free-disk", "free-space floor of the data dir's disk: below it creates answer 503 and /readyz is not ready; 0 = 1GiB or 5% of the disk, whichever is less; -1 disables")
 }
 
@@ -157,6 +171,9 @@ func (c *Config) Load(args []string, getenv func(string) string, usage io.Writer
 		return err
 	}
 	c.BlobCredentials = loadBlobCredentials(getenv) // blobs.go
+	c.Fetch.LLMAPIKey = getenv(LLMAPIKeyEnv)        // fetch.go
+	fs.Visit(func(f *flag.Flag) { c.DrainSet = c.DrainSet || f.Name == "drain-timeout" })
+	c.DrainSet = c.DrainSet || getenv(EnvName("drain-timeout")) != ""
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -211,7 +228,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
+	errs = append(errs, c.Fetch.validate()...)     // fetch.go
 	errs = append(errs, c.Webhooks.validate()...)  // webhooks.go
 	errs = append(errs, c.validateLimits()...)     // limits.go: limits, API key and metrics token strength
+	errs = append(errs, c.validateCluster()...)    // members.go
 	return errors.Join(errs...)
 }

@@ -35,6 +35,21 @@ func TestConfigLoad(t *testing.T) {
 		{name: "bad flag", args: []string{"--pool-idle", "soon"}, wantErr: `not a duration`},
 		{name: "invalid", args: []string{"--max-sessions", "0"}, wantErr: "max-sessions must be at least 1"},
 		{name: "argument", args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
+		{name: "single node drains only when told", check: func(c Config) bool {
+			return c.drainTimeout() == 0 && c.DrainTimeout == 5*time.Minute && !c.DrainSet
+		}},
+		{name: "drain-timeout given", args: []string{"--drain-timeout", "30s"},
+			check: func(c Config) bool { return c.DrainSet && c.drainTimeout() == 30*time.Second }},
+		{name: "drain-timeout env", env: map[string]string{"BROWSERD_DRAIN_TIMEOUT": "0s"},
+			check: func(c Config) bool { return c.DrainSet && c.drainTimeout() == 0 }},
+		{name: "cluster drains by default", args: []string{"--cluster-url", "http://10.0.3.7:8080", "--database", "postgres://u:p@db/b"},
+			check: func(c Config) bool { return c.drainTimeout() == 5*time.Minute }},
+		{name: "cluster needs postgres", args: []string{"--cluster-url", "http://10.0.3.7:8080"}, wantErr: "cluster-url needs a PostgreSQL --database"},
+		{name: "cluster url with a path", args: []string{"--cluster-url", "http://10.0.3.7:8080/x", "--database", "postgres://u:p@db/b"},
+			wantErr: "must have no path"},
+		{name: "cluster url without scheme", env: map[string]string{"BROWSERD_CLUSTER_URL": "10.0.3.7:8080", "BROWSERD_DATABASE": "postgres://u:p@db/b"},
+			wantErr: "cluster-url"},
+		{name: "negative drain", args: []string{"--drain-timeout", "-1s"}, wantErr: "drain-timeout must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

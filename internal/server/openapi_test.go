@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -247,6 +248,20 @@ func TestOpenAPIResponses(t *testing.T) {
 	c.do("GET", "/v1/projects/"+projectID.ProjectID, nil, "", 200)
 	c.do("GET", "/v1/projects/"+projectID.ProjectID+"/usage", nil, "", 200)
 	c.do("GET", "/v1/projects/someone-elses", nil, "", 404)
+
+	// Fetch (the server runs with --allow-private-networks: a loopback page is fetched,
+	// the server's own port never is).
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<h1>Fetched</h1>")
+	}))
+	defer page.Close()
+	if got := c.do("POST", "/v1/fetch", `{"url":"`+page.URL+`/","format":"markdown"}`, "", 200); !strings.Contains(string(got), `"content":"# Fetched"`) {
+		t.Errorf("fetch as markdown: %s", clipBody(got))
+	}
+	c.do("POST", "/v1/fetch", `{"url":"file:///etc/passwd"}`, "", 400)
+	c.do("POST", "/v1/fetch", `{"url":"`+srv.URL+`/v1/projects"}`, "", 403)
+	c.do("POST", "/v1/fetch", `{"url":"`+page.URL+`/","format":"json","schema":{}}`, "", 400) // no model configured
 
 	// Selenium: New Session answers in W3C form (here: an error, the session-id header
 	// is missing; compat/tests cover Selenium itself).

@@ -56,6 +56,7 @@ func (o *ops) watch(db interface {
 	SessionCounts(ctx context.Context) ([]bb.SessionCount, error)
 }, mgr *bb.Manager, gw *cdpproxy.Gateway) error {
 	o.ready.capacity = mgr.Capacity
+	o.ready.admission = mgr.Accepting
 	o.ready.disk = mgr.DiskReady
 	return o.metrics.Watch(metrics.Sources{
 		Sessions: db,
@@ -106,6 +107,8 @@ type readiness struct {
 	capacity   func() (used, max int, closed bool) // nil until watch
 	disk       func() (ok bool, detail string)     // the free-space floor (bb.Manager.DiskReady); nil until watch
 	blobs      func(ctx context.Context) check     // the blob store (blobs.go); nil: not checked
+	admission  func() error                        // draining or fenced (bb.Manager.Accepting); nil until watch
+	cluster    func() check                        // the membership (members.go); nil without a cluster
 	versionTTL time.Duration
 
 	vmu          sync.Mutex  // held while --version runs: concurrent probes wait for one run
@@ -200,6 +203,16 @@ func (r *readiness) check(ctx context.Context) readyResponse {
 		add("capacity", check{Detail: "shutting down"})
 	} else {
 		add("capacity", check{OK: used < max, Detail: fmt.Sprintf("%d of %d sessions", used, max)})
+	}
+	if r.admission != nil {
+		if err := r.admission(); errors.Is(err, bb.ErrDraining) {
+			add("admission", check{Detail: "draining: new sessions are refused"})
+		} else if errors.Is(err, bb.ErrFenced) {
+			add("admission", check{Detail: "fenced: the node lost its cluster membership"})
+		}
+	}
+	if r.cluster != nil {
+		add("cluster", r.cluster())
 	}
 	if r.disk != nil { // security-review F7/F8: a full disk stops session ends from being recorded
 		ok, detail := r.disk()

@@ -17,6 +17,7 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/cdpproxy"
 	"github.com/browserd/browserd/internal/chrome"
+	"github.com/browserd/browserd/internal/cluster"
 	"github.com/browserd/browserd/internal/httpapi"
 	"github.com/browserd/browserd/internal/liveview"
 )
@@ -57,7 +58,10 @@ type Main struct {
 
 	closers   []func(ctx context.Context) error // Open's resources, closed in reverse order
 	srv       *http.Server
-	unreserve func()        // gives the listening port back to browsers
+	unreserve func() // gives the listening port back to browsers
+	mgr       *bb.Manager
+	member    *cluster.Member // nil without --cluster-url (members.go)
+	log       *slog.Logger
 	served    chan struct{} // closed when srv.Serve has returned serveErr
 	serveErr  error
 }
@@ -95,6 +99,9 @@ func Serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	select {
 	case <-ctx.Done():
+		m.Drain(m.Config.drainTimeout()) // members.go: 0 without a cluster, unless given
+	case <-m.DrainRequested(): // `browserd admin nodes drain`
+		m.Drain(m.Config.drainTimeout())
 	case <-m.Done():
 	}
 	return m.Close()
@@ -117,6 +124,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	cfg := m.Config
 	stdout := writerOr(m.Stdout)
 	logger := newLogger(cfg, writerOr(m.Stderr))
+	m.log = logger
 
 	chromePath, err := chrome.FindChrome(cfg.ChromePath)
 	if err != nil {
@@ -131,6 +139,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.DB = db
 	m.onClose(func(context.Context) error { return db.Close() })
+	// members.go: the last step before the store closes, once the sessions ended and
+	// the blobs were flushed.
+	m.onClose(m.leaveCluster)
 
 	project, err := bootstrap(ctx, db, cfg.APIKey, stdout)
 	if err != nil {
@@ -237,6 +248,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	m.mgr = mgr
 	art.SetRuns(mgr)      // a part finds its runs in the Manager, which takes its parts above
 	prof.SetWarmPool(mgr) // contexts written back or deleted replace or close warm browsers
 	m.onClose(mgr.Close)  // sessions end: browsers stop and the store records every end
@@ -252,8 +264,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := ops.watch(db, mgr, gw); err != nil {
 		return err
 	}
-	api, err := httpapi.New(httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
-		Webhooks: hooks})
+	apiCfg := httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
+		Webhooks: hooks}
+	if err := m.openFetch(cfg, ops, reserved, setup.ChromeVersion, logger, &apiCfg); err != nil { // fetch.go: POST /v1/fetch
+		return err
+	}
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		return err
 	}
@@ -290,6 +306,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		close(m.served)
 	}()
 	m.URL = "http://" + ln.Addr().String()
+	if cfg.ClusterURL != "" { // members.go: peers may place sessions here from now on
+		if err := m.joinCluster(ctx, cfg, db, mgr, node, ops, logger); err != nil {
+			return err
+		}
+	}
 	logger.Info("browserd started", "addr", ln.Addr().String(), "chrome", chromePath,
 		"data_dir", cfg.DataDir, "database", cfg.DatabaseKind(), "default_project_id", project.ID, "version", m.Version)
 	fmt.Fprintf(stdout, "browserd %s listening on http://%s (default project %s)\n", m.Version, ln.Addr(), project.ID)

@@ -158,11 +158,13 @@ type Browser struct {
 	closeCalls int
 	egress     func(net.Conn)
 	foreground bool
+	killed     bool
 }
 
 var (
 	_ bb.Browser      = (*Browser)(nil)
 	_ bb.Foregrounder = (*Browser)(nil)
+	_ bb.Killer       = (*Browser)(nil)
 )
 
 // Foreground records the call and returns the launcher's ForegroundErr; it fails for a
@@ -255,6 +257,22 @@ func (b *Browser) Exited() <-chan struct{} { return b.exited }
 // Crash simulates the browser process dying: Exited is closed. Close still counts as
 // a close afterwards, as it would with a real browser whose files must go.
 func (b *Browser) Crash() { b.exitOnce.Do(func() { close(b.exited) }) }
+
+// Kill records the kill and makes the process exit, as SIGKILL does (bb.Killer).
+func (b *Browser) Kill() error {
+	b.mu.Lock()
+	b.killed = true
+	b.mu.Unlock()
+	b.Crash()
+	return nil
+}
+
+// Killed reports whether Kill was called.
+func (b *Browser) Killed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.killed
+}
 
 // Close marks the browser closed and closes Exited. It is idempotent.
 func (b *Browser) Close(ctx context.Context) error {

@@ -1,0 +1,39 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	bb "github.com/browserd/browserd"
+)
+
+// fetchService fetches URLs for projects (POST /v1/fetch); *fetch.Fetcher
+// (internal/fetch) satisfies it.
+type fetchService interface {
+	Fetch(ctx context.Context, projectID string, req bb.FetchRequest) (*bb.FetchResult, error)
+}
+
+// handleFetch serves POST /v1/fetch, the SDK's fetchAPI.create (docs/COMPATIBILITY.md,
+// "Fetch"). Without a fetcher it answers 501.
+func (s *Server) handleFetch(w http.ResponseWriter, r *http.Request) {
+	if s.fetch == nil {
+		s.writeError(w, r, &statusError{status: http.StatusNotImplemented, msg: "POST /v1/fetch is not enabled on this browserd server"})
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := bb.DecodeFetchRequest(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.fetch.Fetch(r.Context(), projectIDOf(r.Context()), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, toWireFetch(res))
+}
