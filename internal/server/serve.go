@@ -160,16 +160,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	hooks, err := newWebhooks(ctx, cfg, db, node, logger) // webhooks.go
+	// The server's own listening ports: no browser may reach them through its proxy,
+	// even with --allow-private-networks (docs/SECURITY.md).
+	reserved := &bb.ReservedPorts{}
+	hooks, err := newWebhooks(ctx, cfg, db, node, reserved, logger) // webhooks.go
 	if err != nil {
 		return err
 	}
 	// Closed after everything that emits events (the Manager, the artifacts), before the
 	// store: the events still queued reach the outbox.
 	m.onClose(hooks.Close)
-	// The server's own listening ports: no browser may reach them through its proxy,
-	// even with --allow-private-networks (docs/SECURITY.md).
-	reserved := &bb.ReservedPorts{}
 	launcher, err := chrome.New(chrome.Config{
 		Path:      chromePath,
 		RunDir:    filepath.Join(cfg.DataDir, "run"),

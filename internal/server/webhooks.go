@@ -5,7 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net/netip"
+	"errors"
+	"net"
 	"time"
 
 	bb "github.com/browserd/browserd"
@@ -55,9 +56,10 @@ func (wf WebhookFlags) validate() []error {
 
 // newWebhooks returns the webhook service: its sealing key kept in the database
 // (created on first use, like the snapshot key, so every node of a cluster shares it),
-// connections only to public addresses unless --webhook-allow-private-networks (the
-// session proxy's classification, proxy.Classify: one policy for both).
-func newWebhooks(ctx context.Context, cfg Config, st Store, node string, logger *slog.Logger) (*webhooks.Service, error) {
+// its connections made by a proxy.Dialer, the session proxies' address policy (one
+// policy for browsers, fetches and webhooks): public addresses only unless
+// --webhook-allow-private-networks, never the server's own ports.
+func newWebhooks(ctx context.Context, cfg Config, st Store, node string, reserved *bb.ReservedPorts, logger *slog.Logger) (*webhooks.Service, error) {
 	init := make([]byte, webhooks.KeySize)
 	_, _ = rand.Read(init) // never fails (crypto/rand aborts instead)
 	key, err := st.SettingOrInit(ctx, settingWebhookKey, init)
@@ -65,17 +67,29 @@ func newWebhooks(ctx context.Context, cfg Config, st Store, node string, logger 
 		return nil, fmt.Errorf("webhook secret key: %w", err)
 	}
 	wf := cfg.Webhooks
-	var check func(netip.Addr) error
-	if !wf.AllowPrivateNetworks {
-		check = func(a netip.Addr) error {
-			if c := proxy.Classify(a); c != proxy.Public {
-				return fmt.Errorf("%s is %s, not a public address; webhooks reach only public addresses unless the operator allows private networks with --webhook-allow-private-networks", a, c)
-			}
-			return nil
+	d := proxy.NewDialer(proxy.Config{AllowPrivate: wf.AllowPrivateNetworks, Reserved: reserved, DialTimeout: 10 * time.Second})
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := d.Dial(ctx, nil, addr)
+		if be, ok := errors.AsType[*proxy.BlockedError](err); ok {
+			return nil, webhookRefusal(be)
 		}
+		return c, err
 	}
-	return webhooks.New(webhooks.Config{Store: st, Key: key, NodeID: node, AllowHTTP: wf.AllowHTTP, CheckAddr: check,
+	return webhooks.New(webhooks.Config{Store: st, Key: key, NodeID: node, AllowHTTP: wf.AllowHTTP, Dial: dial,
 		Logger: logger, RetryFor: wf.RetryFor, FirstRetry: wf.FirstRetry})
+}
+
+// webhookRefusal says why the policy refused an endpoint's address, with the webhook
+// flag (the BlockedError's own text names the browsers' flag).
+func webhookRefusal(be *proxy.BlockedError) error {
+	switch {
+	case be.BadHost:
+		return fmt.Errorf("%w: %q is not a valid host name or IP address", webhooks.ErrAddressRefused, be.Host)
+	case be.ServerPort:
+		return fmt.Errorf("%w: %s (%s) is one of this server's own ports", webhooks.ErrAddressRefused, be.Host, be.Addr)
+	}
+	return fmt.Errorf("%w: %s is %s (%s), not a public address; the operator can allow private networks with --webhook-allow-private-networks",
+		webhooks.ErrAddressRefused, be.Host, be.Addr, be.Class)
 }
 
 var _ bb.EventSink = (*webhooks.Service)(nil)

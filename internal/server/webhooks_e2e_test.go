@@ -254,3 +254,37 @@ func dashboardGet(t *testing.T, base, path string) string {
 	}
 	return string(b)
 }
+
+// TestWebhookPrivateRefused: by default a delivery to a loopback receiver is refused by
+// the address policy (the session proxies'), recorded with the reason, and never sent.
+func TestWebhookPrivateRefused(t *testing.T) {
+	srv := startServer(t, t.TempDir(), defaultEnv(), "--webhook-allow-http")
+	rcv := newHookReceiver(t)
+	rcv.up(t)
+	var hook struct{ ID string }
+	callJSON(t, srv.URL, "POST", "/v1/webhooks", testAPIKey, map[string]any{
+		"endpoint": "http://" + rcv.addr + "/hooks", "eventTypes": []string{"sessions.created"},
+	}, http.StatusCreated, &hook)
+	sess := srv.create(t, testAPIKey, nil)
+	srv.release(t, testAPIKey, sess.ID)
+	var page struct {
+		Data []struct {
+			Status   string
+			Attempts []struct {
+				StatusCode *int
+				Error      *string
+			}
+		}
+	}
+	poll(t, "a refused attempt", func() bool {
+		callJSON(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", testAPIKey, nil, http.StatusOK, &page)
+		return len(page.Data) == 1 && len(page.Data[0].Attempts) > 0
+	})
+	a := page.Data[0].Attempts[0]
+	if a.StatusCode != nil || a.Error == nil || !strings.Contains(*a.Error, "loopback") || !strings.Contains(*a.Error, "--webhook-allow-private-networks") {
+		t.Errorf("attempt = %+v; want refused as loopback, naming the flag", a)
+	}
+	if len(rcv.events) != 0 {
+		t.Error("the receiver got a delivery")
+	}
+}

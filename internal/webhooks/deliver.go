@@ -4,47 +4,35 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"syscall"
 	"time"
 
 	bb "github.com/browserd/browserd"
 )
 
-// client POSTs deliveries. Its connections go only where checkAddr allows, checked on
-// the address being dialled (after resolution, so a name that resolves to a private
-// address, or starts to, is refused), never through an environment proxy; redirects are
-// not followed (a 3xx is not a 2xx: retried).
+// client POSTs deliveries. Its connections are made by the Dial it is given (the
+// server's address policy, checked on the addresses actually dialled), never through an
+// environment proxy; redirects are not followed (a 3xx is not a 2xx: retried).
 type client struct {
 	http *http.Client
 }
 
-// errAddrRefused marks a connection the address policy refused.
-var errAddrRefused = errors.New("address refused")
+// ErrAddressRefused is wrapped by a Config.Dial that refuses a destination by policy.
+var ErrAddressRefused = errors.New("address refused by the server's policy")
 
-func newClient(timeout time.Duration, checkAddr func(netip.Addr) error) *client {
+func newClient(timeout time.Duration, dial func(ctx context.Context, addr string) (net.Conn, error)) *client {
 	d := &net.Dialer{Timeout: timeout}
-	if checkAddr != nil {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", errAddrRefused, address)
-			}
-			if err := checkAddr(ap.Addr().Unmap()); err != nil {
-				return fmt.Errorf("%w: %w", errAddrRefused, err)
-			}
-			return nil
-		}
+	dialContext := d.DialContext
+	if dial != nil {
+		dialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) }
 	}
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           d.DialContext,
+		DialContext:           dialContext,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
 		MaxIdleConnsPerHost:   2,
@@ -106,7 +94,7 @@ func attemptError(err error) string {
 	if errors.As(err, &ue) && ue.Unwrap() != nil {
 		err = ue.Unwrap()
 	}
-	if errors.Is(err, errAddrRefused) {
+	if errors.Is(err, ErrAddressRefused) {
 		return "connection refused by the server's address policy: " + err.Error()
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, http.ErrHandlerTimeout) {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,11 +29,12 @@ type Config struct {
 	NodeID string
 	// AllowHTTP admits http:// endpoints (tests, development); else only https://.
 	AllowHTTP bool
-	// CheckAddr is asked about every address a delivery connects to, after resolution;
-	// an error refuses the connection. nil allows every address (the server always sets
-	// it: only public addresses unless --webhook-allow-private-networks).
-	CheckAddr func(netip.Addr) error
-	Logger    *slog.Logger
+	// Dial makes every connection of a delivery (addr is host:port). The server gives
+	// the session proxies' address policy (proxy.Dialer: public addresses only unless
+	// --webhook-allow-private-networks, never the server's own ports); a refusal should
+	// wrap ErrAddressRefused. nil dials anything (tests).
+	Dial   func(ctx context.Context, addr string) (net.Conn, error)
+	Logger *slog.Logger
 
 	// RetryFor is how long a delivery is retried before it is failed [24h].
 	RetryFor time.Duration
@@ -110,7 +111,7 @@ func New(cfg Config) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, st: cfg.Store, seal: seal, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		events: make(chan bb.Event, cfg.QueueSize), wake: make(chan struct{}, 1)}
-	s.client = newClient(cfg.Timeout, cfg.CheckAddr)
+	s.client = newClient(cfg.Timeout, cfg.Dial)
 	return s, nil
 }
 

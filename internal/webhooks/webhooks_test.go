@@ -1,14 +1,13 @@
 package webhooks_test
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/postgres"
 	"github.com/browserd/browserd/internal/postgres/pgtest"
+	"github.com/browserd/browserd/internal/proxy"
 	"github.com/browserd/browserd/internal/sqlite"
 	"github.com/browserd/browserd/internal/webhooks"
 )
@@ -368,11 +368,14 @@ func TestAddressPolicy(t *testing.T) {
 	pid := project(t, st)
 	rcv := newReceiver(t)
 	cfg := fastConfig(st)
-	cfg.CheckAddr = func(a netip.Addr) error {
-		if a.IsLoopback() {
-			return errors.New("loopback is not a public address")
+	// The session proxies' policy (what the server gives): loopback is not public.
+	policy := proxy.NewDialer(proxy.Config{})
+	cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := policy.Dial(ctx, nil, addr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", webhooks.ErrAddressRefused, err)
 		}
-		return nil
+		return c, nil
 	}
 	s := start(t, cfg)
 	w, secret := create(t, s, pid, rcv.srv.URL, bb.EventSessionEnded)
