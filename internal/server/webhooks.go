@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
-	"errors"
 	"net"
 	"time"
 
