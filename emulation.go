@@ -20,6 +20,10 @@ type Emulation struct {
 	AllowedDomains []string
 	// IgnoreCertificateErrors makes the browser accept any TLS certificate.
 	IgnoreCertificateErrors bool
+	// Blocked, when set, is called with the URL of each main-frame navigation that
+	// AllowedDomains blocked (the session's sessions.navigations.blocked event). It is
+	// called on the Emulator's read loop and must not block.
+	Blocked func(url string)
 }
 
 // NeedsAgent reports whether the browser needs a CDP agent (an Emulator) to apply e.

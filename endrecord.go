@@ -62,6 +62,9 @@ func (m *Manager) recordEnd(ctx context.Context, id string, p *pendingEnd) (*Ses
 	if errors.Is(err, errSessionEnded) {
 		return m.store.Session(ctx, id)
 	}
+	if err == nil {
+		m.emit(EventSessionEnded, s)
+	}
 	return s, err
 }
 

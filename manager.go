@@ -46,6 +46,9 @@ type ManagerConfig struct {
 	Setup SetupConfig
 	// Observer, when set, is told how creates and launches go (observe.go).
 	Observer Observer
+	// Events, when set, is told what happens to sessions (created, running, ended,
+	// navigation blocked) for webhooks (events.go, internal/webhooks).
+	Events EventSink
 
 	// StoreTimeout bounds one store write that ends a session [10s]; an end the store
 	// does not take in time is retried in the background (endrecord.go).
@@ -275,6 +278,7 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 	if err := m.store.CreateSession(ctx, s, p.Concurrency); err != nil {
 		return nil, err
 	}
+	m.emit(EventSessionCreated, s)
 
 	opts := LaunchOptions{SessionID: s.ID, Viewport: m.viewportFor(&req), Args: m.launchArgs()}
 	runs, err := m.prepareParts(ctx, s, &req, &opts)
@@ -342,6 +346,7 @@ func (m *Manager) CreateSession(ctx context.Context, keyProjectID string, req Cr
 		return nil, fmt.Errorf("mark session %s running: %w", ls.id, err)
 	}
 	m.arm(ls, s.ExpiresAt)
+	m.emit(EventSessionRunning, s)
 	m.log.Info("session started", "session_id", s.ID, "project_id", s.ProjectID, "pid", b.PID())
 	return s, nil
 }
@@ -507,6 +512,9 @@ func (m *Manager) endInStoreWith(ctx context.Context, id string, status SessionS
 	})
 	if errors.Is(err, errSessionEnded) {
 		return m.store.Session(ctx, id)
+	}
+	if err == nil {
+		m.emit(EventSessionEnded, s)
 	}
 	return s, err
 }

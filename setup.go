@@ -63,6 +63,7 @@ type setupRun struct {
 	NopPartRun
 	part      *setupPart
 	id        string
+	projectID string
 	plan      NetworkPlan
 	emulation Emulation
 
@@ -114,7 +115,7 @@ func (p *setupPart) Prepare(_ context.Context, s *Session, req *CreateSessionReq
 		return nil, err
 	}
 	opts.Args = append(opts.Args, emulation.LaunchArgs(p.m.cfg.Setup.ChromeVersion)...)
-	return &setupRun{part: p, id: s.ID, plan: plan, emulation: emulation, done: make(chan struct{})}, nil
+	return &setupRun{part: p, id: s.ID, projectID: s.ProjectID, plan: plan, emulation: emulation, done: make(chan struct{})}, nil
 }
 
 // Started starts the session's proxy as the browser's way out, and the emulation agent
@@ -146,7 +147,9 @@ func (r *setupRun) Started(ctx context.Context, b Browser) error {
 	if !r.emulation.NeedsAgent() {
 		return nil
 	}
-	a, err := m.cfg.Setup.Emulator.Emulate(ctx, b, r.emulation)
+	e := r.emulation
+	e.Blocked = func(url string) { m.emitBlocked(r.projectID, r.id, url) } // events.go
+	a, err := m.cfg.Setup.Emulator.Emulate(ctx, b, e)
 	if err != nil {
 		return fmt.Errorf("emulate browser settings: %w", err)
 	}

@@ -125,7 +125,7 @@ BASE_URL="http://127.0.0.1:$PORT"
 
 log "starting browserd on $BASE_URL (data dir $DATA_DIR)"
 BROWSERD_API_KEY="$API_KEY" BROWSERD_CHROME="$CHROME_PATH" \
-	"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA_DIR" --allow-private-networks >"$SERVER_LOG" 2>&1 &
+	"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA_DIR" --allow-private-networks --webhook-allow-http --webhook-allow-private-networks --webhook-retry-min 200ms >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 
 ready=0

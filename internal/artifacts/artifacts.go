@@ -46,6 +46,9 @@ type Config struct {
 	Retention time.Duration
 	// RetentionInterval is how often expired artifacts are looked for [10m].
 	RetentionInterval time.Duration
+	// Events, when set, is told of every download saved (sessions.downloads.completed,
+	// for webhooks). Its Emit must not block.
+	Events bb.EventSink
 }
 
 // Service keeps what sessions leave behind — CDP logs, downloads, uploads and rrweb

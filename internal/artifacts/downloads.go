@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	bb "github.com/browserd/browserd"
 )
@@ -110,6 +111,10 @@ func (a *Service) saveDownload(ctx context.Context, r *run, root *os.Root, rel, 
 		return fmt.Errorf("save download %q: %w", name, err)
 	}
 	r.noteBlob(key, n)
+	if a.cfg.Events != nil && r.projectID != "" {
+		a.cfg.Events.Emit(bb.Event{Type: bb.EventDownloadCompleted, ProjectID: r.projectID, SessionID: r.id,
+			At: time.Now().UTC(), FileName: name, Size: n})
+	}
 	return nil
 }
 

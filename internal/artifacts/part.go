@@ -26,7 +26,8 @@ type run struct {
 	bb.NopPartRun // Ending: nothing for the end record
 	a             *Service
 	id            string
-	logs, record  bool // logSession, recordSession (with the server's default)
+	projectID     string // for the download events; "" for an earlier run's leftovers
+	logs, record  bool   // logSession, recordSession (with the server's default)
 
 	// Set by Started, which ends before the Manager makes the run visible to liveRun.
 	dir     string // the browser's directory (its uid owns it: see root)
@@ -76,11 +77,12 @@ func (a *Service) Check(context.Context, string, *bb.CreateSessionRequest) error
 // recorded. Every session gets a run: downloads and uploads are always kept.
 func (a *Service) Prepare(_ context.Context, s *bb.Session, _ *bb.CreateSessionRequest, _ *bb.LaunchOptions) (bb.PartRun, error) {
 	return &run{
-		a:      a,
-		id:     s.ID,
-		logs:   s.Settings.LogSessionEnabled(),
-		record: s.Settings.RecordSessionEnabled(a.cfg.RecordByDefault),
-		synced: map[string]bool{},
+		a:         a,
+		id:        s.ID,
+		projectID: s.ProjectID,
+		logs:      s.Settings.LogSessionEnabled(),
+		record:    s.Settings.RecordSessionEnabled(a.cfg.RecordByDefault),
+		synced:    map[string]bool{},
 	}, nil
 }
 

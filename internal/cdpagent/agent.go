@@ -257,6 +257,9 @@ func (a *Agent) requestPaused(sid string, raw json.RawMessage) {
 		if u, err := url.Parse(p.Request.URL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && !a.e.DomainAllowed(u.Hostname()) {
 			method, params["errorReason"] = "Fetch.failRequest", "Aborted" // no error page: see above
 			a.log.Info("navigation blocked by allowedDomains", "host", u.Hostname())
+			if a.e.Blocked != nil {
+				a.e.Blocked(p.Request.URL)
+			}
 		}
 	}
 	// Not waited for: this runs in the read goroutine. A failure means the target is gone.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,6 +284,13 @@ func TestAllowedDomains(t *testing.T) {
 	port = port[strings.LastIndex(port, ":")+1:]
 	u := func(host, path string) string { return "http://" + host + ":" + port + path }
 	e := bb.EmulationFor(bb.BrowserSettings{AllowedDomains: []string{"Allowed.test"}}, bb.Viewport{}, false)
+	var blockedMu sync.Mutex
+	var blocked []string // what the sessions.navigations.blocked events would carry
+	e.Blocked = func(url string) {
+		blockedMu.Lock()
+		blocked = append(blocked, url)
+		blockedMu.Unlock()
+	}
 	// Every test host name resolves to the test server.
 	b := startBrowser(t, e, bb.Viewport{Width: 1280, Height: 720}, "--host-resolver-rules=MAP *.test 127.0.0.1")
 	cl := newClient(t, b)
@@ -309,6 +317,11 @@ func TestAllowedDomains(t *testing.T) {
 			t.Errorf("blocked navigation %s reached the server", path)
 		}
 	}
+	blockedMu.Lock()
+	if want := []string{u("other.test", "/c"), u("notallowed.test", "/d"), u("allowed.test.evil.test", "/e"), u("other.test", "/f")}; !slices.Equal(blocked, want) {
+		t.Errorf("Blocked was called with %q; want %q", blocked, want)
+	}
+	blockedMu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for hdr.get("/inner") == nil && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -242,9 +242,13 @@ func TestStatusCodes(t *testing.T) {
 		{name: "certificates off", req: request{method: "GET", path: "/v1/certificates"}, want: 503, wantNoRetry: true, wantMsg: "certificates are not configured on this browserd server"},
 		{name: "certificate off", req: request{method: "DELETE", path: "/v1/certificates/c1", header: jsonHeader}, want: 503, wantNoRetry: true, wantMsg: "certificates are not configured on this browserd server"},
 		{name: "secrets keypair", req: request{method: "GET", path: "/v1/secrets/keypair"}, want: 501, wantMsg: "GET /v1/secrets/keypair…"},
-		{name: "webhook", req: request{method: "PATCH", path: "/v1/webhooks/w1", body: `{}`}, want: 501, wantMsg: "PATCH /v1/webhooks/w1…"},
+		{name: "secrets", req: request{method: "PATCH", path: "/v1/secrets/w1", body: `{}`}, want: 501, wantMsg: "PATCH /v1/secrets/w1…"},
 		{name: "agent runs", req: request{method: "GET", path: "/v1/agents/runs/r1/messages"}, want: 501, wantMsg: "GET /v1/agents/runs/r1/messages…"},
 		{name: "function secrets", req: request{method: "DELETE", path: "/v1/functions/f1/secrets/s1"}, want: 501, wantMsg: "DELETE /v1/functions/f1/secrets/s1…"},
+		// Webhooks without a webhook service (Config.Webhooks), and the deliveries route.
+		{name: "webhooks off", req: request{method: "PATCH", path: "/v1/webhooks/w1", body: `{}`}, want: 501, wantMsg: "webhooks are not configured on this browserd server"},
+		{name: "webhook deliveries off", req: request{method: "GET", path: "/v1/webhooks/w1/deliveries"}, want: 501, wantMsg: "webhooks are not configured…"},
+		{name: "webhook method", req: request{method: "PUT", path: "/v1/webhooks/w1", body: `{}`}, want: 405, wantAllow: "DELETE, GET, HEAD, PATCH", wantMsg: "Method PUT is not allowed on /v1/webhooks/w1 (allowed: DELETE, GET, HEAD, PATCH)"},
 	}
 	expand := strings.NewReplacer("{project}", e.project.ID, "{otherProject}", e.other.ID, "{key}", e.key)
 	seen := make(map[string]bool)

@@ -51,6 +51,9 @@ type Config struct {
 	// Artifacts serves session logs, recordings, downloads and uploads (artifacts.go);
 	// without it those endpoints answer 501. Normally an *artifacts.Service (internal/artifacts).
 	Artifacts artifactService
+	// Webhooks serves /v1/webhooks (webhooks.go); without it those endpoints answer 501.
+	// Normally a *webhooks.Service (internal/webhooks).
+	Webhooks webhookService
 	// MaxArtifactReads bounds the session logs and recordings read at once
 	// [DefaultMaxArtifactReads]; more get 503 with x-should-retry: true.
 	MaxArtifactReads int
@@ -72,6 +75,7 @@ type Server struct {
 	maxBody  int64
 	handler  http.Handler
 
+	webhooks      webhookService  // nil: the webhook endpoints answer 501
 	fetch         fetchService    // nil: POST /v1/fetch answers 501
 	artifacts     artifactService // nil: the artifact endpoints answer 501
 	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
@@ -87,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{sessions: cfg.Sessions, profiles: cfg.Profiles, log: cfg.Logger, maxBody: cfg.MaxBodyBytes}
 	s.artifacts = cfg.Artifacts // artifacts.go
 	s.certs = cfg.Certificates  // certificates.go
+	s.webhooks = cfg.Webhooks   // webhooks.go
 	s.fetch = cfg.Fetch         // fetch.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
@@ -121,7 +126,7 @@ type route struct {
 
 // apiRoutes is the route table. openapi_test.go fails when one is not in openapi.json.
 func (s *Server) apiRoutes() []route {
-	return []route{
+	return append([]route{
 		{http.MethodPost, "/v1/sessions", s.handleCreateSession},
 		{http.MethodGet, "/v1/sessions", s.handleListSessions},
 		{http.MethodGet, "/v1/sessions/{id}", s.handleGetSession},
@@ -146,7 +151,7 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodGet, "/v1/certificates/{id}", s.handleGetCertificate},
 		{http.MethodDelete, "/v1/certificates/{id}", s.handleDeleteCertificate},
 		{http.MethodPost, "/v1/fetch", s.handleFetch},
-	}
+	}, s.webhookRoutes()...) // webhooks.go
 }
 
 func (s *Server) routes() *http.ServeMux {
@@ -168,7 +173,7 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	// The SDK 2.21 resources browserd does not implement (spec §6.11) answer 501 rather
 	// than 404, so that users see why.
-	for _, name := range []string{"search", "secrets", "webhooks", "agents", "functions"} {
+	for _, name := range []string{"search", "secrets", "agents", "functions"} {
 		mux.HandleFunc("/v1/"+name, s.handleNotImplemented)
 		mux.HandleFunc("/v1/"+name+"/", s.handleNotImplemented)
 	}

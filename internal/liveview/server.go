@@ -153,6 +153,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /ui/sessions/{id}/release", s.handleRelease)
 	mux.HandleFunc("GET /ui/sessions/{id}/{artifact}", s.handleArtifact)
 	mux.HandleFunc("GET /ui/assets/{file}", s.handleDashboardAsset)
+	mux.HandleFunc("GET /ui/webhooks", s.handleWebhooks)         // webhooks.go
+	mux.HandleFunc("GET /ui/webhooks/{id}", s.handleWebhookPage) // a webhook's deliveries
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "Route %s %s not found", r.Method, r.URL.Path))
 	})

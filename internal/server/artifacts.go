@@ -51,7 +51,7 @@ func (a ArtifactsFlags) validate() []error {
 func newArtifacts(ctx context.Context, cfg Config, st interface {
 	bb.ArtifactStore
 	bb.SessionStore
-}, blobs bb.BlobStore, logger *slog.Logger) (*artifacts.Service, error) {
+}, blobs bb.BlobStore, events bb.EventSink, logger *slog.Logger) (*artifacts.Service, error) {
 	a := cfg.Artifacts
 	art, err := artifacts.New(artifacts.Config{
 		Store:             st,
@@ -67,6 +67,7 @@ func newArtifacts(ctx context.Context, cfg Config, st interface {
 		UploadLimit:       int64(a.UploadMaxMiB) << 20,
 		Retention:         a.Retention,
 		RetentionInterval: a.RetentionCheck,
+		Events:            events, // webhooks: sessions.downloads.completed
 	})
 	if err != nil {
 		return nil, err

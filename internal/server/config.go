@@ -46,6 +46,7 @@ type Config struct {
 	Sandbox         SandboxFlags   // sandbox.go
 	Limits          LimitFlags     // limits.go
 	Fetch           FetchFlags     // fetch.go: POST /v1/fetch
+	Webhooks        WebhookFlags   // webhooks.go
 	// Disk limits in bytes (bb.DiskConfig); negative disables one (disk.go).
 	SessionDiskMax, ProjectDiskMax, MinFreeDisk int64
 	// BlobStore is --blob-store: "" keeps blobs in <data-dir>/blobs, s3://… in S3
@@ -84,6 +85,7 @@ func DefaultConfig() Config {
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
 		Limits:          defaultLimitFlags(),     // limits.go
 		Fetch:           defaultFetchFlags(),     // fetch.go
+		Webhooks:        defaultWebhookFlags(),   // webhooks.go
 		SessionDiskMax:  bb.DefaultSessionDiskMax,
 		ProjectDiskMax:  bb.DefaultProjectDiskMax,
 		DrainTimeout:    defaultDrainTimeout, // members.go
@@ -133,6 +135,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	c.Sandbox.flags(f)   // sandbox.go
 	c.Limits.flags(f)    // limits.go
 	c.Fetch.flags(f)     // fetch.go
+	c.Webhooks.flags(f)  // webhooks.go
 	f.size(&c.SessionDiskMax, "session-disk-max", "end a session whose files (profile, cache, downloads, uploads) pass this size (bytes, or with KiB/MiB/GiB/TiB); -1 disables")
 	f.size(&c.ProjectDiskMax, "project-disk-max", "refuse extension uploads and context saves that would take a project's extensions and contexts past this size; -1 disables")
 	c.clusterFlags(f) // members.go
@@ -226,6 +229,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
 	errs = append(errs, c.Fetch.validate()...)     // fetch.go
+	errs = append(errs, c.Webhooks.validate()...)  // webhooks.go
 	errs = append(errs, c.validateLimits()...)     // limits.go: limits, API key and metrics token strength
 	errs = append(errs, c.validateCluster()...)    // members.go
 	return errors.Join(errs...)

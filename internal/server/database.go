@@ -16,6 +16,7 @@ import (
 type Store interface {
 	bb.Store
 	bb.ArtifactStore
+	bb.WebhookStore // internal/webhooks
 	// SessionCounts feeds the session metrics (internal/metrics).
 	SessionCounts(ctx context.Context) ([]bb.SessionCount, error)
 	// ProjectStorageBytes feeds the project disk quota (internal/profiles).

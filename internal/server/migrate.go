@@ -121,6 +121,10 @@ func migrateDB(ctx context.Context, src dbSource, dst dbTarget, out io.Writer) e
 				return fmt.Errorf("the target database has another context snapshot key (a server started on it " +
 					"already): the copied contexts could not be read there; migrate into an empty database")
 			}
+			if name == settingWebhookKey {
+				return fmt.Errorf("the target database has another webhook secret key (a server started on it " +
+					"already): the copied webhooks' secrets could not be read there; migrate into an empty database")
+			}
 			fmt.Fprintf(out, "setting %s: the target's own value is kept\n", name)
 		}
 	}
@@ -187,6 +191,29 @@ func migrateDB(ctx context.Context, src dbSource, dst dbTarget, out io.Writer) e
 			return fmt.Errorf("extension %s: %w", e.ID, err)
 		}
 		count("extensions", !found)
+	}
+
+	// Webhooks (their sealed secrets work with the copied key); deliveries, pending ones
+	// included, are not copied (docs/COMPATIBILITY.md "Webhooks").
+	for _, p := range projects {
+		var after *bb.PageCursor
+		for {
+			hooks, err := src.Webhooks(ctx, p.ID, after, 100)
+			if err != nil {
+				return err
+			}
+			for _, w := range hooks {
+				found, err := exists(dst.CreateWebhook(ctx, w))
+				if err != nil {
+					return fmt.Errorf("webhook %s: %w", w.ID, err)
+				}
+				count("webhooks", !found)
+			}
+			if len(hooks) < 100 {
+				break
+			}
+			after = &bb.PageCursor{CreatedAt: hooks[len(hooks)-1].CreatedAt, ID: hooks[len(hooks)-1].ID}
+		}
 	}
 
 	sessions, err := src.Sessions(ctx, bb.SessionFilter{})

@@ -274,6 +274,21 @@ func TestOpenAPIResponses(t *testing.T) {
 	c.do("POST", "/v1/fetch", `{"url":"`+srv.URL+`/v1/projects"}`, "", 403)
 	c.do("POST", "/v1/fetch", `{"url":"`+page.URL+`/","format":"json","schema":{}}`, "", 400) // no model configured
 
+	// Webhooks (an https endpoint, as the server's defaults want; subscribed to an event
+	// this test never causes, so nothing is sent).
+	hook := c.do("POST", "/v1/webhooks", `{"endpoint":"https://hooks.example/openapi","eventTypes":["sessions.navigations.blocked"]}`, "", 201)
+	hookID := idOf(t, hook)
+	c.do("POST", "/v1/webhooks", `{"endpoint":"https://hooks.example/openapi","eventTypes":["sessions.ended"]}`, "", 409)
+	c.do("POST", "/v1/webhooks", `{"endpoint":"http://hooks.example/","eventTypes":["sessions.ended"]}`, "", 400)
+	c.do("GET", "/v1/webhooks?limit=1", nil, "", 200)
+	c.do("GET", "/v1/webhooks?cursor=nonsense", nil, "", 400)
+	c.do("GET", "/v1/webhooks/"+hookID, nil, "", 200)
+	c.do("PATCH", "/v1/webhooks/"+hookID, `{"eventTypes":["sessions.downloads.completed"]}`, "", 200)
+	c.do("POST", "/v1/webhooks/"+hookID+"/secret", `{"revokeImmediately":true}`, "", 200)
+	c.do("GET", "/v1/webhooks/"+hookID+"/deliveries", nil, "", 200)
+	c.do("DELETE", "/v1/webhooks/"+hookID, nil, "", 204)
+	c.do("GET", "/v1/webhooks/"+hookID, nil, "", 404)
+
 	// Selenium: New Session answers in W3C form (here: an error, the session-id header
 	// is missing; compat/tests cover Selenium itself).
 	c.do("POST", "/webdriver/session", `{"capabilities":{}}`, "", http.StatusBadRequest)
@@ -281,7 +296,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	// Not run to success here: Selenium (above) and the dashboard's pages, which need a
 	// signed-in browser (internal/liveview tests them).
 	// GET / succeeds as a websocket (101), which the gateway tests cover.
-	notRun := map[string]bool{"POST /webdriver/session": true, "GET /ui/sessions/{id}": true, "GET /": true}
+	notRun := map[string]bool{"POST /webdriver/session": true, "GET /ui/sessions/{id}": true, "GET /": true,
+		"GET /ui/webhooks": true, "GET /ui/webhooks/{id}": true} // the webhook pages: TestWebhookSessionEnded
 	for _, op := range c.doc.Operations() {
 		if _, path, _ := strings.Cut(op, " "); strings.HasPrefix(path, "/v1/") && !served[op] {
 			continue // not a route yet: TestOpenAPIRoutes allows only the awaited ones

@@ -168,6 +168,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// The server's own listening ports: no browser may reach them through its proxy,
 	// even with --allow-private-networks (docs/SECURITY.md).
 	reserved := &bb.ReservedPorts{}
+	hooks, err := newWebhooks(ctx, cfg, db, node, reserved, logger) // webhooks.go
+	if err != nil {
+		return err
+	}
+	// Closed after everything that emits events (the Manager, the artifacts), before the
+	// store: the events still queued reach the outbox.
+	m.onClose(hooks.Close)
 	launcher, err := chrome.New(chrome.Config{
 		Path:      chromePath,
 		RunDir:    filepath.Join(cfg.DataDir, "run"),
@@ -192,7 +199,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	// Closed after the artifacts: uploads what they wrote last.
 	m.onClose(blobs.close)
-	art, err := newArtifacts(ctx, cfg, db, blobs.artifacts, logger) // artifacts.go
+	art, err := newArtifacts(ctx, cfg, db, blobs.artifacts, hooks, logger) // artifacts.go
 	if err != nil {
 		return fmt.Errorf("session artifacts: %w", err)
 	}
@@ -222,6 +229,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	ops.ready.blobs = blobs.check
 	mgr, err := bb.NewManager(bb.ManagerConfig{
 		Observer: ops,
+		Events:   hooks, // webhooks: sessions.created, .running, .ended, .navigations.blocked
 		Setup:    setup,
 		// Ends run in reverse: the profiles write a context back, then the artifacts
 		// take the downloads (both once the browser has stopped).
@@ -264,12 +272,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := mgr.Reconcile(ctx); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	hooks.Start() // delivers what the outbox holds, also from before a restart
 	gw := cdpproxy.New(cdpproxy.Config{Sessions: mgr, Logger: logger, IdleTimeout: cfg.IdleTimeout, Artifacts: art})
 	if err := ops.watch(db, mgr, gw); err != nil {
 		return err
 	}
 	apiCfg := httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
-		Certificates: certSvc}
+		Certificates: certSvc,
+		Webhooks:     hooks}
 	if err := m.openFetch(cfg, ops, reserved, setup.ChromeVersion, logger, &apiCfg); err != nil { // fetch.go: POST /v1/fetch
 		return err
 	}

@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"Artifacts", testArtifacts},
 		{"ContextsAndExtensions", testContextsAndExtensions},
 		{"Certificates", testCertificates}, // certificate.go
+		{"Webhooks", testWebhooks},
+		{"WebhookOutbox", testWebhookOutbox},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
