@@ -116,3 +116,17 @@ type ContextKeys struct {
 
 // ContextUploadURL is the sentinel uploadUrl (spec §2.9: deprecated, non-functional).
 const ContextUploadURL = "https://browserd.invalid/v1/contexts/upload-discontinued"
+
+// ContextWriteBackStore records the context write-backs in progress (internal/profiles):
+// a session on a persisted context writes its profile back after its browser stopped,
+// after its end is already visible. A create on the context, on any node of a cluster,
+// waits while a record of one lasts. Times are the store's clock.
+type ContextWriteBackStore interface {
+	// BeginContextWriteBack records that sessionID writes back to contextID, for at most
+	// ttl: a node that dies meanwhile never ends its record, which then lapses.
+	BeginContextWriteBack(ctx context.Context, contextID, sessionID string, ttl time.Duration) error
+	// EndContextWriteBack removes the record; none is not an error.
+	EndContextWriteBack(ctx context.Context, contextID, sessionID string) error
+	// ContextWriteBacks counts the records of contextID that have not lapsed.
+	ContextWriteBacks(ctx context.Context, contextID string) (int, error)
+}

@@ -50,8 +50,9 @@ type Store interface {
 	SessionStore
 	ProjectStore
 	KeyStore
-	ContextStore     // context.go
-	ExtensionStore   // extension.go
-	CertificateStore // certificate.go
+	ContextStore          // context.go
+	ContextWriteBackStore // context.go
+	ExtensionStore        // extension.go
+	CertificateStore      // certificate.go
 	Close() error
 }

@@ -35,6 +35,7 @@ type run struct {
 	persist   bool
 	opts      bb.LaunchOptions // the session's launch, for a warm browser after a write-back
 	done      chan struct{}    // closed by Ended: the write-back is over (or skipped)
+	recorded  bool             // Ending recorded the write-back in the store
 }
 
 // Check checks that the context and extension a create request names exist in the
@@ -158,9 +159,12 @@ func (s *Service) launchDir() (string, func(), error) {
 	}, nil
 }
 
-// waitWriteBacks waits until the sessions on this node that have ended and write back
-// to the context have done so, so that a session started right after another one was
-// released sees its state. Sessions still running are not waited for.
+// waitWriteBacks waits until the sessions that have ended and write back to the
+// context have done so, so that a session started right after another one was released
+// sees its state: those of this node through their runs, those of other nodes of a
+// cluster through the store's records (which lapse when their node dies). Sessions
+// still running are not waited for. A store that does not answer is not waited for:
+// the create goes on with the snapshot there is.
 func (s *Service) waitWriteBacks(ctx context.Context, contextID string) error {
 	s.writeBacks.mu.Lock()
 	var waits []chan struct{}
@@ -175,8 +179,36 @@ func (s *Service) waitWriteBacks(ctx context.Context, contextID string) error {
 			return fmt.Errorf("wait for the write-back of context %s: %w", contextID, ctx.Err())
 		}
 	}
-	return nil
+	for logged := false; ; logged = true {
+		n, err := s.cfg.Store.ContextWriteBacks(ctx, contextID)
+		if err != nil {
+			s.log.Warn("context write-backs of other nodes not known; not waited for", "context_id", contextID, "err", err)
+			return nil
+		}
+		if n == 0 {
+			return nil
+		}
+		if !logged {
+			s.log.Info("waiting for a context write-back on another node", "context_id", contextID, "write_backs", n)
+		}
+		select {
+		case <-time.After(writeBackPoll):
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the write-back of context %s: %w", contextID, ctx.Err())
+		}
+	}
 }
+
+// writeBackPoll is how often a create reads whether another node's write-back of its
+// context is over.
+const writeBackPoll = 100 * time.Millisecond
+
+// writeBackMargin is how long a write-back record outlives SnapshotTimeout: a node
+// that dies while writing back holds creates on the context up to both.
+const writeBackMargin = 30 * time.Second
+
+// storeTimeout bounds the write-back record's store calls, made on a session's end path.
+const storeTimeout = 5 * time.Second
 
 // Ending counts a session that writes back as in flight, until Ended.
 func (r *run) Ending(bb.SessionStatus) func(*bb.Session) {
@@ -193,6 +225,15 @@ func (r *run) Ending(bb.SessionStatus) func(*bb.Session) {
 		wb.runs[r.contextID] = make(map[*run]struct{})
 	}
 	wb.runs[r.contextID][r] = struct{}{}
+	// Recorded before the end is written: a client that sees the session ended and
+	// creates on another node finds the record there.
+	ctx, cancel := context.WithTimeout(r.s.ctx, storeTimeout)
+	defer cancel()
+	if err := r.s.cfg.Store.BeginContextWriteBack(ctx, r.contextID, r.sessionID, r.s.cfg.SnapshotTimeout+writeBackMargin); err != nil {
+		r.s.log.Warn("context write-back not recorded: creates on other nodes will not wait for it", "session_id", r.sessionID, "context_id", r.contextID, "err", err)
+	} else {
+		r.recorded = true
+	}
 	return nil
 }
 
@@ -250,6 +291,13 @@ func (r *run) save(ctx context.Context, b bb.Browser) error {
 
 // Ended ends the session's write-back.
 func (r *run) Ended(context.Context) {
+	if r.recorded { // before done: a create here that waited for it then finds no record
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.s.ctx), storeTimeout)
+		if err := r.s.cfg.Store.EndContextWriteBack(ctx, r.contextID, r.sessionID); err != nil {
+			r.s.log.Warn("context write-back record not removed; it lapses by itself", "session_id", r.sessionID, "context_id", r.contextID, "err", err)
+		}
+		cancel()
+	}
 	wb := &r.s.writeBacks
 	wb.mu.Lock()
 	if rs := wb.runs[r.contextID]; rs != nil {

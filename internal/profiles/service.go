@@ -18,6 +18,9 @@ import (
 type Store interface {
 	bb.ContextStore
 	bb.ExtensionStore
+	// The write-backs in progress, so that a create on any node of a cluster waits for
+	// one another node is still doing (part.go).
+	bb.ContextWriteBackStore
 	// ProjectStorageBytes returns the bytes of a project's extensions and context
 	// snapshots.
 	ProjectStorageBytes(ctx context.Context, projectID string) (int64, error)

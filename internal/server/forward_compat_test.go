@@ -22,9 +22,7 @@ import (
 // "any node answers anything". BROWSERD_FORWARD_COMPAT=1 runs it (it takes minutes);
 // BROWSERD_FORWARD_COMPAT_TESTS picks files (e.g. "tests/playwright.test.mjs").
 //
-// Known failures today (2026-12-05), none of them in forwarding: contexts.test.mjs "a
-// login survives…" (a create on one node does not wait for the context's write-back
-// still running on another: internal/profiles waits for this node's only); liveview's
+// Known failures today (2026-12-05), none of them in forwarding: liveview's
 // dashboard test (sign-ins are kept per node); selenium's two "quickstart" tests count
 // chromedrivers by a parent process whose command line holds the server's port, which
 // an in-process node behind a load balancer does not have. The suite's other tests

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"NotFound", testNotFound},
 		{"Artifacts", testArtifacts},
 		{"ContextsAndExtensions", testContextsAndExtensions},
+		{"ContextWriteBacks", testContextWriteBacks}, // writeback.go
 		{"Certificates", testCertificates}, // certificate.go
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
