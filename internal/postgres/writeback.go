@@ -6,7 +6,6 @@ import (
 	"time"
 )
 
-
 // BeginContextWriteBack records a write-back of contextID by sessionID for at most ttl
 // by the database's clock (nodes' clocks may disagree), and drops the records that
 // lapsed.

@@ -30,7 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"Artifacts", testArtifacts},
 		{"ContextsAndExtensions", testContextsAndExtensions},
 		{"ContextWriteBacks", testContextWriteBacks}, // writeback.go
-		{"Certificates", testCertificates}, // certificate.go
+		{"Certificates", testCertificates},           // certificate.go
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
 	}
