@@ -30,18 +30,17 @@ const benchClusterHowTo = "skipped: needs PostgreSQL; run scripts/bench-cluster.
 // benchClusterResult is what the cluster phase measured: the cost of a non-owner's hop
 // (API and CDP) and create throughput with 1 and 3 nodes.
 type benchClusterResult struct {
-	skipped   string               // why the phase did not run ("" when it ran)
-	api       map[string]*benchPct // by benchClusterAPIPaths' name: latency, µs
-	apiRPS    map[string][]float64 // per round, req/s
-	addedGet  []float64            // per round: non-owner p50 − owner p50, µs
-	addedLogs []float64
-	cdpOwner  benchPct  // Runtime.evaluate round trip over connectUrl at the owner, µs
-	cdpPeer   benchPct  // … at a non-owner (the websocket is proxied), µs
-	cdpAdded  []float64 // per round: p50 difference, µs
-	creates   [2]benchClusterCreates
-	conc      int // clients of the creates
-	apiConc   int // clients of GET /v1/sessions/{id}
-	ran       bool
+	skipped  string               // why the phase did not run ("" when it ran)
+	api      map[string]*benchPct // by benchClusterAPIPaths' name: latency, µs
+	apiRPS   map[string][]float64 // per round, req/s
+	added    map[string][]float64 // by path name, per round: non-owner p50 − owner p50, µs
+	cdpOwner benchPct             // Runtime.evaluate round trip over connectUrl at the owner, µs
+	cdpPeer  benchPct             // … at a non-owner (the websocket is proxied), µs
+	cdpAdded []float64            // per round: p50 difference, µs
+	creates  [2]benchClusterCreates
+	conc     int // clients of the creates
+	apiConc  int // clients of GET /v1/sessions/{id}
+	ran      bool
 }
 
 // benchClusterCreates is one create throughput configuration (1 or 3 nodes).
@@ -65,6 +64,7 @@ var benchClusterAPIPaths = []struct {
 	conc         int
 }{
 	{"GET /v1/sessions/{id}", "", 0},
+	{"GET /v1/sessions/{id}, 1 client,", "", 1}, // the hop alone, without queueing on the 2 cores
 	{"GET /v1/sessions/{id}/logs", "/logs", benchLogsConc},
 }
 
@@ -301,7 +301,7 @@ func (r *benchRun) clusterHops(ctx context.Context, nodes []*benchNode) error {
 // for apiDur each, in a rotating order.
 func (r *benchRun) clusterAPI(ctx context.Context, id string, owner, peer *benchNode) error {
 	res := &r.cluster
-	res.api, res.apiRPS = map[string]*benchPct{}, map[string][]float64{}
+	res.api, res.apiRPS, res.added = map[string]*benchPct{}, map[string][]float64{}, map[string][]float64{}
 	type target struct {
 		name string
 		g    *benchGetter
@@ -338,11 +338,13 @@ func (r *benchRun) clusterAPI(ctx context.Context, id string, owner, peer *bench
 			res.apiRPS[t.name] = append(res.apiRPS[t.name], float64(len(lat))/time.Since(t0).Seconds())
 		}
 		p50 := func(name string) float64 { return res.api[name].p50[round] }
-		get, logs := benchClusterAPIPaths[0].name, benchClusterAPIPaths[1].name
-		res.addedGet = append(res.addedGet, p50(get+" at the non-owner")-p50(get+" at the owner"))
-		res.addedLogs = append(res.addedLogs, p50(logs+" at the non-owner")-p50(logs+" at the owner"))
-		r.logf("cluster api round %d: GET p50 owner %.0f µs, non-owner %.0f µs; logs p50 owner %.0f µs, non-owner %.0f µs",
-			round+1, p50(get+" at the owner"), p50(get+" at the non-owner"), p50(logs+" at the owner"), p50(logs+" at the non-owner"))
+		var line []string
+		for _, p := range benchClusterAPIPaths {
+			o, n := p50(p.name+" at the owner"), p50(p.name+" at the non-owner")
+			res.added[p.name] = append(res.added[p.name], n-o)
+			line = append(line, fmt.Sprintf("%s p50 owner %.0f µs, non-owner %.0f µs", p.name, o, n))
+		}
+		r.logf("cluster api round %d: %s", round+1, strings.Join(line, "; "))
 	}
 	return nil
 }

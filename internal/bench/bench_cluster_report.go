@@ -39,9 +39,10 @@ func (c *benchClusterResult) rows() []benchRow {
 					note: fmt.Sprintf("%d clients", conc)})
 		}
 	}
+	for _, p := range benchClusterAPIPaths {
+		rows = append(rows, us("added by the non-owner hop, "+p.name+" (p50)", c.added[p.name]))
+	}
 	rows = append(rows,
-		us("added by the non-owner hop, GET /v1/sessions/{id} (p50)", c.addedGet),
-		us("added by the non-owner hop, GET …/logs (p50)", c.addedLogs),
 		us("CDP Runtime.evaluate over connectUrl at the owner p50", c.cdpOwner.p50),
 		us("CDP at the owner p90", c.cdpOwner.p90),
 		us("CDP over connectUrl at a non-owner (proxied websocket) p50", c.cdpPeer.p50),

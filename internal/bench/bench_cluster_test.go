@@ -64,6 +64,7 @@ func TestBenchCluster(t *testing.T) {
 	for _, want := range []string{
 		"GET /v1/sessions/{id} at the owner p50", "GET /v1/sessions/{id} at the non-owner p90",
 		"GET /v1/sessions/{id}/logs at the non-owner p99", "added by the non-owner hop, GET /v1/sessions/{id} (p50)",
+		"added by the non-owner hop, GET /v1/sessions/{id}, 1 client, (p50)", "GET /v1/sessions/{id}/logs at the owner throughput (2 clients)",
 		"CDP over connectUrl at a non-owner (proxied websocket) p50", "added by the non-owner hop, CDP round trip (p50)",
 		"create p50, 1 node", "create p90, 3 nodes", "where the creates landed, 3 nodes",
 	} {
