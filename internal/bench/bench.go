@@ -19,39 +19,42 @@ import (
 
 // benchConfig holds the flags of `browserd bench`.
 type benchConfig struct {
-	quick         bool
-	write         bool
-	out           string
-	tmpDir        string
-	chromePath    string
-	profileDir    string
-	rounds        int
-	heavyRounds   int
-	createN       int
-	lifecycleN    int
-	rttCalls      int
-	rttWarmup     int
-	shots         int
-	shotHeight    int
-	apiConc       int
-	apiDur        time.Duration
-	burst         int
-	burstGetters  int
-	density       int
-	densityMax    int
-	densityStep   int
-	settle        time.Duration
-	minFreeMiB    int
-	poolSize      int
-	maxLaunches   int
-	clientsN      int
-	clientsRounds int
-	clientsPace   time.Duration
-	compatDir     string
-	clientsJSON   string
-	node          string
-	serverArgs    []string
-	phases        map[string]bool // nil: all
+	quick          bool
+	write          bool
+	out            string
+	tmpDir         string
+	chromePath     string
+	profileDir     string
+	rounds         int
+	heavyRounds    int
+	createN        int
+	lifecycleN     int
+	rttCalls       int
+	rttWarmup      int
+	shots          int
+	shotHeight     int
+	apiConc        int
+	apiDur         time.Duration
+	burst          int
+	burstGetters   int
+	density        int
+	densityMax     int
+	densityStep    int
+	settle         time.Duration
+	minFreeMiB     int
+	poolSize       int
+	maxLaunches    int
+	clientsN       int
+	clientsRounds  int
+	clientsPace    time.Duration
+	compatDir      string
+	clientsJSON    string
+	node           string
+	clusterDB      string
+	clusterCreates int
+	clusterConc    int
+	serverArgs     []string
+	phases         map[string]bool // nil: all
 
 	args []string // as given, for the report
 }
@@ -62,7 +65,8 @@ Starts its own browserd (temporary data dir, real Chromium, real SQLite, its own
 127.0.0.1:0) and bare Chromium with the same flags, measures create latency, the full
 lifecycle (also as users run it: the official SDK and playwright-core, from compat/'s
 npm packages, which the clients phase needs installed: npm ci --prefix compat), CDP round
-trips, screenshot throughput, density and API throughput, prints a
+trips, screenshot throughput, density, API throughput and, with --cluster-database, the cost of
+a cluster's non-owner hop and create throughput on 1 and 3 nodes, prints a
 table and writes it to docs/PERFORMANCE.md (between the bench markers; text outside
 them is kept). --quick runs a smoke-test sized version in well under a minute.
 
@@ -109,8 +113,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.compatDir, "compat-dir", "", "clients phase: the compat suite's directory, with node_modules from `npm ci` (default: compat/ in the working directory or a parent)")
 	fs.StringVar(&c.node, "node", "node", "clients phase: the Node.js binary (20 or later)")
 	fs.StringVar(&c.clientsJSON, "clients-json", "", "clients phase: also write every lifecycle's steps (the script's JSON) to this file")
+	fs.StringVar(&c.clusterDB, "cluster-database", "", "cluster phase: an empty PostgreSQL database for its nodes, postgres://USER:PASS@HOST:PORT/DB?sslmode=disable (scripts/bench-cluster.sh starts one); without it the phase is skipped")
+	fs.IntVar(&c.clusterCreates, "cluster-creates", 30, "cluster phase: creates (each then released) per round, with 1 node and with 3")
+	fs.IntVar(&c.clusterConc, "cluster-conc", 3, "cluster phase: clients sending those creates back to back")
 	serverArgs := fs.String("server-args", "", "more `browserd serve` flags, space-separated (e.g. --record-sessions=false)")
-	phases := fs.String("phases", "", "comma-separated phases to run (create,lifecycle,clients,cdp,api,burst,density); default all; the report then has empty rows")
+	phases := fs.String("phases", "", "comma-separated phases to run (create,lifecycle,clients,cdp,api,burst,density,cluster); default all; the report then has empty rows")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -131,23 +138,24 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]func(){
-			"write":          func() { c.write = false },
-			"rounds":         func() { c.rounds = 2 },
-			"heavy-rounds":   func() { c.heavyRounds = 1 },
-			"create-n":       func() { c.createN = 2 },
-			"lifecycle-n":    func() { c.lifecycleN = 1 },
-			"rtt-calls":      func() { c.rttCalls = 100 },
-			"rtt-warmup":     func() { c.rttWarmup = 20 },
-			"shots":          func() { c.shots = 1 },
-			"shot-height":    func() { c.shotHeight = 300 },
-			"api-conc":       func() { c.apiConc = 8 },
-			"api-duration":   func() { c.apiDur = 300 * time.Millisecond },
-			"burst":          func() { c.burst = 4 },
-			"burst-getters":  func() { c.burstGetters = 2 },
-			"density":        func() { c.density = 2 },
-			"settle":         func() { c.settle = 300 * time.Millisecond },
-			"clients-n":      func() { c.clientsN = 1 },
-			"clients-rounds": func() { c.clientsRounds = 1 },
+			"write":           func() { c.write = false },
+			"rounds":          func() { c.rounds = 2 },
+			"heavy-rounds":    func() { c.heavyRounds = 1 },
+			"create-n":        func() { c.createN = 2 },
+			"lifecycle-n":     func() { c.lifecycleN = 1 },
+			"rtt-calls":       func() { c.rttCalls = 100 },
+			"rtt-warmup":      func() { c.rttWarmup = 20 },
+			"shots":           func() { c.shots = 1 },
+			"shot-height":     func() { c.shotHeight = 300 },
+			"api-conc":        func() { c.apiConc = 8 },
+			"api-duration":    func() { c.apiDur = 300 * time.Millisecond },
+			"burst":           func() { c.burst = 4 },
+			"burst-getters":   func() { c.burstGetters = 2 },
+			"density":         func() { c.density = 2 },
+			"settle":          func() { c.settle = 300 * time.Millisecond },
+			"clients-n":       func() { c.clientsN = 1 },
+			"clients-rounds":  func() { c.clientsRounds = 1 },
+			"cluster-creates": func() { c.clusterCreates = 3 },
 		}
 		for name, apply := range quick {
 			if !set[name] {
@@ -159,7 +167,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	for name, v := range map[string]int{"rounds": c.rounds, "heavy-rounds": c.heavyRounds, "create-n": c.createN,
 		"lifecycle-n": c.lifecycleN, "rtt-calls": c.rttCalls, "shots": c.shots, "api-conc": c.apiConc,
 		"burst": c.burst, "burst-getters": c.burstGetters, "density": c.density, "shot-height": c.shotHeight, "density-step": c.densityStep,
-		"max-launches": c.maxLaunches, "clients-n": c.clientsN, "clients-rounds": c.clientsRounds} {
+		"max-launches": c.maxLaunches, "clients-n": c.clientsN, "clients-rounds": c.clientsRounds,
+		"cluster-creates": c.clusterCreates, "cluster-conc": c.clusterConc} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s must be at least 1", name))
 		}
@@ -177,7 +186,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 }
 
 // benchPhaseNames are the phases in the order they run.
-var benchPhaseNames = []string{"create", "lifecycle", "clients", "cdp", "api", "burst", "density"}
+var benchPhaseNames = []string{"create", "lifecycle", "clients", "cdp", "api", "burst", "density", "cluster"}
 
 // Run runs `browserd bench args…`: it starts browserd in-process (server.Main) and bare
 // Chromium, measures both, prints the table to stdout and writes the report (unless
@@ -251,6 +260,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, version s
 		{"api", r.apiPhase},
 		{"burst", r.burstPhase},
 		{"density", r.densityPhase},
+		{"cluster", r.clusterPhase},
 	}
 	// A failed phase does not stop the others, so one run shows every problem; but
 	// its report is not written over the last good one.
@@ -326,6 +336,7 @@ type benchRun struct {
 	api       benchAPIResult
 	burst     benchBurstResult
 	density   benchDensityResult
+	cluster   benchClusterResult
 }
 
 func (r *benchRun) logf(format string, args ...any) {

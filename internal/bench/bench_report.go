@@ -177,6 +177,9 @@ func (r *benchRun) rows() []benchRow {
 		ms(ga, "burst: create p99", u.create.p99),
 		le(benchRow{group: ga, metric: "most browsers starting at once", vals: floats(u.maxStarting), prec: 0}, 2),
 	)
+	if r.cfg.phases == nil || r.cfg.phases["cluster"] {
+		rows = append(rows, r.cluster.rows()...)
+	}
 	return rows
 }
 

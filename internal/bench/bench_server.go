@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -34,6 +35,7 @@ type benchServerConfig struct {
 	extraArgs   []string  // more `browserd serve` flags
 	log         io.Writer // the server's warnings and errors
 	version     string    // this build's, for the server
+	key         string    // the API key; "" for a random one (a cluster's nodes share one)
 }
 
 // benchServer is `browserd serve` itself (server.Main, with its production wiring and
@@ -58,7 +60,7 @@ func startBenchServer(ctx context.Context, cfg benchServerConfig) (_ *benchServe
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &benchServer{poolSize: cfg.poolSize, key: "bb_bench_" + benchRandomHex(16), metrics: benchRandomHex(16),
+	s := &benchServer{poolSize: cfg.poolSize, key: cmp.Or(cfg.key, "bb_bench_"+benchRandomHex(16)), metrics: benchRandomHex(16),
 		runDir: filepath.Join(cfg.dataDir, "run")}
 	s.args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", cfg.dataDir, "--api-key", s.key, "--metrics-token", s.metrics,
 		"--chrome", cfg.chromePath, "--pool-size", strconv.Itoa(cfg.poolSize),
