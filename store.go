@@ -32,6 +32,11 @@ type ProjectStore interface {
 	UpdateProject(ctx context.Context, id string, fn func(*Project) error) (*Project, error)
 	// Usage sums a project's usage; sessions still live count up to now.
 	Usage(ctx context.Context, projectID string, now time.Time) (ProjectUsage, error)
+	// AddFetchProxyBytes adds to a project's usage the bytes one of its POST /v1/fetch
+	// calls read through a managed proxy (proxies: true); Usage counts them in ProxyBytes.
+	AddFetchProxyBytes(ctx context.Context, projectID string, n int64) error
+	// FetchProxyBytes returns what AddFetchProxyBytes added up for a project (0 for none).
+	FetchProxyBytes(ctx context.Context, projectID string) (int64, error)
 }
 
 // KeyStore keeps API keys (their hashes) and server-wide settings.

@@ -80,7 +80,10 @@ func (ff FetchFlags) validate() []error {
 // networks as --allow-private-networks, the server's own ports never), the managed
 // upstreams, the model, the metrics and the log. It returns nil when fetching is off.
 // resolve replaces DNS in tests; nil uses the system's.
-func newFetcher(cfg Config, reserved *bb.ReservedPorts, chromeVersion string, m *metrics.Fetches,
+//
+// usage, when set, is given the body bytes of every fetch that went through a managed
+// proxy, for the project's proxyBytes.
+func newFetcher(cfg Config, reserved *bb.ReservedPorts, chromeVersion string, m *metrics.Fetches, usage func(projectID string, n int64),
 	resolve func(ctx context.Context, host string) ([]netip.Addr, error), logger *slog.Logger) (*fetch.Fetcher, error) {
 	ff := cfg.Fetch
 	if ff.Concurrency == 0 {
@@ -114,8 +117,13 @@ func newFetcher(cfg Config, reserved *bb.ReservedPorts, chromeVersion string, m 
 	if fc.MaxPerProject == 0 {
 		fc.MaxPerProject = ff.Concurrency
 	}
-	if m != nil {
-		fc.Observe = func(r fetch.Record) { m.Observe(r.ProjectID, string(r.Format), r.Outcome, r.Bytes, r.Duration) }
+	fc.Observe = func(r fetch.Record) {
+		if m != nil {
+			m.Observe(r.ProjectID, string(r.Format), r.Outcome, r.Bytes, r.Duration)
+		}
+		if usage != nil && r.Proxied && r.Bytes > 0 {
+			usage(r.ProjectID, r.Bytes)
+		}
 	}
 	if ff.LLMURL != "" {
 		fc.Extractor, err = fetch.NewExtractor(fetch.ExtractorConfig{
@@ -171,7 +179,16 @@ func (m *Main) openFetch(cfg Config, o *ops, reserved *bb.ReservedPorts, chromeV
 	if err != nil {
 		return err
 	}
-	f, err := newFetcher(cfg, reserved, chromeVersion, fm, nil, logger)
+	// The bytes a fetch read through a managed proxy count in the project's proxyBytes
+	// (GET /v1/projects/{id}/usage), as a session's proxy traffic does.
+	usage := func(projectID string, n int64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.DB.AddFetchProxyBytes(ctx, projectID, n); err != nil {
+			logger.Error("fetch proxy bytes not counted in the project's usage", "project_id", projectID, "bytes", n, "err", err)
+		}
+	}
+	f, err := newFetcher(cfg, reserved, chromeVersion, fm, usage, nil, logger)
 	if err != nil || f == nil {
 		return err
 	}

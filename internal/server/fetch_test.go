@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -37,7 +38,7 @@ func fakeResolver(answers map[string][]string) func(context.Context, string) ([]
 	}
 }
 
-func wiredFetcher(t *testing.T, allowPrivate bool, upstreams string, reserved *bb.ReservedPorts) *fetch.Fetcher {
+func wiredFetcher(t *testing.T, allowPrivate bool, upstreams string, reserved *bb.ReservedPorts, usage ...func(string, int64)) *fetch.Fetcher {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Sandbox.AllowPrivateNetworks = allowPrivate
@@ -48,7 +49,11 @@ func wiredFetcher(t *testing.T, allowPrivate bool, upstreams string, reserved *b
 		"mixed.test":    {"93.184.215.14", "10.0.0.7"},
 		"v6.test":       {"fd00::1"},
 	})
-	f, err := newFetcher(cfg, reserved, "140.0.7339.80", nil, res, nil)
+	var use func(string, int64)
+	if len(usage) > 0 {
+		use = usage[0]
+	}
+	f, err := newFetcher(cfg, reserved, "140.0.7339.80", nil, use, res, nil)
 	if err != nil || f == nil {
 		t.Fatalf("newFetcher = %v, %v", f, err)
 	}
@@ -184,16 +189,25 @@ func TestFetchThroughUpstream(t *testing.T) {
 		in.Close()
 	}))
 	defer up.Close()
-	f := wiredFetcher(t, false, "http://user:pw@"+up.Listener.Addr().String(), &bb.ReservedPorts{})
+	var counted []string // the project's proxy bytes, as the server adds them to its usage
+	f := wiredFetcher(t, false, "http://user:pw@"+up.Listener.Addr().String(), &bb.ReservedPorts{}, func(project string, n int64) {
+		counted = append(counted, fmt.Sprint(project, " ", n))
+	})
 	res, err := fetchURL(t, f, `{"url":"http://shop.example/item","proxies":true}`)
 	if err != nil || res.Content != "via upstream, host shop.example" {
 		t.Fatalf("proxies:true = %+v, %v", res, err)
+	}
+	if want := fmt.Sprint("p1 ", len(res.Content)); len(counted) != 1 || counted[0] != want {
+		t.Errorf("proxy bytes counted for the project: %v; want [%s]", counted, want)
 	}
 	if len(asked) != 1 || asked[0] != "shop.example:80" {
 		t.Errorf("the upstream was asked for %v", asked)
 	}
 	if _, err := fetchURL(t, f, `{"url":"http://shop.example/item"}`); bb.CodeOf(err) != bb.CodeBadGateway {
 		t.Errorf("without proxies the name is resolved here (and fails): %v", err)
+	}
+	if len(counted) != 1 {
+		t.Errorf("a fetch without proxies counted proxy bytes: %v", counted)
 	}
 }
 
@@ -235,7 +249,7 @@ func TestFetchConfig(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Fetch.Concurrency = 0
-	if f, err := newFetcher(cfg, nil, "", nil, nil, nil); f != nil || err != nil {
+	if f, err := newFetcher(cfg, nil, "", nil, nil, nil, nil); f != nil || err != nil {
 		t.Errorf("fetch-concurrency 0: %v, %v; want fetching off", f, err)
 	}
 }
@@ -263,7 +277,7 @@ func TestFetchModelWiring(t *testing.T) {
 	if err := cfg.Load([]string{"--llm-url", model.URL + "/v1", "--llm-model", "tiny"}, func(k string) string { return env[k] }, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	f, err := newFetcher(cfg, &bb.ReservedPorts{}, "", nil, nil, nil)
+	f, err := newFetcher(cfg, &bb.ReservedPorts{}, "", nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,6 +163,22 @@ func migrateDB(ctx context.Context, src dbSource, dst dbTarget, out io.Writer) e
 			}
 			count("certificates", !found)
 		}
+		// The bytes its fetches read through managed proxies (its usage): copied once,
+		// when the target has none for the project, so a second run adds nothing.
+		if n, err := src.FetchProxyBytes(ctx, p.ID); err != nil {
+			return err
+		} else if n > 0 {
+			have, err := dst.FetchProxyBytes(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			if have == 0 {
+				if err := dst.AddFetchProxyBytes(ctx, p.ID, n); err != nil {
+					return fmt.Errorf("fetch usage of project %s: %w", p.ID, err)
+				}
+			}
+			count("fetch usage", have == 0)
+		}
 	}
 
 	contexts, err := src.Contexts(ctx)

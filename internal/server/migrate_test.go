@@ -111,6 +111,7 @@ func TestMigrate(t *testing.T) {
 	must(src.CreateExtension(ctx, &bb.Extension{ID: bb.NewID(), ProjectID: p.ID, FileName: "e.zip", CreatedAt: at, UpdatedAt: at, Blob: "extensions/e/", Size: 5}))
 	cert := &bb.Certificate{ID: bb.NewID(), ProjectID: p.ID, CreatedAt: at, UpdatedAt: at, PEM: []byte("-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n")}
 	must(src.CreateCertificate(ctx, cert, 1))
+	must(src.AddFetchProxyBytes(ctx, p.ID, 4321))
 	hook := &bb.Webhook{ID: bb.NewID(), ProjectID: p.ID, Endpoint: "https://h.example/", EventTypes: []bb.EventType{bb.EventSessionEnded},
 		Secret: []byte("sealed"), PreviousSecret: []byte("old"), PreviousExpiresAt: at, CreatedAt: at, UpdatedAt: at}
 	must(src.CreateWebhook(ctx, hook))
@@ -144,14 +145,14 @@ func TestMigrate(t *testing.T) {
 	url := pgtest.Start(t).NewDatabase(t)
 	first := adminOut(t, "migrate", "--from", path, "--to", url)
 	for _, want := range []string{"projects: 2 copied, 0 already there", "api keys: 2 copied", "contexts: 2 copied",
-		"extensions: 1 copied", "certificates: 1 copied", "webhooks: 1 copied", "sessions: 3 copied", "log rows: 2500 copied", "sessions: 1 live ones not copied"} {
+		"extensions: 1 copied", "certificates: 1 copied", "fetch usage: 1 copied", "webhooks: 1 copied", "sessions: 3 copied", "log rows: 2500 copied", "sessions: 1 live ones not copied"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("first migrate printed no %q:\n%s", want, first)
 		}
 	}
 	second := adminOut(t, "migrate", "--from", path, "--to", url)
 	for _, want := range []string{"projects: 0 copied, 2 already there", "api keys: 0 copied, 2 already there",
-		"contexts: 0 copied, 2 already there", "extensions: 0 copied, 1 already there", "certificates: 0 copied, 1 already there", "webhooks: 0 copied, 1 already there",
+		"contexts: 0 copied, 2 already there", "extensions: 0 copied, 1 already there", "certificates: 0 copied, 1 already there", "fetch usage: 0 copied, 1 already there", "webhooks: 0 copied, 1 already there",
 		"sessions: 0 copied, 3 already there", "log rows: 0 copied, 2500 already there"} {
 		if !strings.Contains(second, want) {
 			t.Errorf("second migrate printed no %q:\n%s", want, second)
@@ -194,6 +195,9 @@ func TestMigrate(t *testing.T) {
 	}
 	gotCert, err := dst.Certificate(ctx, cert.ID)
 	compare("certificate", cert, gotCert, err)
+	if n, err := dst.FetchProxyBytes(ctx, p.ID); err != nil || n != 4321 { // once, after two runs
+		t.Errorf("fetch proxy bytes after migrate = %d, %v; want 4321", n, err)
+	}
 	gotHook, err := dst.Webhook(ctx, hook.ID)
 	compare("webhook", hook, gotHook, err)
 	for _, name := range []string{settingSnapshotKey, settingSigningSecret} {

@@ -113,7 +113,8 @@ func (db *DB) Usage(ctx context.Context, projectID string, now time.Time) (bb.Pr
 		EXISTS (SELECT 1 FROM projects WHERE id = ?1),
 		COALESCE((SELECT SUM(MAX(1, (COALESCE(ended_at, ?2) - started_at + 59999) / 60000))
 			FROM sessions WHERE project_id = ?1 AND started_at IS NOT NULL), 0),
-		COALESCE((SELECT SUM(proxy_bytes) FROM sessions WHERE project_id = ?1), 0)`,
+		COALESCE((SELECT SUM(proxy_bytes) FROM sessions WHERE project_id = ?1), 0)
+			+ COALESCE((SELECT proxy_bytes FROM fetch_usage WHERE project_id = ?1), 0)`,
 		projectID, now.UnixMilli()).Scan(&exists, &u.BrowserMinutes, &u.ProxyBytes)
 	if err != nil {
 		return bb.ProjectUsage{}, fmt.Errorf("sum usage of project %s: %w", projectID, err)
@@ -122,4 +123,25 @@ func (db *DB) Usage(ctx context.Context, projectID string, now time.Time) (bb.Pr
 		return bb.ProjectUsage{}, bb.Errorf(bb.CodeNotFound, "project %q not found", projectID)
 	}
 	return u, nil
+}
+
+// AddFetchProxyBytes adds n to the bytes the project's fetches read through managed
+// proxies.
+func (db *DB) AddFetchProxyBytes(ctx context.Context, projectID string, n int64) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO fetch_usage (project_id, proxy_bytes) VALUES (?, ?)
+		ON CONFLICT (project_id) DO UPDATE SET proxy_bytes = proxy_bytes + excluded.proxy_bytes`, projectID, n)
+	if err != nil {
+		return fmt.Errorf("add fetch proxy bytes of project %s: %w", projectID, err)
+	}
+	return nil
+}
+
+// FetchProxyBytes returns the bytes the project's fetches read through managed proxies.
+func (db *DB) FetchProxyBytes(ctx context.Context, projectID string) (int64, error) {
+	var n int64
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT proxy_bytes FROM fetch_usage WHERE project_id = ?), 0)`, projectID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("fetch proxy bytes of project %s: %w", projectID, err)
+	}
+	return n, nil
 }

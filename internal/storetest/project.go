@@ -145,6 +145,36 @@ func testUsage(t *testing.T, st bb.Store) {
 			}
 		})
 	}
+	// Fetches through managed proxies add to the project's proxy bytes, and to no other
+	// project's; a project with only fetches has them too.
+	t.Run("fetches", func(t *testing.T) {
+		ctx := t.Context()
+		p := newProject(t, st, bigLimit)
+		s := newSession(p, base)
+		s.StartedAt, s.ProxyBytes, s.Status, s.EndedAt = base, 500, bb.StatusCompleted, base.Add(time.Minute)
+		createSession(t, st, s)
+		only := newProject(t, st, bigLimit)
+		for _, add := range []struct {
+			project string
+			n       int64
+		}{{p.ID, 1 << 32}, {p.ID, 7}, {only.ID, 3}} {
+			if err := st.AddFetchProxyBytes(ctx, add.project, add.n); err != nil {
+				t.Fatalf("AddFetchProxyBytes: %v", err)
+			}
+		}
+		for _, c := range []struct {
+			project string
+			want    bb.ProjectUsage
+		}{{p.ID, bb.ProjectUsage{BrowserMinutes: 1, ProxyBytes: 500 + 1<<32 + 7}}, {only.ID, bb.ProjectUsage{ProxyBytes: 3}}} {
+			got, err := st.Usage(ctx, c.project, now)
+			if err != nil {
+				t.Fatalf("Usage: %v", err)
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("Usage with fetches (-want +got):\n%s", diff)
+			}
+		}
+	})
 }
 
 // testAPIKeys checks key round trips, lookup by hash and listing.
