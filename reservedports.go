@@ -16,6 +16,34 @@ import (
 type ReservedPorts struct {
 	mu    sync.Mutex
 	ports map[uint16]int // reservation counts
+	peers map[netip.AddrPort]bool
+}
+
+// SetPeers replaces the addresses of the other nodes of this server's cluster (their
+// --cluster-url host and port): session proxies and fetches refuse them as they refuse
+// the server's own ports, even with private networks allowed, since a peer serves the
+// same API and the node-to-node endpoints.
+func (r *ReservedPorts) SetPeers(peers []netip.AddrPort) {
+	if r == nil {
+		return
+	}
+	m := make(map[netip.AddrPort]bool, len(peers))
+	for _, p := range peers {
+		m[netip.AddrPortFrom(p.Addr().Unmap(), p.Port())] = true
+	}
+	r.mu.Lock()
+	r.peers = m
+	r.mu.Unlock()
+}
+
+// IsPeer reports whether a:port is a peer's address (SetPeers).
+func (r *ReservedPorts) IsPeer(a netip.Addr, port uint16) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peers[netip.AddrPortFrom(a.Unmap(), port)]
 }
 
 // Reserve adds port to the set until release is called. Reservations are counted: a port

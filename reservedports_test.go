@@ -2,6 +2,7 @@ package browserd_test
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -63,5 +64,23 @@ func TestReservedPorts(t *testing.T) {
 	wg.Wait()
 	if got := r.Ports(); len(got) != 0 {
 		t.Errorf("after concurrent reserve/release: %v", got)
+	}
+}
+
+// TestReservedPeers: SetPeers replaces the set; an IPv4-mapped address is its IPv4 one.
+func TestReservedPeers(t *testing.T) {
+	var r bb.ReservedPorts
+	r.SetPeers([]netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:8080")})
+	if !r.IsPeer(netip.MustParseAddr("::ffff:10.0.0.2"), 8080) || r.IsPeer(netip.MustParseAddr("10.0.0.2"), 8081) {
+		t.Error("IsPeer does not match the peer set")
+	}
+	r.SetPeers(nil)
+	if r.IsPeer(netip.MustParseAddr("10.0.0.2"), 8080) {
+		t.Error("a peer outlived SetPeers(nil)")
+	}
+	var none *bb.ReservedPorts
+	none.SetPeers([]netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:8080")})
+	if none.IsPeer(netip.MustParseAddr("10.0.0.2"), 8080) {
+		t.Error("a nil set holds a peer")
 	}
 }

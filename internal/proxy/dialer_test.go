@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -110,4 +111,35 @@ func TestDialerUpstream(t *testing.T) {
 	if _, err := d.Dial(t.Context(), &bad, "site.test:80"); !errors.Is(err, ErrUpstreamAuth) {
 		t.Errorf("Dial with refused credentials = %v; want ErrUpstreamAuth", err)
 	}
+}
+
+// TestDialerPeers: with private networks allowed, a peer node of the cluster
+// (ReservedPorts.SetPeers) is refused as the server's own ports are, by address or by a
+// name resolving to it; the same host on another port, and a peer set that no longer
+// has it, are reached.
+func TestDialerPeers(t *testing.T) {
+	site := startCounting(t)
+	dns := newFakeDNS(map[string][]string{"peer.test": {"127.0.0.1"}})
+	reserved := &bb.ReservedPorts{}
+	reserved.SetPeers([]netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:" + site.port)})
+	open := NewDialer(Config{Resolve: dns.resolve, Reserved: reserved, AllowPrivate: true})
+	for _, target := range []string{"127.0.0.1:" + site.port, "peer.test:" + site.port, "[::ffff:127.0.0.1]:" + site.port} {
+		c, err := open.Dial(t.Context(), nil, target)
+		if err == nil {
+			c.Close()
+			t.Fatalf("Dial(%s) connected to a peer", target)
+		}
+		if be, ok := errors.AsType[*BlockedError](err); !ok || !be.ServerPort {
+			t.Errorf("Dial(%s) = %v; want a server-port refusal", target, err)
+		}
+	}
+	if n := site.hits.Load(); n != 0 {
+		t.Errorf("the peer was reached %d times", n)
+	}
+	reserved.SetPeers(nil)
+	c, err := open.Dial(t.Context(), nil, "127.0.0.1:"+site.port)
+	if err != nil {
+		t.Fatalf("Dial after the peer left the set: %v", err)
+	}
+	c.Close()
 }

@@ -158,8 +158,11 @@ func (pol *policy) destination(ctx context.Context, target string, upstream bool
 // serverPort reports whether a:port may reach one of the server's own listeners: a
 // reserved port on any loopback address (127.0.0.2 reaches a listener on 0.0.0.0 too),
 // the unspecified address (which Linux connects to the host) or one of the machine's
-// interface addresses.
+// interface addresses; or a peer node of its cluster (bb.ReservedPorts.SetPeers).
 func (pol *policy) serverPort(a netip.Addr, port uint16) bool {
+	if pol.reserved.IsPeer(a, port) { // another node of the cluster
+		return true
+	}
 	if !pol.reserved.Contains(port) {
 		return false
 	}

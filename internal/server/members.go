@@ -52,7 +52,7 @@ func (c *Config) drainTimeout() time.Duration {
 // joinCluster makes the node a member of its database's cluster (--cluster-url): it
 // joins now, renews in the background, exposes the cluster gauges and readiness, and
 // leaves (marked left) in Close, after the sessions ended and the blobs were flushed.
-func (m *Main) joinCluster(ctx context.Context, cfg Config, db Store, mgr *bb.Manager, node string, o *ops, logger *slog.Logger) error {
+func (m *Main) joinCluster(ctx context.Context, cfg Config, db Store, mgr *bb.Manager, node string, reserved *bb.ReservedPorts, o *ops, logger *slog.Logger) error {
 	store, ok := db.(bb.NodeStore)
 	if !ok { // Validate refuses --cluster-url without PostgreSQL
 		return errors.New("cluster-url: the database keeps no cluster members (it is not PostgreSQL)")
@@ -67,6 +67,7 @@ func (m *Main) joinCluster(ctx context.Context, cfg Config, db Store, mgr *bb.Ma
 	}
 	m.member = member
 	m.peers.set(member) // the forwarder's view of the members (cluster.go)
+	m.closePeerWatch(watchPeers(member, node, reserved, logger))
 	o.ready.cluster = func() check {
 		switch {
 		case member.Draining():

@@ -328,7 +328,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	m.URL = "http://" + ln.Addr().String()
 	if cfg.ClusterURL != "" { // members.go: peers may place sessions here from now on
-		if err := m.joinCluster(ctx, cfg, db, mgr, node, ops, logger); err != nil {
+		if err := m.joinCluster(ctx, cfg, db, mgr, node, reserved, ops, logger); err != nil {
 			return err
 		}
 	}
