@@ -111,41 +111,68 @@ func Start(t testing.TB) *Server {
 	if err := os.WriteFile(cfg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"data", "master"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			t.Fatal(err)
+	// The ports are free when picked, but another process may take one before weed
+	// binds it (the test binaries run in parallel): weed then exits with "address
+	// already in use", and the server starts again on other ports, in fresh dirs.
+	for attempt := 1; ; attempt++ {
+		if err := os.Remove(filepath.Join(dir, "weed.log")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err) // each attempt's log alone: its failure is read from it
 		}
+		for _, sub := range []string{"data", "master"} {
+			if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := freePorts(t, 8)
+		s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", p[0])
+		s.args = []string{"server", "-s3", "-filer",
+			"-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+			"-dir=" + filepath.Join(dir, "data"), "-master.dir=" + filepath.Join(dir, "master"),
+			"-s3.config=" + cfg,
+			"-s3.port=" + strconv.Itoa(p[0]), "-s3.port.grpc=" + strconv.Itoa(p[1]),
+			"-master.port=" + strconv.Itoa(p[2]), "-master.port.grpc=" + strconv.Itoa(p[3]),
+			"-volume.port=" + strconv.Itoa(p[4]), "-volume.port.grpc=" + strconv.Itoa(p[5]),
+			"-filer.port=" + strconv.Itoa(p[6]), "-filer.port.grpc=" + strconv.Itoa(p[7]),
+			"-filer.localSocket=" + filepath.Join(dir, "filer.sock"), "-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
+			"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false",
+			"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=0",
+		}
+		err := s.start()
+		if err == nil {
+			return s
+		}
+		tail := s.logTail()
+		if attempt < 3 && strings.Contains(tail, "address already in use") {
+			t.Logf("SeaweedFS lost a port to another process (attempt %d); starting it on other ports", attempt)
+			s.kill()
+			continue
+		}
+		t.Fatalf("SeaweedFS did not become ready: %v\n%s", err, tail)
 	}
-	p := freePorts(t, 8)
-	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", p[0])
-	s.args = []string{"server", "-s3", "-filer",
-		"-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-		"-dir=" + filepath.Join(dir, "data"), "-master.dir=" + filepath.Join(dir, "master"),
-		"-s3.config=" + cfg,
-		"-s3.port=" + strconv.Itoa(p[0]), "-s3.port.grpc=" + strconv.Itoa(p[1]),
-		"-master.port=" + strconv.Itoa(p[2]), "-master.port.grpc=" + strconv.Itoa(p[3]),
-		"-volume.port=" + strconv.Itoa(p[4]), "-volume.port.grpc=" + strconv.Itoa(p[5]),
-		"-filer.port=" + strconv.Itoa(p[6]), "-filer.port.grpc=" + strconv.Itoa(p[7]),
-		"-filer.localSocket=" + filepath.Join(dir, "filer.sock"), "-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
-		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false",
-		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=0",
-	}
-	s.Restart()
-	return s
 }
 
 // Restart starts the server again (after Kill) on the same ports and data, and waits
 // until it stores objects.
 func (s *Server) Restart() {
 	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("SeaweedFS did not become ready: %v\n%s", err, s.logTail())
+	}
+}
+
+// start starts weed with s.args and waits until it stores objects.
+func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		s.t.Fatal("s3test: Restart while the server runs")
+		return errors.New("s3test: start while the server runs")
 	}
 	log, err := os.OpenFile(filepath.Join(s.dir, "weed.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(s.bin, s.args...)
 	cmd.Dir = s.dir
@@ -153,20 +180,23 @@ func (s *Server) Restart() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Close()
-		s.t.Fatalf("start SeaweedFS: %v", err)
+		return fmt.Errorf("start SeaweedFS: %w", err)
 	}
 	s.cmd, s.log, s.waitc = cmd, log, make(chan struct{})
 	go func() { // ends when the process exits; kill waits for it
 		_ = cmd.Wait()
 		close(s.waitc)
 	}()
-	if err := s.waitReady(); err != nil {
-		tail, _ := os.ReadFile(filepath.Join(s.dir, "weed.log"))
-		if len(tail) > 4000 {
-			tail = tail[len(tail)-4000:]
-		}
-		s.t.Fatalf("SeaweedFS did not become ready: %v\n%s", err, tail)
+	return s.waitReady()
+}
+
+// logTail is the end of weed's log, for a failure's message.
+func (s *Server) logTail() string {
+	tail, _ := os.ReadFile(filepath.Join(s.dir, "weed.log"))
+	if len(tail) > 4000 {
+		tail = tail[len(tail)-4000:]
 	}
+	return string(tail)
 }
 
 // waitReady stores and deletes a probe object until that works: the S3 gateway
