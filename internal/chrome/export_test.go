@@ -32,13 +32,3 @@ func (l *BareLauncher) SetSpareRenderer(on bool) {
 		l.args[i] = "--disable-features=" + strings.Join(fs, ",")
 	}
 }
-
-// NetworkProblems lists what the kernel could still change in the network namespace at
-// nsPath (a /proc/PID/ns/net) once Chromium watches it (netns_internal_test.go).
-func NetworkProblems(nsPath string) (problems []string, err error) {
-	err = inNetNS(nsPath, func() error {
-		problems, err = namespaceProblems()
-		return err
-	})
-	return problems, err
-}

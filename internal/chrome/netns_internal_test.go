@@ -13,30 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inNetNS runs f on a thread of its own in the network namespace at path (a
-// /proc/PID/ns/net), or in a new one when path is "". The thread never serves another
-// goroutine: it stays locked and ends with f.
-func inNetNS(path string, f func() error) error {
+// inNewNetNS runs f on a thread of its own in a new network namespace. The thread
+// never serves another goroutine: it stays locked and ends with f.
+func inNewNetNS(f func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread goes away with the goroutine
-		if path == "" {
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				done <- fmt.Errorf("new network namespace: %w", err)
-				return
-			}
-		} else {
-			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				done <- err
-				return
-			}
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-			if err != nil {
-				done <- fmt.Errorf("enter %s: %w", path, err)
-				return
-			}
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("new network namespace: %w", err)
+			return
 		}
 		done <- f()
 	}()
@@ -106,7 +91,7 @@ func TestOnlineLinkFinal(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a new network namespace needs root here; TestLaunchNetworkFinal checks a sandbox's")
 	}
-	err := inNetNS("", func() error {
+	err := inNewNetNS(func() error {
 		if err := onlineLink(); err != nil {
 			return err
 		}
