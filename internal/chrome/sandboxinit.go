@@ -179,7 +179,8 @@ func onlineLink() error {
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("sandbox network link: %w", err)
 	}
-	for _, name := range sandboxLinks {
+	links := []string{"eth1", "eth0"}
+	for _, name := range links {
 		l, err := netlink.LinkByName(name)
 		if err == nil {
 			// EAFNOSUPPORT: a kernel without IPv6 gives no IPv6 address anyway.
@@ -198,11 +199,8 @@ func onlineLink() error {
 			return fmt.Errorf("sandbox network link %s: %w", name, err)
 		}
 	}
-	return waitOperUp(sandboxLinks, 5*time.Second)
+	return waitOperUp(links, 5*time.Second)
 }
-
-// sandboxLinks are the two ends of the sandbox's veth pair (onlineLink).
-var sandboxLinks = []string{"eth1", "eth0"}
 
 // addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h): the kernel makes no
 // IPv6 link-local address for the link.
