@@ -2,10 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
 
 	bb "github.com/browserd/browserd"
@@ -53,53 +50,17 @@ func (s *Server) handleCreateCertificate(w http.ResponseWriter, r *http.Request)
 		s.writeError(w, r, err)
 		return
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		s.writeError(w, r, bb.Errorf(bb.CodeUnsupported, "the body must be multipart/form-data with the PEM CA certificate in the part \"file\""))
+	_, file, err := filePart(w, r, fileUpload{content: "the PEM CA certificate", subject: "the certificate file", limit: bb.MaxCertificateSize})
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, bb.MaxCertificateSize+multipartOverhead)
-	mr := multipart.NewReader(body, params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			s.writeError(w, r, bb.Errorf(bb.CodeInvalid, "the body has no part named \"file\""))
-			return
-		} else if err != nil {
-			s.writeError(w, r, certUploadError(err))
-			return
-		}
-		if part.FormName() != "file" {
-			continue // NextPart skips the rest of this part
-		}
-		c, err := cs.CreateCertificate(r.Context(), projectIDOf(r.Context()), certUploadReader{part})
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeJSON(w, r, http.StatusOK, toWireCertificate(c))
+	c, err := cs.CreateCertificate(r.Context(), projectIDOf(r.Context()), file)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-}
-
-// certUploadReader turns the errors of reading a multipart part into API errors.
-type certUploadReader struct{ r io.Reader }
-
-func (u certUploadReader) Read(p []byte) (int, error) {
-	n, err := u.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = certUploadError(err)
-	}
-	return n, err
-}
-
-// certUploadError classifies an error reading an upload: the body limit is 413,
-// anything else a malformed body (400).
-func certUploadError(err error) error {
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return bb.Errorf(bb.CodeTooLarge, "the certificate file must not be larger than %d bytes", bb.MaxCertificateSize)
-	}
-	return &bb.Error{Code: bb.CodeInvalid, Message: "the multipart body could not be read", Err: err}
+	s.writeJSON(w, r, http.StatusOK, toWireCertificate(c))
 }
 
 // handleListCertificates serves GET /v1/certificates: the project's, oldest first.
