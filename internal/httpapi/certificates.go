@@ -34,28 +34,16 @@ func toWireCertificate(c *bb.Certificate) wireCertificate {
 	return wireCertificate{ID: c.ID, CreatedAt: formatTime(c.CreatedAt), UpdatedAt: formatTime(c.UpdatedAt), ProjectID: c.ProjectID}
 }
 
-func (s *Server) certificates() (certificateService, error) {
-	if s.certs == nil {
-		return nil, errCertificatesOff
-	}
-	return s.certs, nil
-}
-
 // handleCreateCertificate serves POST /v1/certificates: a multipart body whose part
 // "file" is the CA certificate. Not multipart: 415; no file part: 400; larger than
 // bb.MaxCertificateSize: 413.
 func (s *Server) handleCreateCertificate(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.certificates()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	_, file, err := filePart(w, r, fileUpload{content: "the PEM CA certificate", subject: "the certificate file", limit: bb.MaxCertificateSize})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := cs.CreateCertificate(r.Context(), projectIDOf(r.Context()), file)
+	c, err := s.certs.CreateCertificate(r.Context(), projectIDOf(r.Context()), file)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -65,12 +53,7 @@ func (s *Server) handleCreateCertificate(w http.ResponseWriter, r *http.Request)
 
 // handleListCertificates serves GET /v1/certificates: the project's, oldest first.
 func (s *Server) handleListCertificates(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.certificates()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	list, err := cs.Certificates(r.Context(), projectIDOf(r.Context()))
+	list, err := s.certs.Certificates(r.Context(), projectIDOf(r.Context()))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -84,12 +67,7 @@ func (s *Server) handleListCertificates(w http.ResponseWriter, r *http.Request) 
 
 // handleGetCertificate serves GET /v1/certificates/{id}.
 func (s *Server) handleGetCertificate(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.certificates()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := cs.Certificate(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
+	c, err := s.certs.Certificate(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -99,12 +77,7 @@ func (s *Server) handleGetCertificate(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteCertificate serves DELETE /v1/certificates/{id}: 204, no body.
 func (s *Server) handleDeleteCertificate(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.certificates()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := cs.DeleteCertificate(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
+	if err := s.certs.DeleteCertificate(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -24,17 +24,12 @@ func toWireExtension(e *bb.Extension) wireExtension {
 // part "file" is the zip, streamed to the Manager. Not multipart: 415; no file part:
 // 400; larger than bb.MaxExtensionSize: 413.
 func (s *Server) handleCreateExtension(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	name, file, err := filePart(w, r, fileUpload{content: "the extension zip", subject: "the extension", limit: bb.MaxExtensionSize})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	e, err := st.CreateExtension(r.Context(), projectIDOf(r.Context()), name, file)
+	e, err := s.profiles.CreateExtension(r.Context(), projectIDOf(r.Context()), name, file)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -44,12 +39,7 @@ func (s *Server) handleCreateExtension(w http.ResponseWriter, r *http.Request) {
 
 // handleGetExtension serves GET /v1/extensions/{id} (spec §6.6).
 func (s *Server) handleGetExtension(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	e, err := st.Extension(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
+	e, err := s.profiles.Extension(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -59,12 +49,7 @@ func (s *Server) handleGetExtension(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteExtension serves DELETE /v1/extensions/{id} (spec §6.7): 204, no body.
 func (s *Server) handleDeleteExtension(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := st.DeleteExtension(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
+	if err := s.profiles.DeleteExtension(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
