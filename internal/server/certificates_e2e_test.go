@@ -195,6 +195,48 @@ func TestCertificates(t *testing.T) {
 	}
 }
 
+// TestCertificatesOtherProjects: a project's certificate is its own. Another project's
+// key gets 404 for it (GET, DELETE, a session create naming it) and lists none of it;
+// no key or a bad key gets 401 everywhere, uploads and lists included; the certificate
+// is unchanged after all that.
+func TestCertificatesOtherProjects(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, dir, defaultEnv())
+	ca := newTestCA(t)
+	cert := mustUploadCertificate(t, srv.URL, testAPIKey, ca.pem)
+	_, otherKey := otherProject(t, dir)
+
+	path := "/v1/certificates/" + cert.ID
+	checkOthersRefused(t, srv.URL, otherKey, []apiCall{
+		{"GET", path, nil},
+		{"POST", "/v1/sessions", map[string]any{"proxySettings": map[string]any{"caCertificates": []string{cert.ID}}}},
+		{"DELETE", path, nil}, // last: were it allowed, the others would find nothing
+	}, cert.ProjectID, cert.CreatedAt)
+	for _, key := range []string{"", badAPIKey} {
+		if code, body := uploadCertificate(t, srv.URL, key, ca.pem); code != http.StatusUnauthorized {
+			t.Errorf("upload with key %q = %d %s; want 401", key, code, body)
+		}
+		if code, body := call(t, srv.URL, "GET", "/v1/certificates", key, nil); code != http.StatusUnauthorized {
+			t.Errorf("list with key %q = %d %s; want 401", key, code, body)
+		}
+	}
+	var list []apiCertificate
+	callJSON(t, srv.URL, "GET", "/v1/certificates", otherKey, nil, http.StatusOK, &list)
+	if len(list) != 0 {
+		t.Errorf("another project lists %+v; want none", list)
+	}
+	var got apiCertificate
+	callJSON(t, srv.URL, "GET", path, testAPIKey, nil, http.StatusOK, &got)
+	if got != cert {
+		t.Errorf("the certificate after the others' calls = %+v; want %+v", got, cert)
+	}
+	callJSON(t, srv.URL, "GET", "/v1/certificates", testAPIKey, nil, http.StatusOK, &list)
+	if len(list) != 1 || list[0] != cert {
+		t.Errorf("the project's list after the others' calls = %+v; want [%+v]", list, cert)
+	}
+}
+
 // TestCertificatesUpstream checks that a session's CA certificates also make its proxy
 // trust an https:// upstream proxy whose certificate the CA signed, and that a session
 // without them refuses that upstream.
