@@ -149,7 +149,8 @@ NODE_FLAGS=()
 if [[ "$PEERS" != 0 ]]; then
 	[[ "${BROWSERD_DATABASE:-}" == postgres* && -n "${BROWSERD_BLOB_STORE:-}" ]] \
 		|| { log "COMPAT_PEERS needs BROWSERD_DATABASE=postgres://… and BROWSERD_BLOB_STORE"; exit 2; }
-	NODE_FLAGS=(--cluster-url "$BASE_URL" --max-sessions 1 --pool-size 0)
+	# A node's SIGTERM drains it for --drain-timeout (5m by default) first.
+	NODE_FLAGS=(--cluster-url "$BASE_URL" --max-sessions 1 --pool-size 0 --drain-timeout 5s)
 fi
 log "starting browserd on $BASE_URL (data dir $DATA_DIR)"
 BROWSERD_API_KEY="$API_KEY" BROWSERD_CHROME="$CHROME_PATH" \
@@ -199,7 +200,7 @@ if [[ "$PEERS" != 0 ]]; then
 		PP="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 		mkdir -p "$DATA_DIR/peer-$i" && chmod 711 "$DATA_DIR/peer-$i"
 		BROWSERD_CHROME="$CHROME_PATH" "$BIN" serve --addr "127.0.0.1:$PP" --data-dir "$DATA_DIR/peer-$i" \
-			--cluster-url "http://127.0.0.1:$PP" "${SERVER_FLAGS[@]}" >"$DATA_DIR/peer-$i.log" 2>&1 &
+			--cluster-url "http://127.0.0.1:$PP" --drain-timeout 5s "${SERVER_FLAGS[@]}" >"$DATA_DIR/peer-$i.log" 2>&1 &
 		PEER_PIDS+=($!)
 		wait_healthy "http://127.0.0.1:$PP" "$!" || { log "peer $i did not become healthy"; tail -50 "$DATA_DIR/peer-$i.log" >&2; exit 1; }
 		COMPAT_SERVER_PORTS="$COMPAT_SERVER_PORTS $PP"
