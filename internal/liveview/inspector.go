@@ -126,14 +126,14 @@ func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
 // the page cursor, and a message's rawBody only when it was cut (the params or result
 // say the rest), which halves a large session's transfer.
 type inspectorLog struct {
-	Seq       int64           `json:"seq"`
-	Method    string          `json:"method"`
-	PageID    int             `json:"pageId"`
-	Timestamp int64           `json:"timestamp,omitempty"`
-	FrameID   string          `json:"frameId,omitempty"`
-	LoaderID  string          `json:"loaderId,omitempty"`
-	Request   *inspectorMsg   `json:"request,omitempty"`
-	Response  *inspectorMsg   `json:"response,omitempty"`
+	Seq       int64         `json:"seq"`
+	Method    string        `json:"method"`
+	PageID    int           `json:"pageId"`
+	Timestamp int64         `json:"timestamp,omitempty"`
+	FrameID   string        `json:"frameId,omitempty"`
+	LoaderID  string        `json:"loaderId,omitempty"`
+	Request   *inspectorMsg `json:"request,omitempty"`
+	Response  *inspectorMsg `json:"response,omitempty"`
 }
 
 type inspectorMsg struct {
