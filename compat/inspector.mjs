@@ -76,3 +76,21 @@ export async function checkInspector(page, o) {
     ['firstRows', 'logsDone', 'replayReady', 'recordingDone', 'logs', 'events'].map((k) => [k, Number(el.dataset[k])])));
   return { fcp: fcp && Math.round(fcp), firstRows, allLogs, replayReady, inPage };
 }
+
+// measureInspector opens a session's inspector once more and returns how long (ms from
+// the navigation's start) it took to its first rows, to the whole log list and to a
+// replay that can play, and the recording's end.
+export async function measureInspector(page, o) {
+  const t0 = Date.now();
+  await page.goto(`${o.base}/ui/sessions/${o.sessionID}/inspector`);
+  const at = async (sel, timeout) => {
+    await page.waitForSelector(sel, { timeout });
+    return Date.now() - t0;
+  };
+  const firstRows = await at('#inspector[data-first-rows]', 60000);
+  const replayReady = await at('#inspector[data-replay-ready]', 120000);
+  const allLogs = await at('#inspector[data-logs-done]', 120000);
+  const recordingDone = await at('#inspector[data-recording-done]', 300000);
+  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
+  return { fcp: fcp && Math.round(fcp), firstRows, replayReady, allLogs, recordingDone };
+}

@@ -46,10 +46,10 @@ func startMain(t *testing.T, args ...string) *Main {
 }
 
 // seedBrowserEvents appends to a session's logs what the pinned browser-event shape
-// (issue 19) gives for n requests: each sent and answered (every fifth failing:
-// requestWillBeSent, then loadingFailed), a console message every tenth, and one CDP
-// command with its response per request. About 4 logs per request.
-func seedBrowserEvents(t testing.TB, st bb.ArtifactStore, sessionID string, start time.Time, n int) {
+// (issue 19) gives for n requests spread over span from start: each sent and answered
+// (every fifth failing: requestWillBeSent, then loadingFailed), a console message every
+// tenth, and one CDP command with its response per request. About 4 logs per request.
+func seedBrowserEvents(t testing.TB, st bb.ArtifactStore, sessionID string, start time.Time, n int, span time.Duration) {
 	t.Helper()
 	var batch []bb.SessionLog
 	event := func(at time.Time, method string, params any) {
@@ -67,22 +67,23 @@ func seedBrowserEvents(t testing.TB, st bb.ArtifactStore, sessionID string, star
 		batch = batch[:0]
 	}
 	mono := 1000.0
+	step := span / time.Duration(max(n, 1))
 	for i := range n {
-		at := start.Add(time.Duration(i) * 20 * time.Millisecond)
+		at := start.Add(time.Duration(i) * step)
 		id := fmt.Sprintf("req-%d", i)
 		u := fmt.Sprintf("https://example.test/asset/%d.png", i)
 		event(at, "Network.requestWillBeSent", map[string]any{"requestId": id, "type": "Image",
-			"timestamp": mono + float64(i)*0.02, "wallTime": float64(at.UnixMilli()) / 1000,
+			"timestamp": mono + at.Sub(start).Seconds(), "wallTime": float64(at.UnixMilli()) / 1000,
 			"request": map[string]any{"url": u, "method": "GET", "headers": map[string]string{"Accept": "image/*"}}})
 		end := at.Add(15 * time.Millisecond)
 		if i%5 == 4 {
 			event(end, "Network.loadingFailed", map[string]any{"requestId": id, "errorText": "net::ERR_CONNECTION_REFUSED",
-				"canceled": false, "timestamp": mono + float64(i)*0.02 + 0.015})
+				"canceled": false, "timestamp": mono + at.Sub(start).Seconds() + 0.015})
 		} else {
-			event(end, "Network.responseReceived", map[string]any{"requestId": id, "type": "Image", "timestamp": mono + float64(i)*0.02 + 0.01,
+			event(end, "Network.responseReceived", map[string]any{"requestId": id, "type": "Image", "timestamp": mono + at.Sub(start).Seconds() + 0.01,
 				"response": map[string]any{"url": u, "status": 200, "statusText": "OK", "mimeType": "image/png",
 					"headers": map[string]string{"Content-Type": "image/png"}, "remoteIPAddress": "192.0.2.1", "encodedDataLength": 1234}})
-			event(end, "Network.loadingFinished", map[string]any{"requestId": id, "encodedDataLength": 1234, "timestamp": mono + float64(i)*0.02 + 0.015})
+			event(end, "Network.loadingFinished", map[string]any{"requestId": id, "encodedDataLength": 1234, "timestamp": mono + at.Sub(start).Seconds() + 0.015})
 		}
 		if i%10 == 0 {
 			event(at, "Runtime.consoleAPICalled", map[string]any{"type": "error",
@@ -178,7 +179,7 @@ func TestInspectorRoutes(t *testing.T) {
 	var sess apiSession
 	callJSON(t, m.URL, "POST", "/v1/sessions", testAPIKey, map[string]any{}, http.StatusCreated, &sess)
 	callJSON(t, m.URL, "POST", "/v1/sessions/"+sess.ID, testAPIKey, map[string]any{"status": "REQUEST_RELEASE"}, http.StatusOK, &sess)
-	seedBrowserEvents(t, m.DB, sess.ID, time.Now().Add(-time.Minute), 12)
+	seedBrowserEvents(t, m.DB, sess.ID, time.Now().Add(-time.Minute), 12, 12*20*time.Millisecond)
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	other := &bb.Project{ID: bb.NewID(), Name: "other", OwnerID: m.Project.OwnerID, DefaultTimeout: bb.DefaultProjectTimeout,
