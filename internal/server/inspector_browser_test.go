@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,15 +20,35 @@ const heavyPage = `<!doctype html><html><head><title>inspector load</title>
 <body><h1>Inspector load page</h1><table id="t"></table><script>
 let n = 0; const t = document.getElementById('t');
 setInterval(() => {
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 20; i++) {
     const tr = t.insertRow(0); n++;
     tr.insertCell().textContent = 'row ' + n;
     tr.insertCell().textContent = new Date().toISOString();
-    tr.insertCell().textContent = 'x'.repeat(n % 80);
+    tr.insertCell().textContent = 'lorem ipsum dolor sit amet '.repeat(1 + n % 8);
   }
-  while (t.rows.length > 60) t.deleteRow(-1);
+  while (t.rows.length > 200) t.deleteRow(-1);
 }, 50);
 </script></body></html>`
+
+// getRaw returns the body of an API GET.
+func getRaw(t *testing.T, u, key string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-BB-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d, %v", u, resp.StatusCode, err)
+	}
+	return b
+}
 
 // TestInspectorBrowser opens the dashboard's inspector in real Chromium (playwright-core,
 // compat/inspector-load.mjs) on a real session with a recording and browser events
@@ -78,6 +99,8 @@ func TestInspectorBrowser(t *testing.T) {
 	c.c.CloseNow() // the session is released below
 	callJSON(t, m.URL, "POST", "/v1/sessions/"+sess.ID, testAPIKey, map[string]any{"status": "REQUEST_RELEASE"}, http.StatusOK, &sess)
 	seedBrowserEvents(t, m.DB, sess.ID, start, requests, time.Duration(seconds)*time.Second)
+	rec := getRaw(t, m.URL+"/v1/sessions/"+sess.ID+"/recording", testAPIKey)
+	t.Logf("recording: %d bytes of JSON", len(rec))
 
 	shots := filepath.Join(root, "test-artifacts")
 	if err := os.MkdirAll(shots, 0o755); err != nil {

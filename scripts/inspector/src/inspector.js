@@ -47,6 +47,13 @@ const tabs = {
   files: { head: ['Time', 'Kind', 'Name', 'Size'], items: () => files },
 };
 let files = [];
+const EMPTY = {
+  network: "No network events in this session's logs.",
+  console: "No console messages or exceptions in this session's logs.",
+  navigation: "No page events in this session's logs.",
+  commands: 'No CDP commands were logged (logSession: false, or no client sent any).',
+  files: 'No downloads or uploads.',
+};
 let tab = 'network';
 let filter = '';
 let shown = [];
@@ -119,6 +126,9 @@ function refresh() {
   const all = tabs[tab].items();
   shown = filter ? all.filter((x) => (x.search || x.name || '').includes(filter)) : all;
   list.set(shown);
+  const empty = $('list-empty');
+  empty.hidden = shown.length > 0 || !root.dataset.logsDone;
+  empty.textContent = filter ? 'Nothing matches the filter.' : EMPTY[tab];
   for (const k of Object.keys(tabs)) $('count-' + k).textContent = String(tabs[k].items().length);
   syncList(true);
 }
@@ -154,12 +164,13 @@ $('filter').addEventListener('input', (e) => {
 
 function dl(parent, pairs) {
   const d = document.createElement('dl');
-  for (const [k, v] of pairs) {
+  for (const [k, v, cls] of pairs) {
     if (v === undefined || v === '') continue;
     const dt = document.createElement('dt');
     dt.textContent = k;
     const dd = document.createElement('dd');
     dd.textContent = String(v);
+    if (cls) dd.className = cls;
     d.append(dt, dd);
   }
   parent.appendChild(d);
@@ -193,15 +204,14 @@ function showDetail(item) {
       d.appendChild(h);
       const reason = [item.errorText, item.canceled ? 'canceled' : '', item.blockedReason ? 'blocked: ' + item.blockedReason : '']
         .filter(Boolean).join(' · ');
-      const f = dl(d, [
-        ['Status', item.status !== undefined ? item.status + ' ' + item.statusText : '(no response)'],
-        ['Failure', reason],
+      dl(d, [
+        ['Status', item.status !== undefined ? item.status + ' ' + item.statusText : '(no response)', item.failed ? 'fail' : ''],
+        ['Failure', reason, 'fail'],
         ['Type', item.type], ['MIME type', item.mimeType], ['Remote address', item.remoteIP],
         ['Size', fmtBytes(item.size)], ['Started', new Date(item.start).toISOString()],
         ['Duration', item.end !== undefined ? fmtMs(item.end - item.start) : ''],
         ['Page', item.pageId], ['Request id', item.requestId],
       ]);
-      if (item.failed) f.classList.add('fail');
       pre(d, 'Request headers', item.reqHeaders);
       pre(d, 'Response headers', item.respHeaders);
       if (item.timing) pre(d, 'Timing', item.timing);
@@ -244,6 +254,7 @@ async function loadLogs() {
   }
   root.dataset.logs = String(n);
   mark('logsDone');
+  refresh();
 }
 
 async function loadFiles() {
