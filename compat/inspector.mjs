@@ -59,7 +59,11 @@ export async function checkInspector(page, o) {
     await page.fill('#filter', o.failingURL);
     const failed = page.locator('.vrow.fail .c-url', { hasText: o.failingURL }).first();
     await failed.waitFor({ timeout: 10000 });
-    assert.equal(await failed.evaluate((el) => getComputedStyle(el).color), 'rgb(197, 34, 31)', 'a failed request is red');
+    const colour = await page.$$eval('.vrow.fail .c-url', (els, u) => {
+      const el = els.find((e) => e.textContent.includes(u));
+      return el && getComputedStyle(el).color;
+    }, o.failingURL);
+    assert.equal(colour, 'rgb(197, 34, 31)', 'a failed request is red');
     await failed.click();
     await page.waitForSelector('#detail:not([hidden])');
     assert.match(await page.textContent('#detail'), o.failure);

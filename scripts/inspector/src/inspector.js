@@ -367,7 +367,7 @@ function syncList(force) {
     if ((shown[mid].t || 0) <= now) lo = mid + 1;
     else hi = mid;
   }
-  if (force) list.current = -2;
+  if (force) list.current = -3;
   list.setCurrent(lo - 1, $('follow').checked && playing);
 }
 

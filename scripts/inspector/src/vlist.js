@@ -11,7 +11,7 @@ export class VList {
     this.render = render;
     this.items = [];
     this.rows = new Map(); // index → row element
-    this.current = -1; // the row at the playhead
+    this.current = -3; // the row at the playhead: -1 before the first, -3 no playhead (no replay)
     this.selected = null;
     this.pending = false;
     el.addEventListener('scroll', () => this.schedule());
@@ -21,7 +21,7 @@ export class VList {
       const item = this.items[Number(row.dataset.index)];
       if (item) {
         this.selected = item;
-        this.paint(true);
+        this.restyle();
         onClick(item);
       }
     });
@@ -53,7 +53,19 @@ export class VList {
         this.el.scrollTop = Math.max(0, top - view / 2);
       }
     }
-    this.paint(true);
+    this.restyle();
+  }
+
+  // restyle updates the marks of the rows in the DOM (the playhead's, the selection),
+  // keeping the elements, so that a row being clicked is not replaced under the pointer.
+  restyle() {
+    for (const [i, row] of this.rows) this.mark(row, i);
+  }
+
+  mark(row, i) {
+    row.classList.toggle('current', i === this.current);
+    row.classList.toggle('future', this.current >= -1 && i > this.current);
+    row.classList.toggle('selected', this.items[i] === this.selected);
   }
 
   paint(all) {
@@ -74,9 +86,7 @@ export class VList {
       row.dataset.index = String(i);
       row.style.top = i * this.h + 'px';
       row.style.height = this.h + 'px';
-      if (i === this.current) row.classList.add('current');
-      if (this.current >= 0 && i > this.current) row.classList.add('future');
-      if (item === this.selected) row.classList.add('selected');
+      this.mark(row, i);
       this.render(item, row);
       this.spacer.appendChild(row);
       this.rows.set(i, row);
