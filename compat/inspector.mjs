@@ -76,6 +76,18 @@ export async function checkInspector(page, o) {
     assert.equal(await page.evaluate(() => window.xss), undefined);
     await shot('console');
   }
+  if (o.video) {
+    // The video replay (hls.js over /ui/api/…/replays): shown, and it plays.
+    await page.waitForSelector('#video[data-ready="1"]', { timeout: 120000 });
+    await page.$eval('#video-player', (v) => v.play());
+    await page.waitForFunction(() => document.getElementById('video-player').currentTime > 0.5, null, { timeout: 30000 });
+    await page.$eval('#video', (el) => el.scrollIntoView());
+    await shot('video');
+  } else {
+    // Without video replays the API answers 404 and the page shows no video.
+    await page.waitForTimeout(300);
+    assert.equal(await page.$eval('#video', (el) => el.hidden), true, 'no video section without replays');
+  }
   const inPage = await page.$eval('#inspector', (el) => Object.fromEntries(
     ['firstRows', 'logsDone', 'replayReady', 'recordingDone', 'logs', 'events'].map((k) => [k, Number(el.dataset[k])])));
   return { fcp: fcp && Math.round(fcp), firstRows, allLogs, replayReady, inPage };

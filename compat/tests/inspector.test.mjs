@@ -8,6 +8,7 @@
 // only with the log-events work (issue 19, the events engineer's branch); until it is
 // merged the checks on them run only with BROWSERD_INSPECTOR_EVENTS=1. The same checks
 // on events seeded through the store run in Go: TestInspectorBrowser (internal/server).
+// The video replay (hls.js) likewise waits for its API: BROWSERD_INSPECTOR_VIDEO=1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -21,6 +22,9 @@ import { signIn, checkInspector } from '../inspector.mjs';
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-artifacts');
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const EVENTS = process.env.BROWSERD_INSPECTOR_EVENTS === '1';
+// The video replays (GET /v1/sessions/{id}/replays, the replays engineer's branch) are
+// checked with BROWSERD_INSPECTOR_VIDEO=1; without it the page must show no video.
+const VIDEO = process.env.BROWSERD_INSPECTOR_VIDEO === '1';
 const TEST_TIMEOUT = 240_000;
 
 const bb = client();
@@ -67,7 +71,7 @@ test('inspector: replay plays, lists follow, the filter narrows the commands', {
   const d = await viewer.newPage({ viewport: { width: 1600, height: 1000 } });
   await signIn(d, baseURL(), apiKey());
   const r = await checkInspector(d, {
-    base: baseURL(), sessionID: s.id, events: EVENTS, failingURL: '/missing.png', failure: /404/,
+    base: baseURL(), sessionID: s.id, events: EVENTS, video: VIDEO, failingURL: '/missing.png', failure: /404/,
     consoleText: 'inspector-compat console error', commandFilter: 'Page.navigate', shots: ARTIFACTS, prefix: 'inspector',
   });
   console.log('inspector timings (ms):', JSON.stringify(r));

@@ -66,18 +66,24 @@ func (s *Server) lookupSignin(r *http.Request) *signin {
 // apiKey authenticates a request of the inspector's script: same origin, the sign-in's
 // cookie and its token in tokenHeader. It writes the error and returns nil otherwise.
 func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) *bb.APIKey {
+	_, key := s.apiSignin(w, r)
+	return key
+}
+
+// apiSignin is apiKey with the sign-in, whose raw key calls the REST API (replays.go).
+func (s *Server) apiSignin(w http.ResponseWriter, r *http.Request) (*signin, *bb.APIKey) {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		s.writeError(w, r, bb.Errorf(bb.CodeForbidden, "the dashboard's data is read by the dashboard's pages only"))
-		return nil
+		return nil, nil
 	}
 	si := s.lookupSignin(r)
 	if si == nil {
 		s.writeError(w, r, bb.Errorf(bb.CodeUnauthorized, "sign in first"))
-		return nil
+		return nil, nil
 	}
 	if !si.validCSRF(r.Header.Get(tokenHeader)) {
 		s.writeError(w, r, bb.Errorf(bb.CodeForbidden, "the request's token is missing or wrong; reload the page"))
-		return nil
+		return nil, nil
 	}
 	key, err := s.sessions.Authenticate(r.Context(), si.apiKey)
 	if err != nil {
@@ -85,9 +91,9 @@ func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) *bb.APIKey {
 			s.signins.remove(c.Value)
 		}
 		s.writeError(w, r, bb.Errorf(bb.CodeUnauthorized, "sign in again"))
-		return nil
+		return nil, nil
 	}
-	return key
+	return si, key
 }
 
 func (s *Server) artifactsOrError(w http.ResponseWriter, r *http.Request) artifactReader {

@@ -163,6 +163,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/api/sessions/{id}/logs", s.handleLogPage)
 	mux.HandleFunc("GET /ui/api/sessions/{id}/recording", s.handleRecordingStream)
 	mux.HandleFunc("GET /ui/api/sessions/{id}/files", s.handleFiles)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/replays", s.handleReplays) // replays.go
+	mux.HandleFunc("GET /ui/api/sessions/{id}/replays/{pageId}", s.handleReplayPlaylist)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/replays/{pageId}/{segment}", s.handleReplaySegment)
 	mux.HandleFunc("GET /ui/project", s.handleProjectPage)
 	mux.HandleFunc("GET /ui/api/project", s.handleProjectUsage)
 	mux.HandleFunc("GET /ui/assets/{file}", s.handleDashboardAsset)
@@ -343,7 +346,7 @@ func (s *Server) handleAsset(name string) http.HandlerFunc {
 
 func (s *Server) handleDashboardAsset(w http.ResponseWriter, r *http.Request) {
 	switch f := r.PathValue("file"); f {
-	case "dashboard.css", "inspector.js", "inspector.css", "project.js":
+	case "dashboard.css", "inspector.js", "inspector.css", "project.js", "video.js":
 		serveAsset(w, r, "assets/"+f)
 	default:
 		s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "no such asset"))

@@ -422,7 +422,25 @@ async function loadRecording() {
   setTimeout(tick, 0);
 }
 
+// loadVideo shows the session's video replays (GET /ui/api/sessions/{id}/replays) when
+// the server has them: video.js (hls.js) is loaded only then.
+async function loadVideo() {
+  let v;
+  try {
+    v = await (await get(api('replays'))).json();
+  } catch {
+    return; // 404: no video replays on this server or for this session
+  }
+  if (!v.pages || !v.pages.length) return;
+  const box = $('video');
+  box.dataset.pages = JSON.stringify(v.pages);
+  const s = document.createElement('script');
+  s.src = `${base}ui/assets/video.js`;
+  document.body.appendChild(s);
+}
+
 setHead();
+loadVideo();
 loadLogs()
   .then(() => loadFiles().catch(() => {}))
   .then(() => {
