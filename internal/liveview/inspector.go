@@ -60,7 +60,7 @@ func (s *Server) lookupSignin(r *http.Request) *signin {
 	if err != nil {
 		return nil
 	}
-	return s.signins.get(c.Value, time.Now())
+	return s.signins.get(r.Context(), c.Value, time.Now())
 }
 
 // apiKey authenticates a request of the inspector's script: same origin, the sign-in's
@@ -87,9 +87,6 @@ func (s *Server) apiSignin(w http.ResponseWriter, r *http.Request) (*signin, *bb
 	}
 	key, err := s.sessions.Authenticate(r.Context(), si.apiKey)
 	if err != nil {
-		if c, err := r.Cookie(cookieName); err == nil {
-			s.signins.remove(c.Value)
-		}
 		s.writeError(w, r, bb.Errorf(bb.CodeUnauthorized, "sign in again"))
 		return nil, nil
 	}
