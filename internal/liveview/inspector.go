@@ -178,6 +178,27 @@ func toInspectorLog(l bb.SessionLog) inspectorLog {
 	return out
 }
 
+// parseLogQuery reads the after and limit of a log page request; bad values are
+// CodeInvalid.
+func parseLogQuery(q url.Values) (after int64, limit int, err error) {
+	after, limit = 0, defaultLogPage
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, bb.Errorf(bb.CodeInvalid, "after must be a log's seq (a number, 0 or more)")
+		}
+		after = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLogPage {
+			return 0, 0, bb.Errorf(bb.CodeInvalid, "limit must be a number from 1 to %d", maxLogPage)
+		}
+		limit = n
+	}
+	return after, limit, nil
+}
+
 // handleLogPage serves GET /ui/api/sessions/{id}/logs?after=SEQ&limit=N: up to N
 // logs after SEQ, and next, the cursor of the following page (0 when there is none).
 func (s *Server) handleLogPage(w http.ResponseWriter, r *http.Request) {
@@ -189,23 +210,10 @@ func (s *Server) handleLogPage(w http.ResponseWriter, r *http.Request) {
 	if art == nil {
 		return
 	}
-	q := r.URL.Query()
-	after, limit := int64(0), defaultLogPage
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			s.writeError(w, r, bb.Errorf(bb.CodeInvalid, "after must be a log's seq (a number, 0 or more)"))
-			return
-		}
-		after = n
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLogPage {
-			s.writeError(w, r, bb.Errorf(bb.CodeInvalid, "limit must be a number from 1 to %d", maxLogPage))
-			return
-		}
-		limit = n
+	after, limit, err := parseLogQuery(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	logs, err := art.LogPage(r.Context(), key.ProjectID, r.PathValue("id"), after, limit)
 	if err != nil {

@@ -153,24 +153,38 @@ func (s *Server) handleReplayPlaylist(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page := url.PathEscape(r.PathValue("pageId"))
+	out, err := relativePlaylist(res.body.String(), r.PathValue("pageId"))
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("replay playlist %s: %w", p, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(out) // a failure means the client left
+}
+
+// relativePlaylist rewrites an HLS playlist's URI lines to "{pageID}/{last path
+// element}", relative to the dashboard's playlist URL; tags and comments stay.
+func relativePlaylist(pl, pageID string) ([]byte, error) {
+	page := url.PathEscape(pageID)
 	var out bytes.Buffer
-	for line := range strings.Lines(res.body.String()) {
+	for line := range strings.Lines(pl) {
 		l := strings.TrimRight(line, "\r\n")
 		if l != "" && !strings.HasPrefix(l, "#") {
 			u, err := url.Parse(l)
 			if err != nil {
-				s.writeError(w, r, fmt.Errorf("replay playlist %s: a segment URL: %w", p, err))
-				return
+				return nil, fmt.Errorf("a segment URL: %w", err)
 			}
-			l = page + "/" + url.PathEscape(path.Base(u.Path))
+			seg := path.Base(u.Path)
+			if seg == "/" || seg == "." || seg == ".." {
+				return nil, fmt.Errorf("a segment URL without a name: %q", l)
+			}
+			l = page + "/" + url.PathEscape(seg)
 		}
 		out.WriteString(l)
 		out.WriteByte('\n')
 	}
-	w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(out.Bytes()) // a failure means the client left
+	return out.Bytes(), nil
 }
 
 // handleReplaySegment serves GET /ui/api/sessions/{id}/replays/{pageId}/{segment}, a
