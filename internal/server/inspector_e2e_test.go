@@ -178,6 +178,9 @@ func TestInspectorRoutes(t *testing.T) {
 	ctx := t.Context()
 	var sess apiSession
 	callJSON(t, m.URL, "POST", "/v1/sessions", testAPIKey, map[string]any{}, http.StatusCreated, &sess)
+	if code, body := upload(t, m.URL, testAPIKey, sess.ID, "notes.txt", "the notes"); code != http.StatusOK {
+		t.Fatalf("upload = %d %s", code, body)
+	}
 	callJSON(t, m.URL, "POST", "/v1/sessions/"+sess.ID, testAPIKey, map[string]any{"status": "REQUEST_RELEASE"}, http.StatusOK, &sess)
 	seedBrowserEvents(t, m.DB, sess.ID, time.Now().Add(-time.Minute), 12, 12*20*time.Millisecond)
 
@@ -245,6 +248,8 @@ func TestInspectorRoutes(t *testing.T) {
 			{"days", "/ui/api/project?days=91", true, nil, http.StatusBadRequest},
 			{"file outside", "/ui/sessions/" + sess.ID + "/files/downloads/..", false, nil, http.StatusNotFound},
 			{"file kind", "/ui/sessions/" + sess.ID + "/files/other/a.txt", false, nil, http.StatusNotFound},
+			{"replay page ..", "/ui/api/sessions/" + sess.ID + "/replays/%2e%2e", true, nil, http.StatusNotFound},
+			{"replay segment with a slash", "/ui/api/sessions/" + sess.ID + "/replays/0/a%2fb", true, nil, http.StatusNotFound},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -278,12 +283,13 @@ func TestInspectorRoutes(t *testing.T) {
 			t.Fatal("no token on the project page")
 		}
 		o.token = tok[1]
-		for _, p := range []string{logs, "/ui/api/sessions/" + sess.ID + "/recording", "/ui/api/sessions/" + sess.ID + "/files"} {
+		for _, p := range []string{logs, "/ui/api/sessions/" + sess.ID + "/recording", "/ui/api/sessions/" + sess.ID + "/files",
+			"/ui/api/sessions/" + sess.ID + "/replays", "/ui/api/sessions/" + sess.ID + "/replays/0"} {
 			if code, body, _ := o.get(p, true, nil); code != http.StatusNotFound {
 				t.Errorf("other project GET %s = %d, want 404: %s", p, code, body)
 			}
 		}
-		if code, _, _ := o.get("/ui/sessions/"+sess.ID+"/files/downloads/x.txt", false, nil); code != http.StatusNotFound {
+		if code, _, _ := o.get("/ui/sessions/"+sess.ID+"/files/uploads/notes.txt", false, nil); code != http.StatusNotFound {
 			t.Errorf("other project's file = %d, want 404", code)
 		}
 		code, body, _ := o.get("/ui/api/project", true, nil)
@@ -311,8 +317,13 @@ func TestInspectorRoutes(t *testing.T) {
 	})
 	t.Run("files and usage", func(t *testing.T) {
 		code, body, _ := d.get("/ui/api/sessions/"+sess.ID+"/files", true, nil)
-		if code != 200 || !strings.Contains(body, `"downloads":[]`) || !strings.Contains(body, `"uploads":[]`) {
+		if code != 200 || !strings.Contains(body, `"downloads":[]`) || !strings.Contains(body, `"uploads":[{"name":"notes.txt","size":9,`) {
 			t.Errorf("GET files = %d %s", code, body)
+		}
+		code, body, h := d.get("/ui/sessions/"+sess.ID+"/files/uploads/notes.txt", false, nil)
+		if code != 200 || body != "the notes" || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment") ||
+			h.Get("Content-Type") != "application/octet-stream" {
+			t.Errorf("GET the upload = %d %q %v", code, body, h)
 		}
 		code, body, _ = d.get("/ui/api/project?days=7", true, nil)
 		var u struct {
