@@ -15,7 +15,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   await signIn(page, env('INSPECTOR_BASE'), env('INSPECTOR_KEY'));
   const r = await checkInspector(page, {
-    base: env('INSPECTOR_BASE'), sessionID: env('INSPECTOR_SESSION'), events: true,
+    base: env('INSPECTOR_BASE'), sessionID: env('INSPECTOR_SESSION'), events: true, marks: true,
     failingURL: '/asset/4.png', failure: /net::ERR_CONNECTION_REFUSED/, consoleText: 'console 0',
     commandFilter: 'Runtime.evaluate', shots: env('INSPECTOR_SHOTS'), prefix: env('INSPECTOR_PREFIX'),
   });

@@ -76,6 +76,10 @@ export async function checkInspector(page, o) {
     assert.equal(await page.evaluate(() => window.xss), undefined);
     await shot('console');
   }
+  if (o.marks) {
+    // Failed requests are marked on the timeline under the seek bar.
+    await page.waitForSelector('#marks .m-fail', { timeout: 10000 });
+  }
   if (o.video) {
     // The video replay (hls.js over /ui/api/…/replays): shown, and it plays.
     await page.waitForSelector('#video[data-ready="1"]', { timeout: 120000 });

@@ -255,6 +255,7 @@ async function loadLogs() {
   root.dataset.logs = String(n);
   mark('logsDone');
   refresh();
+  drawMarks();
 }
 
 async function loadFiles() {
@@ -419,7 +420,34 @@ async function loadRecording() {
   }
   root.dataset.events = String(count);
   mark('recordingDone');
+  drawMarks();
   setTimeout(tick, 0);
+}
+
+// drawMarks puts the failed requests, console errors and navigations on a strip under
+// the seek bar, each at its time in the replay; a click on one moves the replay there.
+function drawMarks() {
+  if (!replayer || !root.dataset.logsDone) return;
+  const strip = $('marks');
+  strip.replaceChildren();
+  const total = replayer.getMetaData().totalTime || 1;
+  const add = (list, cls, label) => {
+    let n = 0;
+    for (const x of list) {
+      const off = (x.t || 0) - replayStart;
+      if (off < 0 || off > total) continue;
+      if (++n > 400) break;
+      const m = document.createElement('span');
+      m.className = 'mark ' + cls;
+      m.style.left = (off / total) * 100 + '%';
+      m.title = label(x);
+      m.addEventListener('click', () => player.seekAbs(x.t));
+      strip.appendChild(m);
+    }
+  };
+  add(model.navigation.filter((x) => x.what === 'navigated'), 'm-nav', (x) => 'navigated ' + x.url);
+  add(model.console.filter((x) => x.level === 'error' || x.level === 'exception'), 'm-err', (x) => x.level + ': ' + x.text.slice(0, 200));
+  add(model.requests.filter((x) => x.failed), 'm-fail', (x) => (x.status || x.errorText) + ' ' + x.url);
 }
 
 // loadVideo shows the session's video replays (GET /ui/api/sessions/{id}/replays) when
