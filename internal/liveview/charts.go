@@ -10,8 +10,8 @@ import (
 )
 
 // This file is the project page (issue 19): charts of the signed-in key's project per
-// UTC day, computed here from its sessions (Manager.Sessions) and drawn by the page's
-// script (uPlot).
+// UTC day, computed here from its sessions live in the window (Manager.Sessions with
+// SessionFilter.EndedSince) and drawn by the page's script (uPlot).
 
 // projectDays bounds the days the project page charts.
 const (
@@ -156,7 +156,9 @@ func (s *Server) handleProjectUsage(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	list, err := s.sessions.Sessions(r.Context(), key.ProjectID, bb.SessionFilter{})
+	// Only the sessions live in the window: those that ended before it chart nothing.
+	since := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -(days - 1))
+	list, err := s.sessions.Sessions(r.Context(), key.ProjectID, bb.SessionFilter{EndedSince: since})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
