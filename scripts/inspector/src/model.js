@@ -34,7 +34,7 @@ const HANDLED = new Set([
   'Network.requestWillBeSent', 'Network.responseReceived', 'Network.loadingFinished', 'Network.loadingFailed',
   'Runtime.consoleAPICalled', 'Runtime.exceptionThrown', 'Page.frameNavigated', 'Page.loadEventFired',
   'Page.domContentEventFired', 'Target.attachedToTarget', 'Target.detachedFromTarget', 'Browser.downloadWillBegin',
-  'Browser.downloadProgress',
+  'Browser.downloadProgress', 'Page.javascriptDialogOpening',
 ]);
 
 export class Model {
@@ -150,6 +150,9 @@ export class Model {
         this.nav(l, t, 'navigated', str(f.url, 8000));
         break;
       }
+      case 'Page.javascriptDialogOpening':
+        this.nav(l, t, 'dialog ' + str(p.type, 20), str(p.message, 2000));
+        break;
       case 'Page.loadEventFired':
         this.nav(l, t, 'load', '');
         break;
