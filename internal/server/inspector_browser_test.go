@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
 // heavyPage mutates its DOM every 50 ms (a table of rows, the oldest dropped), so
@@ -106,12 +108,16 @@ func TestInspectorBrowser(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The viewer Chromium's profile goes under its own TMPDIR, so that what it leaves
+	// (a process, a directory) is found.
+	viewerTmp := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), node, script)
 	cmd.Dir = filepath.Join(root, "compat")
-	cmd.Env = append(os.Environ(), "INSPECTOR_BASE="+m.URL, "INSPECTOR_KEY="+testAPIKey, "INSPECTOR_SESSION="+sess.ID,
+	cmd.Env = append(os.Environ(), "TMPDIR="+viewerTmp, "INSPECTOR_BASE="+m.URL, "INSPECTOR_KEY="+testAPIKey, "INSPECTOR_SESSION="+sess.ID,
 		"INSPECTOR_SHOTS="+shots, "INSPECTOR_RUNS="+os.Getenv("BROWSERD_INSPECTOR_RUNS"), "INSPECTOR_PREFIX="+fmt.Sprintf("inspector-seeded-%d", requests))
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
+	chrometest.AssertNoLeaks(t, viewerTmp)
 	if err != nil {
 		t.Fatalf("inspector-load.mjs: %v", err)
 	}
