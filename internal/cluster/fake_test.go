@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,18 +96,8 @@ func (f *fakeStore) Nodes(ctx context.Context) ([]*bb.Node, error) {
 		c := *n
 		out = append(out, &c)
 	}
-	slices.SortFunc(out, func(a, b *bb.Node) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *bb.Node) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (f *fakeStore) SetNodeState(ctx context.Context, id string, state bb.NodeState) error {
