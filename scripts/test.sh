@@ -29,6 +29,8 @@ echo "== Helm chart: helm lint, helm template, Kubernetes schemas (deploy/helm/t
 
 echo "== rrweb recorder bundle is what the pinned npm packages build"
 bash scripts/rrweb/build.sh --check
+echo "== dashboard inspector bundle is what the pinned npm packages build"
+bash scripts/inspector/build.sh --check
 
 echo "== SeaweedFS, the real S3 server of the blob store tests (built once, then cached)"
 BROWSERD_WEED=$(bash scripts/seaweedfs.sh)

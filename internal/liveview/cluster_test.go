@@ -28,6 +28,11 @@ func TestSessionOfRequest(t *testing.T) {
 		"/ui/sessions/" + id:                            id, // the owner has its live view
 		"/ui/sessions/" + id + "/release":               id,
 		"/ui/sessions/" + id + "/logs":                  id,
+		"/ui/sessions/" + id + "/inspector":             id,
+		"/ui/api/sessions/" + id + "/logs":              id, // the inspector's data
+		"/ui/api/sessions/" + id + "/replays/0/s.ts":    id,
+		"/ui/api/sessions/x/logs":                       "",
+		"/ui/api/project":                               "",
 		"/ui/sessions/not-an-id":                        "",
 		"/ui/sessions/":                                 "",
 		"/ui/":                                          "", // the rest is served where it lands
