@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	bb "github.com/browserd/browserd"
+	"github.com/browserd/browserd/internal/cdp"
 	"github.com/browserd/browserd/internal/chrome/chrometest"
 )
 
@@ -118,4 +120,105 @@ func TestAgentLogEvents(t *testing.T) {
 	if e, ok := got.find(func(e bb.BrowserEvent) bool { return len(e.Params) == e.Size && !json.Valid(e.Params) }); ok {
 		t.Errorf("%s: params %.100q are not JSON", e.Method, e.Params)
 	}
+}
+
+// TestAgentLogsNotItsOwnWorld: with recording, a console message of the recorder's
+// isolated world is browserd's, not the page's, and stays out of the logs; the page's
+// own messages are logged.
+func TestAgentLogsNotItsOwnWorld(t *testing.T) {
+	b := chrometest.Start(t, bb.LaunchOptions{})
+	srv := testServer(t)
+	var got eventSink
+	r := New(Config{})
+	stop, err := r.Start(t.Context(), b.DevToolsURL(), bb.AgentOptions{SessionID: "s", Record: true, Events: func([]bb.RecordingEvent) {}, Log: got.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	contexts := make(chan json.RawMessage, 64)
+	c2, err := cdpDialEvents(t, b.DevToolsURL(), contexts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c2.page(t, srv.URL+"/page")
+	if err := c2.Call(t.Context(), s, "Runtime.enable", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var recorderCtx int
+	for recorderCtx == 0 {
+		select {
+		case p := <-contexts:
+			var ev struct {
+				Context struct {
+					ID   int    `json:"id"`
+					Name string `json:"name"`
+				} `json:"context"`
+			}
+			if json.Unmarshal(p, &ev) == nil && ev.Context.Name == world {
+				recorderCtx = ev.Context.ID
+			}
+		case <-t.Context().Done():
+			t.Fatal("no recorder context")
+		}
+	}
+	if err := c2.Call(t.Context(), s, "Runtime.evaluate", map[string]any{"contextId": recorderCtx, "expression": `console.log("from-recorder-world")`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c2.eval(t, s, `console.log("from-the-page")`)
+	waitFor(t, "the page's console message", func() bool {
+		_, ok := got.find(func(e bb.BrowserEvent) bool { return strings.Contains(string(e.Params), "from-the-page") })
+		return ok
+	})
+	if e, ok := got.find(func(e bb.BrowserEvent) bool { return strings.Contains(string(e.Params), "from-recorder-world") }); ok {
+		t.Errorf("the recorder world's console message is logged: %s", e.Params)
+	}
+}
+
+// cdpDialEvents is a client whose Runtime.executionContextCreated params go to ch.
+func cdpDialEvents(t *testing.T, url string, ch chan json.RawMessage) (*client, error) {
+	c, err := cdp.Dial(t.Context(), url, cdp.Options{OnEvent: func(e cdp.Event) {
+		if e.Method == "Runtime.executionContextCreated" {
+			select {
+			case ch <- e.Params:
+			default:
+			}
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(c.CloseNow)
+	return &client{c}, nil
+}
+
+func TestContextID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{`{"type":"log","args":[],"executionContextId":7,"timestamp":1}`, 7, true},
+		{`{"timestamp":1,"exceptionDetails":{"exceptionId":1,"text":"x","executionContextId": 12}}`, 12, true},
+		{`{"args":[{"value":"\"executionContextId\":5"}],"executionContextId":3}`, 3, true},
+		{`{"executionContextId":"x"}`, 0, false},
+		{`{"type":"log"}`, 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := contextID([]byte(tt.in)); got != tt.want || ok != tt.ok {
+			t.Errorf("contextID(%s) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// FuzzContextID: no params panic the context id scan, and an id found is one that
+// follows the key in the text.
+func FuzzContextID(f *testing.F) {
+	f.Add([]byte(`{"executionContextId":7}`))
+	f.Add([]byte(`"executionContextId":99999999999999`))
+	f.Fuzz(func(t *testing.T, params []byte) {
+		id, ok := contextID(params)
+		if ok && (id < 0 || !bytes.Contains(params, []byte(`"executionContextId":`))) {
+			t.Errorf("contextID(%q) = %d, true", params, id)
+		}
+	})
 }

@@ -100,6 +100,9 @@ type agent struct {
 	// targets maps the agent's flat sessions to their targets, for the logs. Only the
 	// read goroutine (onEvent) uses it.
 	targets map[string]string
+	// own holds, by flat session, the recorder's execution contexts (events.go). Only the
+	// read goroutine uses it.
+	own map[string]map[int]bool
 	stop    context.CancelFunc
 	wg      sync.WaitGroup // page setups and the flusher
 
@@ -116,7 +119,7 @@ type agent struct {
 // setup; the agent runs until stop.
 func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOptions) (func(), error) {
 	actx, cancel := context.WithCancel(context.Background())
-	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1), targets: map[string]string{}}
+	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1), targets: map[string]string{}, own: map[string]map[int]bool{}}
 	c, err := cdp.Dial(ctx, browserURL, cdp.Options{ReadLimit: r.cfg.MaxMessageBytes, OnEvent: a.onEvent, OnOversize: a.onOversize})
 	if err != nil {
 		cancel()
@@ -183,6 +186,11 @@ func (a *agent) onEvent(m cdp.Event) {
 	switch m.Method {
 	case "Target.attachedToTarget", "Target.detachedFromTarget", "Runtime.bindingCalled",
 		"Browser.downloadWillBegin", "Browser.downloadProgress":
+	case "Runtime.executionContextCreated", "Runtime.executionContextDestroyed", "Runtime.executionContextsCleared":
+		if a.opts.Log != nil && a.opts.Record {
+			a.noteContext(m)
+		}
+		return
 	default:
 		if a.opts.Log != nil && loggedEvent(m.Method) {
 			a.logEvent(m, a.targets[m.SessionID])
@@ -213,6 +221,7 @@ func (a *agent) onEvent(m cdp.Event) {
 	case "Target.detachedFromTarget":
 		a.logEvent(m, cmp.Or(p.TargetID, a.targets[p.SessionID]))
 		delete(a.targets, p.SessionID)
+		delete(a.own, p.SessionID)
 	case "Runtime.bindingCalled":
 		if p.Name != binding {
 			return
