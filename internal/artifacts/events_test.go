@@ -40,14 +40,14 @@ func TestLogWriterEventPages(t *testing.T) {
 	}
 	w.enqueueEvent(event("T1", "agent1", "Target.attachedToTarget", `{"sessionId":"agent1","targetInfo":{"targetId":"T1"}}`))
 	a.RecordTarget("s", "client1", "T1")
-	w.enqueue(cmd("client1", "Page.navigate"))                                                                                 // T1: page 1
+	w.enqueue(cmd("client1", "Page.navigate"))                                                                             // T1: page 1
 	w.enqueueEvent(event("T1", "agent1", "Network.requestWillBeSent", `{"requestId":"1","loaderId":"L1","frameId":"F1"}`)) // page 1
-	w.enqueue(cmd("client2", "Runtime.evaluate"))                                                                              // before its attach: page 2
+	w.enqueue(cmd("client2", "Runtime.evaluate"))                                                                          // before its attach: page 2
 	a.RecordTarget("s", "client2", "T2")
 	w.enqueueEvent(event("T2", "agent2", "Page.frameNavigated", `{"frame":{"id":"F2","loaderId":"L2","url":"u"},"type":"Navigation"}`)) // page 2
 	w.enqueueEvent(event("T3", "agent3", "Runtime.consoleAPICalled", `{"type":"error","args":[{"type":"string","value":"boom"}]}`))     // page 3
-	w.enqueueEvent(event("", "", "Browser.downloadWillBegin", `{"frameId":"F1","guid":"g","url":"u","suggestedFilename":"a.txt"}`))    // page 0
-	w.enqueue(cmd("", "Target.getTargets"))                                                                                              // page 0
+	w.enqueueEvent(event("", "", "Browser.downloadWillBegin", `{"frameId":"F1","guid":"g","url":"u","suggestedFilename":"a.txt"}`))     // page 0
+	w.enqueue(cmd("", "Target.getTargets"))                                                                                             // page 0
 	w.flush(context.Background(), "s", true)
 
 	type summary struct {

@@ -102,9 +102,9 @@ type agent struct {
 	targets map[string]string
 	// own holds, by flat session, the recorder's execution contexts (events.go). Only the
 	// read goroutine uses it.
-	own map[string]map[int]bool
-	stop    context.CancelFunc
-	wg      sync.WaitGroup // page setups and the flusher
+	own  map[string]map[int]bool
+	stop context.CancelFunc
+	wg   sync.WaitGroup // page setups and the flusher
 
 	mu      sync.Mutex
 	pending []bb.RecordingEvent
