@@ -69,3 +69,6 @@ bash compat/run.sh
 
 echo "== compatibility suite on PostgreSQL + S3 (a private cluster and SeaweedFS)"
 BROWSERD_COMPAT_PRODUCTION=1 go test -count=1 -timeout 30m -run TestCompatOnPostgresAndS3 ./internal/compatprod
+
+echo "== compatibility suite against one node of a three-node cluster (browsers on the other two)"
+BROWSERD_COMPAT_CLUSTER=1 go test -count=1 -timeout 30m -run TestCompatCluster ./internal/compatprod

@@ -143,6 +143,22 @@ func (f *fakeStore) ExpireNodes(ctx context.Context, ttl time.Duration) ([]*bb.N
 	return out, nil
 }
 
+func (f *fakeStore) PruneNodes(ctx context.Context, olderThan time.Duration) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return 0, errDown
+	}
+	n := 0
+	for id, node := range f.nodes {
+		if !node.State.Live() && f.clock.Now().Sub(node.HeartbeatAt) > olderThan {
+			delete(f.nodes, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (f *fakeStore) state(id string) bb.NodeState {
 	f.mu.Lock()
 	defer f.mu.Unlock()

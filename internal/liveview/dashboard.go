@@ -64,13 +64,12 @@ func (s *Server) signedIn(r *http.Request) (*signin, *bb.APIKey) {
 	if err != nil {
 		return nil, nil
 	}
-	si := s.signins.get(c.Value, time.Now())
+	si := s.signins.get(r.Context(), c.Value, time.Now())
 	if si == nil {
 		return nil, nil
 	}
 	key, err := s.sessions.Authenticate(r.Context(), si.apiKey)
 	if err != nil {
-		s.signins.remove(c.Value)
 		return nil, nil
 	}
 	return si, key
@@ -209,7 +208,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
-		s.signins.remove(c.Value)
+		if err := s.signins.remove(r.Context(), c.Value, time.Now()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	setCookie(w, "", -1, s.secure(r))
 	redirect(w, "./")

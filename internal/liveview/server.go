@@ -43,6 +43,11 @@ type Config struct {
 	// FrameAncestors is the CSP frame-ancestors source list of the live view page: who
 	// may embed it in an iframe ["*"].
 	FrameAncestors string
+	// Settings keeps what the dashboard's sign-ins share: the key their cookies are
+	// sealed with and each API key's last sign-out. With the store's settings every node
+	// of a cluster (and the server after a restart) honours a sign-in; nil keeps them in
+	// this process.
+	Settings SettingStore
 	// SignInTTL is how long a dashboard sign-in lasts [12h].
 	SignInTTL time.Duration
 	// WriteTimeout bounds each write to a viewer [15s].
@@ -114,7 +119,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxViewersPerSession <= 0 {
 		cfg.MaxViewersPerSession = 10
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sessions: cfg.Sessions, signins: newSignins(cfg.SignInTTL), watch: make(map[string]int),
+	if cfg.Settings == nil {
+		cfg.Settings = &memSettings{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	signins, err := newSignins(ctx, cfg.SignInTTL, cfg.Settings)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("liveview: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: cfg.Sessions, signins: signins, watch: make(map[string]int),
 		// Never through a proxy from the environment: the browsers are on loopback.
 		devtools: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
 	if cfg.PublicURL != "" {
