@@ -35,7 +35,7 @@ func (a *ArtifactsFlags) flags(f flagTable) {
 	f.boolean(&a.LogEvents, "log-browser-events", "put the browser's network, console, navigation, target and download events of every page in the session logs (sessions with logSession: false log nothing either way)", false)
 	f.dur(&a.Retention, "artifact-retention", "delete a session's logs, recording, downloads and uploads this long after it ended; 0 keeps them")
 	f.num(&a.UploadMaxMiB, "upload-max-size", "largest file POST /v1/sessions/{id}/uploads takes, MiB (larger: 413)")
-	f.num(&a.LogMaxMiB, "log-max-size", "CDP logs kept per session, MiB; later commands are dropped after a marker entry")
+	f.num(&a.LogMaxMiB, "log-max-size", "CDP logs (commands and browser events) kept per session, MiB; later ones are dropped after a marker entry")
 	f.num(&a.LogPayloadKiB, "log-payload-max", "each logged CDP message is cut to this many KiB, with a marker")
 	f.num(&a.RecordingMaxMiB, "recording-max-size", "rrweb recording kept per session, MiB")
 }
