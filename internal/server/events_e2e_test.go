@@ -213,3 +213,70 @@ func browserEvents(t *testing.T, srv *testServer, siteURL string, record bool) {
 	}
 	srv.release(t, testAPIKey, sess.ID)
 }
+
+// TestBrowserEventsFlood: a page that logs 20000 console messages at once loses most of
+// them from the logs, with a browserd.logsDropped entry counting them, and the client's
+// commands after the flood are logged all the same.
+func TestBrowserEventsFlood(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir(), defaultEnv())
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<!doctype html><title>flood</title><script>for (let i = 0; i < 20000; i++) console.log("flood", i)</script>`)
+	})
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	sess := srv.create(t, testAPIKey, nil)
+	cdp := mustDial(t, ctx, sess.ConnectURL)
+	sid, err := cdp.attachPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil || title != "flood" {
+		t.Fatalf("goto = %q, %v", title, err)
+	}
+	if err := cdp.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": `"after-the-flood"`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.release(t, testAPIKey, sess.ID)
+	// The last drops are marked when the session's agent stops, after the release.
+	var consoles, dropped int
+	var after bool
+	count := func() bool {
+		var logs []eventLog
+		callJSON(t, srv.URL, "GET", "/v1/sessions/"+sess.ID+"/logs", testAPIKey, nil, 200, &logs)
+		consoles, dropped, after = 0, 0, false
+		for _, l := range logs {
+			switch l.Method {
+			case "Runtime.consoleAPICalled":
+				consoles++
+			case "browserd.logsDropped":
+				var p struct {
+					Dropped int  `json:"dropped"`
+					Events  bool `json:"events"`
+				}
+				if json.Unmarshal(l.Request.Params, &p) != nil || !p.Events {
+					t.Errorf("drop marker %s", l.Request.Params)
+				}
+				dropped += p.Dropped
+			case "Runtime.evaluate":
+				after = after || strings.Contains(string(l.Request.Params), "after-the-flood")
+			}
+		}
+		return consoles+dropped == 20000
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !count() && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if consoles == 0 || consoles >= 20000 || consoles+dropped != 20000 {
+		t.Errorf("%d console messages logged and %d counted as dropped; want some of 20000 logged, the rest counted", consoles, dropped)
+	}
+	if !after {
+		t.Error("the command after the flood is not logged")
+	}
+	srv.stop(t)
+}
