@@ -4,9 +4,8 @@
 // dashboard, opens the session's inspector, plays the replay, and reads the lists.
 // Screenshots go to test-artifacts/inspector-*.png.
 //
-// The browser's own events (Network.*, Runtime.consoleAPICalled, …) reach the logs
-// only with the log-events work (issue 19, the events engineer's branch); until it is
-// merged the checks on them run only with BROWSERD_INSPECTOR_EVENTS=1. The same checks
+// The browser's own events (Network.*, Runtime.consoleAPICalled, …) are in the logs:
+// the failing image is red with its 404 and the console error is listed. The same checks
 // on events seeded through the store run in Go: TestInspectorBrowser (internal/server).
 // The video replay (hls.js) likewise waits for its API: BROWSERD_INSPECTOR_VIDEO=1.
 import { test, before, after } from 'node:test';
@@ -21,7 +20,7 @@ import { signIn, checkInspector } from '../inspector.mjs';
 
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-artifacts');
 fs.mkdirSync(ARTIFACTS, { recursive: true });
-const EVENTS = process.env.BROWSERD_INSPECTOR_EVENTS === '1';
+const EVENTS = true;
 // The video replays (GET /v1/sessions/{id}/replays, the replays engineer's branch) are
 // checked with BROWSERD_INSPECTOR_VIDEO=1; without it the page must show no video.
 const VIDEO = process.env.BROWSERD_INSPECTOR_VIDEO === '1';
