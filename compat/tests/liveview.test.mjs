@@ -324,7 +324,7 @@ test('dashboard: sign in, see the running session, open it, release another', { 
   assert.match(await d.locator(`tr[data-session="${session.id}"] .status`).textContent(), /RUNNING/);
   await d.screenshot({ path: path.join(ARTIFACTS, 'dashboard-sessions.png') });
 
-  await d.locator(`tr[data-session="${session.id}"] a`).click();
+  await d.locator(`tr[data-session="${session.id}"] a`, { hasText: session.id }).click(); // not its "inspect" link
   await d.locator('#live').waitFor();
   const f = await waitFor(() => d.frames().find((fr) => fr.url().includes('/view')), { timeout: 30000, what: 'the live view frame' });
   await f.waitForFunction(() => window.browserdLive && window.browserdLive.stats.frames > 0, null, { timeout: 30000 });
