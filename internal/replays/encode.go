@@ -133,7 +133,9 @@ type storedFrame struct {
 // encode makes the page's MP4 from its frames with ffmpeg (the concat demuxer, each
 // frame shown until the next one came and the last one until the page ended: the
 // video's timing is the page's), then cuts it into HLS segments without encoding
-// again, and stores both, the playlist last.
+// again, and stores both, the playlist last. No B-frames: with them the MP4's packets
+// all get the default frame duration and the HLS muxer, copying, sums those into
+// segment lengths far shorter than the page's wall time.
 func (e *encoder) encode(ctx context.Context, id string, p pageInfo) error {
 	frames, err := e.frames(ctx, id, p)
 	if err != nil {
@@ -183,7 +185,7 @@ func (e *encoder) encode(ctx context.Context, id string, p pageInfo) error {
 	}
 	vf := fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,format=yuv420p", w, h, w, h)
 	if err := e.ffmpeg(ctx, dir, "-f", "concat", "-i", "list.txt", "-vf", vf, "-fps_mode", "vfr",
-		"-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-threads", "1",
+		"-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-bf", "0", "-threads", "1",
 		"-force_key_frames", "expr:gte(t,n_forced*4)", "-movflags", "+faststart", "video.mp4"); err != nil {
 		return err
 	}

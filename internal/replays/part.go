@@ -27,7 +27,7 @@ func (s *Service) Prepare(_ context.Context, sess *bb.Session, _ *bb.CreateSessi
 	if !s.cfg.Enabled || !sess.Settings.RecordSessionEnabled(s.cfg.RecordByDefault) {
 		return nil, nil
 	}
-	return &run{s: s, id: sess.ID, pages: map[string]*page{}}, nil
+	return &run{s: s, id: sess.ID, pages: map[string]*page{}, stored: make(chan struct{})}, nil
 }
 
 // run is the screencast of one session: browserd's own CDP connection to the browser,
@@ -40,6 +40,10 @@ type run struct {
 
 	conn    *cdp.Conn
 	writers sync.WaitGroup
+	// stored is closed once the run is over: its frames and pages.json are stored
+	// (Stopped), or it never got that far (Ended).
+	stored     chan struct{}
+	storedOnce sync.Once
 
 	mu      sync.Mutex
 	pages   map[string]*page // by CDP target session
@@ -73,7 +77,9 @@ const frameQueue = 16
 // future. A failure is logged, never returned: the session runs without video.
 func (r *run) Started(ctx context.Context, b bb.Browser) error {
 	c, err := cdp.Dial(ctx, b.DevToolsURL(), cdp.Options{ReadLimit: 64 << 20, OnEvent: r.onEvent,
-		OnOversize: func(size int64, _ []byte) { r.s.log.Info("screencast frame too large", "session_id", r.id, "bytes", size) }})
+		OnOversize: func(size int64, _ []byte) {
+			r.s.log.Info("screencast frame too large", "session_id", r.id, "bytes", size)
+		}})
 	if err != nil {
 		r.s.log.Warn("screencast: connect to the browser", "session_id", r.id, "err", err)
 		return nil
@@ -237,10 +243,21 @@ func (r *run) Stopped(ctx context.Context, _ bb.Browser, _ bb.SessionStatus) {
 	if _, err := r.s.cfg.Blobs.Put(ctx, pagesKey(r.id), bytes.NewReader(body)); err != nil {
 		r.s.log.Error("screencast: store pages", "session_id", r.id, "err", err)
 	}
+	r.storedOnce.Do(func() { close(r.stored) })
 }
 
 // Ended frees what a run that never got to Stopped holds (a create that failed).
-func (r *run) Ended(context.Context) { r.finish() }
+func (r *run) Ended(context.Context) {
+	r.finish()
+	r.storedOnce.Do(func() { close(r.stored) })
+}
+
+// ending reports whether the session's end was decided (Ending).
+func (r *run) ending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.end.IsZero()
+}
 
 // finish closes the connection and the pages still open and waits for their writers.
 // It is safe to call more than once.

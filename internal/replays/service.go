@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -127,6 +128,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("replays: work dir: %w", err)
 	}
 	cfg.WorkDir = dir
+	// An encode an earlier run left (killed mid-way) is only temporary files.
+	old, _ := filepath.Glob(filepath.Join(dir, "encode-*"))
+	for _, d := range old {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("replays: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel}
 	s.enc = newEncoder(s)
@@ -178,7 +186,15 @@ func (s *Service) pages(ctx context.Context, projectID, id string) ([]pageInfo, 
 		return nil, false, err
 	}
 	if r := s.liveRun(id); r != nil {
-		return r.snapshot(time.Now()), true, nil
+		if !r.ending() {
+			return r.snapshot(time.Now()), true, nil
+		}
+		// Ended, its browser stopping: its last frames and pages.json come in seconds.
+		select {
+		case <-r.stored:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
 	}
 	rc, err := s.cfg.Blobs.Open(ctx, pagesKey(id))
 	if bb.CodeOf(err) == bb.CodeNotFound {
