@@ -47,7 +47,7 @@ func needFFmpeg(t *testing.T) {
 }
 
 // newTestService returns a Service on a temp dir's blobs with its own ffmpeg.
-func newTestService(t *testing.T, ffmpeg string) (*Service, *fsblob.Store, string) {
+func newTestService(t *testing.T, ffmpeg string, tune ...func(*Config)) (*Service, *fsblob.Store, string) {
 	t.Helper()
 	dir := t.TempDir()
 	blobs, err := fsblob.New(filepath.Join(dir, "blobs"))
@@ -55,8 +55,12 @@ func newTestService(t *testing.T, ffmpeg string) (*Service, *fsblob.Store, strin
 		t.Fatal(err)
 	}
 	id := bb.NewID()
-	s, err := New(Config{Sessions: fakeSessions{id: {ID: id, ProjectID: "p"}}, Blobs: blobs, Signer: testSigner(t),
-		Enabled: true, FFmpeg: ffmpeg, WorkDir: filepath.Join(dir, "work"), EncodeTimeout: time.Minute})
+	cfg := Config{Sessions: fakeSessions{id: {ID: id, ProjectID: "p"}}, Blobs: blobs, Signer: testSigner(t),
+		Enabled: true, FFmpeg: ffmpeg, WorkDir: filepath.Join(dir, "work"), EncodeTimeout: time.Minute}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +77,12 @@ func newTestService(t *testing.T, ffmpeg string) (*Service, *fsblob.Store, strin
 // w×h, and pages.json with the page ending at end ms.
 func putFrames(t *testing.T, blobs bb.BlobStore, id string, start int64, at []int64, end int64, w, h int) pageInfo {
 	t.Helper()
+	return putPageFrames(t, blobs, id, []int{0}, start, at, end, w, h)[0]
+}
+
+// putPageFrames is putFrames for several pages alike.
+func putPageFrames(t *testing.T, blobs bb.BlobStore, id string, ids []int, start int64, at []int64, end int64, w, h int) []pageInfo {
+	t.Helper()
 	for i, ms := range at {
 		img := image.NewRGBA(image.Rect(0, 0, w, h))
 		for y := range h {
@@ -84,16 +94,21 @@ func putFrames(t *testing.T, blobs bb.BlobStore, id string, start int64, at []in
 		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 60}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := blobs.Put(t.Context(), pageKey(id, 0, "f/"+frameKeyName(i, start+ms)), &buf); err != nil {
-			t.Fatal(err)
+		for _, n := range ids {
+			if _, err := blobs.Put(t.Context(), pageKey(id, n, "f/"+frameKeyName(i, start+ms)), bytes.NewReader(buf.Bytes())); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	p := pageInfo{ID: 0, Start: start, End: start + end, Frames: len(at)}
-	b, _ := json.Marshal([]pageInfo{p})
+	var pages []pageInfo
+	for _, n := range ids {
+		pages = append(pages, pageInfo{ID: n, Start: start, End: start + end, Frames: len(at)})
+	}
+	b, _ := json.Marshal(pages)
 	if _, err := blobs.Put(t.Context(), pagesKey(id), bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return pages
 }
 
 func ffprobeDuration(t *testing.T, file string) (string, float64) {

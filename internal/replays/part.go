@@ -39,6 +39,7 @@ type run struct {
 	id string
 
 	conn    *cdp.Conn
+	send    func(cdpSession, method string, params any) // a command on conn, not waiting
 	writers sync.WaitGroup
 	// stored is closed once the run is over: its frames and pages.json are stored
 	// (Stopped), or it never got that far (Ended).
@@ -86,6 +87,9 @@ func (r *run) Started(ctx context.Context, b bb.Browser) error {
 	}
 	r.mu.Lock()
 	r.conn = c
+	r.send = func(cdpSession, method string, params any) {
+		c.Send(context.Background(), cdpSession, method, params, nil) // after the close: an error, ignored
+	}
 	r.mu.Unlock()
 	if err := c.Call(ctx, "", "Target.setAutoAttach", map[string]any{
 		"autoAttach": true, "waitForDebuggerOnStart": false, "flatten": true,
@@ -146,12 +150,8 @@ func (r *run) addPage(cdpSession string) {
 	r.order = append(r.order, p)
 	r.writers.Go(func() { r.writeFrames(p) })
 	cfg := r.s.cfg
-	r.conn.Send(context.Background(), cdpSession, "Page.startScreencast", map[string]any{
+	r.send(cdpSession, "Page.startScreencast", map[string]any{
 		"format": "jpeg", "quality": cfg.Quality, "maxWidth": cfg.MaxWidth, "maxHeight": cfg.MaxHeight, "everyNthFrame": 1,
-	}, func(_ json.RawMessage, err error) {
-		if err != nil {
-			r.s.log.Info("screencast: start", "session_id", r.id, "page", p.id, "err", err)
-		}
 	})
 }
 
@@ -194,15 +194,15 @@ func (r *run) onFrame(cdpSession string, f screencastFrame) {
 	interval := time.Second / time.Duration(r.s.cfg.MaxFPS)
 	delay := max(0, p.lastAck.Add(interval).Sub(now))
 	p.lastAck = now.Add(delay)
-	conn := r.conn
+	send := r.send
 	r.mu.Unlock()
 	ack := func() {
-		conn.Send(context.Background(), cdpSession, "Page.screencastFrameAck", map[string]any{"sessionId": f.SessionID}, nil)
+		send(cdpSession, "Page.screencastFrameAck", map[string]any{"sessionId": f.SessionID})
 	}
 	if delay == 0 {
 		ack()
 	} else {
-		time.AfterFunc(delay, ack) // after the connection closed: an error, ignored
+		time.AfterFunc(delay, ack)
 	}
 }
 
