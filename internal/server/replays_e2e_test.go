@@ -403,3 +403,47 @@ func assertNoProcessIn(t *testing.T, dir string) {
 		}
 	}
 }
+
+// checkReplaysAPI runs every replay operation (spec §3.10) to success against an ended
+// session that recorded at least one page, through the OpenAPI checker.
+func checkReplaysAPI(c *apiChecker, id string) {
+	t := c.t
+	t.Helper()
+	base := "/v1/sessions/" + id
+	var list replayList
+	for deadline := time.Now().Add(30 * time.Second); list.PageCount == 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s has no replay page", id)
+		}
+		decodeInto(t, c.do("GET", base+"/replays", nil, "", 200), &list)
+	}
+	c.do("GET", base+"/replays/x", nil, "", 404)
+	pl := c.do("GET", base+"/replays/0", nil, "", 200)
+	segs := playlistURIs(t, pl)
+	if len(segs) == 0 {
+		t.Fatalf("empty playlist:\n%s", pl)
+	}
+	u, err := url.Parse(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do("GET", u.Path, nil, "", 200)
+	c.do("GET", base+"/replays/0/seg99999.ts", nil, "", 404)
+	c.do("POST", base+"/recording/downloads", nil, "", 200)
+	var dl downloadList
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		decodeInto(t, c.do("GET", base+"/recording/downloads", nil, "", 200), &dl)
+		if len(dl.Downloads) > 0 && dl.Downloads[0].Status == "COMPLETED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("downloads %+v; want COMPLETED", dl)
+		}
+	}
+	u, err = url.Parse(dl.Downloads[0].DownloadURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.do("GET", u.RequestURI(), nil, "", 200)
+	c.do("GET", u.Path+"?token=forged", nil, "", 404)
+}
