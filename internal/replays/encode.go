@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 type encoder struct {
 	s     *Service
 	slots chan struct{}
+	cpu   atomic.Int64 // nanoseconds of CPU all ffmpeg runs took, for the log
 
 	mu       sync.Mutex
 	inflight map[string]*encodeJob // by page key prefix
@@ -114,13 +116,15 @@ func (e *encoder) run(id string, p pageInfo) error {
 	}
 	ctx, cancel := context.WithTimeout(e.s.ctx, e.s.cfg.EncodeTimeout)
 	defer cancel()
-	start := time.Now()
+	start, cpu0 := time.Now(), e.cpu.Load()
 	err := e.encode(ctx, id, p)
 	if err != nil {
 		e.s.log.Error("encode page video", "session_id", id, "page", p.ID, "err", err)
 		return &bb.Error{Code: bb.CodeInternal, Message: "encode failed", Err: err}
 	}
-	e.s.log.Info("encoded page video", "session_id", id, "page", p.ID, "frames", p.Frames, "duration", time.Since(start))
+	// cpu is the ffmpeg runs' (one encode at a time: MaxEncodes 1 makes it this page's).
+	e.s.log.Info("encoded page video", "session_id", id, "page", p.ID, "frames", p.Frames, "video", time.Duration(p.End-p.Start)*time.Millisecond,
+		"took", time.Since(start), "cpu", time.Duration(e.cpu.Load()-cpu0))
 	return nil
 }
 
@@ -295,7 +299,11 @@ func (e *encoder) ffmpeg(ctx context.Context, dir string, args ...string) error 
 	}
 	// Best effort: an encode yields to the sessions.
 	_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, e.s.cfg.Nice)
-	if err := cmd.Wait(); err != nil {
+	err := cmd.Wait()
+	if cmd.ProcessState != nil {
+		e.cpu.Add(int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()))
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("ffmpeg: %w (%w)", ctx.Err(), err)
 		}
