@@ -138,8 +138,9 @@ func TestFrameByteCap(t *testing.T) {
 			}
 		}}
 	r.addPage("S1")
-	frame := make([]byte, 3<<10)
 	for i := range 10 {
+		frame := make([]byte, 3<<10)
+		frame[0] = byte(i) // each a new picture: repeats are not kept
 		r.onFrame("S1", screencastFrame{Data: frame, SessionID: i})
 		time.Sleep(2 * time.Millisecond) // the writer keeps up: no frame lost to the queue
 	}
@@ -198,5 +199,38 @@ func TestDownloadToken(t *testing.T) {
 		if _, err := s.OpenDownload(t.Context(), tc.id, tc.page, tc.token); bb.CodeOf(err) != bb.CodeNotFound {
 			t.Errorf("%s: OpenDownload = %v; want 404", name, err)
 		}
+	}
+}
+
+// TestFramePacing: a new picture is kept and stops the screencast until 1/MaxFPS later;
+// a repeat of the last picture (what a restart sends for a static page) is acknowledged,
+// not kept, and leaves the screencast on.
+func TestFramePacing(t *testing.T) {
+	s, _, id := newTestService(t, "", func(c *Config) { c.MaxFPS = 20 })
+	var mu sync.Mutex
+	var sent []string
+	r := &run{s: s, id: id, pages: map[string]*page{}, stored: make(chan struct{}),
+		send: func(_, method string, _ any) {
+			mu.Lock()
+			sent = append(sent, strings.TrimPrefix(method, "Page."))
+			mu.Unlock()
+		}}
+	r.addPage("S1")
+	r.onFrame("S1", screencastFrame{Data: []byte("picture 1"), SessionID: 1})
+	r.onFrame("S1", screencastFrame{Data: []byte("picture 2"), SessionID: 2}) // on its way when stopped
+	time.Sleep(200 * time.Millisecond)                                        // the restart (50 ms)
+	r.onFrame("S1", screencastFrame{Data: []byte("picture 2"), SessionID: 3}) // the restart's: static
+	time.Sleep(100 * time.Millisecond)
+	r.Ending(bb.StatusCompleted)
+	r.Stopped(t.Context(), nil, bb.StatusCompleted)
+	mu.Lock()
+	got := strings.Join(sent, ",")
+	mu.Unlock()
+	want := "startScreencast,screencastFrameAck,stopScreencast,screencastFrameAck,startScreencast,screencastFrameAck"
+	if got != want {
+		t.Errorf("commands %s; want %s", got, want)
+	}
+	if pages := r.snapshot(time.Now()); len(pages) != 1 || pages[0].Frames != 2 {
+		t.Errorf("pages %+v; want one with 2 frames", pages)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -61,8 +62,10 @@ type page struct {
 	cdpSession string
 	start, end time.Time // end zero while open
 	frames     chan frame
-	seq        int // frames queued
-	lastAck    time.Time
+	seq        int    // frames stored
+	seen       bool   // last is set
+	last       uint64 // FNV-1a of the last frame kept: a repeat of it is not kept
+	paused     bool   // the screencast is stopped until the restart timer fires
 }
 
 // frame is one screencast frame: its JPEG and when it came.
@@ -149,10 +152,7 @@ func (r *run) addPage(cdpSession string) {
 	r.pages[cdpSession] = p
 	r.order = append(r.order, p)
 	r.writers.Go(func() { r.writeFrames(p) })
-	cfg := r.s.cfg
-	r.send(cdpSession, "Page.startScreencast", map[string]any{
-		"format": "jpeg", "quality": cfg.Quality, "maxWidth": cfg.MaxWidth, "maxHeight": cfg.MaxHeight, "everyNthFrame": 1,
-	})
+	r.startScreencast(p)
 }
 
 // endPage marks a page closed at t; its writer ends once its queue is written.
@@ -165,16 +165,20 @@ func (r *run) endPage(cdpSession string, t time.Time) {
 	}
 }
 
-// onFrame queues a frame of a page for the blob store and acknowledges it, no sooner
-// than 1/MaxFPS after the page's previous ack: Chromium sends the next frame only
-// after the ack, and only when the page changed, so the pace caps the frame rate
-// while the last state of the page still arrives.
+// onFrame queues a frame of a page for the blob store, unless it is the same picture as
+// the page's last one, and paces the screencast. Chromium's capturer reads back every
+// frame the page composites while a screencast runs (up to 60 a second for an
+// animation), whatever the acks, and only then drops what is not acknowledged: so the
+// pace is kept by stopping the screencast after each new picture and starting it again
+// 1/MaxFPS later. A start sends the page's current picture; when that is the same as
+// the last one the page is static, and the screencast stays on, costing nothing until
+// the page changes (its next frame comes at once). Docs/PERFORMANCE.md, "Session videos".
 func (r *run) onFrame(cdpSession string, f screencastFrame) {
 	now := time.Now()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	p := r.pages[cdpSession]
 	if p == nil || !p.end.IsZero() || r.closed {
-		r.mu.Unlock()
 		return
 	}
 	if !r.limited && r.bytes+int64(len(f.Data)) > r.s.cfg.MaxBytes {
@@ -182,28 +186,43 @@ func (r *run) onFrame(cdpSession string, f screencastFrame) {
 		r.s.log.Warn("screencast: session video limit reached; later frames are dropped", "session_id", r.id, "limit_bytes", r.s.cfg.MaxBytes)
 	}
 	if r.limited {
-		r.mu.Unlock()
-		// No ack: Chromium sends no more frames for this page.
-		return
+		return // no ack: Chromium sends no more frames for this page
 	}
+	r.send(cdpSession, "Page.screencastFrameAck", map[string]any{"sessionId": f.SessionID})
+	h := fnv.New64a()
+	h.Write(f.Data)
+	sum := h.Sum64()
+	if p.seen && sum == p.last {
+		return // static: the screencast stays on
+	}
+	p.seen, p.last = true, sum
 	select {
 	case p.frames <- frame{jpeg: f.Data, at: now}:
 		r.bytes += int64(len(f.Data))
 	default: // the blob store is behind: this frame is lost, the next one comes
 	}
-	interval := time.Second / time.Duration(r.s.cfg.MaxFPS)
-	delay := max(0, p.lastAck.Add(interval).Sub(now))
-	p.lastAck = now.Add(delay)
-	send := r.send
-	r.mu.Unlock()
-	ack := func() {
-		send(cdpSession, "Page.screencastFrameAck", map[string]any{"sessionId": f.SessionID})
+	if p.paused {
+		return // a frame that was on its way when the screencast stopped
 	}
-	if delay == 0 {
-		ack()
-	} else {
-		time.AfterFunc(delay, ack)
-	}
+	p.paused = true
+	r.send(cdpSession, "Page.stopScreencast", nil)
+	time.AfterFunc(time.Second/time.Duration(r.s.cfg.MaxFPS), func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if !p.end.IsZero() || r.closed {
+			return
+		}
+		p.paused = false
+		r.startScreencast(p)
+	})
+}
+
+// startScreencast starts (again) the screencast of a page; r.mu is held.
+func (r *run) startScreencast(p *page) {
+	cfg := r.s.cfg
+	r.send(p.cdpSession, "Page.startScreencast", map[string]any{
+		"format": "jpeg", "quality": cfg.Quality, "maxWidth": cfg.MaxWidth, "maxHeight": cfg.MaxHeight, "everyNthFrame": 1,
+	})
 }
 
 // writeFrames stores a page's frames as blobs, in order, until its queue is closed.

@@ -204,6 +204,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	} else if _, err := cdp.gotoAndTitle(ctx, sid, "data:text/html,<title>openapi</title><h1>openapi</h1>"); err != nil {
 		t.Fatal(err)
 	}
+	waitReplayPage(c, id) // its first frame is stored before the session ends
 	c.do("GET", "/connect", nil, "", http.StatusUpgradeRequired)
 	upgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
 		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}

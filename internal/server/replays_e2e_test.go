@@ -404,6 +404,19 @@ func assertNoProcessIn(t *testing.T, dir string) {
 	}
 }
 
+// waitReplayPage waits until a session's replay lists a page (while it runs: a page
+// with a frame stored).
+func waitReplayPage(c *apiChecker, id string) {
+	c.t.Helper()
+	var list replayList
+	for deadline := time.Now().Add(30 * time.Second); list.PageCount == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("session %s has no replay page", id)
+		}
+		decodeInto(c.t, c.do("GET", "/v1/sessions/"+id+"/replays", nil, "", 200), &list)
+	}
+}
+
 // checkReplaysAPI runs every replay operation (spec §3.10) to success against an ended
 // session that recorded at least one page, through the OpenAPI checker.
 func checkReplaysAPI(c *apiChecker, id string) {
