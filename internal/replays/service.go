@@ -46,7 +46,7 @@ type Config struct {
 	Enabled bool
 	// RecordByDefault is recordSession's default when a create omits it (--record-sessions).
 	RecordByDefault bool
-	// MaxFPS caps the frames kept per page and second [5].
+	// MaxFPS caps the frames kept per page and second [2].
 	MaxFPS int
 	// MaxWidth and MaxHeight bound the frames' size in pixels [1280, 720].
 	MaxWidth, MaxHeight int
@@ -102,7 +102,7 @@ func New(cfg Config) (*Service, error) {
 			*v = d
 		}
 	}
-	defInt(&cfg.MaxFPS, 5)
+	defInt(&cfg.MaxFPS, 2)
 	defInt(&cfg.MaxWidth, 1280)
 	defInt(&cfg.MaxHeight, 720)
 	defInt(&cfg.Quality, 60)

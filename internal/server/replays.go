@@ -27,7 +27,7 @@ type VideoFlags struct {
 
 // The defaults fit a 2-core node (docs/PERFORMANCE.md, issue 19).
 func defaultVideoFlags() VideoFlags {
-	return VideoFlags{Enabled: true, MaxFPS: 5, MaxWidth: 1280, MaxHeight: 720, Quality: 60, MaxMiB: 256,
+	return VideoFlags{Enabled: true, MaxFPS: 2, MaxWidth: 1280, MaxHeight: 720, Quality: 60, MaxMiB: 256,
 		FFmpeg: "ffmpeg", Encodes: 1, EncodeTimeout: 10 * time.Minute}
 }
 
