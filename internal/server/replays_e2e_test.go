@@ -18,6 +18,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/browserd/browserd/internal/blobtest"
+	"github.com/browserd/browserd/internal/s3blob/s3test"
 )
 
 // animatedPage is a page that never stops changing: a canvas repainted every frame and
@@ -71,10 +74,33 @@ func ffmpegWrapper(t *testing.T) (script, failMarker string) {
 // checks the whole of spec §3.10 against it: the pages, the HLS playlist and every
 // segment, MP4 downloads (a forced failure retried), ffprobe on the MP4, another
 // project's key, bad page ids and segment names, and recordSession: false.
-func TestReplays(t *testing.T) {
+func TestReplays(t *testing.T) { replaysEndToEnd(t, defaultEnv()) }
+
+// TestReplaysS3 is TestReplays with --blob-store on a real S3 server (SeaweedFS) behind
+// the spool: frames, pages, videos and download states all reach S3.
+func TestReplaysS3(t *testing.T) {
+	srv := s3test.Start(t)
+	url := srv.URL("browserd-replays")
+	id := replaysEndToEnd(t, s3Env(srv), "--blob-store", url)
+	list, err := bucketStore(t, srv, url).List(t.Context(), "sessions/"+id+"/replays/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := strings.Join(blobtest.Keys(list), " ")
+	for _, want := range []string{"/replays/pages.json", "/replays/0/f/", "/replays/1/f/", "/replays/0/video.mp4",
+		"/replays/0/hls/index.m3u8", "/replays/0/hls/seg00000.ts", "/replays/1/download.json"} {
+		if !strings.Contains(keys, want) {
+			t.Errorf("S3 holds %s; want a key with %s", keys, want)
+		}
+	}
+}
+
+// replaysEndToEnd is TestReplays on a server with env and args; it returns the id of
+// the recorded session once the server has stopped.
+func replaysEndToEnd(t *testing.T, env map[string]string, args ...string) string {
 	wrapper, failMarker := ffmpegWrapper(t)
 	dir := t.TempDir()
-	srv := startServer(t, dir, defaultEnv(), "--ffmpeg", wrapper, "--video-fps", "10")
+	srv := startServer(t, dir, env, append([]string{"--ffmpeg", wrapper, "--video-fps", "10"}, args...)...)
 	var other struct {
 		ID string `json:"id"`
 	}
@@ -276,6 +302,7 @@ func TestReplays(t *testing.T) {
 		t.Errorf("encode temp dirs left: %v", left)
 	}
 	assertNoProcessIn(t, dir)
+	return sess.ID
 }
 
 // waitDownloads polls the downloads until every page has status want.
