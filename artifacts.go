@@ -11,16 +11,20 @@ import (
 )
 
 // SessionLog is one CDP command a client sent through the gateway, with the browser's
-// response (spec §2.6).
+// response, or one event of the browser that browserd's agent heard (spec §2.6: method
+// is a "CDP method/event name"; an event has a Request holding its params and no
+// Response).
 type SessionLog struct {
 	SessionID string
 	// Seq orders the logs of a session; the store assigns it.
 	Seq    int64
 	Method string
-	// PageID numbers the CDP sessions (tabs, workers) of a browserd session in the order
-	// clients first used them: 0 is the browser target itself.
+	// PageID numbers the targets (tabs, workers) of a browserd session in the order they
+	// first appear in its logs, by a client's command or a browser event: 0 is the browser
+	// itself. A tab's commands and events share its number (docs/COMPATIBILITY.md).
 	PageID int
-	// CDPSessionID is the flat-mode CDP sessionId of the command, "" for the browser.
+	// CDPSessionID is the flat-mode CDP sessionId of the message, "" for the browser; an
+	// event's is the agent's own session, not a client's.
 	CDPSessionID string
 	FrameID      string
 	LoaderID     string
@@ -68,6 +72,26 @@ type CDPExchange struct {
 	Response     []byte // nil when no response came (the connection ended first)
 	ResponseSize int
 	ResponseAt   time.Time
+}
+
+// BrowserEvent is one CDP event of a session's browser that browserd's own agent heard
+// on its own connection, for the session's logs: clients see their own events only,
+// and the logs carry the browser's network, console, navigation, target and download
+// events whatever the clients enabled.
+type BrowserEvent struct {
+	SessionID string
+	// TargetID is the target the event concerns, "" for the browser itself: the logs
+	// number pages by target, so that a tab's events and the commands clients send it
+	// share one pageId although they travel on different CDP sessions.
+	TargetID string
+	// CDPSessionID is the agent's flat session the event came on, "" for the browser's.
+	CDPSessionID string
+	Method       string
+	// Params are the event's params, at most the log payload limit of them.
+	Params []byte
+	// Size is the whole size of the params.
+	Size int
+	At   time.Time
 }
 
 // TruncationMarker ends the rawBody of a logged message that was cut.
@@ -200,6 +224,14 @@ type AgentOptions struct {
 	Record bool
 	// Events receives batches of recorded events, from one goroutine at a time.
 	Events func(events []RecordingEvent)
+	// Log, when set, gets the browser events the session's logs keep (network requests,
+	// console messages and exceptions, navigations, targets attached and detached,
+	// downloads begun and ended), from every page, whatever clients enabled. It is called
+	// on the agent's read goroutine and must not block.
+	Log func(BrowserEvent)
+	// LogPayloadLimit cuts the params an event hands to Log to this many bytes (the
+	// event's Size keeps the whole); 0 does not cut.
+	LogPayloadLimit int
 	// Download, when set, is told of every download the browser begins: the name it
 	// saves the file under in DownloadDir when a client asked for
 	// Browser.setDownloadBehavior "allowAndName" (Playwright does, by default), which is
@@ -208,7 +240,8 @@ type AgentOptions struct {
 }
 
 // Agent is browserd's own CDP client in each session's browser (internal/recorder):
-// it points downloads at the session's directory and records pages.
+// it points downloads at the session's directory, records pages and hears the
+// browser's events for the logs.
 type Agent interface {
 	// Start sets the browser up and returns once downloads are directed, recording
 	// (if asked for) is armed in the open pages, and new pages will be recorded. stop

@@ -66,6 +66,11 @@ type NodeStore interface {
 	// ExpireNodes marks NodeLost every live node whose heartbeat is older than ttl and
 	// returns them: exactly one caller gets each node, even when several run at once.
 	ExpireNodes(ctx context.Context, ttl time.Duration) ([]*Node, error)
+	// PruneNodes deletes the nodes that left or were lost more than olderThan ago (by
+	// their last heartbeat) and returns how many: nodes with a fresh data dir each start
+	// (Kubernetes pods) would otherwise pile up rows. A pruned node that comes back
+	// finds itself no member (ErrNodeNotMember) and joins again.
+	PruneNodes(ctx context.Context, olderThan time.Duration) (int, error)
 }
 
 // ErrNodeNotMember is Heartbeat's answer to a node the cluster no longer counts as live.

@@ -2,6 +2,7 @@ package browserd
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -194,6 +195,20 @@ type ConnectCredentials struct {
 	SigningKey string
 	APIKey     string
 	SessionID  string
+}
+
+// ClaimedSession returns the session the credentials name, without checking them: the
+// id a signing key starts with, else SessionID; ok=false when that is no valid id. A
+// cluster node forwards by it to the session's owner, which checks the credentials.
+func (c ConnectCredentials) ClaimedSession() (id string, ok bool) {
+	id = c.SessionID
+	if c.SigningKey != "" {
+		id, _, _ = strings.Cut(c.SigningKey, ".")
+	}
+	if !ValidID(id) {
+		return "", false
+	}
+	return id, true
 }
 
 // Attachment is one client connection to a live session, held by the CDP gateway.

@@ -145,4 +145,7 @@ type SessionFilter struct {
 	Metadata  *MetadataQuery // nil for any
 	NodeID    string         // "" for any node
 	LiveOnly  bool           // only PENDING and RUNNING
+	// EndedSince, when set, keeps the sessions live at or after it: not ended, or ended
+	// at or after it (the dashboard's charts of recent days read no older history).
+	EndedSince time.Time
 }

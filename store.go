@@ -48,6 +48,9 @@ type KeyStore interface {
 	// SettingOrInit returns the named setting, storing init first when it is absent.
 	// Used for the server's signing secret, shared by every node of a cluster.
 	SettingOrInit(ctx context.Context, name string, init []byte) ([]byte, error)
+	// SetSetting stores a setting, replacing its value: for the settings that change
+	// while the server runs (the cluster secret's rotation, dashboard sign-outs).
+	SetSetting(ctx context.Context, name string, value []byte) error
 }
 
 // Store is everything the server keeps.

@@ -7,6 +7,11 @@
 #   bash compat/run.sh tests/errors.test.mjs   # one file (paths relative to compat/)
 #
 # Environment: CHROME_PATH (default /usr/bin/chromium), KEEP_DATA_DIR=1 keeps the temp dir.
+# COMPAT_PEERS=N (with BROWSERD_DATABASE=postgres://… and BROWSERD_BLOB_STORE) runs a
+# cluster: the suite talks to the first node only, which holds one session of another
+# project at its capacity of 1, so that every session of the suite runs its browser on
+# one of the N peers (issue 18: "pointed at one node … while the browsers live on the
+# others").
 set -Eeuo pipefail
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,6 +51,20 @@ leftover_chromium() {
 
 # stop_server sends SIGTERM and waits up to 40 s; sets SERVER_EXIT.
 SERVER_EXIT=""
+PEER_PIDS=()
+stop_peers() {
+	local pid
+	for pid in "${PEER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PEER_PIDS[@]}"; do
+		for _ in $(seq 1 400); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	PEER_PIDS=()
+}
 stop_server() {
 	[[ -n "$SERVER_PID" && "$SERVER_STOPPED" == 0 ]] || return 0
 	SERVER_STOPPED=1
@@ -74,6 +93,7 @@ cleanup() {
 		stop_server
 		print_server_log
 	fi
+	stop_peers
 	# Chromium processes of our own server that outlived it (already reported as a failure
 	# by the main path when it got that far): end them by pid so the machine stays clean.
 	local left
@@ -123,9 +143,18 @@ PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()
 API_KEY="bb_compat_$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')"
 BASE_URL="http://127.0.0.1:$PORT"
 
+SERVER_FLAGS=(--allow-private-networks --webhook-allow-http --webhook-allow-private-networks --webhook-retry-min 200ms)
+PEERS="${COMPAT_PEERS:-0}"
+NODE_FLAGS=()
+if [[ "$PEERS" != 0 ]]; then
+	[[ "${BROWSERD_DATABASE:-}" == postgres* && -n "${BROWSERD_BLOB_STORE:-}" ]] \
+		|| { log "COMPAT_PEERS needs BROWSERD_DATABASE=postgres://… and BROWSERD_BLOB_STORE"; exit 2; }
+	# A node's SIGTERM drains it for --drain-timeout (5m by default) first.
+	NODE_FLAGS=(--cluster-url "$BASE_URL" --max-sessions 1 --pool-size 0 --drain-timeout 5s)
+fi
 log "starting browserd on $BASE_URL (data dir $DATA_DIR)"
 BROWSERD_API_KEY="$API_KEY" BROWSERD_CHROME="$CHROME_PATH" \
-	"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA_DIR" --allow-private-networks --webhook-allow-http --webhook-allow-private-networks --webhook-retry-min 200ms >"$SERVER_LOG" 2>&1 &
+	"$BIN" serve --addr "127.0.0.1:$PORT" --data-dir "$DATA_DIR" "${SERVER_FLAGS[@]}" "${NODE_FLAGS[@]}" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 
 ready=0
@@ -149,6 +178,38 @@ if [[ "$ready" != 1 ]]; then
 fi
 log "server is up (pid $SERVER_PID)"
 
+# wait_healthy URL PID: up to 30 s for URL/healthz while PID lives.
+wait_healthy() {
+	for _ in $(seq 1 300); do
+		kill -0 "$2" 2>/dev/null || return 1
+		[[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/healthz" || true)" == 200 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- cluster: the first node full with another project's session, then the peers ----
+export COMPAT_SERVER_PORTS="$PORT"
+if [[ "$PEERS" != 0 ]]; then
+	HOLD_PROJECT="$("$BIN" admin projects create --data-dir "$DATA_DIR" --name holder --concurrency 1 --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')"
+	HOLD_KEY="$("$BIN" admin keys create --data-dir "$DATA_DIR" --project "$HOLD_PROJECT" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).key))')"
+	curl -sf -o /dev/null -X POST -H "X-BB-API-Key: $HOLD_KEY" -H 'Content-Type: application/json' \
+		-d '{"keepAlive":true,"timeout":3600}' "$BASE_URL/v1/sessions" \
+		|| { log "the holder session could not be created on the first node"; exit 1; }
+	for i in $(seq 1 "$PEERS"); do
+		PP="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+		mkdir -p "$DATA_DIR/peer-$i" && chmod 711 "$DATA_DIR/peer-$i"
+		BROWSERD_CHROME="$CHROME_PATH" "$BIN" serve --addr "127.0.0.1:$PP" --data-dir "$DATA_DIR/peer-$i" \
+			--cluster-url "http://127.0.0.1:$PP" --drain-timeout 5s "${SERVER_FLAGS[@]}" >"$DATA_DIR/peer-$i.log" 2>&1 &
+		PEER_PIDS+=($!)
+		wait_healthy "http://127.0.0.1:$PP" "$!" || { log "peer $i did not become healthy"; tail -50 "$DATA_DIR/peer-$i.log" >&2; exit 1; }
+		COMPAT_SERVER_PORTS="$COMPAT_SERVER_PORTS $PP"
+	done
+	# Each node learns its peers from its heartbeats (every 2 s).
+	sleep 5
+	log "cluster: first node $BASE_URL (full), peers on ports ${COMPAT_SERVER_PORTS#* }"
+fi
+
 # ---- a second project with concurrency 1 (for the 429 test) ----
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];if(v===undefined||v===null||v===""){process.exit(1)}console.log(v)})' "$1"; }
 
@@ -157,7 +218,7 @@ LIMITED_API_KEY="$("$BIN" admin keys create --data-dir "$DATA_DIR" --project "$L
 
 # The default project: the one the bootstrap key belongs to.
 PROJECT_ID="$(curl -sf -H "X-BB-API-Key: $API_KEY" "$BASE_URL/v1/projects" \
-	| node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const ps=JSON.parse(s);const p=ps.find(p=>p.name!=="limited")||ps[0];console.log(p.id)})')"
+	| node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const ps=JSON.parse(s);const p=ps.find(p=>p.name!=="limited"&&p.name!=="holder")||ps[0];console.log(p.id)})')"
 
 export BROWSERBASE_BASE_URL="$BASE_URL"
 export BROWSERBASE_API_KEY="$API_KEY"
@@ -180,6 +241,7 @@ set -e
 # ---- shutdown checks ----
 STATUS=$TEST_STATUS
 log "stopping server (SIGTERM)"
+stop_peers
 stop_server
 if [[ "$SERVER_EXIT" != 0 ]]; then
 	log "FAIL: server exited with status $SERVER_EXIT after SIGTERM (want 0)"

@@ -15,7 +15,7 @@ command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 if [ "${1:-}" = "--test" ]; then
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
-  # The PostgreSQL store's tests start private clusters with initdb and pg_ctl
+  # The PostgreSQL store's tests start private clusters with initdb and postgres
   # (internal/postgres/pgtest); the package's own service is not needed.
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
   # The compat suite's certificates test makes its test CA with the openssl CLI.

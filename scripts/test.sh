@@ -29,6 +29,8 @@ echo "== Helm chart: helm lint, helm template, Kubernetes schemas (deploy/helm/t
 
 echo "== rrweb recorder bundle is what the pinned npm packages build"
 bash scripts/rrweb/build.sh --check
+echo "== dashboard inspector bundle is what the pinned npm packages build"
+bash scripts/inspector/build.sh --check
 
 echo "== SeaweedFS, the real S3 server of the blob store tests (built once, then cached)"
 BROWSERD_WEED=$(bash scripts/seaweedfs.sh)
@@ -69,3 +71,6 @@ bash compat/run.sh
 
 echo "== compatibility suite on PostgreSQL + S3 (a private cluster and SeaweedFS)"
 BROWSERD_COMPAT_PRODUCTION=1 go test -count=1 -timeout 30m -run TestCompatOnPostgresAndS3 ./internal/compatprod
+
+echo "== compatibility suite against one node of a three-node cluster (browsers on the other two)"
+BROWSERD_COMPAT_CLUSTER=1 go test -count=1 -timeout 30m -run TestCompatCluster ./internal/compatprod

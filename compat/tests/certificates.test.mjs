@@ -77,12 +77,7 @@ async function visit(params) {
   const browser = await chromium.connectOverCDP(s.connectUrl);
   try {
     const page = browser.contexts()[0].pages()[0];
-    const go = () => page.goto(site.url).then(async () => `title: ${await page.title()}`, (e) => e.message);
-    const first = await go();
-    // A fresh browser's first navigation is sometimes cut by net::ERR_NETWORK_CHANGED
-    // (seen 2026-12-05 in a full run and in the bench: docs/PERFORMANCE.md; not fixed
-    // yet): this test is about certificates, so that one error gets one more try.
-    return /ERR_NETWORK_CHANGED/.test(first) ? await go() : first;
+    return await page.goto(site.url).then(async () => `title: ${await page.title()}`, (e) => e.message);
   } finally {
     await browser.close();
   }

@@ -41,10 +41,11 @@ function driverFor(session, headers) {
 
 /**
  * chromedrivers lists the chromedriver processes of the server under test (children of
- * the process serving on BROWSERBASE_BASE_URL's port), as "pid cmdline".
+ * the process serving on BROWSERBASE_BASE_URL's port, or in a cluster on any of
+ * COMPAT_SERVER_PORTS, which compat/run.sh sets), as "pid cmdline".
  */
 function chromedrivers() {
-  const port = new URL(baseURL()).port;
+  const ports = (process.env.COMPAT_SERVER_PORTS || new URL(baseURL()).port).split(/\s+/).filter(Boolean);
   const found = [];
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
@@ -62,7 +63,7 @@ function chromedrivers() {
     try {
       parent = fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').replace(/\0/g, ' ');
     } catch {}
-    if (parent.includes(`127.0.0.1:${port}`)) found.push(`${pid} ${cmd.replace(/\0/g, ' ')}`);
+    if (ports.some((port) => parent.includes(`127.0.0.1:${port} `))) found.push(`${pid} ${cmd.replace(/\0/g, ' ')}`);
   }
   return found;
 }

@@ -36,6 +36,9 @@ type Config struct {
 	// LogSessionLimit bounds the logged bytes of one session; later logs are dropped
 	// after a marker entry [32 MiB].
 	LogSessionLimit int64
+	// LogBrowserEvents puts the browser's events (network, console, navigation, targets,
+	// downloads) in the logs of sessions that keep logs, heard by the Agent (events.go).
+	LogBrowserEvents bool
 	// LogQueueLimit bounds the bytes waiting to be written, over all sessions [64 MiB].
 	LogQueueLimit int64
 	// RecordingLimit bounds the recorded bytes of one session [64 MiB].

@@ -96,7 +96,7 @@ func TestLogWriter(t *testing.T) {
 		{Method: "Page.navigate", Page: 1, Frame: "F", Body: `{"browserdTruncated":true,"size":70}`, Reply: `{"frameId":"F"}`},
 		{Method: "Runtime.evaluate", Page: 2, Frame: "G", Body: `{"frameId":"G"}`, Reply: `{"error":{"code":-1}}`},
 		{Method: "Browser.close", Page: 0, Body: `{}`, NoResponse: true},
-		{Method: "browserd.logLimitReached", Body: `{"limitBytes":280,"reason":"the session's log limit was reached; later commands are not logged"}`, NoResponse: true},
+		{Method: "browserd.logLimitReached", Body: `{"limitBytes":280,"reason":"the session's log limit was reached; later commands and events are not logged"}`, NoResponse: true},
 	}
 	if len(sums) != len(want) {
 		t.Fatalf("got %d logs %+v; want %d", len(sums), sums, len(want))

@@ -119,3 +119,50 @@ func BenchmarkAppendSessionLogs(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(n), "cpu-ns/log")
 }
+
+// requestEvent is a Network.requestWillBeSent of an image as Chromium sends it (1.3 KB).
+func requestEvent(sessionID string, id int) bb.BrowserEvent {
+	params := []byte(`{"requestId":"1234.` + strconv.Itoa(id) + `","loaderId":"9F8E7D6C5B4A39281706F5E4D3C2B1A0","documentURL":"http://127.0.0.1:41234/?r=7",` +
+		`"request":{"url":"http://127.0.0.1:41234/img/7.png?r=7","method":"GET","headers":{"Referer":"http://127.0.0.1:41234/?r=7",` +
+		`"User-Agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36","sec-ch-ua":"\"Chromium\";v=\"156\", \"Not-A.Brand\";v=\"24\"",` +
+		`"sec-ch-ua-mobile":"?0","sec-ch-ua-platform":"\"Linux\""},"mixedContentType":"none","initialPriority":"Low","referrerPolicy":"strict-origin-when-cross-origin","isSameSite":true},` +
+		`"timestamp":123456.789012,"wallTime":1764921600.123456,"initiator":{"type":"parser","url":"http://127.0.0.1:41234/?r=7","lineNumber":0,"columnNumber":512},` +
+		`"redirectHasExtraInfo":false,"type":"Image","frameId":"9F8E7D6C5B4A39281706F5E4D3C2B1A0","hasUserGesture":false}`)
+	return bb.BrowserEvent{SessionID: sessionID, TargetID: "9F8E7D6C5B4A39281706F5E4D3C2B1A0", CDPSessionID: "0123456789ABCDEF0123456789ABCDEF",
+		Method: "Network.requestWillBeSent", Params: params, Size: len(params), At: time.Now()}
+}
+
+// BenchmarkLogWriterEvents is BenchmarkLogWriter for browser events: a page's network
+// requests (1.3 KB each), queued 8 every 2 ms.
+func BenchmarkLogWriterEvents(b *testing.B) {
+	db, id := benchSession(b)
+	w := newLogWriter(db, nil, 64<<10, 1<<40, 64<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	evs := make([]bb.BrowserEvent, 256)
+	for i := range evs {
+		evs[i] = requestEvent(id, i+1)
+	}
+	b.ReportAllocs()
+	cpu := cpuTime()
+	i := 0
+	for b.Loop() {
+		w.enqueueEvent(evs[i%len(evs)])
+		if i++; i%8 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	w.flush(context.Background(), id, false)
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkDecodeEvent measures turning a browser event into a log message.
+func BenchmarkDecodeEvent(b *testing.B) {
+	ev := requestEvent("s", 7)
+	b.ReportAllocs()
+	for b.Loop() {
+		decodeEvent(&ev, 64<<10)
+	}
+}

@@ -43,6 +43,8 @@ type run struct {
 	nameMu    sync.Mutex
 	suggested map[string]string // download guid → the name the site suggested (agent)
 
+	gate eventGate // the browser events this session logs
+
 	recMu      sync.Mutex
 	recSeq     int
 	recBytes   int64
@@ -100,13 +102,17 @@ func (r *run) Started(ctx context.Context, b bb.Browser) error {
 		a.log.Error("create session spool link", "session_id", r.id, "err", err)
 	}
 	if a.cfg.Agent != nil {
-		stop, err := a.cfg.Agent.Start(ctx, b.DevToolsURL(), bb.AgentOptions{
+		opts := bb.AgentOptions{
 			SessionID:   r.id,
 			DownloadDir: r.downloadDir(),
 			Record:      r.record,
 			Events:      func(ev []bb.RecordingEvent) { a.addRecording(r, ev) },
 			Download:    r.noteDownload,
-		})
+		}
+		if r.logs && a.cfg.LogBrowserEvents {
+			opts.Log, opts.LogPayloadLimit = r.logEvent, a.cfg.LogPayloadLimit
+		}
+		stop, err := a.cfg.Agent.Start(ctx, b.DevToolsURL(), opts)
 		if err != nil {
 			a.log.Warn("session agent failed; no recording or download dir", "session_id", r.id, "err", err)
 		} else {
@@ -125,6 +131,9 @@ func (r *run) Stopped(ctx context.Context, _ bb.Browser, _ bb.SessionStatus) {
 	defer cancel()
 	a := r.a
 	r.stopAgent()
+	if n := r.gate.takeDropped(); n > 0 { // no event comes after the agent stopped
+		r.markRateDrops(n, time.Now())
+	}
 	a.logs.flush(ctx, r.id, true)
 	r.syncMu.Lock()
 	err := a.syncDownloads(ctx, r)

@@ -162,3 +162,43 @@ func TestRunEndedWithoutStopped(t *testing.T) {
 		t.Errorf("spool link after Ended: %v", err)
 	}
 }
+
+// The agent hands events to the logs only for a session that keeps logs, and only when
+// the server logs browser events (--log-browser-events).
+func TestRunLogEvents(t *testing.T) {
+	no := false
+	tests := []struct {
+		name     string
+		server   bool
+		settings bb.BrowserSettings
+		want     bool
+	}{
+		{name: "on", server: true, want: true},
+		{name: "logSession false", server: true, settings: bb.BrowserSettings{LogSession: &no}},
+		{name: "server off", server: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			agent := &fakeAgent{}
+			a, err := New(Config{Store: &partStore{}, Sessions: noSessions{}, Blobs: noBlobs{}, Agent: agent,
+				SpoolDir: t.TempDir(), LogBrowserEvents: tt.server, LogPayloadLimit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := a.Prepare(t.Context(), &bb.Session{ID: bb.NewID(), Settings: tt.settings}, &bb.CreateSessionRequest{}, &bb.LaunchOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := run.Started(t.Context(), dirBrowser{dir: t.TempDir()}); err != nil {
+				t.Fatal(err)
+			}
+			defer run.Ended(t.Context())
+			if got := agent.opts.Log != nil; got != tt.want || (got && agent.opts.LogPayloadLimit != 100) {
+				t.Errorf("agent Log set %v (payload limit %d); want %v", got, agent.opts.LogPayloadLimit, tt.want)
+			}
+		})
+	}
+}
+
+// noBlobs is a blob store the test never reaches.
+type noBlobs struct{ bb.BlobStore }

@@ -34,15 +34,34 @@ type logWriter struct {
 	wake    chan struct{} // capacity 1: the queue has work
 	flushes chan flushReq
 
-	mu      sync.Mutex
-	q       []bb.CDPExchange // in arrival order
-	queued  int64            // bytes in q
-	dropped map[string]int   // exchanges dropped on a full queue, by session
+	mu        sync.Mutex
+	q         []logItem      // in arrival order
+	queued    int64          // bytes in q
+	evQueued  int64          // bytes of events in q
+	evCount   int            // events in q
+	dropped   map[string]int // exchanges dropped on a full queue, by session
+	evDropped map[string]int // events dropped on a full queue, by session
 
 	// Owned by run.
 	sessions map[string]*logState
-	spare    []bb.CDPExchange // the queue run took last, emptied, to swap in next
+	spare    []logItem // the queue run took last, emptied, to swap in next
 }
+
+// logItem is one entry of the writer's queue: a client's command and its response, a
+// browser event, or the target of a client's CDP session (events.go).
+type logItem struct {
+	kind itemKind
+	ex   bb.CDPExchange  // itemCommand
+	ev   bb.BrowserEvent // itemEvent; itemTarget: SessionID, CDPSessionID, TargetID
+}
+
+type itemKind uint8
+
+const (
+	itemCommand itemKind = iota
+	itemEvent
+	itemTarget
+)
 
 // maxQueued bounds the exchanges waiting in the queue, whatever their size.
 const maxQueued = 4096
@@ -58,18 +77,23 @@ type flushReq struct {
 
 // logState is the writer's view of one session.
 type logState struct {
-	pages   map[string]int
-	bytes   int64
-	limited bool // the limit marker was written; later logs are dropped
+	pages     map[pageKey]int
+	next      int               // the next pageId
+	targets   map[string]string // a client's CDP session → its target
+	bytes     int64
+	evBytes   int64
+	limited   bool // the limit marker was written; later logs are dropped
+	evLimited bool // the events' limit marker was written; later events are dropped
 }
 
 func newLogWriter(store bb.ArtifactStore, log *slog.Logger, payload int, perSession, queueLimit int64) *logWriter {
 	return &logWriter{
 		store: store, log: log, payload: payload, perSession: perSession, queueLimit: queueLimit,
-		wake:     make(chan struct{}, 1),
-		flushes:  make(chan flushReq),
-		dropped:  make(map[string]int),
-		sessions: make(map[string]*logState),
+		wake:      make(chan struct{}, 1),
+		flushes:   make(chan flushReq),
+		dropped:   make(map[string]int),
+		evDropped: make(map[string]int),
+		sessions:  make(map[string]*logState),
 	}
 }
 
@@ -81,11 +105,16 @@ func (w *logWriter) enqueue(ex bb.CDPExchange) {
 		w.mu.Unlock()
 		return
 	}
-	w.q = append(w.q, ex)
+	w.q = append(w.q, logItem{kind: itemCommand, ex: ex})
 	w.queued += n
-	poke := len(w.q) == 1 || len(w.q) == writeEarly
+	w.poke(len(w.q))
+}
+
+// poke wakes the writer when the queue, now of n entries, was empty or reached
+// writeEarly. The caller holds w.mu, which poke releases.
+func (w *logWriter) poke(n int) {
 	w.mu.Unlock()
-	if poke {
+	if n == 1 || n == writeEarly {
 		select {
 		case w.wake <- struct{}{}:
 		default: // already poked
@@ -94,11 +123,11 @@ func (w *logWriter) enqueue(ex bb.CDPExchange) {
 }
 
 // take swaps the queue for an empty one and returns what was queued.
-func (w *logWriter) take() []bb.CDPExchange {
+func (w *logWriter) take() []logItem {
 	w.mu.Lock()
 	q := w.q
 	w.q, w.spare = w.spare[:0], nil
-	w.queued = 0
+	w.queued, w.evQueued, w.evCount = 0, 0, 0
 	w.mu.Unlock()
 	return q
 }
@@ -150,7 +179,14 @@ func (w *logWriter) run(ctx context.Context) {
 		if len(batch) < maxQueued {
 			q := w.take()
 			for i := range q {
-				batch = w.add(batch, q[i])
+				switch it := &q[i]; it.kind {
+				case itemCommand:
+					batch = w.add(batch, it.ex)
+				case itemEvent:
+					batch = w.addEvent(batch, &it.ev)
+				case itemTarget:
+					w.addTarget(&it.ev)
+				}
 			}
 			clear(q) // no references to written copies
 			w.spare = q[:0]
@@ -221,43 +257,71 @@ func (w *logWriter) pause(ctx context.Context, d time.Duration) {
 // addDrops adds a marker entry for each session that lost exchanges on a full queue.
 func (w *logWriter) addDrops(batch []bb.SessionLog) []bb.SessionLog {
 	w.mu.Lock()
-	drops := w.dropped
+	drops, evDrops := w.dropped, w.evDropped
 	if len(drops) > 0 {
 		w.dropped = make(map[string]int)
+	}
+	if len(evDrops) > 0 {
+		w.evDropped = make(map[string]int)
 	}
 	w.mu.Unlock()
 	now := time.Now()
 	for id, n := range drops {
-		body := fmt.Sprintf(`{"dropped":%d,"reason":"the log queue was full"}`, n)
-		batch = append(batch, bb.SessionLog{SessionID: id, Method: "browserd.logsDropped",
-			Request: &bb.LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: now}})
+		batch = append(batch, marker(id, "browserd.logsDropped", now, fmt.Sprintf(`{"dropped":%d,"reason":"the log queue was full"}`, n)))
+	}
+	for id, n := range evDrops {
+		batch = append(batch, marker(id, "browserd.logsDropped", now, fmt.Sprintf(`{"dropped":%d,"events":true,"reason":"the log queue had no more room for browser events"}`, n)))
 	}
 	return batch
 }
 
+// marker is a log entry of browserd's own (method browserd.…) whose params are body.
+func marker(sessionID, method string, at time.Time, body string) bb.SessionLog {
+	return bb.SessionLog{SessionID: sessionID, Method: method,
+		Request: &bb.LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: at}}
+}
+
+// state returns the writer's view of a session, made on first use.
+func (w *logWriter) state(sessionID string) *logState {
+	st := w.sessions[sessionID]
+	if st == nil {
+		st = &logState{pages: map[pageKey]int{{}: 0}, next: 1}
+		w.sessions[sessionID] = st
+	}
+	return st
+}
+
+// page returns the pageId of a page key, numbering a new one next.
+func (st *logState) page(key pageKey) int {
+	page, ok := st.pages[key]
+	if !ok {
+		page = st.next
+		st.next++
+		st.pages[key] = page
+	}
+	return page
+}
+
+// limit writes the marker of the session's log limit, after which nothing more is
+// logged, and returns the batch.
+func (w *logWriter) limit(batch []bb.SessionLog, st *logState, sessionID string, at time.Time) []bb.SessionLog {
+	st.limited = true
+	return append(batch, marker(sessionID, "browserd.logLimitReached", at, fmt.Sprintf(
+		`{"limitBytes":%d,"reason":"the session's log limit was reached; later commands and events are not logged"}`, w.perSession)))
+}
+
 // add decodes ex into a SessionLog and appends it, unless the session's limit is spent.
 func (w *logWriter) add(batch []bb.SessionLog, ex bb.CDPExchange) []bb.SessionLog {
-	st := w.sessions[ex.SessionID]
-	if st == nil {
-		st = &logState{pages: map[string]int{"": 0}}
-		w.sessions[ex.SessionID] = st
-	}
+	st := w.state(ex.SessionID)
 	if st.limited {
 		return batch
 	}
 	size := int64(len(ex.Request) + len(ex.Response))
 	if st.bytes+size > w.perSession {
-		st.limited = true
-		body := fmt.Sprintf(`{"limitBytes":%d,"reason":"the session's log limit was reached; later commands are not logged"}`, w.perSession)
-		return append(batch, bb.SessionLog{SessionID: ex.SessionID, Method: "browserd.logLimitReached",
-			Request: &bb.LogMessage{Body: json.RawMessage(body), Raw: body, Timestamp: ex.RequestAt}})
+		return w.limit(batch, st, ex.SessionID, ex.RequestAt)
 	}
 	st.bytes += size
-	page, ok := st.pages[ex.CDPSessionID]
-	if !ok {
-		page = len(st.pages)
-		st.pages[ex.CDPSessionID] = page
-	}
+	page := st.page(st.sessionKey(ex.CDPSessionID))
 	e := bb.SessionLog{SessionID: ex.SessionID, Method: ex.Method, PageID: page, CDPSessionID: ex.CDPSessionID}
 	var reqIDs, resIDs frameIDs
 	e.Request, reqIDs = decodeLogMessage(ex.Request, ex.RequestSize, ex.RequestAt, "params")

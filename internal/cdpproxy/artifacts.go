@@ -2,6 +2,7 @@ package cdpproxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -14,6 +15,9 @@ type artifacts interface {
 	Live(sessionID string) (bb.LiveSession, bool)
 	// RecordCDP queues a command and its response for the logs; it must not block.
 	RecordCDP(ex bb.CDPExchange)
+	// RecordTarget tells the logs the target a client's CDP session is attached to, so
+	// that its commands share a pageId with the target's events; it must not block.
+	RecordTarget(sessionID, cdpSessionID, targetID string)
 }
 
 // maxPending bounds the commands a connection waits for answers to, for the logs;
@@ -66,6 +70,9 @@ func (l *cdpLog) command(msg []byte, size int, cmd command) {
 func (l *cdpLog) browser(msg []byte, size int64) {
 	id, ok := responseID(msg)
 	if !ok {
+		if sid, tid, ok := attachedTarget(msg); ok {
+			l.sink.RecordTarget(l.sessionID, sid, tid)
+		}
 		return
 	}
 	l.mu.Lock()
@@ -86,6 +93,32 @@ func (l *cdpLog) end() {
 	for _, p := range pending {
 		l.emit(p, nil, 0, time.Time{})
 	}
+}
+
+// attachedPrefix starts the message of a Target.attachedToTarget event: Chromium writes
+// an event's method first.
+var attachedPrefix = []byte(`{"method":"Target.attachedToTarget"`)
+
+// attachedTarget returns the CDP session and the target of a Target.attachedToTarget
+// event, the way a client learns of the flat sessions it then sends commands on (also
+// for Target.attachToTarget, which announces the session so too). Other messages give
+// ok false at the cost of a prefix check; the attach events are few and small.
+func attachedTarget(msg []byte) (sessionID, targetID string, ok bool) {
+	if !bytes.HasPrefix(msg, attachedPrefix) {
+		return "", "", false
+	}
+	var ev struct {
+		Params struct {
+			SessionID  string `json:"sessionId"`
+			TargetInfo struct {
+				TargetID string `json:"targetId"`
+			} `json:"targetInfo"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(msg, &ev) != nil || ev.Params.SessionID == "" || ev.Params.TargetInfo.TargetID == "" {
+		return "", "", false
+	}
+	return ev.Params.SessionID, ev.Params.TargetInfo.TargetID, true
 }
 
 func (l *cdpLog) emit(p pendingCommand, res []byte, size int, at time.Time) {

@@ -170,9 +170,16 @@ func FuzzScanCommand(f *testing.F) {
 
 // fakeArtifacts collects what the gateway logs.
 type fakeArtifacts struct {
-	live bb.LiveSession
-	mu   sync.Mutex
-	got  []bb.CDPExchange
+	live    bb.LiveSession
+	mu      sync.Mutex
+	got     []bb.CDPExchange
+	targets [][3]string // session, CDP session, target
+}
+
+func (f *fakeArtifacts) RecordTarget(id, cdpSession, target string) {
+	f.mu.Lock()
+	f.targets = append(f.targets, [3]string{id, cdpSession, target})
+	f.mu.Unlock()
 }
 
 func (f *fakeArtifacts) Live(id string) (bb.LiveSession, bool) { return f.live, id == "sess" }
@@ -257,4 +264,41 @@ func TestGatewayNoLogs(t *testing.T) {
 	if got := fa.exchanges(); len(got) != 0 {
 		t.Errorf("logged %d exchanges for a session without logs", len(got))
 	}
+}
+
+func TestAttachedTarget(t *testing.T) {
+	tests := []struct {
+		name, msg   string
+		sid, target string
+		ok          bool
+	}{
+		{name: "browser level", msg: `{"method":"Target.attachedToTarget","params":{"sessionId":"S1","targetInfo":{"targetId":"T1","type":"page"},"waitingForDebugger":true}}`, sid: "S1", target: "T1", ok: true},
+		{name: "nested", msg: `{"method":"Target.attachedToTarget","params":{"sessionId":"S2","targetInfo":{"targetId":"T2","type":"iframe"}},"sessionId":"S1"}`, sid: "S2", target: "T2", ok: true},
+		{name: "detached", msg: `{"method":"Target.detachedFromTarget","params":{"sessionId":"S1","targetId":"T1"}}`},
+		{name: "response", msg: `{"id":3,"result":{"sessionId":"S1"}}`},
+		{name: "no target", msg: `{"method":"Target.attachedToTarget","params":{"sessionId":"S1"}}`},
+		{name: "cut", msg: `{"method":"Target.attachedToTarget","params":{"sessionId":"S1","targetInfo":{"targ`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sid, target, ok := attachedTarget([]byte(tt.msg))
+			if sid != tt.sid || target != tt.target || ok != tt.ok {
+				t.Errorf("attachedTarget(%s) = %q, %q, %v; want %q, %q, %v", tt.msg, sid, target, ok, tt.sid, tt.target, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzAttachedTarget checks that no message panics the gateway's attach reader and
+// that what it accepts is an attach event naming both a session and a target.
+func FuzzAttachedTarget(f *testing.F) {
+	f.Add([]byte(`{"method":"Target.attachedToTarget","params":{"sessionId":"S1","targetInfo":{"targetId":"T1"}}}`))
+	f.Add([]byte(`{"method":"Target.attachedToTarget","params":{"sessionId":1}}`))
+	f.Add([]byte(`{"id":1}`))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		sid, target, ok := attachedTarget(msg)
+		if ok && (sid == "" || target == "" || !bytes.HasPrefix(msg, attachedPrefix)) {
+			t.Errorf("attachedTarget(%q) = %q, %q, true", msg, sid, target)
+		}
+	})
 }

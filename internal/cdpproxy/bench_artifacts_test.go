@@ -93,7 +93,8 @@ type dropArtifacts struct{ id string }
 func (d dropArtifacts) Live(id string) (bb.LiveSession, bool) {
 	return bb.LiveSession{Logs: true, LogPayloadLimit: 64 << 10}, id == d.id
 }
-func (dropArtifacts) RecordCDP(bb.CDPExchange) {}
+func (dropArtifacts) RecordCDP(bb.CDPExchange)            {}
+func (dropArtifacts) RecordTarget(string, string, string) {}
 
 // dirBrowser is a browser of which the artifacts service uses only the directory.
 type dirBrowser struct {

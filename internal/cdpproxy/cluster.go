@@ -3,8 +3,6 @@ package cdpproxy
 import (
 	"net/http"
 	"strings"
-
-	bb "github.com/browserd/browserd"
 )
 
 // SessionOfRequest names the session of a CDP connection request (/connect, or a
@@ -23,12 +21,5 @@ func SessionOfRequest(r *http.Request) (id string, ok bool) {
 	if err != nil {
 		return "", false // the node that got it refuses it
 	}
-	id = c.SessionID
-	if c.SigningKey != "" {
-		id, _, _ = strings.Cut(c.SigningKey, ".")
-	}
-	if !bb.ValidID(id) {
-		return "", false
-	}
-	return id, true
+	return c.ClaimedSession()
 }

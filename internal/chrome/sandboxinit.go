@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -164,13 +165,29 @@ const chromiumUID = 1000
 // without any route beyond itself, so it leads nowhere. Chromium counts itself offline
 // (navigator.onLine false, the offline error pages) unless a link other than loopback
 // is up and has an address; everything still goes through the session proxy.
+//
+// The namespace is final when onlineLink returns, before Chromium starts: Chromium
+// watches links and addresses (NetworkChangeNotifier, over netlink), and any change
+// it sees fails the connections it is setting up with net::ERR_NETWORK_CHANGED. So the
+// links get no IPv6 address at all (addrgenmode none): the kernel would otherwise give
+// each end a link-local one whose duplicate address detection ends 1–2 s after the link
+// comes up, when a fresh session's first navigation is under way (docs/PERFORMANCE.md,
+// "ERR_NETWORK_CHANGED"). IPv6 is not missed: the only way out is the proxy on 127.0.0.1.
+// And onlineLink waits until the kernel reports both links operationally up.
 func onlineLink() error {
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth1"}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("sandbox network link: %w", err)
 	}
-	for _, name := range []string{"eth1", "eth0"} {
+	links := []string{"eth1", "eth0"}
+	for _, name := range links {
 		l, err := netlink.LinkByName(name)
+		if err == nil {
+			// EAFNOSUPPORT: a kernel without IPv6 gives no IPv6 address anyway.
+			if err = netlink.LinkSetIP6AddrGenMode(l, addrGenModeNone); errors.Is(err, syscall.EAFNOSUPPORT) {
+				err = nil
+			}
+		}
 		if err == nil && name == "eth0" {
 			addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 2, 1), Mask: net.CIDRMask(32, 32)}}
 			err = netlink.AddrAdd(l, addr)
@@ -180,6 +197,33 @@ func onlineLink() error {
 		}
 		if err != nil {
 			return fmt.Errorf("sandbox network link %s: %w", name, err)
+		}
+	}
+	return waitOperUp(links, 5*time.Second)
+}
+
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h): the kernel makes no
+// IPv6 link-local address for the link.
+const addrGenModeNone = 1
+
+// waitOperUp waits until every link in names is operationally up (IFF_RUNNING), which
+// the kernel sets a moment after the link is set up and its peer has carrier: Chromium,
+// started before, would see the link go online later.
+func waitOperUp(names []string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for _, name := range names {
+		for {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				return fmt.Errorf("sandbox network link %s: %w", name, err)
+			}
+			if a := l.Attrs(); a.OperState == netlink.OperUp && a.Flags&net.FlagRunning != 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("sandbox network link %s is not up after %v (state %v)", name, limit, l.Attrs().OperState)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,18 +96,8 @@ func (f *fakeStore) Nodes(ctx context.Context) ([]*bb.Node, error) {
 		c := *n
 		out = append(out, &c)
 	}
-	slices.SortFunc(out, func(a, b *bb.Node) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b *bb.Node) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (f *fakeStore) SetNodeState(ctx context.Context, id string, state bb.NodeState) error {
@@ -141,6 +132,22 @@ func (f *fakeStore) ExpireNodes(ctx context.Context, ttl time.Duration) ([]*bb.N
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeStore) PruneNodes(ctx context.Context, olderThan time.Duration) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return 0, errDown
+	}
+	n := 0
+	for id, node := range f.nodes {
+		if !node.State.Live() && f.clock.Now().Sub(node.HeartbeatAt) > olderThan {
+			delete(f.nodes, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (f *fakeStore) state(id string) bb.NodeState {

@@ -65,6 +65,11 @@ type Forwarder struct {
 
 	mu     sync.Mutex
 	owners map[string]string // session id → node id; a session never changes node
+	// placed counts the creates this node placed on each node since that node's last
+	// heartbeat it knows of (keyed by that heartbeat): a node's Live is as old as its
+	// heartbeat, so without them a burst would all go to the node that looked least
+	// loaded 2 s ago.
+	placed map[string]placedSince
 }
 
 // maxOwners bounds the owner cache; beyond it the cache starts again.
@@ -89,7 +94,7 @@ func NewForwarder(cfg ForwarderConfig, next http.Handler) *Forwarder {
 			DisableCompression: true,
 		}
 	}
-	f := &Forwarder{cfg: cfg, next: next, log: cfg.Logger, rt: rt, owners: make(map[string]string)}
+	f := &Forwarder{cfg: cfg, next: next, log: cfg.Logger, rt: rt, owners: make(map[string]string), placed: make(map[string]placedSince)}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:       f.rewrite,
 		Transport:     rt,

@@ -58,9 +58,12 @@ const (
 // sweepEvery is how often, in heartbeats, a member looks again for live sessions of
 // nodes that are no longer live: a survivor that marked a node lost may have died
 // before it ended the node's sessions. sweepWindow bounds how far back it looks.
+// pruneAfter is how long the row of a node that left or was lost stays (for `admin
+// nodes list`), then a sweep deletes it.
 const (
 	sweepEvery  = 15
 	sweepWindow = time.Hour
+	pruneAfter  = 24 * time.Hour
 )
 
 // Member is this node's membership of the cluster. Start it once; Leave (or Stop) it.

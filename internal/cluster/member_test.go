@@ -324,3 +324,33 @@ func TestNewChecksTiming(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneNodes: a sweep deletes the rows of nodes that left or were lost more than
+// pruneAfter ago, and no live node's, however quiet.
+func TestPruneNodes(t *testing.T) {
+	fc := newFakeCluster()
+	a, _ := fc.member(t, "a")
+	fc.member(t, "gone")
+	fc.member(t, "left")
+	ctx := t.Context()
+	if err := fc.store.SetNodeState(ctx, "left", bb.NodeLeft); err != nil {
+		t.Fatal(err)
+	}
+	for range sweepEvery { // gone stops: a marks it lost
+		fc.clock.Advance(2 * time.Second)
+		a.step(ctx)
+	}
+	if st := fc.store.state("gone"); st != bb.NodeLost {
+		t.Fatalf("gone = %s; want lost", st)
+	}
+	fc.clock.Advance(pruneAfter)
+	for range sweepEvery {
+		fc.clock.Advance(2 * time.Second)
+		a.step(ctx)
+	}
+	for id, want := range map[string]bb.NodeState{"a": bb.NodeActive, "gone": "", "left": ""} {
+		if st := fc.store.state(id); st != want {
+			t.Errorf("%s = %q after pruneAfter and a sweep; want %q", id, st, want)
+		}
+	}
+}

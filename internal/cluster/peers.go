@@ -41,6 +41,15 @@ func (m *Member) watchPeers(ctx context.Context, sweep bool) {
 		}
 		m.mu.Unlock()
 	}
+	if sweep {
+		// Long after the sweeps stopped looking at them (sweepWindow), the rows of nodes
+		// that left or were lost go.
+		if n, err := m.cfg.Store.PruneNodes(ctx, pruneAfter); err != nil {
+			m.log.Warn("cluster: prune nodes", "err", err)
+		} else if n > 0 {
+			m.log.Info("cluster: pruned nodes that left or were lost", "nodes", n, "older_than", pruneAfter)
+		}
+	}
 	m.mu.Lock()
 	ids := make([]string, 0, len(m.retry))
 	for id := range m.retry {

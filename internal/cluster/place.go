@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
+
+	bb "github.com/browserd/browserd"
 )
 
 // plainCreateFields are the create fields that do not change how a browser is launched:
@@ -35,10 +38,41 @@ func plainCreate(body []byte) bool {
 
 // candidate is a node a create may go to.
 type candidate struct {
-	id   string
-	url  *url.URL // nil: this node
-	warm bool
-	live int
+	id        string
+	url       *url.URL // nil: this node
+	warm      bool
+	live      int       // at its heartbeat, plus what this node placed on it since
+	heartbeat time.Time // of the view it was read from
+}
+
+// placedSince is how many creates this node placed on a node since that node's
+// heartbeat at (the store's clock, as the view read it).
+type placedSince struct {
+	at time.Time
+	n  int
+}
+
+// placedOn returns the creates this node placed on n since n's heartbeat in the view.
+func (f *Forwarder) placedOn(n bb.Node) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.placed[n.ID]
+	if !ok || !p.at.Equal(n.HeartbeatAt) {
+		return 0 // a heartbeat since: its Live counts them
+	}
+	return p.n
+}
+
+// notePlaced counts a create placed on c.
+func (f *Forwarder) notePlaced(c candidate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.placed[c.id]
+	if !p.at.Equal(c.heartbeat) {
+		p = placedSince{at: c.heartbeat}
+	}
+	p.n++
+	f.placed[c.id] = p
 }
 
 // placeable is the optional part of Members that says whether this node takes new
@@ -64,7 +98,8 @@ func (f *Forwarder) candidates(plain bool) []candidate {
 		if n.State != "active" || (n.Capacity > 0 && n.Live >= n.Capacity) {
 			continue
 		}
-		c := candidate{id: n.ID, live: n.Live, warm: plain && slices.Contains(n.Warm, "")}
+		c := candidate{id: n.ID, live: n.Live + f.placedOn(n), heartbeat: n.HeartbeatAt,
+			warm: plain && slices.Contains(n.Warm, "")}
 		if n.ID != self {
 			u, err := url.Parse(n.URL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -76,6 +111,13 @@ func (f *Forwarder) candidates(plain bool) []candidate {
 	}
 	if !sawSelf { // not joined yet (or the view is old): this node still admits its own
 		cs = append(cs, candidate{id: self})
+	}
+	// The warm browser a node had at its heartbeat may be taken by a create placed
+	// there since: its warm list counts again at its next heartbeat.
+	for i := range cs {
+		if f.placedOn(bb.Node{ID: cs[i].id, HeartbeatAt: cs[i].heartbeat}) > 0 {
+			cs[i].warm = false
+		}
 	}
 	slices.SortStableFunc(cs, func(a, b candidate) int {
 		if a.warm != b.warm {
@@ -120,8 +162,11 @@ func (f *Forwarder) place(w http.ResponseWriter, r *http.Request) {
 	var full *recorded
 	for _, c := range f.candidates(plainCreate(body)) {
 		if c.url == nil {
-			rec := f.createHere(w, r, body)
+			rec, status := f.createHere(w, r, body)
 			if rec == nil {
+				if status == http.StatusCreated {
+					f.notePlaced(c)
+				}
 				return // answered
 			}
 			full = rec
@@ -129,7 +174,7 @@ func (f *Forwarder) place(w http.ResponseWriter, r *http.Request) {
 		}
 		rec, answered := f.createOn(w, r, body, c)
 		if answered {
-			return
+			return // noted by createOn when it made a session
 		}
 		if rec != nil {
 			full = rec
@@ -160,20 +205,20 @@ func (rec *recorded) replay(w http.ResponseWriter) {
 }
 
 // createHere runs the create on this node. It returns the answer when it is node-full
-// (nothing was written to w), else nil (w has the answer).
-func (f *Forwarder) createHere(w http.ResponseWriter, r *http.Request, body []byte) *recorded {
+// (nothing was written to w), else nil and the status written to w.
+func (f *Forwarder) createHere(w http.ResponseWriter, r *http.Request, body []byte) (*recorded, int) {
 	r2 := r.Clone(r.Context())
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	cw := &fullCatcher{w: w, header: make(http.Header)}
 	f.next.ServeHTTP(cw, r2)
 	if cw.full != nil {
-		return cw.full
+		return cw.full, 0
 	}
 	if !cw.wrote {
 		cw.WriteHeader(http.StatusOK)
 	}
-	return nil
+	return nil, cw.status
 }
 
 // createOn sends the create to peer c with a HopHeader and PlacedHeader. It returns
@@ -200,6 +245,9 @@ func (f *Forwarder) createOn(w http.ResponseWriter, r *http.Request, body []byte
 		io.Copy(&rec.body, io.LimitReader(resp.Body, 64<<10)) // a short JSON error
 		return rec, false
 	}
+	if resp.StatusCode == http.StatusCreated {
+		f.notePlaced(c)
+	}
 	for k, v := range resp.Header {
 		if k == "Connection" || k == "Keep-Alive" || k == "Transfer-Encoding" {
 			continue
@@ -223,6 +271,7 @@ type fullCatcher struct {
 	w      http.ResponseWriter
 	header http.Header
 	wrote  bool
+	status int
 	full   *recorded
 }
 
@@ -232,7 +281,7 @@ func (c *fullCatcher) WriteHeader(status int) {
 	if c.wrote {
 		return
 	}
-	c.wrote = true
+	c.wrote, c.status = true, status
 	if nodeFull(status, c.header) {
 		c.full = &recorded{header: c.header, status: status}
 		return

@@ -3,11 +3,13 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bb "github.com/browserd/browserd"
 )
@@ -64,6 +66,35 @@ func TestCandidates(t *testing.T) {
 	f = NewForwarder(ForwarderConfig{Members: m}, nil)
 	if got := ids(true); !slices.Equal(got, []string{"5f"}) {
 		t.Errorf("not joined yet: %v; want this node", got)
+	}
+}
+
+// TestCandidatesCountPlacements: creates placed since a node's heartbeat count in its
+// load and take its warm browser, so that a burst spreads over equally loaded nodes
+// instead of going where the 2-second-old view says; a newer heartbeat resets the count.
+func TestCandidatesCountPlacements(t *testing.T) {
+	const nodeC = "9c9c9c9c-0000-4000-8000-00000000000c"
+	hb := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	m := &staticMembers{self: nodeB, nodes: map[string]bb.Node{}}
+	for i, id := range []string{nodeA, nodeB, nodeC} {
+		m.set(bb.Node{ID: id, URL: fmt.Sprintf("http://10.0.0.%d:8080", i+1), State: bb.NodeActive, Capacity: 4,
+			Warm: []string{""}, HeartbeatAt: hb})
+	}
+	f := NewForwarder(ForwarderConfig{Members: m}, nil)
+	var got []string
+	for range 6 {
+		c := f.candidates(true)[0]
+		got = append(got, c.id[:2])
+		f.notePlaced(c)
+	}
+	if want := []string{"5f", "0b", "9c", "5f", "0b", "9c"}; !slices.Equal(got, want) {
+		t.Errorf("a burst of 6 on three idle warm nodes went to %v; want %v", got, want)
+	}
+	n := m.nodes[nodeA]
+	n.HeartbeatAt, n.Live = hb.Add(2*time.Second), 2 // A's heartbeat counts its 2
+	m.set(n)
+	if c := f.candidates(true); c[0].id != nodeA || c[0].live != 2 || !c[0].warm {
+		t.Errorf("after A's heartbeat: first %s live %d warm %v; want A (warm again, 2 live, counted once)", c[0].id[:2], c[0].live, c[0].warm)
 	}
 }
 

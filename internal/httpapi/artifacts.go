@@ -3,12 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"mime"
-	"mime/multipart"
 	"net/http"
 
 	bb "github.com/browserd/browserd"
@@ -204,53 +201,16 @@ func (s *Server) handleSessionUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		s.writeError(w, r, bb.Errorf(bb.CodeUnsupported, "the body must be multipart/form-data with the file in the part \"file\""))
+	name, file, err := filePart(w, r, fileUpload{content: "the file", subject: "the uploaded file", limit: art.UploadLimit()})
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	limit := art.UploadLimit()
-	mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, limit+multipartOverhead), params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			s.writeError(w, r, bb.Errorf(bb.CodeInvalid, "the body has no part named \"file\""))
-			return
-		} else if err != nil {
-			s.writeError(w, r, sessionUploadError(err, limit))
-			return
-		}
-		if part.FormName() != "file" {
-			continue // NextPart skips the rest of this part
-		}
-		if _, err := art.Upload(r.Context(), projectID, id, part.FileName(), sessionUploadReader{part, limit}); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.writeJSON(w, r, http.StatusOK, struct {
-			Message string `json:"message"`
-		}{"File uploaded successfully"})
+	if _, err := art.Upload(r.Context(), projectID, id, name, file); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-}
-
-// sessionUploadReader turns the errors of reading the file part into API errors.
-type sessionUploadReader struct {
-	r     io.Reader
-	limit int64
-}
-
-func (u sessionUploadReader) Read(p []byte) (int, error) {
-	n, err := u.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		err = sessionUploadError(err, u.limit)
-	}
-	return n, err
-}
-
-func sessionUploadError(err error, limit int64) error {
-	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return bb.Errorf(bb.CodeTooLarge, "the uploaded file must not be larger than %d bytes", limit)
-	}
-	return &bb.Error{Code: bb.CodeInvalid, Message: "the multipart body could not be read", Err: err}
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Message string `json:"message"`
+	}{"File uploaded successfully"})
 }

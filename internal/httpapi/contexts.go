@@ -25,14 +25,6 @@ type profileService interface {
 var errProfilesOff = &bb.Error{Code: bb.CodeUnavailable, NoRetry: true,
 	Message: "contexts and extensions are not configured on this browserd server"}
 
-// storage returns the service of the contexts and extensions endpoints.
-func (s *Server) storage() (profileService, error) {
-	if s.profiles == nil {
-		return nil, errProfilesOff
-	}
-	return s.profiles, nil
-}
-
 // wireContext is the Context object of spec §2.8.
 type wireContext struct {
 	ID        string `json:"id"`
@@ -63,22 +55,11 @@ func toWireContextCreate(c *bb.Context, k bb.ContextKeys) wireContextCreate {
 
 // handleCreateContext serves POST /v1/contexts (spec §6.1).
 func (s *Server) handleCreateContext(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := decodeBody(s, w, r, bb.DecodeCreateContextRequest)
+	if !ok {
 		return
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := bb.DecodeCreateContextRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, keys, err := st.CreateContext(r.Context(), projectIDOf(r.Context()), req)
+	c, keys, err := s.profiles.CreateContext(r.Context(), projectIDOf(r.Context()), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -88,12 +69,7 @@ func (s *Server) handleCreateContext(w http.ResponseWriter, r *http.Request) {
 
 // handleGetContext serves GET /v1/contexts/{id} (spec §6.2).
 func (s *Server) handleGetContext(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := st.Context(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
+	c, err := s.profiles.Context(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -104,16 +80,11 @@ func (s *Server) handleGetContext(w http.ResponseWriter, r *http.Request) {
 // handleUpdateContext serves the deprecated PUT /v1/contexts/{id} (spec §6.3), which
 // the SDK sends with an empty body: any body is read and ignored.
 func (s *Server) handleUpdateContext(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	if _, err := s.readBody(w, r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	c, keys, err := st.RenewContextKeys(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
+	c, keys, err := s.profiles.RenewContextKeys(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -123,12 +94,7 @@ func (s *Server) handleUpdateContext(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteContext serves DELETE /v1/contexts/{id} (spec §6.4): 204, no body.
 func (s *Server) handleDeleteContext(w http.ResponseWriter, r *http.Request) {
-	st, err := s.storage()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := st.DeleteContext(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
+	if err := s.profiles.DeleteContext(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -13,21 +13,14 @@ type fetchService interface {
 	Fetch(ctx context.Context, projectID string, req bb.FetchRequest) (*bb.FetchResult, error)
 }
 
+// errFetchOff answers POST /v1/fetch on a server without Config.Fetch.
+var errFetchOff = &statusError{status: http.StatusNotImplemented, msg: "POST /v1/fetch is not enabled on this browserd server"}
+
 // handleFetch serves POST /v1/fetch, the SDK's fetchAPI.create (docs/COMPATIBILITY.md,
-// "Fetch"). Without a fetcher it answers 501.
+// "Fetch"). Without a fetcher it answers 501 (errFetchOff).
 func (s *Server) handleFetch(w http.ResponseWriter, r *http.Request) {
-	if s.fetch == nil {
-		s.writeError(w, r, &statusError{status: http.StatusNotImplemented, msg: "POST /v1/fetch is not enabled on this browserd server"})
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := bb.DecodeFetchRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := decodeBody(s, w, r, bb.DecodeFetchRequest)
+	if !ok {
 		return
 	}
 	res, err := s.fetch.Fetch(r.Context(), projectIDOf(r.Context()), req)

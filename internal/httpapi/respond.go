@@ -161,6 +161,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
+// decodeBody reads r's body (readBody) and decodes it with decode. On an error it
+// answers r (writeError) and ok is false: the handler returns.
+func decodeBody[T any](s *Server, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error)) (v T, ok bool) {
+	body, err := s.readBody(w, r)
+	if err == nil {
+		v, err = decode(body)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return v, false
+	}
+	return v, true
+}
+
 // decodeObject decodes a JSON object body into its members. An empty body is {}.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	if len(bytes.TrimSpace(body)) == 0 {

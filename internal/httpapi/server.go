@@ -131,7 +131,7 @@ type route struct {
 
 // apiRoutes is the route table. openapi_test.go fails when one is not in openapi.json.
 func (s *Server) apiRoutes() []route {
-	return append([]route{
+	return slices.Concat([]route{
 		{http.MethodPost, "/v1/sessions", s.handleCreateSession},
 		{http.MethodGet, "/v1/sessions", s.handleListSessions},
 		{http.MethodGet, "/v1/sessions/{id}", s.handleGetSession},
@@ -144,19 +144,36 @@ func (s *Server) apiRoutes() []route {
 		{http.MethodGet, "/v1/projects", s.handleListProjects},
 		{http.MethodGet, "/v1/projects/{id}", s.handleGetProject},
 		{http.MethodGet, "/v1/projects/{id}/usage", s.handleProjectUsage},
-		{http.MethodPost, "/v1/contexts", s.handleCreateContext},
-		{http.MethodGet, "/v1/contexts/{id}", s.handleGetContext},
-		{http.MethodPut, "/v1/contexts/{id}", s.handleUpdateContext},
-		{http.MethodDelete, "/v1/contexts/{id}", s.handleDeleteContext},
-		{http.MethodPost, "/v1/extensions", s.handleCreateExtension},
-		{http.MethodGet, "/v1/extensions/{id}", s.handleGetExtension},
-		{http.MethodDelete, "/v1/extensions/{id}", s.handleDeleteExtension},
-		{http.MethodPost, "/v1/certificates", s.handleCreateCertificate},
-		{http.MethodGet, "/v1/certificates", s.handleListCertificates},
-		{http.MethodGet, "/v1/certificates/{id}", s.handleGetCertificate},
-		{http.MethodDelete, "/v1/certificates/{id}", s.handleDeleteCertificate},
-		{http.MethodPost, "/v1/fetch", s.handleFetch},
-	}, append(s.webhookRoutes(), s.replayRoutes()...)...) // webhooks.go, replays.go
+	}, s.requires(s.profiles != nil, errProfilesOff,
+		route{http.MethodPost, "/v1/contexts", s.handleCreateContext},
+		route{http.MethodGet, "/v1/contexts/{id}", s.handleGetContext},
+		route{http.MethodPut, "/v1/contexts/{id}", s.handleUpdateContext},
+		route{http.MethodDelete, "/v1/contexts/{id}", s.handleDeleteContext},
+		route{http.MethodPost, "/v1/extensions", s.handleCreateExtension},
+		route{http.MethodGet, "/v1/extensions/{id}", s.handleGetExtension},
+		route{http.MethodDelete, "/v1/extensions/{id}", s.handleDeleteExtension},
+	), s.requires(s.certs != nil, errCertificatesOff,
+		route{http.MethodPost, "/v1/certificates", s.handleCreateCertificate},
+		route{http.MethodGet, "/v1/certificates", s.handleListCertificates},
+		route{http.MethodGet, "/v1/certificates/{id}", s.handleGetCertificate},
+		route{http.MethodDelete, "/v1/certificates/{id}", s.handleDeleteCertificate},
+	), s.requires(s.fetch != nil, errFetchOff,
+		route{http.MethodPost, "/v1/fetch", s.handleFetch},
+	), s.requires(s.webhooks != nil, errWebhooksOff, s.webhookRoutes()...),
+		s.requires(s.replays != nil, errReplaysOff, s.replayRoutes()...)) // replays.go
+}
+
+// requires gives routes whose handlers need an optional service: where the server
+// has none (on is false), each answers off (a 501 or 503) instead, after
+// authentication as any route. The handlers can then use the service unchecked.
+func (s *Server) requires(on bool, off error, routes ...route) []route {
+	if on {
+		return routes
+	}
+	for i := range routes {
+		routes[i].h = func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, off) }
+	}
+	return routes
 }
 
 func (s *Server) routes() *http.ServeMux {

@@ -9,14 +9,8 @@ import (
 
 // handleCreateSession serves POST /v1/sessions (spec §3.1).
 func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := bb.DecodeCreateSessionRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := decodeBody(s, w, r, bb.DecodeCreateSessionRequest)
+	if !ok {
 		return
 	}
 	if s.profiles == nil && (req.Settings.Context != nil || req.ExtensionID != "") {

@@ -105,14 +105,6 @@ func page[T any](data []T, limit int, next *bb.PageCursor) wirePage[T] {
 // errWebhooksOff answers the webhook endpoints of a server without Config.Webhooks.
 var errWebhooksOff = &statusError{status: http.StatusNotImplemented, msg: "webhooks are not configured on this browserd server"}
 
-// hooks returns the webhook service, or the error of a server without one.
-func (s *Server) hooks() (webhookService, error) {
-	if s.webhooks == nil {
-		return nil, errWebhooksOff
-	}
-	return s.webhooks, nil
-}
-
 // pageQuery reads the cursor and limit query parameters of a list.
 func pageQuery(r *http.Request) (*bb.PageCursor, int, error) {
 	q := r.URL.Query()
@@ -126,22 +118,13 @@ func pageQuery(r *http.Request) (*bb.PageCursor, int, error) {
 
 // handleCreateWebhook serves POST /v1/webhooks: 201 with the webhook and its secret.
 func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := decodeBody(s, w, r, func(b []byte) (bb.WebhookRequest, error) {
+		return bb.DecodeWebhookRequest(b, true, s.webhooks.AllowHTTP())
+	})
+	if !ok {
 		return
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := bb.DecodeWebhookRequest(body, true, h.AllowHTTP())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	hook, secret, err := h.CreateWebhook(r.Context(), projectIDOf(r.Context()), req)
+	hook, secret, err := s.webhooks.CreateWebhook(r.Context(), projectIDOf(r.Context()), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -151,17 +134,12 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleListWebhooks serves GET /v1/webhooks?cursor=&limit=: newest first.
 func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	after, limit, err := pageQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	hooks, next, err := h.Webhooks(r.Context(), projectIDOf(r.Context()), after, limit)
+	hooks, next, err := s.webhooks.Webhooks(r.Context(), projectIDOf(r.Context()), after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -175,12 +153,7 @@ func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
 
 // handleGetWebhook serves GET /v1/webhooks/{id}, without the secret.
 func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	hook, err := h.Webhook(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
+	hook, err := s.webhooks.Webhook(r.Context(), projectIDOf(r.Context()), r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -190,22 +163,13 @@ func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleUpdateWebhook serves PATCH /v1/webhooks/{id}: omitted fields stay.
 func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := decodeBody(s, w, r, func(b []byte) (bb.WebhookRequest, error) {
+		return bb.DecodeWebhookRequest(b, false, s.webhooks.AllowHTTP())
+	})
+	if !ok {
 		return
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := bb.DecodeWebhookRequest(body, false, h.AllowHTTP())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	hook, err := h.UpdateWebhook(r.Context(), projectIDOf(r.Context()), r.PathValue("id"), req)
+	hook, err := s.webhooks.UpdateWebhook(r.Context(), projectIDOf(r.Context()), r.PathValue("id"), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -215,12 +179,7 @@ func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteWebhook serves DELETE /v1/webhooks/{id}: 204.
 func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := h.DeleteWebhook(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
+	if err := s.webhooks.DeleteWebhook(r.Context(), projectIDOf(r.Context()), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -229,22 +188,11 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleRotateWebhookSecret serves POST /v1/webhooks/{id}/secret: {"secret": …}.
 func (s *Server) handleRotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
+	revoke, ok := decodeBody(s, w, r, bb.DecodeRotateSecretRequest)
+	if !ok {
 		return
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	revoke, err := bb.DecodeRotateSecretRequest(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	secret, err := h.RotateWebhookSecret(r.Context(), projectIDOf(r.Context()), r.PathValue("id"), revoke)
+	secret, err := s.webhooks.RotateWebhookSecret(r.Context(), projectIDOf(r.Context()), r.PathValue("id"), revoke)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -255,17 +203,12 @@ func (s *Server) handleRotateWebhookSecret(w http.ResponseWriter, r *http.Reques
 // handleWebhookDeliveries serves GET /v1/webhooks/{id}/deliveries?cursor=&limit=, a
 // browserd extension: the webhook's deliveries, newest first, each with its attempts.
 func (s *Server) handleWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	h, err := s.hooks()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	after, limit, err := pageQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ds, next, err := h.WebhookDeliveries(r.Context(), projectIDOf(r.Context()), r.PathValue("id"), after, limit)
+	ds, next, err := s.webhooks.WebhookDeliveries(r.Context(), projectIDOf(r.Context()), r.PathValue("id"), after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

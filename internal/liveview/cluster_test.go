@@ -25,7 +25,17 @@ func TestSessionOfRequest(t *testing.T) {
 		"/debug/lv2." + id + ".1.rw.x/view":             "",
 		"/debug/lv1.not-an-id.1.rw.x/view":              "",
 		"/debug/" + id + "/view":                        "",
-		"/ui/sessions/" + id:                            "", // the dashboard is served where it lands
+		"/ui/sessions/" + id:                            id, // the owner has its live view
+		"/ui/sessions/" + id + "/release":               id,
+		"/ui/sessions/" + id + "/logs":                  id,
+		"/ui/sessions/" + id + "/inspector":             id,
+		"/ui/api/sessions/" + id + "/logs":              id, // the inspector's data
+		"/ui/api/sessions/" + id + "/replays/0/s.ts":    id,
+		"/ui/api/sessions/x/logs":                       "",
+		"/ui/api/project":                               "",
+		"/ui/sessions/not-an-id":                        "",
+		"/ui/sessions/":                                 "",
+		"/ui/":                                          "", // the rest is served where it lands
 		"/v1/sessions/" + id:                            "",
 	} {
 		got, ok := SessionOfRequest(httptest.NewRequest("GET", path, nil))

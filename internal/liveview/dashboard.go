@@ -60,17 +60,12 @@ func (s *Server) signedIn(r *http.Request) (*signin, *bb.APIKey) {
 	if scriptRequest(r) {
 		return nil, nil
 	}
-	c, err := r.Cookie(cookieName)
-	if err != nil {
-		return nil, nil
-	}
-	si := s.signins.get(c.Value, time.Now())
+	si := s.lookupSignin(r)
 	if si == nil {
 		return nil, nil
 	}
 	key, err := s.sessions.Authenticate(r.Context(), si.apiKey)
 	if err != nil {
-		s.signins.remove(c.Value)
 		return nil, nil
 	}
 	return si, key
@@ -88,9 +83,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, name, 
 	// Same-origin requests keep their Origin (no-referrer would make it "null", which
 	// the sign-in and CSRF checks refuse); other sites learn nothing.
 	h.Set("Referrer-Policy", "same-origin")
-	base := s.publicBase(r)
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-src 'self' "+base.Scheme+"://"+base.Host+
-		"; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	if h.Get("Content-Security-Policy") == "" { // the inspector sets its own (inspectorCSP)
+		base := s.publicBase(r)
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-src 'self' "+base.Scheme+"://"+base.Host+
+			"; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	}
 	data["Root"] = root
 	for _, k := range []string{"Title", "Status", "CSRF", "Error"} {
 		if _, ok := data[k]; !ok {
@@ -209,7 +206,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
-		s.signins.remove(c.Value)
+		if err := s.signins.remove(r.Context(), c.Value, time.Now()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	setCookie(w, "", -1, s.secure(r))
 	redirect(w, "./")

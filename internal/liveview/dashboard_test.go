@@ -1,7 +1,8 @@
 package liveview
 
 import (
-	"fmt"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -228,54 +229,112 @@ func TestDashboard(t *testing.T) {
 }
 
 func TestSignins(t *testing.T) {
-	ss := newSignins(time.Hour)
+	ctx := t.Context()
+	settings := &memSettings{}
+	ss, err := newSignins(ctx, time.Hour, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	c1, si := ss.create("key1", now)
-	if got := ss.get(c1, now.Add(59*time.Minute)); got != si {
-		t.Error("sign-in not found within its lifetime")
+	if got := ss.get(ctx, c1, now.Add(59*time.Minute)); got == nil || got.apiKey != "key1" || got.csrf != si.csrf {
+		t.Errorf("sign-in within its lifetime = %+v; want %+v", got, si)
 	}
-	if got := ss.get(c1, now.Add(time.Hour)); got != nil {
+	if got := ss.get(ctx, c1, now.Add(time.Hour)); got != nil {
 		t.Error("sign-in outlived its lifetime")
 	}
 	c2, _ := ss.create("key2", now)
-	if c1 == c2 || len(c2) < 40 {
-		t.Errorf("cookies %q, %q: want long and distinct", c1, c2)
+	if c1 == c2 || len(c2) < 40 || strings.Contains(c2, "key2") {
+		t.Errorf("cookies %q, %q: want long, distinct and opaque", c1, c2)
 	}
-	if ss.get("forged", now) != nil || ss.get("", now) != nil {
-		t.Error("an unknown cookie signs in")
+	for _, forged := range []string{"", "forged", c2[:len(c2)-1], c2 + "A", strings.Repeat("A", 5000)} {
+		if ss.get(ctx, forged, now) != nil {
+			t.Errorf("cookie %.40q signs in", forged)
+		}
 	}
-	c3, _ := ss.create("key3", now.Add(2*time.Hour)) // prunes c2
-	if len(ss.m) != 1 || ss.get(c3, now.Add(2*time.Hour)) == nil {
-		t.Errorf("%d sign-ins kept; want expired ones pruned", len(ss.m))
+
+	// Another node (or this one after a restart) shares the settings: it opens the
+	// cookie, and a sign-out on either ends every sign-in of that key on both.
+	other, err := newSignins(ctx, time.Hour, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.get(ctx, c1, now) == nil {
+		t.Error("a node sharing the settings does not honour the sign-in")
+	}
+	c1b, _ := ss.create("key1", now.Add(time.Second))
+	if err := ss.remove(ctx, c1, now.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ss.get(ctx, c1, now.Add(3*time.Second)) != nil || ss.get(ctx, c1b, now.Add(3*time.Second)) != nil {
+		t.Error("a sign-in of the key outlived its sign-out on the same node")
+	}
+	if other.get(ctx, c1, now.Add(2*time.Second+signoutCacheTTL)) != nil {
+		t.Error("a sign-in outlived its sign-out on another node")
+	}
+	if ss.get(ctx, c2, now.Add(3*time.Second)) == nil {
+		t.Error("a sign-out of one key ended another key's sign-in")
+	}
+	c1c, _ := other.create("key1", now.Add(4*time.Second))
+	if ss.get(ctx, c1c, now.Add(5*time.Second)) == nil {
+		t.Error("a sign-in made after the sign-out is refused")
+	}
+
+	// A server with other settings (another cluster) opens none of these cookies.
+	stranger, err := newSignins(ctx, time.Hour, &memSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stranger.get(ctx, c2, now) != nil {
+		t.Error("a cookie sealed by another server signs in")
 	}
 }
 
-// TestSigninsBounded checks the caps on sign-ins (security review F13): per API key and
-// in all, the oldest goes.
-func TestSigninsBounded(t *testing.T) {
-	ss := newSignins(time.Hour)
-	ss.perKey, ss.max = 3, 5
-	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	var a []string
-	for i := range 4 {
-		c, _ := ss.create("key-a", now.Add(time.Duration(i)*time.Second))
-		a = append(a, c)
+// TestSigninsFailClosed checks that a sign-in whose sign-out time cannot be read is
+// not honoured.
+func TestSigninsFailClosed(t *testing.T) {
+	ctx := t.Context()
+	settings := &failingSettings{}
+	ss, err := newSignins(ctx, time.Hour, settings)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ss.get(a[0], now) != nil || ss.get(a[1], now) == nil || ss.get(a[3], now) == nil || len(ss.m) != 3 {
-		t.Errorf("%d sign-ins of one key kept, first %v; want 3, the first signed out", len(ss.m), ss.get(a[0], now) != nil)
+	now := time.Now()
+	c, _ := ss.create("key", now)
+	settings.fail = true
+	if ss.get(ctx, c, now) != nil {
+		t.Error("sign-in honoured while the settings could not be read")
 	}
-	var b []string
-	for i := range 3 {
-		c, _ := ss.create(fmt.Sprintf("key-b%d", i), now.Add(time.Duration(10+i)*time.Second))
-		b = append(b, c)
+}
+
+type failingSettings struct {
+	memSettings
+	fail bool
+}
+
+func (f *failingSettings) SettingOrInit(ctx context.Context, name string, init []byte) ([]byte, error) {
+	if f.fail {
+		return nil, errors.New("database down")
 	}
-	if len(ss.m) != 5 || ss.get(a[1], now) != nil || ss.get(b[2], now) == nil {
-		t.Errorf("%d sign-ins kept; want 5, the oldest of all signed out", len(ss.m))
+	return f.memSettings.SettingOrInit(ctx, name, init)
+}
+
+// FuzzSigninCookie checks that no cookie value crashes the opener or signs in.
+func FuzzSigninCookie(f *testing.F) {
+	ss, err := newSignins(context.Background(), time.Hour, &memSettings{})
+	if err != nil {
+		f.Fatal(err)
 	}
-	for i := range 1000 {
-		ss.create(fmt.Sprintf("k%d", i), now.Add(time.Minute))
-	}
-	if len(ss.m) != 5 {
-		t.Errorf("%d sign-ins after 1000 more; want 5", len(ss.m))
-	}
+	c, _ := ss.create("key", time.Now())
+	f.Add(c)
+	f.Add("")
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, cookie string) {
+		if cookie == c {
+			return
+		}
+		if si := ss.get(context.Background(), cookie, time.Now()); si != nil {
+			t.Errorf("cookie %q signs in as %q", cookie, si.apiKey)
+		}
+	})
 }

@@ -27,6 +27,7 @@ type sessions interface {
 	Session(ctx context.Context, projectID, id string) (*bb.Session, error)
 	Sessions(ctx context.Context, projectID string, f bb.SessionFilter) ([]*bb.Session, error)
 	ReleaseSession(ctx context.Context, keyProjectID, id string) (*bb.Session, error)
+	Project(ctx context.Context, keyProjectID, id string) (*bb.Project, error)
 }
 
 // Config configures a Server. Zero values take the defaults in brackets.
@@ -35,14 +36,22 @@ type Config struct {
 	Sessions sessions
 	// API is the REST API handler. The dashboard serves a session's logs and downloads
 	// through it, with the signed-in API key.
-	API    http.Handler
-	Logger *slog.Logger
+	API http.Handler
+	// Artifacts serves the session inspector its logs, recording and files;
+	// *artifacts.Service satisfies it. Without it those answer 404.
+	Artifacts artifactReader
+	Logger    *slog.Logger
 	// PublicURL is the base URL clients reach the server at (see httpapi.Config); empty:
 	// derived from each request.
 	PublicURL string
 	// FrameAncestors is the CSP frame-ancestors source list of the live view page: who
 	// may embed it in an iframe ["*"].
 	FrameAncestors string
+	// Settings keeps what the dashboard's sign-ins share: the key their cookies are
+	// sealed with and each API key's last sign-out. With the store's settings every node
+	// of a cluster (and the server after a restart) honours a sign-in; nil keeps them in
+	// this process.
+	Settings SettingStore
 	// SignInTTL is how long a dashboard sign-in lasts [12h].
 	SignInTTL time.Duration
 	// WriteTimeout bounds each write to a viewer [15s].
@@ -114,7 +123,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxViewersPerSession <= 0 {
 		cfg.MaxViewersPerSession = 10
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sessions: cfg.Sessions, signins: newSignins(cfg.SignInTTL), watch: make(map[string]int),
+	if cfg.Settings == nil {
+		cfg.Settings = &memSettings{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	signins, err := newSignins(ctx, cfg.SignInTTL, cfg.Settings)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("liveview: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: cfg.Sessions, signins: signins, watch: make(map[string]int),
 		// Never through a proxy from the environment: the browsers are on loopback.
 		devtools: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
 	if cfg.PublicURL != "" {
@@ -152,6 +170,18 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /ui/sessions/{id}", s.handleSessionPage)
 	mux.HandleFunc("POST /ui/sessions/{id}/release", s.handleRelease)
 	mux.HandleFunc("GET /ui/sessions/{id}/{artifact}", s.handleArtifact)
+	// The inspector (inspector.go) and the project page (charts.go): pages, and the
+	// JSON their scripts read (apiKey: the cookie and the page's token).
+	mux.HandleFunc("GET /ui/sessions/{id}/inspector", s.handleInspector)
+	mux.HandleFunc("GET /ui/sessions/{id}/files/{kind}/{name}", s.handleFile)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/logs", s.handleLogPage)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/recording", s.handleRecordingStream)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/files", s.handleFiles)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/replays", s.handleReplays) // replays.go
+	mux.HandleFunc("GET /ui/api/sessions/{id}/replays/{pageId}", s.handleReplayPlaylist)
+	mux.HandleFunc("GET /ui/api/sessions/{id}/replays/{pageId}/{segment}", s.handleReplaySegment)
+	mux.HandleFunc("GET /ui/project", s.handleProjectPage)
+	mux.HandleFunc("GET /ui/api/project", s.handleProjectUsage)
 	mux.HandleFunc("GET /ui/assets/{file}", s.handleDashboardAsset)
 	mux.HandleFunc("GET /ui/webhooks", s.handleWebhooks)         // webhooks.go
 	mux.HandleFunc("GET /ui/webhooks/{id}", s.handleWebhookPage) // a webhook's deliveries
@@ -330,7 +360,7 @@ func (s *Server) handleAsset(name string) http.HandlerFunc {
 
 func (s *Server) handleDashboardAsset(w http.ResponseWriter, r *http.Request) {
 	switch f := r.PathValue("file"); f {
-	case "dashboard.css":
+	case "dashboard.css", "inspector.js", "inspector.css", "project.js", "video.js":
 		serveAsset(w, r, "assets/"+f)
 	default:
 		s.writeError(w, r, bb.Errorf(bb.CodeNotFound, "no such asset"))

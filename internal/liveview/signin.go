@@ -1,108 +1,230 @@
 package liveview
 
 import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 )
 
-// cookieName names the dashboard's sign-in cookie. It holds a random id; the API key
-// stays on the server.
+// cookieName names the dashboard's sign-in cookie. It holds the sign-in sealed
+// (AES-256-GCM) with a key kept in the database: the API key in it is unreadable to the
+// browser's scripts (HttpOnly) and to anyone who copies the cookie, and every node of a
+// cluster, or the server after a restart, opens it.
 const cookieName = "browserd_signin"
 
-// signin is one dashboard sign-in. The API key is kept (in memory only) so that every
-// request authenticates again: a revoked key signs the dashboard out.
+// Settings where the sign-ins' shared state is kept, in the database's settings.
+const (
+	// settingSigninKey is the 32-byte key cookies are sealed with, made on first use.
+	settingSigninKey = "dashboard-signin-key"
+	// settingSignoutPrefix + the hex SHA-256 of an API key holds the time (unix nanos,
+	// 8 bytes big endian) of that key's last dashboard sign-out: sign-ins made with the
+	// key before it are over, on every node.
+	settingSignoutPrefix = "dashboard-signout:"
+)
+
+// SettingStore keeps the server-wide settings the sign-ins share (the store's settings
+// table; every node of a cluster reads the same). *sqlite.DB and *postgres.DB satisfy it.
+type SettingStore interface {
+	SettingOrInit(ctx context.Context, name string, init []byte) ([]byte, error)
+	SetSetting(ctx context.Context, name string, value []byte) error
+}
+
+// signin is one dashboard sign-in, as its cookie carries it. The API key is kept so that
+// every request authenticates again: a revoked key signs the dashboard out.
 type signin struct {
 	apiKey  string
 	csrf    string // the token every form of this sign-in posts back
-	expires time.Time
+	issued  int64  // unix nanos
+	expires int64  // unix seconds
 }
 
-// Bounds of the sign-ins kept (security review F13): each costs memory until it expires,
-// and anyone with a key can sign in as often as they like.
-const (
-	maxSigninsPerKey = 32
-	maxSignins       = 4096
-)
+// sealedSignin is a signin as its cookie seals it.
+type sealedSignin struct {
+	APIKey  string `json:"k"`
+	CSRF    string `json:"c"`
+	Issued  int64  `json:"i"`
+	Expires int64  `json:"e"`
+}
 
-// signins are the dashboard's sign-ins, by the SHA-256 of their cookie. They live in
-// this process: a restart signs everyone out (docs/COMPATIBILITY.md). At most
-// perKey are kept per API key and max in all; beyond them the oldest is signed out.
+// maxCookie bounds a sign-in cookie read: sealed sign-ins are a few hundred bytes.
+const maxCookie = 2048
+
+// signoutCacheTTL is how long a node trusts its copy of a key's last sign-out time:
+// a sign-out on another node takes effect here within it.
+const signoutCacheTTL = 2 * time.Second
+
+// signins seals and opens sign-in cookies. Nothing is kept per sign-in: the server
+// keeps only the sealing key and each API key's last sign-out time (bounded by the
+// number of keys), so no number of sign-ins costs it memory (security review F13).
 type signins struct {
-	ttl         time.Duration
-	perKey, max int
-	mu          sync.Mutex
-	m           map[string]*signin
+	ttl      time.Duration
+	aead     cipher.AEAD
+	settings SettingStore
+
+	mu       sync.Mutex
+	signouts map[string]signout // by settingSignoutPrefix name
 }
 
-func newSignins(ttl time.Duration) *signins {
-	return &signins{ttl: ttl, perKey: maxSigninsPerKey, max: maxSignins, m: make(map[string]*signin)}
+type signout struct {
+	at   int64     // unix nanos; 0: never
+	read time.Time // when this copy was read from the settings
 }
 
-func cookieKey(cookie string) string {
-	h := sha256.Sum256([]byte(cookie))
-	return hex.EncodeToString(h[:])
+// newSignins reads (or makes) the sealing key from settings.
+func newSignins(ctx context.Context, ttl time.Duration, settings SettingStore) (*signins, error) {
+	init := make([]byte, 32)
+	rand.Read(init)
+	key, err := settings.SettingOrInit(ctx, settingSigninKey, init)
+	if err != nil {
+		return nil, fmt.Errorf("read the dashboard's sign-in key: %w", err)
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("the dashboard's sign-in key (setting %s) is %d bytes; want 32", settingSigninKey, len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &signins{ttl: ttl, aead: aead, settings: settings, signouts: make(map[string]signout)}, nil
 }
 
-// create records a sign-in and returns its cookie value. It drops the expired sign-ins,
-// then the oldest of the key's when it has perKey, then the oldest of all when there
-// are max: one pass over at most max entries.
+// create seals a new sign-in of apiKey and returns its cookie value.
 func (ss *signins) create(apiKey string, now time.Time) (cookie string, si *signin) {
-	cookie = rand.Text() + rand.Text()
-	si = &signin{apiKey: apiKey, csrf: rand.Text(), expires: now.Add(ss.ttl)}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	var oldest, oldestOfKey string
-	ofKey := 0
-	for k, s := range ss.m {
-		if !now.Before(s.expires) {
-			delete(ss.m, k)
-			continue
-		}
-		if oldest == "" || s.expires.Before(ss.m[oldest].expires) {
-			oldest = k
-		}
-		if s.apiKey == apiKey {
-			ofKey++
-			if oldestOfKey == "" || s.expires.Before(ss.m[oldestOfKey].expires) {
-				oldestOfKey = k
-			}
-		}
-	}
-	if ofKey >= ss.perKey {
-		delete(ss.m, oldestOfKey)
-	} else if len(ss.m) >= ss.max {
-		delete(ss.m, oldest)
-	}
-	ss.m[cookieKey(cookie)] = si
-	return cookie, si
+	si = &signin{apiKey: apiKey, csrf: rand.Text(), issued: now.UnixNano(), expires: now.Add(ss.ttl).Unix()}
+	plain, _ := json.Marshal(sealedSignin{si.apiKey, si.csrf, si.issued, si.expires}) // cannot fail
+	nonce := make([]byte, ss.aead.NonceSize())
+	rand.Read(nonce)
+	sealed := ss.aead.Seal(nonce, nonce, plain, []byte(cookieName))
+	return base64.RawURLEncoding.EncodeToString(sealed), si
 }
 
-// get returns the live sign-in of a cookie, or nil.
-func (ss *signins) get(cookie string, now time.Time) *signin {
-	if cookie == "" {
+// open returns the sign-in a cookie seals, whatever its age, or an error.
+func (ss *signins) open(cookie string) (*signin, error) {
+	if cookie == "" || len(cookie) > maxCookie {
+		return nil, errors.New("no sign-in cookie")
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(cookie)
+	if err != nil || len(sealed) < ss.aead.NonceSize() {
+		return nil, errors.New("malformed sign-in cookie")
+	}
+	n := ss.aead.NonceSize()
+	plain, err := ss.aead.Open(nil, sealed[:n], sealed[n:], []byte(cookieName))
+	if err != nil {
+		return nil, errors.New("sign-in cookie not sealed by this server")
+	}
+	var si sealedSignin
+	if err := json.Unmarshal(plain, &si); err != nil || si.APIKey == "" || si.CSRF == "" {
+		return nil, errors.New("sign-in cookie holds no sign-in")
+	}
+	return &signin{apiKey: si.APIKey, csrf: si.CSRF, issued: si.Issued, expires: si.Expires}, nil
+}
+
+// get returns the live sign-in of a cookie: sealed by this cluster, not expired, and
+// made after its key's last sign-out. Otherwise (or when the sign-out time cannot be
+// read: fail closed) nil.
+func (ss *signins) get(ctx context.Context, cookie string, now time.Time) *signin {
+	si, err := ss.open(cookie)
+	if err != nil || now.Unix() >= si.expires {
 		return nil
 	}
-	k := cookieKey(cookie)
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	si := ss.m[k]
-	if si != nil && !now.Before(si.expires) {
-		delete(ss.m, k)
+	out, err := ss.signedOut(ctx, si.apiKey, now)
+	if err != nil || si.issued <= out {
 		return nil
 	}
 	return si
 }
 
-func (ss *signins) remove(cookie string) {
+// remove signs out every sign-in of the cookie's API key, on every node.
+func (ss *signins) remove(ctx context.Context, cookie string, now time.Time) error {
+	si, err := ss.open(cookie)
+	if err != nil {
+		return nil // nothing to sign out
+	}
+	name := signoutSetting(si.apiKey)
+	at := now.UnixNano()
+	if err := ss.settings.SetSetting(ctx, name, binary.BigEndian.AppendUint64(nil, uint64(at))); err != nil {
+		return fmt.Errorf("record the sign-out: %w", err)
+	}
 	ss.mu.Lock()
-	delete(ss.m, cookieKey(cookie))
+	ss.signouts[name] = signout{at: at, read: now}
 	ss.mu.Unlock()
+	return nil
+}
+
+// signedOut returns the time (unix nanos) of apiKey's last sign-out, 0 if none, from a
+// copy at most signoutCacheTTL old.
+func (ss *signins) signedOut(ctx context.Context, apiKey string, now time.Time) (int64, error) {
+	name := signoutSetting(apiKey)
+	ss.mu.Lock()
+	c, ok := ss.signouts[name]
+	ss.mu.Unlock()
+	if ok && now.Sub(c.read) < signoutCacheTTL && !now.Before(c.read) {
+		return c.at, nil
+	}
+	v, err := ss.settings.SettingOrInit(ctx, name, []byte{})
+	if err != nil {
+		return 0, err
+	}
+	var at int64
+	if len(v) == 8 {
+		at = int64(binary.BigEndian.Uint64(v))
+	}
+	ss.mu.Lock()
+	ss.signouts[name] = signout{at: at, read: now}
+	ss.mu.Unlock()
+	return at, nil
+}
+
+func signoutSetting(apiKey string) string {
+	h := sha256.Sum256([]byte(apiKey))
+	return settingSignoutPrefix + hex.EncodeToString(h[:])
+}
+
+// memSettings keeps settings in this process: the Server's settings when Config.Settings
+// is nil (tests, embedding), with which a restart signs everyone out.
+type memSettings struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (ms *memSettings) SettingOrInit(_ context.Context, name string, init []byte) ([]byte, error) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if v, ok := ms.m[name]; ok {
+		return v, nil
+	}
+	if ms.m == nil {
+		ms.m = make(map[string][]byte)
+	}
+	ms.m[name] = init
+	return init, nil
+}
+
+func (ms *memSettings) SetSetting(_ context.Context, name string, value []byte) error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.m == nil {
+		ms.m = make(map[string][]byte)
+	}
+	ms.m[name] = value
+	return nil
 }
 
 // validCSRF reports whether a form's token is the sign-in's, in constant time.

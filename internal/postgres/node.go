@@ -149,3 +149,14 @@ func (db *DB) ExpireNodes(ctx context.Context, ttl time.Duration) ([]*bb.Node, e
 	}
 	return out, nil
 }
+
+// PruneNodes deletes the nodes that left or were lost whose last heartbeat is older than
+// olderThan by the database's clock.
+func (db *DB) PruneNodes(ctx context.Context, olderThan time.Duration) (int, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM nodes WHERE state IN ($1, $2) AND heartbeat_at < `+dbNow+` - $3`,
+		string(bb.NodeLeft), string(bb.NodeLost), olderThan.Milliseconds())
+	if err != nil {
+		return 0, db.classify(fmt.Errorf("prune nodes: %w", err))
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -180,6 +180,25 @@ func testExpireNodes(t *testing.T, url string) {
 	if got, err := db.ExpireNodes(ctx, time.Hour); err != nil || len(got) != 0 {
 		t.Errorf("ExpireNodes(1h) = %v, %v; want none", nodeIDs(got), err)
 	}
+
+	// PruneNodes deletes only the nodes no longer live whose heartbeat is old enough:
+	// late-left, late-lost, late and late-draining (lost now) are 11 s old; fresh is live.
+	age(t, url, "late", time.Hour)
+	age(t, url, "late-left", time.Hour)
+	age(t, url, "fresh", time.Hour) // live: never pruned, however old
+	if n, err := db.PruneNodes(ctx, 30*time.Minute); err != nil || n != 2 {
+		t.Errorf("PruneNodes(30m) = %d, %v; want 2 (late, late-left)", n, err)
+	}
+	all, err := db.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := nodeIDs(all); !slices.Equal(ids, []string{"fresh", "late-draining", "late-lost"}) {
+		t.Errorf("nodes after PruneNodes = %v; want fresh, late-draining, late-lost", ids)
+	}
+	if _, err := db.Heartbeat(ctx, "late", 0, nil); !errors.Is(err, bb.ErrNodeNotMember) {
+		t.Errorf("Heartbeat of a pruned node = %v; want ErrNodeNotMember", err)
+	}
 }
 
 // testExpireRace: survivors expiring at once, each with its own connections, get each

@@ -150,6 +150,9 @@ func (db *DB) Sessions(ctx context.Context, f bb.SessionFilter) ([]*bb.Session, 
 	if f.LiveOnly {
 		where = append(where, "status IN "+liveStatuses)
 	}
+	if !f.EndedSince.IsZero() {
+		where = append(where, "(ended_at IS NULL OR ended_at >= "+arg(f.EndedSince.UnixMilli())+")")
+	}
 	if q := f.Metadata; q != nil && len(q.Path) > 0 {
 		// Narrows the rows down: a string at the path (jsonb keeps the last of duplicate
 		// keys, as Match does). #> also walks into arrays by index; Match decides below.

@@ -92,16 +92,8 @@ func (db *DB) Webhooks(ctx context.Context, projectID string, after *bb.PageCurs
 	if err != nil {
 		return nil, db.classify(fmt.Errorf("select webhooks: %w", err))
 	}
-	defer rows.Close()
-	out := []*bb.Webhook{}
-	for rows.Next() {
-		w, err := scanWebhook(rows)
-		if err != nil {
-			return nil, db.classify(err)
-		}
-		out = append(out, w)
-	}
-	return out, db.classify(rows.Err())
+	out, err := collect(rows, scanWebhook)
+	return out, db.classify(err)
 }
 
 // UpdateWebhook reads a webhook (locking its row), calls fn on it and writes it back,
@@ -159,26 +151,18 @@ func (db *DB) EnqueueWebhookEvent(ctx context.Context, e *bb.WebhookEvent) (int,
 		if err != nil {
 			return fmt.Errorf("select webhooks: %w", err)
 		}
-		var targets []string
-		for rows.Next() {
-			w, err := scanWebhook(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if w.Subscribes(e.Type) {
-				targets = append(targets, w.ID)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		hooks, err := collect(rows, scanWebhook)
+		if err != nil {
 			return err
 		}
-		for _, wid := range targets {
+		for _, w := range hooks {
+			if !w.Subscribes(e.Type) {
+				continue
+			}
 			tag, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, project_id, event_id, event_type,
 				payload, status, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
 				ON CONFLICT (webhook_id, event_id) DO NOTHING`,
-				bb.NewID(), wid, e.ProjectID, e.ID, string(e.Type), e.Payload, string(bb.DeliveryPending),
+				bb.NewID(), w.ID, e.ProjectID, e.ID, string(e.Type), e.Payload, string(bb.DeliveryPending),
 				millis(e.CreatedAt))
 			if err != nil {
 				return fmt.Errorf("insert delivery: %w", err)
@@ -200,24 +184,21 @@ func scanDelivery(r pgx.Row) (*bb.WebhookDelivery, error) {
 		return nil, err
 	}
 	d.EventType, d.Status = bb.EventType(typ), bb.DeliveryStatus(status)
-	if err := json.Unmarshal([]byte(attempts), &d.Attempts); err != nil {
-		return nil, fmt.Errorf("delivery %s: attempts: %w", d.ID, err)
+	var err error
+	if d.Attempts, err = decodeAttempts(d.ID, attempts); err != nil {
+		return nil, err
 	}
 	d.CreatedAt, d.NextAttemptAt = fromMillis(created), fromMillis(next)
 	return &d, nil
 }
 
-func scanDeliveries(rows pgx.Rows) ([]*bb.WebhookDelivery, error) {
-	defer rows.Close()
-	out := []*bb.WebhookDelivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
+// decodeAttempts decodes the attempts column of delivery id.
+func decodeAttempts(id, s string) ([]bb.WebhookAttempt, error) {
+	var as []bb.WebhookAttempt
+	if err := json.Unmarshal([]byte(s), &as); err != nil {
+		return nil, fmt.Errorf("delivery %s: attempts: %w", id, err)
 	}
-	return out, rows.Err()
+	return as, nil
 }
 
 // ClaimWebhookDeliveries leases due deliveries to owner. The due rows are locked FOR
@@ -231,7 +212,7 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now time
 	if err != nil {
 		return nil, db.classify(fmt.Errorf("claim deliveries: %w", err))
 	}
-	out, err := scanDeliveries(rows)
+	out, err := collect(rows, scanDelivery)
 	return out, db.classify(err)
 }
 
@@ -246,9 +227,9 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, id string, a bb.WebhookA
 		} else if err != nil {
 			return fmt.Errorf("select delivery %s: %w", id, err)
 		}
-		var as []bb.WebhookAttempt
-		if err := json.Unmarshal([]byte(attempts), &as); err != nil {
-			return fmt.Errorf("delivery %s: attempts: %w", id, err)
+		as, err := decodeAttempts(id, attempts)
+		if err != nil {
+			return err
 		}
 		b, _ := json.Marshal(append(as, a)) // plain fields always marshal
 		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET attempts = $1, status = $2, next_attempt_at = $3,
@@ -268,7 +249,7 @@ func (db *DB) WebhookDeliveries(ctx context.Context, webhookID string, after *bb
 	if err != nil {
 		return nil, db.classify(fmt.Errorf("select deliveries: %w", err))
 	}
-	out, err := scanDeliveries(rows)
+	out, err := collect(rows, scanDelivery)
 	return out, db.classify(err)
 }
 

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed" // rrweb-record.js
 	"encoding/json"
@@ -95,6 +96,13 @@ type agent struct {
 	log  *slog.Logger
 	c    *cdp.Conn
 	ctx  context.Context // cancelled by stop
+
+	// targets maps the agent's flat sessions to their targets, for the logs. Only the
+	// read goroutine (onEvent) uses it.
+	targets map[string]string
+	// own holds, by flat session, the recorder's execution contexts (events.go). Only the
+	// read goroutine uses it.
+	own  map[string]map[int]bool
 	stop context.CancelFunc
 	wg   sync.WaitGroup // page setups and the flusher
 
@@ -106,11 +114,12 @@ type agent struct {
 }
 
 // Start connects to the browser, directs its downloads to opts.DownloadDir and, when
-// opts.Record, arms the recorder in every page, present and future. ctx bounds only the
+// opts.Record, arms the recorder in every page, present and future; when opts.Log is
+// set, it enables the events the logs keep in every page (events.go). ctx bounds only the
 // setup; the agent runs until stop.
 func (r *Recorder) Start(ctx context.Context, browserURL string, opts bb.AgentOptions) (func(), error) {
 	actx, cancel := context.WithCancel(context.Background())
-	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1)}
+	a := &agent{r: r, opts: opts, log: r.log.With("session_id", opts.SessionID), ctx: actx, stop: cancel, kick: make(chan struct{}, 1), targets: map[string]string{}, own: map[string]map[int]bool{}}
 	c, err := cdp.Dial(ctx, browserURL, cdp.Options{ReadLimit: r.cfg.MaxMessageBytes, OnEvent: a.onEvent, OnOversize: a.onOversize})
 	if err != nil {
 		cancel()
@@ -136,32 +145,36 @@ func (a *agent) setup(ctx context.Context) error {
 		// download, whoever set the behaviour, so the agent learns the suggested name of
 		// files a client's "allowAndName" saves under their guid.
 		if err := a.c.Call(ctx, "", "Browser.setDownloadBehavior", map[string]any{
-			"behavior": "allow", "downloadPath": a.opts.DownloadDir, "eventsEnabled": a.opts.Download != nil,
+			"behavior": "allow", "downloadPath": a.opts.DownloadDir, "eventsEnabled": a.opts.Download != nil || a.opts.Log != nil,
 		}, nil); err != nil {
 			return fmt.Errorf("set download dir: %w", err)
 		}
 	}
-	if !a.opts.Record {
+	if !a.opts.Record && a.opts.Log == nil {
 		return nil
 	}
 	// Pages only: every page that exists and every new one attaches to this connection
-	// paused (waitForDebuggerOnStart), so the recorder is in place before its first
-	// document; armPage resumes it.
+	// paused (waitForDebuggerOnStart), so the recorder and the events are in place
+	// before its first document; armPage resumes it.
 	return a.c.Call(ctx, "", "Target.setAutoAttach", map[string]any{
 		"autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true,
 		"filter": []map[string]any{{"type": "page"}},
 	}, nil)
 }
 
-// eventParams are the params of the events the recorder reads: Target.attachedToTarget,
-// Runtime.bindingCalled and Browser.downloadWillBegin.
+// eventParams are the params of the events the agent reads: Target.attachedToTarget and
+// detachedFromTarget, Runtime.bindingCalled, Browser.downloadWillBegin and
+// downloadProgress.
 type eventParams struct {
 	GUID              string `json:"guid"`
 	SuggestedFilename string `json:"suggestedFilename"`
+	State             string `json:"state"`
 
 	SessionID  string `json:"sessionId"`
+	TargetID   string `json:"targetId"`
 	TargetInfo struct {
-		Type string `json:"type"`
+		TargetID string `json:"targetId"`
+		Type     string `json:"type"`
 	} `json:"targetInfo"`
 	WaitingForDebugger bool   `json:"waitingForDebugger"`
 	Name               string `json:"name"`
@@ -170,7 +183,18 @@ type eventParams struct {
 
 // onEvent runs on the read loop: it must not call the browser.
 func (a *agent) onEvent(m cdp.Event) {
-	if m.Method != "Target.attachedToTarget" && m.Method != "Runtime.bindingCalled" && m.Method != "Browser.downloadWillBegin" {
+	switch m.Method {
+	case "Target.attachedToTarget", "Target.detachedFromTarget", "Runtime.bindingCalled",
+		"Browser.downloadWillBegin", "Browser.downloadProgress":
+	case "Runtime.executionContextCreated", "Runtime.executionContextDestroyed", "Runtime.executionContextsCleared":
+		if a.opts.Log != nil && a.opts.Record {
+			a.noteContext(m)
+		}
+		return
+	default:
+		if a.opts.Log != nil && loggedEvent(m.Method) {
+			a.logEvent(m, a.targets[m.SessionID])
+		}
 		return
 	}
 	var p eventParams
@@ -182,11 +206,22 @@ func (a *agent) onEvent(m cdp.Event) {
 		if a.opts.Download != nil && p.GUID != "" {
 			a.opts.Download(p.GUID, p.SuggestedFilename)
 		}
+		a.logEvent(m, "")
+	case "Browser.downloadProgress":
+		if p.State == "completed" || p.State == "canceled" { // not every inProgress step
+			a.logEvent(m, "")
+		}
 	case "Target.attachedToTarget":
+		a.targets[p.SessionID] = p.TargetInfo.TargetID
+		a.logEvent(m, p.TargetInfo.TargetID)
 		if a.ctx.Err() != nil {
 			return
 		}
 		a.wg.Go(func() { a.armPage(p.SessionID, p.TargetInfo.Type, p.WaitingForDebugger) })
+	case "Target.detachedFromTarget":
+		a.logEvent(m, cmp.Or(p.TargetID, a.targets[p.SessionID]))
+		delete(a.targets, p.SessionID)
+		delete(a.own, p.SessionID)
 	case "Runtime.bindingCalled":
 		if p.Name != binding {
 			return
@@ -224,7 +259,32 @@ func (a *agent) onOversize(size int64, head []byte) {
 	a.add([]bb.RecordingEvent{{Type: bb.RRWebCustom, Timestamp: time.Now().UnixMilli(), Data: data}}, len(data))
 }
 
-// armPage installs the recorder in a page session and resumes the page.
+// step is a command armPage sends.
+type step struct {
+	method string
+	params any
+}
+
+// pageSteps are the commands that arm a page: the recorder, the events of the logs.
+func (a *agent) pageSteps() []step {
+	// Chromium reports binding calls only to a session with Runtime enabled, and runs
+	// new-document scripts on navigations only with Page enabled; both come first, as
+	// runImmediately may report at once. Runtime and Page also give the logs their
+	// console, exception and navigation events.
+	steps := []step{{"Runtime.enable", nil}, {"Page.enable", nil}}
+	if a.opts.Log != nil {
+		steps = append(steps, step{"Network.enable", networkEnable})
+	}
+	if a.opts.Record {
+		steps = append(steps,
+			step{"Runtime.addBinding", map[string]any{"name": binding, "executionContextName": world}},
+			step{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": a.r.script, "worldName": world, "runImmediately": true}})
+	}
+	return steps
+}
+
+// armPage installs the recorder and the events of the logs in a page session and
+// resumes the page.
 func (a *agent) armPage(sessionID, typ string, waiting bool) {
 	// Generous: on a loaded machine Chromium takes seconds to answer, and a page that
 	// is not armed is not recorded. A paused page is resumed when this ends either way.
@@ -234,30 +294,13 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 	// Playwright arms its pages): Chromium runs one session's commands in order, so the
 	// recorder is in place before the page runs, and the page waits for one round of
 	// writes rather than four round trips before it is resumed.
-	var steps []struct {
-		method string
-		params any
-	}
+	var steps []step
 	if typ == "page" {
-		// Chromium reports binding calls only to a session with Runtime enabled, and
-		// runs new-document scripts on navigations only with Page enabled; both come
-		// first, as runImmediately may report at once.
-		steps = append(steps, []struct {
-			method string
-			params any
-		}{
-			{"Runtime.enable", nil},
-			{"Page.enable", nil},
-			{"Runtime.addBinding", map[string]any{"name": binding, "executionContextName": world}},
-			{"Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": a.r.script, "worldName": world, "runImmediately": true}},
-		}...)
+		steps = append(steps, a.pageSteps()...)
 	}
 	if waiting {
 		// Resume even when arming failed: a page must never stay paused because of us.
-		steps = append(steps, struct {
-			method string
-			params any
-		}{"Runtime.runIfWaitingForDebugger", nil})
+		steps = append(steps, step{"Runtime.runIfWaitingForDebugger", nil})
 	}
 	var err error
 	var waits []chan error
@@ -287,7 +330,7 @@ func (a *agent) armPage(sessionID, typ string, waiting bool) {
 		}
 	}
 	if err != nil && a.ctx.Err() == nil && !errors.Is(err, cdp.ErrClosed) {
-		a.log.Info("page not recorded", "cdp_session", sessionID, "err", err) // also when a tab closes at once
+		a.log.Info("page not armed", "cdp_session", sessionID, "err", err) // also when a tab closes at once
 	}
 }
 

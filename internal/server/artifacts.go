@@ -15,6 +15,7 @@ import (
 // ArtifactsFlags configure session artifacts: logs, recordings, downloads, uploads.
 type ArtifactsFlags struct {
 	RecordSessions  bool          // recordSession's default
+	LogEvents       bool          // the browser's events in the session logs
 	Retention       time.Duration // 0 keeps artifacts forever
 	UploadMaxMiB    int
 	LogMaxMiB       int // per session
@@ -24,16 +25,17 @@ type ArtifactsFlags struct {
 }
 
 func defaultArtifactsFlags() ArtifactsFlags {
-	return ArtifactsFlags{RecordSessions: true, Retention: 30 * 24 * time.Hour, UploadMaxMiB: 100,
+	return ArtifactsFlags{RecordSessions: true, LogEvents: true, Retention: 30 * 24 * time.Hour, UploadMaxMiB: 100,
 		LogMaxMiB: 32, LogPayloadKiB: 64, RecordingMaxMiB: 64, RetentionCheck: 10 * time.Minute}
 }
 
 // flags defines the flags of ArtifactsFlags.
 func (a *ArtifactsFlags) flags(f flagTable) {
 	f.boolean(&a.RecordSessions, "record-sessions", "record sessions with rrweb unless a create says recordSession: false (false: only when it says true)", false)
+	f.boolean(&a.LogEvents, "log-browser-events", "put the browser's network, console, navigation, target and download events of every page in the session logs (sessions with logSession: false log nothing either way)", false)
 	f.dur(&a.Retention, "artifact-retention", "delete a session's logs, recording, downloads and uploads this long after it ended; 0 keeps them")
 	f.num(&a.UploadMaxMiB, "upload-max-size", "largest file POST /v1/sessions/{id}/uploads takes, MiB (larger: 413)")
-	f.num(&a.LogMaxMiB, "log-max-size", "CDP logs kept per session, MiB; later commands are dropped after a marker entry")
+	f.num(&a.LogMaxMiB, "log-max-size", "CDP logs (commands and browser events) kept per session, MiB; later ones are dropped after a marker entry")
 	f.num(&a.LogPayloadKiB, "log-payload-max", "each logged CDP message is cut to this many KiB, with a marker")
 	f.num(&a.RecordingMaxMiB, "recording-max-size", "rrweb recording kept per session, MiB")
 }
@@ -62,6 +64,7 @@ func newArtifacts(ctx context.Context, cfg Config, st interface {
 		SpoolDir:          filepath.Join(cfg.DataDir, "spool"),
 		RecordByDefault:   a.RecordSessions,
 		LogPayloadLimit:   a.LogPayloadKiB << 10,
+		LogBrowserEvents:  a.LogEvents,
 		LogSessionLimit:   int64(a.LogMaxMiB) << 20,
 		RecordingLimit:    int64(a.RecordingMaxMiB) << 20,
 		UploadLimit:       int64(a.UploadMaxMiB) << 20,

@@ -37,15 +37,23 @@ func artifactSite(t *testing.T) *httptest.Server {
 // upload posts one multipart part "file" to the session's uploads.
 func upload(t *testing.T, base, key, id, name, content string) (int, string) {
 	t.Helper()
+	code, b := postFile(t, base+"/v1/sessions/"+id+"/uploads", key, name, []byte(content))
+	return code, string(b)
+}
+
+// postFile posts data as the multipart part "file" (named name) to url with an API
+// key, and returns the status and the body.
+func postFile(t testing.TB, url, key, name string, data []byte) (int, []byte) {
+	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	fw, err := mw.CreateFormFile("file", name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(fw, content)
+	fw.Write(data) // a bytes.Buffer does not fail
 	mw.Close()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/sessions/"+id+"/uploads", &buf)
+	req, err := http.NewRequestWithContext(t.Context(), "POST", url, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +64,28 @@ func upload(t *testing.T, base, key, id, name, content string) (int, string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// openArtifactPage sets the browser's download behavior and path, attaches to its page
+// and opens artifactSite's page there; it returns the CDP session id of the page.
+func openArtifactPage(t testing.TB, ctx context.Context, cdp *cdpClient, site *httptest.Server, behavior, path string) string {
+	t.Helper()
+	if err := cdp.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": behavior, "downloadPath": path, "eventsEnabled": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sid, err := cdp.attachPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil || title != "artifacts" {
+		t.Fatalf("goto %s = %q, %v", site.URL, title, err)
+	}
+	return sid
 }
 
 func zipFiles(t *testing.T, b []byte) map[string]string {
@@ -121,16 +149,7 @@ func artifactsEndToEnd(t *testing.T, env map[string]string, args ...string) stri
 	}
 
 	cdp := mustDial(t, ctx, sess.ConnectURL)
-	if err := cdp.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": "downloads", "eventsEnabled": true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	sid, err := cdp.attachPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if title, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil || title != "artifacts" {
-		t.Fatalf("goto = %q, %v", title, err)
-	}
+	sid := openArtifactPage(t, ctx, cdp, site, "allow", "downloads")
 	var doc struct {
 		Root struct {
 			NodeID int `json:"nodeId"`

@@ -24,6 +24,7 @@ type cdpMessage struct {
 	ID        int             `json:"id"`
 	Method    string          `json:"method"`
 	SessionID string          `json:"sessionId"`
+	Params    json.RawMessage `json:"params"`
 	Result    json.RawMessage `json:"result"`
 	Error     *struct {
 		Message string `json:"message"`

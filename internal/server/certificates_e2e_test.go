@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,9 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -88,30 +85,22 @@ func httpsPageServer(t *testing.T, ca *testCA, title string) *httptest.Server {
 // uploadCertificate posts data as the multipart part "file" of POST /v1/certificates.
 func uploadCertificate(t testing.TB, base, key string, data []byte) (int, []byte) {
 	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("file", "ca.pem")
-	if err != nil {
+	return postFile(t, base+"/v1/certificates", key, "ca.pem", data)
+}
+
+// mustUploadCertificate uploads a CA certificate, which must be accepted, and returns
+// the answer.
+func mustUploadCertificate(t testing.TB, base, key string, pem []byte) apiCertificate {
+	t.Helper()
+	code, body := uploadCertificate(t, base, key, pem)
+	if code != http.StatusOK {
+		t.Fatalf("upload CA = %d %s", code, body)
+	}
+	var cert apiCertificate
+	if err := json.Unmarshal(body, &cert); err != nil {
 		t.Fatal(err)
 	}
-	fw.Write(data) // a bytes.Buffer does not fail
-	mw.Close()
-	req, err := http.NewRequest("POST", base+"/v1/certificates", &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("X-BB-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return cert
 }
 
 type apiCertificate struct {
@@ -148,14 +137,7 @@ func TestCertificates(t *testing.T) {
 			t.Errorf("upload %s = %d %s; want 400 naming %q", tt.name, code, body, tt.want)
 		}
 	}
-	code, body := uploadCertificate(t, srv.URL, testAPIKey, ca.pem)
-	if code != http.StatusOK {
-		t.Fatalf("upload CA = %d %s", code, body)
-	}
-	var cert apiCertificate
-	if err := json.Unmarshal(body, &cert); err != nil {
-		t.Fatal(err)
-	}
+	cert := mustUploadCertificate(t, srv.URL, testAPIKey, ca.pem)
 	var got apiCertificate
 	callJSON(t, srv.URL, "GET", "/v1/certificates/"+cert.ID, testAPIKey, nil, http.StatusOK, &got)
 	if got != cert || cert.ProjectID == "" || cert.CreatedAt == "" {
@@ -213,6 +195,48 @@ func TestCertificates(t *testing.T) {
 	}
 }
 
+// TestCertificatesOtherProjects: a project's certificate is its own. Another project's
+// key gets 404 for it (GET, DELETE, a session create naming it) and lists none of it;
+// no key or a bad key gets 401 everywhere, uploads and lists included; the certificate
+// is unchanged after all that.
+func TestCertificatesOtherProjects(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, dir, defaultEnv())
+	ca := newTestCA(t)
+	cert := mustUploadCertificate(t, srv.URL, testAPIKey, ca.pem)
+	_, otherKey := otherProject(t, dir)
+
+	path := "/v1/certificates/" + cert.ID
+	checkOthersRefused(t, srv.URL, otherKey, []apiCall{
+		{"GET", path, nil},
+		{"POST", "/v1/sessions", map[string]any{"proxySettings": map[string]any{"caCertificates": []string{cert.ID}}}},
+		{"DELETE", path, nil}, // last: were it allowed, the others would find nothing
+	}, cert.ProjectID, cert.CreatedAt)
+	for _, key := range []string{"", badAPIKey} {
+		if code, body := uploadCertificate(t, srv.URL, key, ca.pem); code != http.StatusUnauthorized {
+			t.Errorf("upload with key %q = %d %s; want 401", key, code, body)
+		}
+		if code, body := call(t, srv.URL, "GET", "/v1/certificates", key, nil); code != http.StatusUnauthorized {
+			t.Errorf("list with key %q = %d %s; want 401", key, code, body)
+		}
+	}
+	var list []apiCertificate
+	callJSON(t, srv.URL, "GET", "/v1/certificates", otherKey, nil, http.StatusOK, &list)
+	if len(list) != 0 {
+		t.Errorf("another project lists %+v; want none", list)
+	}
+	var got apiCertificate
+	callJSON(t, srv.URL, "GET", path, testAPIKey, nil, http.StatusOK, &got)
+	if got != cert {
+		t.Errorf("the certificate after the others' calls = %+v; want %+v", got, cert)
+	}
+	callJSON(t, srv.URL, "GET", "/v1/certificates", testAPIKey, nil, http.StatusOK, &list)
+	if len(list) != 1 || list[0] != cert {
+		t.Errorf("the project's list after the others' calls = %+v; want [%+v]", list, cert)
+	}
+}
+
 // TestCertificatesUpstream checks that a session's CA certificates also make its proxy
 // trust an https:// upstream proxy whose certificate the CA signed, and that a session
 // without them refuses that upstream.
@@ -224,14 +248,7 @@ func TestCertificatesUpstream(t *testing.T) {
 	up.srv.StartTLS()
 	t.Cleanup(up.srv.Close)
 	srv := startServer(t, t.TempDir(), defaultEnv())
-	code, body := uploadCertificate(t, srv.URL, testAPIKey, ca.pem)
-	if code != http.StatusOK {
-		t.Fatalf("upload CA = %d %s", code, body)
-	}
-	var cert apiCertificate
-	if err := json.Unmarshal(body, &cert); err != nil {
-		t.Fatal(err)
-	}
+	cert := mustUploadCertificate(t, srv.URL, testAPIKey, ca.pem)
 	proxies := []map[string]any{{"type": "external", "server": up.url()}}
 	browse := func(body map[string]any) string {
 		sess := srv.create(t, testAPIKey, body)

@@ -65,14 +65,19 @@ func (m *Main) openCluster(ctx context.Context, p clusterParts, next http.Handle
 		MaxCreateBody: httpapi.DefaultMaxBodyBytes,
 		Logger:        p.logger,
 	}, next)
-	hop := func(r *http.Request) bool {
+	return fwd, verifiedHop(keys), nil
+}
+
+// verifiedHop returns the check of a request a peer forwarded: its HopHeader verifies
+// under keys. A client's made-up one does not make it a peer's.
+func verifiedHop(keys *cluster.Keyring) func(*http.Request) bool {
+	return func(r *http.Request) bool {
 		if _, ok := r.Header[cluster.HopHeader]; !ok {
 			return false
 		}
 		_, err := keys.Verify(r)
 		return err == nil
 	}
-	return fwd, hop, nil
 }
 
 // peersView is what the membership loop offers the forwarder (*cluster.Member has it;

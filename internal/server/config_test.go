@@ -22,7 +22,7 @@ func TestConfigLoad(t *testing.T) {
 	}{
 		{name: "defaults", check: func(c Config) bool {
 			return c.MaxSessions == bb.DefaultMaxSessions && c.ConnectTimeout == 5*time.Minute && c.PoolSize == 2 &&
-				c.Artifacts.RecordSessions && !c.Sandbox.AllowPrivateNetworks && c.SessionDiskMax == bb.DefaultSessionDiskMax
+				c.Artifacts.RecordSessions && c.Artifacts.LogEvents && !c.Sandbox.AllowPrivateNetworks && c.SessionDiskMax == bb.DefaultSessionDiskMax
 		}},
 		{name: "env", env: map[string]string{"BROWSERD_MAX_SESSIONS": "5", "BROWSERD_CONNECT_TIMEOUT": "0", "BROWSERD_SESSION_DISK_MAX": "1GiB"},
 			check: func(c Config) bool { return c.MaxSessions == 5 && c.ConnectTimeout == 0 && c.SessionDiskMax == 1<<30 }},
@@ -30,6 +30,7 @@ func TestConfigLoad(t *testing.T) {
 			check: func(c Config) bool { return c.MaxSessions == 7 }},
 		{name: "bool alone", args: []string{"--allow-private-networks"}, check: func(c Config) bool { return c.Sandbox.AllowPrivateNetworks }},
 		{name: "bool with value", args: []string{"--record-sessions=false"}, check: func(c Config) bool { return !c.Artifacts.RecordSessions }},
+		{name: "log events off", env: map[string]string{"BROWSERD_LOG_BROWSER_EVENTS": "false"}, check: func(c Config) bool { return !c.Artifacts.LogEvents }},
 		{name: "bool env", env: map[string]string{"BROWSERD_ALLOW_PRIVATE_NETWORKS": "true"}, check: func(c Config) bool { return c.Sandbox.AllowPrivateNetworks }},
 		{name: "bad env", env: map[string]string{"BROWSERD_MAX_SESSIONS": "many"}, wantErr: `BROWSERD_MAX_SESSIONS: not a whole number: "many"`},
 		{name: "bad flag", args: []string{"--pool-idle", "soon"}, wantErr: `not a duration`},

@@ -21,16 +21,7 @@ func TestDownloadsAllowAndName(t *testing.T) {
 	sess := srv.create(t, testAPIKey, nil)
 
 	cdp := mustDial(t, ctx, sess.ConnectURL)
-	if err := cdp.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": "allowAndName", "downloadPath": "/tmp/playwright-artifacts-x", "eventsEnabled": true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	sid, err := cdp.attachPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if title, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil || title != "artifacts" {
-		t.Fatalf("goto = %q, %v", title, err)
-	}
+	sid := openArtifactPage(t, ctx, cdp, site, "allowAndName", "/tmp/playwright-artifacts-x")
 	// Two downloads of report.txt, started by the page in one task.
 	expr := fmt.Sprintf(`for (let i = 0; i < 2; i++) { const a = document.createElement('a'); a.href = %q; a.download = ''; document.body.append(a); a.click(); } 1`, site.URL+"/file")
 	if err := cdp.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": expr}, nil); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	bb "github.com/browserd/browserd"
@@ -209,6 +210,46 @@ func TestFetchThroughUpstream(t *testing.T) {
 	if len(counted) != 1 {
 		t.Errorf("a fetch without proxies counted proxy bytes: %v", counted)
 	}
+}
+
+// TestFetchOtherProjects: POST /v1/fetch without a key or with a bad key is 401 and
+// reaches no site; another project's key fetches for its own project, and gets 404 for
+// the usage the default project's fetches count in.
+func TestFetchOtherProjects(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "the page")
+	}))
+	defer site.Close()
+	dir := t.TempDir()
+	srv := startServer(t, dir, defaultEnv(), "--allow-private-networks")
+	_, otherKey := otherProject(t, dir)
+	body := map[string]any{"url": site.URL + "/"}
+	for _, key := range []string{"", badAPIKey} {
+		if code, b := call(t, srv.URL, "POST", "/v1/fetch", key, body); code != http.StatusUnauthorized || !strings.Contains(string(b), `"statusCode":401`) {
+			t.Errorf("fetch with key %q = %d %s; want 401 in the error shape", key, code, b)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("fetches without a valid key reached the site %d times", n)
+	}
+	var res struct {
+		Content string `json:"content"`
+	}
+	callJSON(t, srv.URL, "POST", "/v1/fetch", otherKey, body, http.StatusOK, &res)
+	if res.Content != "the page" || hits.Load() != 1 {
+		t.Errorf("fetch with the other project's key = %+v, %d site hits; want the page, 1", res, hits.Load())
+	}
+	var mine []struct {
+		ID string `json:"id"`
+	}
+	callJSON(t, srv.URL, "GET", "/v1/projects", testAPIKey, nil, http.StatusOK, &mine)
+	if len(mine) != 1 {
+		t.Fatalf("GET /v1/projects = %+v; want the default project", mine)
+	}
+	checkOthersRefused(t, srv.URL, otherKey, []apiCall{{"GET", "/v1/projects/" + mine[0].ID + "/usage", nil}})
 }
 
 func TestFetchConfig(t *testing.T) {

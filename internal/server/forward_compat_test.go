@@ -24,12 +24,10 @@ import (
 //
 // Known failures today (2026-12-05), none of them in forwarding: fetch.test.mjs's
 // refusal of "the server's own port" (the suite's base URL is the load balancer here,
-// not a node's port); liveview's
-// dashboard test (sign-ins are kept per node); selenium's two "quickstart" tests count
-// chromedrivers by a parent process whose command line holds the server's port, which
-// an in-process node behind a load balancer does not have. The suite's other tests
-// pass; after the dashboard test's failure its sessions hold the project's
-// concurrency, so run the files after it separately.
+// not a node's port); selenium's two "quickstart" tests count chromedrivers by a parent
+// process whose command line holds a server's port, which an in-process node behind a
+// load balancer does not have. internal/compatprod TestCompatCluster runs the whole
+// suite, passing, against one node of three real processes.
 func TestForwardCompat(t *testing.T) {
 	if os.Getenv("BROWSERD_FORWARD_COMPAT") == "" {
 		t.Skip("BROWSERD_FORWARD_COMPAT=1 runs the npm compat suite against a two-node cluster behind a random load balancer")

@@ -161,16 +161,7 @@ func TestForwardE2E(t *testing.T) {
 
 	// The connectUrl through B: CDP over B's websocket to A's browser.
 	cdp := mustDial(t, ctx, got.ConnectURL)
-	if err := cdp.call(ctx, "", "Browser.setDownloadBehavior", map[string]any{"behavior": "allow", "downloadPath": "downloads", "eventsEnabled": true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	sid, err := cdp.attachPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if title, err := cdp.gotoAndTitle(ctx, sid, site.URL+"/"); err != nil || title != "artifacts" {
-		t.Fatalf("goto via B = %q, %v", title, err)
-	}
+	sid := openArtifactPage(t, ctx, cdp, site, "allow", "downloads")
 	var res struct {
 		Result struct {
 			Value any `json:"value"`
@@ -231,32 +222,8 @@ func TestForwardE2E(t *testing.T) {
 
 	// WebDriver via B.
 	if _, err := webdriver.FindChromedriver(""); err == nil {
-		wd := func(method, path, body string) (int, string) {
-			t.Helper()
-			req, err := http.NewRequestWithContext(ctx, method, b.URL+"/webdriver"+path, strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("X-BB-Signing-Key", sess.SigningKey)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body2, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(body2)
-		}
-		code, body := wd("POST", "/session", `{"capabilities":{}}`)
-		var created struct {
-			Value struct {
-				SessionID string `json:"sessionId"`
-			} `json:"value"`
-		}
-		if code != 200 || json.Unmarshal([]byte(body), &created) != nil || created.Value.SessionID == "" {
-			t.Fatalf("WebDriver New Session via B = %d %s", code, body)
-		}
-		wdBase := "/session/" + created.Value.SessionID
+		wd := webDriver(t, ctx, b.URL, sess.SigningKey) // via B
+		wdBase := "/session/" + newWebDriverSession(t, wd)
 		if code, body := wd("POST", wdBase+"/url", `{"url":`+quoteJSON(site.URL+"/")+`}`); code != 200 {
 			t.Errorf("WebDriver navigate via B = %d %s", code, body)
 		}

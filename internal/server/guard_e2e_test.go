@@ -150,32 +150,9 @@ func TestConfinementEndToEnd(t *testing.T) {
 		}
 		chosen := t.TempDir()
 		sess := srv.create(t, testAPIKey, map[string]any{"keepAlive": true})
-		wd := func(method, path, body string) (int, string) {
-			t.Helper()
-			req, err := http.NewRequestWithContext(ctx, method, srv.URL+"/webdriver"+path, strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("X-BB-Signing-Key", sess.SigningKey)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
-		code, body := wd("POST", "/session", `{"capabilities":{}}`)
-		var created struct {
-			Value struct {
-				SessionID string `json:"sessionId"`
-			} `json:"value"`
-		}
-		if code != 200 || json.Unmarshal([]byte(body), &created) != nil || created.Value.SessionID == "" {
-			t.Fatalf("New Session = %d %s", code, body)
-		}
-		exec := "/session/" + created.Value.SessionID + "/goog/cdp/execute"
+		wd := webDriver(t, ctx, srv.URL, sess.SigningKey)
+		wdSession := newWebDriverSession(t, wd)
+		exec := "/session/" + wdSession + "/goog/cdp/execute"
 		if code, body := wd("POST", exec, `{"cmd":"Browser.setDownloadBehavior","params":{"behavior":"allow","downloadPath":`+quoteJSON(chosen)+`}}`); code != 200 {
 			t.Fatalf("goog/cdp/execute = %d %s", code, body)
 		}
@@ -191,7 +168,7 @@ func TestConfinementEndToEnd(t *testing.T) {
 			}
 		}
 		// Browser.close through chromedriver ends the session COMPLETED.
-		wd("POST", "/session/"+created.Value.SessionID+"/chromium/send_command_and_get_result", `{"cmd":"Browser.clos\u0065","params":{}}`)
+		wd("POST", "/session/"+wdSession+"/chromium/send_command_and_get_result", `{"cmd":"Browser.clos\u0065","params":{}}`)
 		srv.waitStatus(t, testAPIKey, sess.ID, "COMPLETED", 30*time.Second)
 	})
 
@@ -207,6 +184,42 @@ func TestConfinementEndToEnd(t *testing.T) {
 			t.Errorf("logs = %d %.300s; want the decoded method", code, b)
 		}
 	})
+}
+
+// webDriver returns a caller of browserd's WebDriver endpoint at base with a
+// session's signing key: it sends body (JSON) and returns the status and the body.
+func webDriver(t testing.TB, ctx context.Context, base, signingKey string) func(method, path, body string) (int, string) {
+	return func(method, path, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, base+"/webdriver"+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-BB-Signing-Key", signingKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+}
+
+// newWebDriverSession makes a WebDriver New Session through wd and returns its id.
+func newWebDriverSession(t testing.TB, wd func(method, path, body string) (int, string)) string {
+	t.Helper()
+	code, body := wd("POST", "/session", `{"capabilities":{}}`)
+	var created struct {
+		Value struct {
+			SessionID string `json:"sessionId"`
+		} `json:"value"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &created) != nil || created.Value.SessionID == "" {
+		t.Fatalf("WebDriver New Session = %d %s", code, body)
+	}
+	return created.Value.SessionID
 }
 
 func quoteJSON(s string) string {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +170,60 @@ func TestKeys(t *testing.T) {
 	srv.stop(t)
 	if bytes.Contains(dbFiles(t, dir), []byte(otherKey)) {
 		t.Errorf("the database holds the raw admin-made API key")
+	}
+}
+
+// badAPIKey is a key no project has: testAPIKey with its last character changed.
+const badAPIKey = "bb_e2e_test_key_012345678X"
+
+// otherProject makes a second project and a key for it with the admin commands, while
+// the server on dir runs, and returns the project's id and the key.
+func otherProject(t *testing.T, dir string) (id, key string) {
+	t.Helper()
+	var p struct {
+		ID string `json:"id"`
+	}
+	runAdmin(t, dir, &p, "projects", "create", "--name", "project-b")
+	var k struct {
+		Key string `json:"key"`
+	}
+	runAdmin(t, dir, &k, "keys", "create", "--project", p.ID, "--name", "b")
+	if p.ID == "" || k.Key == "" {
+		t.Fatalf("projects/keys create = %q, %q; want a project and a key", p.ID, k.Key)
+	}
+	return p.ID, k.Key
+}
+
+// apiCall is one request of checkOthersRefused.
+type apiCall struct {
+	method, path string
+	body         any // JSON, nil: none
+}
+
+// checkOthersRefused sends each call, about one of the default project's resources,
+// without a key and with a bad key (401) and with another project's key (404, not 403:
+// nothing says the resource exists), each in the API's error shape and without any of
+// leaks (the resource's data) in the body.
+func checkOthersRefused(t *testing.T, base, otherKey string, calls []apiCall, leaks ...string) {
+	t.Helper()
+	for _, c := range calls {
+		for _, k := range []struct {
+			name, key string
+			want      int
+		}{
+			{"no key", "", http.StatusUnauthorized},
+			{"a bad key", badAPIKey, http.StatusUnauthorized},
+			{"another project's key", otherKey, http.StatusNotFound},
+		} {
+			code, body := call(t, base, c.method, c.path, k.key, c.body)
+			if code != k.want || !bytes.Contains(body, []byte(`"statusCode":`+strconv.Itoa(k.want))) {
+				t.Errorf("%s %s with %s = %d %s; want %d in the error shape", c.method, c.path, k.name, code, body, k.want)
+			}
+			for _, l := range leaks {
+				if l != "" && bytes.Contains(body, []byte(l)) {
+					t.Errorf("%s %s with %s = %d %s: shows %q", c.method, c.path, k.name, code, body, l)
+				}
+			}
+		}
 	}
 }

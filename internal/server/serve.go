@@ -296,7 +296,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	live, err := liveview.New(liveview.Config{Sessions: mgr, API: api.Handler(), Logger: logger, PublicURL: cfg.PublicURL, DevTools: gw})
+	live, err := liveview.New(liveview.Config{Sessions: mgr, API: api.Handler(), Artifacts: art, Logger: logger, PublicURL: cfg.PublicURL, DevTools: gw,
+		Settings: db}) // sign-ins every node (and a restart) honours
 	if err != nil {
 		return err
 	}

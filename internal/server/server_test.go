@@ -121,7 +121,7 @@ type testServer struct {
 // startServer runs `browserd serve --addr 127.0.0.1:0 --data-dir dataDir --pool-size 0 args…` with
 // exactly the environment env, and waits until it listens. Cleanup stops it (if the test
 // did not) and checks that nothing of its browsers is left.
-func startServer(t *testing.T, dataDir string, env map[string]string, args ...string) *testServer {
+func startServer(t testing.TB, dataDir string, env map[string]string, args ...string) *testServer {
 	t.Helper()
 	chrometest.Chrome(t) // skip without Chromium
 	searchable(t, dataDir)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/browserd/browserd/internal/webhooks"
 )
 
@@ -165,6 +167,59 @@ func TestWebhookSessionEnded(t *testing.T) {
 	// with a key here: a wrong key is 401, an unknown id 404).
 	if code, _ := call(t, srv.URL, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", "", nil); code != http.StatusUnauthorized {
 		t.Errorf("deliveries without a key = %d; want 401", code)
+	}
+}
+
+// TestWebhooksOtherProjects: a project's webhook is its own. Another project's key gets
+// 404 for it on every route (read, change, delete, rotate, deliveries) and lists none
+// of it; no key or a bad key gets 401 everywhere, create and list included; the webhook
+// is unchanged after all that.
+func TestWebhooksOtherProjects(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, dir, defaultEnv(), "--webhook-allow-http", "--webhook-allow-private-networks")
+	const endpoint = "http://127.0.0.1:9/hooks-of-project-a" // nothing is delivered here
+	type apiWebhook struct {
+		ID         string   `json:"id"`
+		Endpoint   string   `json:"endpoint"`
+		EventTypes []string `json:"eventTypes"`
+		ProjectID  string   `json:"projectId"`
+		UpdatedAt  string   `json:"updatedAt"`
+		Secret     string   `json:"secret"`
+	}
+	var hook apiWebhook
+	create := map[string]any{"endpoint": endpoint, "eventTypes": []string{"sessions.ended"}}
+	callJSON(t, srv.URL, "POST", "/v1/webhooks", testAPIKey, create, http.StatusCreated, &hook)
+	_, otherKey := otherProject(t, dir)
+
+	path := "/v1/webhooks/" + hook.ID
+	checkOthersRefused(t, srv.URL, otherKey, []apiCall{
+		{"GET", path, nil},
+		{"PATCH", path, map[string]any{"endpoint": "http://127.0.0.1:9/taken-over"}},
+		{"POST", path + "/secret", map[string]any{"revokeImmediately": true}},
+		{"GET", path + "/deliveries", nil},
+		{"DELETE", path, nil},
+	}, hook.ProjectID, endpoint, hook.Secret)
+	for _, key := range []string{"", badAPIKey} {
+		if code, body := call(t, srv.URL, "POST", "/v1/webhooks", key, create); code != http.StatusUnauthorized {
+			t.Errorf("create with key %q = %d %s; want 401", key, code, body)
+		}
+		if code, body := call(t, srv.URL, "GET", "/v1/webhooks", key, nil); code != http.StatusUnauthorized {
+			t.Errorf("list with key %q = %d %s; want 401", key, code, body)
+		}
+	}
+	var page struct {
+		Data []apiWebhook `json:"data"`
+	}
+	callJSON(t, srv.URL, "GET", "/v1/webhooks", otherKey, nil, http.StatusOK, &page)
+	if len(page.Data) != 0 {
+		t.Errorf("another project lists %+v; want none", page.Data)
+	}
+	var got apiWebhook
+	callJSON(t, srv.URL, "GET", path, testAPIKey, nil, http.StatusOK, &got)
+	hook.Secret = "" // shown on create only
+	if diff := cmp.Diff(hook, got); diff != "" {
+		t.Errorf("the webhook changed with the others' calls (-before +after):\n%s", diff)
 	}
 }
 

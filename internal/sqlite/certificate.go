@@ -70,16 +70,8 @@ func (db *DB) Certificates(ctx context.Context, projectID string) ([]*bb.Certifi
 	if err != nil {
 		return nil, fmt.Errorf("select certificates: %w", err)
 	}
-	defer rows.Close()
-	out := []*bb.Certificate{}
-	for rows.Next() {
-		c, err := scanCertificate(rows)
-		if err != nil {
-			return nil, fmt.Errorf("select certificates: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanCertificate)
+	if err != nil {
 		return nil, fmt.Errorf("select certificates: %w", err)
 	}
 	return out, nil

@@ -285,3 +285,17 @@ func fromNullText(s sql.NullString) []byte {
 type rowScanner interface {
 	Scan(dest ...any) error
 }
+
+// collect scans every row with scan into a non-nil slice, and closes rows.
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

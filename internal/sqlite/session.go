@@ -140,6 +140,9 @@ func (db *DB) Sessions(ctx context.Context, f bb.SessionFilter) ([]*bb.Session, 
 		where = append(where, "s.status IN (?, ?)")
 		args = append(args, string(bb.StatusPending), string(bb.StatusRunning))
 	}
+	if !f.EndedSince.IsZero() {
+		where, args = append(where, "(s.ended_at IS NULL OR s.ended_at >= ?)"), append(args, f.EndedSince.UnixMilli())
+	}
 	if q := f.Metadata; q != nil && len(q.Path) > 0 && len(q.Path) <= maxSQLPath {
 		cond, condArgs := metadataCondition(q)
 		where, args = append(where, cond), append(args, condArgs...)

@@ -275,6 +275,21 @@ func testSettingOrInit(t *testing.T, st bb.Store) {
 	if diff := cmp.Diff(binary, got); diff != "" {
 		t.Errorf("SettingOrInit with binary data (-want +got):\n%s", diff)
 	}
+	if err := st.SetSetting(ctx, name, []byte("replaced")); err != nil {
+		t.Fatalf("SetSetting on a present setting: %v", err)
+	}
+	if err := st.SetSetting(ctx, name+"-set", nil); err != nil {
+		t.Fatalf("SetSetting on an absent setting: %v", err)
+	}
+	for want, n := range map[string]string{"replaced": name, "": name + "-set"} {
+		got, err := st.SettingOrInit(ctx, n, []byte("init"))
+		if err != nil {
+			t.Fatalf("SettingOrInit: %v", err)
+		}
+		if string(got) != want {
+			t.Errorf("SettingOrInit(%s) after SetSetting = %q; want %q", n, got, want)
+		}
+	}
 
 	const racers = 20
 	raced := "storetest-race-" + bb.NewID()

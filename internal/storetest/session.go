@@ -287,3 +287,37 @@ func testSessionsFilter(t *testing.T, st bb.Store) {
 		})
 	}
 }
+
+// testSessionsEndedSince: SessionFilter.EndedSince keeps the live sessions and those
+// that ended at or after it.
+func testSessionsEndedSince(t *testing.T, st bb.Store) {
+	p := newProject(t, st, bigLimit)
+	mk := func(created, ended time.Time) *bb.Session {
+		s := newSession(p, created)
+		if !ended.IsZero() {
+			s.Status, s.EndedAt = bb.StatusCompleted, ended
+		}
+		return createSession(t, st, s)
+	}
+	old := mk(base, base.Add(time.Minute))
+	edge := mk(base.Add(time.Second), base.Add(time.Hour))
+	recent := mk(base.Add(2*time.Second), base.Add(2*time.Hour))
+	live := mk(base.Add(3*time.Second), time.Time{})
+	for _, tt := range []struct {
+		since time.Time
+		want  []*bb.Session
+	}{
+		{time.Time{}, []*bb.Session{live, recent, edge, old}},
+		{base.Add(time.Hour), []*bb.Session{live, recent, edge}}, // at the instant: kept
+		{base.Add(time.Hour + time.Millisecond), []*bb.Session{live, recent}},
+		{base.Add(24 * time.Hour), []*bb.Session{live}},
+	} {
+		got, err := st.Sessions(t.Context(), bb.SessionFilter{ProjectID: p.ID, EndedSince: tt.since})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(tt.want), ids(got)); diff != "" {
+			t.Errorf("Sessions(EndedSince %v) ids (-want +got):\n%s", tt.since, diff)
+		}
+	}
+}

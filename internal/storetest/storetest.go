@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(t *testing.T) bb.Store) {
 		{"ConcurrencyLimit", testConcurrencyLimit},
 		{"ConcurrencyRace", testConcurrencyRace},
 		{"SessionsFilter", testSessionsFilter},
+		{"SessionsEndedSince", testSessionsEndedSince},
 		{"SessionsMetadata", testSessionsMetadata},
 		{"UpdateSession", testUpdateSession},
 		{"UpdateSessionAtomic", testUpdateSessionAtomic},

@@ -3,8 +3,6 @@ package webdriver
 import (
 	"net/http"
 	"strings"
-
-	bb "github.com/browserd/browserd"
 )
 
 // SessionOfRequest names the browserd session of a WebDriver request under the Handler's
@@ -21,12 +19,5 @@ func (h *Handler) SessionOfRequest(r *http.Request) (id string, ok bool) {
 	if err != nil {
 		return "", false // the node that got it refuses it
 	}
-	id = c.SessionID
-	if c.SigningKey != "" {
-		id, _, _ = strings.Cut(c.SigningKey, ".")
-	}
-	if !bb.ValidID(id) {
-		return "", false
-	}
-	return id, true
+	return c.ClaimedSession()
 }

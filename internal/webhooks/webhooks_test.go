@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	bb "github.com/browserd/browserd"
 	"github.com/browserd/browserd/internal/postgres"
 	"github.com/browserd/browserd/internal/postgres/pgtest"
@@ -358,6 +360,52 @@ func TestRotate(t *testing.T) {
 	}
 	if _, err := s.RotateWebhookSecret(t.Context(), bb.NewID(), w.ID, false); bb.CodeOf(err) != bb.CodeNotFound {
 		t.Errorf("RotateWebhookSecret(other project) = %v; want CodeNotFound", err)
+	}
+}
+
+// TestProjects: a webhook belongs to its project alone. With another project's id every
+// call about it is CodeNotFound (the API's 404), that project lists none, and the
+// webhook is unchanged after all of them.
+func TestProjects(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			a, b := project(t, st), project(t, st)
+			s := start(t, fastConfig(st))
+			w, _ := create(t, s, a, "http://127.0.0.1:9/hooks", bb.EventSessionEnded)
+			before, err := s.Webhook(t.Context(), a, w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := "http://127.0.0.1:9/taken-over"
+			for _, c := range []struct {
+				name string
+				call func() error
+			}{
+				{"Webhook", func() error { _, err := s.Webhook(t.Context(), b, w.ID); return err }},
+				{"UpdateWebhook", func() error {
+					_, err := s.UpdateWebhook(t.Context(), b, w.ID, bb.WebhookRequest{Endpoint: &other})
+					return err
+				}},
+				{"RotateWebhookSecret", func() error { _, err := s.RotateWebhookSecret(t.Context(), b, w.ID, true); return err }},
+				{"WebhookDeliveries", func() error { _, _, err := s.WebhookDeliveries(t.Context(), b, w.ID, nil, 10); return err }},
+				{"DeleteWebhook", func() error { return s.DeleteWebhook(t.Context(), b, w.ID) }}, // last: were it allowed, the others would find nothing
+			} {
+				if err := c.call(); bb.CodeOf(err) != bb.CodeNotFound {
+					t.Errorf("%s as another project = %v; want CodeNotFound", c.name, err)
+				}
+			}
+			if list, _, err := s.Webhooks(t.Context(), b, nil, 10); err != nil || len(list) != 0 {
+				t.Errorf("Webhooks of the other project = %v, %v; want none", list, err)
+			}
+			after, err := s.Webhook(t.Context(), a, w.ID)
+			if err != nil {
+				t.Fatalf("the webhook after the other project's calls: %v", err)
+			}
+			if diff := cmp.Diff(before, after); diff != "" {
+				t.Errorf("the webhook changed with the other project's calls (-before +after):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -1,8 +1,13 @@
 // Package pgtest runs a real PostgreSQL for tests: a private cluster (Debian's
-// `postgresql` package: initdb and pg_ctl from /usr/lib/postgresql/*/bin) in a temp dir
-// on a free loopback port, as the `postgres` user when the test runs as root (initdb
+// `postgresql` package: initdb and postgres from /usr/lib/postgresql/*/bin) in a temp
+// dir on a free loopback port, as the `postgres` user when the test runs as root (initdb
 // refuses root). Cleanup stops it, removes its directory and checks that neither the
 // server process nor the directory is left.
+//
+// The server is a child of the test process (not daemonized by pg_ctl) with a
+// parent-death signal, so that a test binary killed before its Cleanup (a -timeout
+// panic, kill -9) takes its PostgreSQL with it; the next StartPrivate of any test
+// removes the directories such dead test processes left (process.go).
 //
 // Without PostgreSQL the tests that need it skip, unless BROWSERD_REQUIRE_POSTGRES=1
 // (scripts/test.sh), where they fail. With BROWSERD_TEST_POSTGRES_URL set (a URL whose
@@ -43,6 +48,7 @@ type Cluster struct {
 	port     int
 	password string
 	cred     *syscall.Credential // the postgres user's when running as root; nil otherwise
+	server   *server             // the running postgres, nil when stopped (process.go)
 }
 
 // Bin returns the directory of the newest PostgreSQL server binaries installed
@@ -95,12 +101,16 @@ func StartPrivate(t testing.TB) *Cluster {
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	dir, err := os.MkdirTemp("", "browserd-pgtest-")
+	removeStale(os.TempDir())
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.dir = dir
 	t.Cleanup(func() { c.remove(t) })
+	if err := writeOwner(dir); err != nil {
+		t.Fatal(err)
+	}
 	if c.cred != nil {
 		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
 			t.Fatal(err)
@@ -158,23 +168,23 @@ func (c *Cluster) Start(t testing.TB) {
 	if !c.private {
 		t.Skip("stopping and starting PostgreSQL needs a private cluster (BROWSERD_TEST_POSTGRES_URL is set)")
 	}
-	var out []byte
+	if c.server != nil {
+		t.Fatal("pgtest: Start while the server runs")
+	}
 	var err error
-	for try := 0; try < 3; try++ {
+	for try := 0; try < 3; try++ { // another process may take the port meanwhile
 		if c.port == 0 || try > 0 {
 			if c.port, err = freePort(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		out, err = c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "log"), "-w", "-t", "60",
-			"-o", "-p "+strconv.Itoa(c.port), "start")
-		if err == nil {
+		if c.server, err = c.startServer(); err == nil {
 			break
 		}
 	}
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log")) // shown as far as it exists
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+		t.Fatalf("start postgres: %v\n%s", err, log)
 	}
 	c.admin = c.URL("postgres")
 }
@@ -185,9 +195,13 @@ func (c *Cluster) Stop(t testing.TB) {
 	if !c.private {
 		t.Skip("stopping PostgreSQL needs a private cluster (BROWSERD_TEST_POSTGRES_URL is set)")
 	}
-	if out, err := c.run("pg_ctl", "-D", c.data(), "-m", "fast", "-w", "stop"); err != nil {
-		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	if c.server == nil {
+		t.Fatal("pgtest: Stop while the server is stopped")
 	}
+	if err := c.server.stop(syscall.SIGINT, time.Minute); err != nil {
+		t.Fatalf("stop postgres: %v", err)
+	}
+	c.server = nil
 }
 
 // URL returns the URL of database db on a private cluster, with the superuser's
@@ -233,11 +247,15 @@ func (c *Cluster) exec(t testing.TB, sql string) {
 // remove stops the server if it runs, removes the cluster's directory, and checks that
 // neither is left.
 func (c *Cluster) remove(t testing.TB) {
-	pid := c.pid()
-	if pid > 0 {
-		if out, err := c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop"); err != nil {
-			t.Errorf("pg_ctl stop: %v\n%s", err, out)
+	if c.server != nil {
+		// Immediate shutdown: the postmaster still removes its shared memory.
+		if err := c.server.stop(syscall.SIGQUIT, 10*time.Second); err != nil {
+			t.Errorf("stop postgres: %v", err)
 		}
+		if pid := c.server.pid(); groupAlive(pid) {
+			t.Errorf("processes of postgres (process group %d) still run after the cluster was stopped", pid)
+		}
+		c.server = nil
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		t.Errorf("remove the cluster: %v", err)
@@ -245,31 +263,15 @@ func (c *Cluster) remove(t testing.TB) {
 	if _, err := os.Stat(c.dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cluster directory %s is still there (%v)", c.dir, err)
 	}
-	if pid > 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for syscall.Kill(pid, 0) == nil {
-			if time.Now().After(deadline) {
-				t.Errorf("postgres (pid %d) still runs after the cluster was stopped", pid)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-// pid returns the running postmaster's process id from postmaster.pid, or 0.
-func (c *Cluster) pid() int {
-	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	n, _ := strconv.Atoi(strings.TrimSpace(first)) // 0 when garbled
-	return n
 }
 
 // PID returns the process id of the private cluster's server, or 0 when it is stopped.
-func (c *Cluster) PID() int { return c.pid() }
+func (c *Cluster) PID() int {
+	if c.server == nil {
+		return 0
+	}
+	return c.server.pid()
+}
 
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort() (int, error) {
