@@ -10,6 +10,9 @@ command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 # Sessions that trust custom CA certificates (proxySettings.caCertificates) get an NSS
 # database of their own, made with certutil.
 command -v certutil >/dev/null 2>&1 || need_apt+=(libnss3-tools)
+# Session videos (internal/replays) are encoded with ffmpeg (libx264); the tests read
+# them back with ffprobe, from the same package.
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 if [ "${1:-}" = "--test" ]; then
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
   # The PostgreSQL store's tests start private clusters with initdb and postgres

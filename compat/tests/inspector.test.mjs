@@ -7,7 +7,7 @@
 // The browser's own events (Network.*, Runtime.consoleAPICalled, …) are in the logs:
 // the failing image is red with its 404 and the console error is listed. The same checks
 // on events seeded through the store run in Go: TestInspectorBrowser (internal/server).
-// The video replay (hls.js) likewise waits for its API: BROWSERD_INSPECTOR_VIDEO=1.
+// The video replay (hls.js) is checked too (BROWSERD_INSPECTOR_VIDEO=0: none shown).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -21,9 +21,10 @@ import { signIn, checkInspector } from '../inspector.mjs';
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-artifacts');
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const EVENTS = true;
-// The video replays (GET /v1/sessions/{id}/replays, the replays engineer's branch) are
-// checked with BROWSERD_INSPECTOR_VIDEO=1; without it the page must show no video.
-const VIDEO = process.env.BROWSERD_INSPECTOR_VIDEO === '1';
+// The video replays (GET /v1/sessions/{id}/replays, internal/replays) are on by default
+// (--video), so the inspector must show and play the session's video; against a server
+// run with --video=false, BROWSERD_INSPECTOR_VIDEO=0 checks that it shows none.
+const VIDEO = process.env.BROWSERD_INSPECTOR_VIDEO !== '0';
 const TEST_TIMEOUT = 240_000;
 
 const bb = client();

@@ -31,5 +31,5 @@ func Routes() []string {
 	for _, rt := range (&Server{}).apiRoutes() { // handlers are bound, never called
 		out = append(out, rt.method+" "+rt.path)
 	}
-	return out
+	return append(out, "GET "+recordingFilePath) // replays.go: no API key, a signed token
 }

@@ -63,6 +63,9 @@ type Config struct {
 	// Fetch serves POST /v1/fetch (fetch.go); without it that answers 501. Normally a
 	// *fetch.Fetcher (internal/fetch).
 	Fetch fetchService
+	// Replays serves the session replays and recording downloads (replays.go); without
+	// it those answer 501. Normally a *replays.Service (internal/replays).
+	Replays replayService
 }
 
 // Server is the REST API. Create it with New.
@@ -78,6 +81,7 @@ type Server struct {
 	webhooks      webhookService  // nil: the webhook endpoints answer 501
 	fetch         fetchService    // nil: POST /v1/fetch answers 501
 	artifacts     artifactService // nil: the artifact endpoints answer 501
+	replays       replayService   // nil: the replay endpoints answer 501
 	artifactReads chan struct{}   // a slot per logs or recording read (acquireArtifactRead)
 	// streamWriteTimeout bounds each write of a streamed response (streamArray).
 	streamWriteTimeout time.Duration
@@ -93,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 	s.certs = cfg.Certificates  // certificates.go
 	s.webhooks = cfg.Webhooks   // webhooks.go
 	s.fetch = cfg.Fetch         // fetch.go
+	s.replays = cfg.Replays     // replays.go
 	if cfg.MaxArtifactReads <= 0 {
 		cfg.MaxArtifactReads = DefaultMaxArtifactReads
 	}
@@ -154,7 +159,8 @@ func (s *Server) apiRoutes() []route {
 		route{http.MethodDelete, "/v1/certificates/{id}", s.handleDeleteCertificate},
 	), s.requires(s.fetch != nil, errFetchOff,
 		route{http.MethodPost, "/v1/fetch", s.handleFetch},
-	), s.requires(s.webhooks != nil, errWebhooksOff, s.webhookRoutes()...))
+	), s.requires(s.webhooks != nil, errWebhooksOff, s.webhookRoutes()...),
+		s.requires(s.replays != nil, errReplaysOff, s.replayRoutes()...)) // replays.go
 }
 
 // requires gives routes whose handlers need an optional service: where the server
@@ -178,6 +184,9 @@ func (s *Server) routes() *http.ServeMux {
 		mux.Handle(rt.method+" "+rt.path, s.authenticate(rt.h))
 		allow[rt.path] = append(allow[rt.path], rt.method)
 	}
+	// A recording's downloadUrl: its signed token is the grant, no API key (replays.go).
+	mux.HandleFunc(http.MethodGet+" "+recordingFilePath, s.handleRecordingFile)
+	allow[recordingFilePath] = []string{http.MethodGet}
 	// A pattern without a method matches the methods the ones above do not: answer 405
 	// in the API's error shape (the mux's own 405 is plain text).
 	for path, methods := range allow {

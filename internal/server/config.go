@@ -43,6 +43,7 @@ type Config struct {
 	MetricsToken    string         // bearer token for /metrics and /readyz details; "" = metrics off (ops.go)
 	ProxyUpstream   string         // comma-separated upstream proxy URLs for proxies: true
 	Artifacts       ArtifactsFlags // artifacts.go
+	Video           VideoFlags     // replays.go: session videos
 	Sandbox         SandboxFlags   // sandbox.go
 	Limits          LimitFlags     // limits.go
 	Fetch           FetchFlags     // fetch.go: POST /v1/fetch
@@ -83,6 +84,7 @@ func DefaultConfig() Config {
 		PoolKeyed:       2,
 		PoolKeyedIdle:   5 * time.Minute,
 		Artifacts:       defaultArtifactsFlags(), // artifacts.go
+		Video:           defaultVideoFlags(),     // replays.go
 		Limits:          defaultLimitFlags(),     // limits.go
 		Fetch:           defaultFetchFlags(),     // fetch.go
 		Webhooks:        defaultWebhookFlags(),   // webhooks.go
@@ -132,6 +134,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	f.secret(&c.MetricsToken, "metrics-token", "bearer token /metrics and the details of /readyz require (at least 20 characters); without one, /metrics is off")
 	f.secret(&c.ProxyUpstream, "proxy-upstream", "upstream proxies behind proxies:true, comma-separated URLs (http://, https://, socks5://, credentials as user:pass@); a session uses one, round-robin")
 	c.Artifacts.flags(f) // artifacts.go
+	c.Video.flags(f)     // replays.go
 	c.Sandbox.flags(f)   // sandbox.go
 	c.Limits.flags(f)    // limits.go
 	c.Fetch.flags(f)     // fetch.go
@@ -227,6 +230,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Artifacts.validate()...) // artifacts.go
+	errs = append(errs, c.Video.validate()...)     // replays.go
 	errs = append(errs, c.Sandbox.validate()...)   // sandbox.go
 	errs = append(errs, c.Fetch.validate()...)     // fetch.go
 	errs = append(errs, c.Webhooks.validate()...)  // webhooks.go

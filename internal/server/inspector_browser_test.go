@@ -74,7 +74,9 @@ func TestInspectorBrowser(t *testing.T) {
 		t.Skip("no node")
 	}
 	requests, seconds := envInt("BROWSERD_INSPECTOR_REQUESTS", 300), envInt("BROWSERD_INSPECTOR_SECONDS", 4)
-	m := startMain(t)
+	// No video (--video=false): the inspector must then show none, which inspector.mjs
+	// checks; compat/tests/inspector.test.mjs checks the video a default server shows.
+	m := startMain(t, "--video=false")
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, heavyPage)

@@ -210,9 +210,13 @@ func TestInspectorRoutes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, l := range p.Logs {
-				all = append(all, l.Method)
 				if l.Seq <= after {
 					t.Fatalf("seq %d not after %d", l.Seq, after)
+				}
+				// The session's own page attach (Target.attachedToTarget, a real event
+				// logged when the recorder attached before the release) is not seeded.
+				if !strings.HasPrefix(l.Method, "Target.") {
+					all = append(all, l.Method)
 				}
 			}
 			if p.Next == 0 {
@@ -222,7 +226,7 @@ func TestInspectorRoutes(t *testing.T) {
 		}
 		// 12 requests: 10 answered (3 logs), 2 failed (2), 2 console, 12 commands.
 		if got, want := len(all), 10*3+2*2+2+12; got != want {
-			t.Errorf("paged through %d logs, want %d", got, want)
+			t.Errorf("paged through %d logs, want %d: %v", got, want, all)
 		}
 		if all[0] != "Network.requestWillBeSent" {
 			t.Errorf("first log %q", all[0])

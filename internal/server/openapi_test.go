@@ -198,6 +198,13 @@ func TestOpenAPIResponses(t *testing.T) {
 	if _, err := cdp.version(ctx); err != nil {
 		t.Fatalf("CDP through connectUrl: %v", err)
 	}
+	// A page that paints: the session's video has a page (checkReplaysAPI).
+	if sid, err := cdp.attachPage(ctx); err != nil {
+		t.Fatal(err)
+	} else if _, err := cdp.gotoAndTitle(ctx, sid, "data:text/html,<title>openapi</title><h1>openapi</h1>"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayPage(c, id) // its first frame is stored before the session ends
 	c.do("GET", "/connect", nil, "", http.StatusUpgradeRequired)
 	upgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
 		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
@@ -220,6 +227,7 @@ func TestOpenAPIResponses(t *testing.T) {
 			c.do("GET", "/v1/sessions/"+id+"/"+artifact, nil, "", 200)
 		}
 	}
+	checkReplaysAPI(c, id) // replays_e2e_test.go
 
 	// Contexts.
 	ctxBody := c.do("POST", "/v1/contexts", `{"name":"openapi-ctx"}`, "", 201)

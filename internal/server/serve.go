@@ -206,6 +206,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// Closed after the Manager: ending sessions write their logs and files.
 	m.onClose(func(context.Context) error { art.Close(); return nil })
 	m.onClose(m.stopHTTP) // after the Manager, before the artifacts
+	// replays.go: session videos, in the artifacts' blobs; closed after the Manager
+	// (its sessions' last frames are stored), before the blobs.
+	rep, err := newReplays(cfg, db, blobs.artifacts, signer, logger)
+	if err != nil {
+		return fmt.Errorf("session videos: %w", err)
+	}
+	m.onClose(func(context.Context) error { return rep.Close() })
 	// storage.go: contexts and extensions
 	prof, err := newProfiles(ctx, cfg, db, blobs.profiles, logger)
 	if err != nil {
@@ -233,7 +240,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Setup:    setup,
 		// Ends run in reverse: the profiles write a context back, then the artifacts
 		// take the downloads (both once the browser has stopped).
-		Parts:           []bb.SessionPart{art, prof, certSvc},
+		Parts:           []bb.SessionPart{art, prof, certSvc, rep},
 		Store:           db,
 		Launcher:        launcher,
 		Signer:          signer,
@@ -259,7 +266,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.mgr = mgr
-	art.SetRuns(mgr)      // a part finds its runs in the Manager, which takes its parts above
+	art.SetRuns(mgr) // a part finds its runs in the Manager, which takes its parts above
+	rep.SetRuns(mgr)
 	prof.SetWarmPool(mgr) // contexts written back or deleted replace or close warm browsers
 	m.onClose(mgr.Close)  // sessions end: browsers stop and the store records every end
 
@@ -279,7 +287,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	apiCfg := httpapi.Config{Sessions: mgr, Profiles: prof, Logger: logger, PublicURL: cfg.PublicURL, Artifacts: art,
 		Certificates: certSvc,
-		Webhooks:     hooks}
+		Webhooks:     hooks,
+		Replays:      rep}
 	if err := m.openFetch(cfg, ops, reserved, setup.ChromeVersion, logger, &apiCfg); err != nil { // fetch.go: POST /v1/fetch
 		return err
 	}
