@@ -29,9 +29,14 @@ const TEST_TIMEOUT = 240_000;
 
 const bb = client();
 const sessions = new Sessions(bb);
-let site, viewer;
+let site, viewer, deadPort;
 
 before(async () => {
+  // A port nothing listens on: the page's image from it fails in browserd's session proxy.
+  const probe = http.createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  deadPort = probe.address().port;
+  await new Promise((r) => probe.close(r));
   const srv = http.createServer((req, res) => {
     if (req.url === '/missing.png') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('no such image');
@@ -40,7 +45,7 @@ before(async () => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(`<!doctype html><html><head><title>inspector compat</title></head>
 <body style="font:20px sans-serif"><h1 id="title">Inspector compat page</h1>
-<img id="broken" src="/missing.png" alt="missing"><p id="counter">0</p>
+<img id="broken" src="/missing.png" alt="missing"><img id="down" src="http://127.0.0.1:${deadPort}/down.png" alt="down"><p id="counter">0</p>
 <script>
 console.error('inspector-compat console error <b>not bold</b>');
 let n = 0; setInterval(() => { document.getElementById('counter').textContent = String(++n); }, 200);
@@ -75,6 +80,20 @@ test('inspector: replay plays, lists follow, the filter narrows the commands', {
     consoleText: 'inspector-compat console error', commandFilter: 'Page.navigate', shots: ARTIFACTS, prefix: 'inspector',
   });
   console.log('inspector timings (ms):', JSON.stringify(r));
+
+  // A request the session proxy could not deliver says why: a 502 whose reason the
+  // proxy names (not an opaque net::ERR_BLOCKED_BY_ORB).
+  await d.click('[data-tab="network"]');
+  await d.fill('#filter', 'down.png');
+  const down = d.locator('.vrow.fail .c-url', { hasText: 'down.png' }).first();
+  await down.waitFor({ timeout: 10000 });
+  await down.click();
+  await d.waitForSelector('#detail:not([hidden])');
+  const detail = await d.textContent('#detail');
+  assert.match(detail, /502/);
+  assert.match(detail, /Failure.*cannot reach 127\.0\.0\.1.*connection refused/);
+  await d.screenshot({ path: path.join(ARTIFACTS, 'inspector-proxy-failure.png') });
+  await d.fill('#filter', '');
 
   // Another project's key sees no such session.
   if (process.env.LIMITED_API_KEY) {

@@ -219,8 +219,16 @@ func TestDNSRebinding(t *testing.T) {
 		return errors.New("test: offline") // the machine has no route out anyway
 	}}
 	p := startProxy(t, bb.NetworkPlan{}, cfg)
-	if code, _, body := rawRequest(t, p, get("rebind.test", "/")); code != http.StatusBadGateway {
+	code, h, body := rawRequest(t, p, get("rebind.test", "/"))
+	if code != http.StatusBadGateway {
 		t.Fatalf("first GET = %d %s; want 502 (the public address is unreachable)", code, body)
+	}
+	// The 502 says why, in its body and header, and is not marked nosniff: Chromium's
+	// opaque response blocking would drop it for an image request (ERR_BLOCKED_BY_ORB),
+	// and the page's logs would not say why.
+	if !strings.Contains(h.Get("X-Browserd-Proxy-Error"), "cannot reach rebind.test") || !strings.Contains(body, "test: offline") ||
+		h.Get("X-Content-Type-Options") != "" || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Errorf("502 headers %v body %q; want the reason in X-Browserd-Proxy-Error and the body, text/plain, no nosniff", h, body)
 	}
 	mu.Lock()
 	got := dialled

@@ -325,7 +325,13 @@ func (p *Proxy) fail(w http.ResponseWriter, rt *routing, host string, err error)
 		rt.log.Debug("proxy connection failed", "host", host, "err", err)
 	}
 	w.Header().Set("X-Browserd-Proxy-Error", strings.ReplaceAll(msg, "\n", " "))
-	http.Error(w, msg, http.StatusBadGateway)
+	// Not http.Error: its X-Content-Type-Options: nosniff makes Chromium's opaque
+	// response blocking (ORB) drop the answer to an image or script request, which then
+	// fails as net::ERR_BLOCKED_BY_ORB with no response; without it the page's request
+	// ends 502 with this header, and the logs (and the inspector) say why.
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadGateway)
+	fmt.Fprintln(w, msg)
 }
 
 func (p *Proxy) serveConnect(w http.ResponseWriter, r *http.Request, rt *routing) {

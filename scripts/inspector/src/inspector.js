@@ -202,7 +202,7 @@ function showDetail(item) {
       h.textContent = item.method + ' ' + item.url;
       h.className = 'url';
       d.appendChild(h);
-      const reason = [item.errorText, item.canceled ? 'canceled' : '', item.blockedReason ? 'blocked: ' + item.blockedReason : '']
+      const reason = [item.errorText, item.proxyError, item.canceled ? 'canceled' : '', item.blockedReason ? 'blocked: ' + item.blockedReason : '']
         .filter(Boolean).join(' · ');
       dl(d, [
         ['Status', item.status !== undefined ? item.status + ' ' + item.statusText : '(no response)', item.failed ? 'fail' : ''],

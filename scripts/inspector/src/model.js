@@ -90,7 +90,7 @@ export class Model {
           kind: 'request', pageId: l.pageId, requestId: str(p.requestId, 200), url: str(req.url, 8000),
           method: str(req.method, 20) || 'GET', type: str(p.type, 40), reqHeaders: req.headers || {},
           start, mono: num(p.timestamp), end: undefined, status: undefined, statusText: '', mimeType: '',
-          respHeaders: {}, remoteIP: '', size: undefined, timing: undefined, failed: false, errorText: '',
+          respHeaders: {}, remoteIP: '', size: undefined, timing: undefined, failed: false, errorText: '', proxyError: '',
           canceled: false, blockedReason: '', t: start,
         };
         r.search = (r.method + ' ' + r.url + ' ' + r.type).toLowerCase();
@@ -106,12 +106,16 @@ export class Model {
         r.statusText = str(res.statusText, 200);
         r.mimeType = str(res.mimeType, 200);
         r.respHeaders = res.headers || {};
+        // browserd's session proxy names why it could not reach the host (a 502).
+        for (const [k, v] of Object.entries(r.respHeaders)) {
+          if (k.toLowerCase() === 'x-browserd-proxy-error') r.proxyError = str(v, 500);
+        }
         r.remoteIP = str(res.remoteIPAddress, 100);
         r.timing = res.timing;
         if (p.type) r.type = str(p.type, 40);
         if (num(res.encodedDataLength)) r.size = res.encodedDataLength;
         if (r.status >= 400) r.failed = true;
-        r.search = (r.method + ' ' + r.url + ' ' + r.type + ' ' + r.status).toLowerCase();
+        r.search = (r.method + ' ' + r.url + ' ' + r.type + ' ' + r.status + ' ' + (r.proxyError || '')).toLowerCase();
         break;
       }
       case 'Network.loadingFinished': {
