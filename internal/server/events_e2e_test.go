@@ -241,18 +241,60 @@ func TestBrowserEventsFlood(t *testing.T) {
 	if err := cdp.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": `"after-the-flood"`}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Chromium may still be sending the flood to the agent when the goto returns (on a
+	// loaded machine, seconds later); what it has not sent when the browser stops is never
+	// seen, so wait until the agent has read all of it: a console message sent after the
+	// flood is logged (one session's events arrive in order). Markers the rate gate drops
+	// are counted with the flood's drops.
+	var logs []eventLog
+	readLogs := func() {
+		logs = nil
+		callJSON(t, srv.URL, "GET", "/v1/sessions/"+sess.ID+"/logs", testAPIKey, nil, 200, &logs)
+	}
+	consoleText := func(l eventLog) string {
+		var p struct {
+			Args []struct {
+				Value any `json:"value"`
+			} `json:"args"`
+		}
+		json.Unmarshal(l.Request.Params, &p)
+		if len(p.Args) == 0 {
+			return ""
+		}
+		s, _ := p.Args[0].Value.(string)
+		return s
+	}
+	markers := 0
+	for caughtUp := false; !caughtUp; {
+		if ctx.Err() != nil {
+			t.Fatal("the agent did not catch up with the flood within 2 minutes")
+		}
+		markers++
+		if err := cdp.call(ctx, sid, "Runtime.evaluate", map[string]any{"expression": `console.log("caught-up")`}, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		readLogs()
+		for _, l := range logs {
+			caughtUp = caughtUp || (l.Method == "Runtime.consoleAPICalled" && consoleText(l) == "caught-up")
+		}
+	}
 	srv.release(t, testAPIKey, sess.ID)
 	// The last drops are marked when the session's agent stops, after the release.
-	var consoles, dropped int
+	var consoles, dropped, logged int
 	var after bool
 	count := func() bool {
-		var logs []eventLog
-		callJSON(t, srv.URL, "GET", "/v1/sessions/"+sess.ID+"/logs", testAPIKey, nil, 200, &logs)
-		consoles, dropped, after = 0, 0, false
+		readLogs()
+		consoles, dropped, logged, after = 0, 0, 0, false
 		for _, l := range logs {
 			switch l.Method {
 			case "Runtime.consoleAPICalled":
-				consoles++
+				switch consoleText(l) {
+				case "flood":
+					consoles++
+				case "caught-up":
+					logged++
+				}
 			case "browserd.logsDropped":
 				var p struct {
 					Dropped int  `json:"dropped"`
@@ -266,14 +308,18 @@ func TestBrowserEventsFlood(t *testing.T) {
 				after = after || strings.Contains(string(l.Request.Params), "after-the-flood")
 			}
 		}
-		return consoles+dropped == 20000
+		// The drops also count the page's other events the gate dropped right after
+		// the flood (its load, network and lifecycle events): a few, never fewer.
+		extra := consoles + dropped - (20000 + markers - logged)
+		return extra >= 0 && extra <= 50
 	}
 	deadline := time.Now().Add(time.Minute)
 	for !count() && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	if consoles == 0 || consoles >= 20000 || consoles+dropped != 20000 {
-		t.Errorf("%d console messages logged and %d counted as dropped; want some of 20000 logged, the rest counted", consoles, dropped)
+	if extra := consoles + dropped - (20000 + markers - logged); consoles == 0 || consoles >= 20000 || extra < 0 || extra > 50 {
+		t.Errorf("%d console messages of the flood logged and %d events counted as dropped (%d of %d later markers logged); want some of 20000 logged, the rest counted (with at most 50 other events of the page)",
+			consoles, dropped, logged, markers)
 	}
 	if !after {
 		t.Error("the command after the flood is not logged")
