@@ -41,8 +41,10 @@ const (
 // tokenHeader carries the sign-in's token on the inspector's script requests. The
 // cookie alone does not do for them: a script of the live view's origin (the same
 // origin, security review F14) has the cookie sent too, but cannot read a dashboard
-// page (scriptRequest), so it never learns the token.
-const tokenHeader = "X-Browserd-Token"
+// page (scriptRequest), so it never learns the token. Not an X-Browserd-* name: a
+// cluster's nodes drop those from clients' requests (only a peer may set them), which
+// refused every inspector request that landed on a node other than the session's.
+const tokenHeader = "X-Dashboard-Token"
 
 // inspectorCSP is the inspector's and the project page's Content-Security-Policy.
 // Scripts only from this server: the replay's iframe has the page's policy, so the

@@ -145,7 +145,7 @@ func (d *dashboardClient) get(path string, script bool, header map[string]string
 	if script {
 		req.Header.Set("Sec-Fetch-Mode", "cors")
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		req.Header.Set("X-Browserd-Token", d.token)
+		req.Header.Set("X-Dashboard-Token", d.token)
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
@@ -241,7 +241,7 @@ func TestInspectorRoutes(t *testing.T) {
 			want   int
 		}{
 			{"no token", logs, false, map[string]string{"Sec-Fetch-Mode": "cors"}, http.StatusForbidden},
-			{"wrong token", logs, true, map[string]string{"X-Browserd-Token": "nope"}, http.StatusForbidden},
+			{"wrong token", logs, true, map[string]string{"X-Dashboard-Token": "nope"}, http.StatusForbidden},
 			{"cross-site", logs, true, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
 			{"bad after", logs + "?after=x", true, nil, http.StatusBadRequest},
 			{"negative after", logs + "?after=-1", true, nil, http.StatusBadRequest},

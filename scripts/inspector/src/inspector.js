@@ -3,7 +3,7 @@
 // is sandboxed without allow-scripts) beside its network requests, console, page events
 // and CDP commands, synchronised by time. Logs come a page at a time and the recording
 // as a stream from the dashboard's JSON routes (/ui/api/…), which take the page's
-// token in X-Browserd-Token. Nothing from the logs or the recording is ever parsed as
+// token in X-Dashboard-Token. Nothing from the logs or the recording is ever parsed as
 // HTML here: lists and details are built with textContent.
 import { Replayer } from 'rrweb';
 import { Model, fmtBytes, fmtMs, fmtClock } from './model.js';
@@ -21,7 +21,7 @@ const mark = (name) => {
 };
 
 async function get(path) {
-  const res = await fetch(path, { headers: { 'X-Browserd-Token': token }, credentials: 'same-origin' });
+  const res = await fetch(path, { headers: { 'X-Dashboard-Token': token }, credentials: 'same-origin' });
   if (!res.ok) {
     let msg = res.status + ' ' + res.statusText;
     try {

@@ -27,7 +27,7 @@ function bytes(u, vals) {
 }
 
 async function load(days) {
-  const res = await fetch(`${base}ui/api/project?days=${days}`, { headers: { 'X-Browserd-Token': token }, credentials: 'same-origin' });
+  const res = await fetch(`${base}ui/api/project?days=${days}`, { headers: { 'X-Dashboard-Token': token }, credentials: 'same-origin' });
   if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
   const u = await res.json();
   for (const p of plots) p.destroy();

@@ -1,6 +1,6 @@
 // The inspector's video replay: the session's recorded pages as HLS (hls.js), read
 // through the dashboard (/ui/api/sessions/{id}/replays/{pageId}, the page's token in
-// X-Browserd-Token). inspector.js loads this script only when the session has replays
+// X-Dashboard-Token). inspector.js loads this script only when the session has replays
 // and puts them in #video's data-pages.
 import Hls from 'hls.js';
 
@@ -14,7 +14,7 @@ let hls = null;
 
 function show(p) {
   if (hls) hls.destroy();
-  hls = new Hls({ xhrSetup: (xhr) => xhr.setRequestHeader('X-Browserd-Token', root.dataset.token) });
+  hls = new Hls({ xhrSetup: (xhr) => xhr.setRequestHeader('X-Dashboard-Token', root.dataset.token) });
   hls.on(Hls.Events.MANIFEST_PARSED, () => (box.dataset.ready = '1'));
   hls.on(Hls.Events.ERROR, (_, d) => {
     if (d.fatal) box.dataset.error = String(d.details);
