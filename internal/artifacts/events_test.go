@@ -160,6 +160,38 @@ func TestLogWriterEventQueue(t *testing.T) {
 	}
 }
 
+// A rate-drop marker that finds the queue's event share full keeps its count: it joins
+// the queue's own drops instead of counting as one lost event.
+func TestLogWriterMarkerOnFullQueue(t *testing.T) {
+	st := &memLogs{}
+	w := newLogWriter(st, nil, 1<<10, 1<<20, 1<<20)
+	for range maxQueued {
+		w.enqueueEvent(event("T", "S", "Runtime.consoleAPICalled", `{}`))
+	}
+	body := `{"dropped":1234,"events":true,"reason":"the browser sent more than 1000 events a second"}`
+	w.enqueueCounted(bb.BrowserEvent{SessionID: "s", Method: "browserd.logsDropped", Params: []byte(body), Size: len(body), At: time.Now()}, 1234)
+	runWriter(t, w)
+	w.flush(context.Background(), "s", true)
+	logged, dropped := 0, 0
+	for _, l := range st.all() {
+		switch l.Method {
+		case "Runtime.consoleAPICalled":
+			logged++
+		case "browserd.logsDropped":
+			var p struct {
+				Dropped int `json:"dropped"`
+			}
+			if err := json.Unmarshal(l.Request.Body, &p); err != nil {
+				t.Fatal(err)
+			}
+			dropped += p.Dropped
+		}
+	}
+	if want := maxQueued + 1234; logged+dropped != want {
+		t.Errorf("%d logged + %d counted as dropped = %d; want %d (every event and the marker's count)", logged, dropped, logged+dropped, want)
+	}
+}
+
 func TestEventGate(t *testing.T) {
 	var g eventGate
 	t0 := time.Unix(1700000000, 0)
