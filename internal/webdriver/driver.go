@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	bb "github.com/browserd/browserd"
@@ -67,7 +68,18 @@ func (h *Handler) driverFor(ctx context.Context, a attached) (*driver, error) {
 
 	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, h.cfg.StartTimeout)
-	proc, err := startProcess(sctx, h.cfg.Chromedriver, h.log.With("session_id", a.sessionID), h.cfg.Ports)
+	var proc *process
+	var err error
+	for try := 1; ; try++ {
+		proc, err = startProcess(sctx, h.cfg.Chromedriver, h.log.With("session_id", a.sessionID), h.cfg.Ports)
+		// chromedriver --port=0 picks a free port and then binds it: another process may
+		// take it in between ("bind() failed: Address already in use"). Another try picks
+		// another port.
+		if err == nil || try == 3 || !strings.Contains(err.Error(), "Address already in use") || sctx.Err() != nil {
+			break
+		}
+		h.log.Warn("chromedriver lost its port to another process; starting it again", "session_id", a.sessionID, "try", try)
+	}
 	cancel()
 	h.mu.Lock()
 	if err == nil && h.closed {
