@@ -3,6 +3,8 @@ package webdriver
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -223,4 +225,33 @@ func (c *cdpConn) call(ctx context.Context, t testing.TB, sessionID, method stri
 	if err := c.Call(ctx, sessionID, method, params, out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestChromedriverPortTaken checks that a chromedriver that lost its port to another
+// process before binding it (as chromedriver --port=0 can, on a busy machine) is started
+// again: the client's New Session succeeds.
+func TestChromedriverPortTaken(t *testing.T) {
+	hs := newHarness(t, harnessConfig{})
+	real := chromedriverPath(t)
+	link := filepath.Join(hs.driverDir, "chromedriver")
+	marker := filepath.Join(t.TempDir(), "failed-once")
+	script := "#!/bin/sh\nif [ ! -e " + marker + " ]; then\n  touch " + marker + "\n" +
+		"  echo '[1796466153.236][SEVERE]: bind() failed: Address already in use (98)'\n" +
+		"  echo 'IPv4 port not available. Exiting...'\n  exit 1\nfi\nexec " + real + " \"$@\"\n"
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(link, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := hs.create(t, bb.CreateSessionRequest{})
+	c := hs.signingKeyClient(s.ID)
+	c.newSession(t, nil)
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the first chromedriver did not run: %v", err)
+	}
+	if rep := c.do(t, http.MethodDelete, "/session/"+c.session, nil); rep.status != http.StatusOK {
+		t.Errorf("quit: %d %s %s", rep.status, rep.code, rep.message)
+	}
+	waitNoDrivers(t, hs)
 }
