@@ -225,6 +225,12 @@ func validateModelAnswer(msg string, schema *compiledSchema) (json.RawMessage, e
 	if err != nil {
 		return nil, &bb.Error{Code: bb.CodeBadGateway, NoRetry: true, Err: errExtract, Message: "the model did not answer with JSON"}
 	}
+	// A repeated key (`{"price":"","price":0}`): the validation saw only the last value,
+	// a client's parser may keep the first (FuzzValidateModelAnswer found it).
+	if k, ok := repeatedKey(s); ok {
+		return nil, &bb.Error{Code: bb.CodeBadGateway, NoRetry: true, Err: errExtract,
+			Message: fmt.Sprintf("the model's answer repeats the key %q in an object", firstLine(k))}
+	}
 	if err := schema.sch.Validate(inst); err != nil {
 		return nil, &bb.Error{Code: bb.CodeBadGateway, NoRetry: true, Err: errExtract,
 			Message: "the model's answer does not match the schema: " + firstLine(strings.TrimPrefix(validationSummary(err), "jsonschema validation failed with "))}
@@ -252,4 +258,51 @@ func validationSummary(err error) string {
 		return err.Error()
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// repeatedKey returns a key that some object of the JSON text s has twice. s is valid
+// JSON (the caller parsed it).
+func repeatedKey(s string) (string, bool) {
+	type level struct {
+		keys      map[string]bool // nil for an array
+		expectKey bool
+	}
+	var stack []*level
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	value := func() { // a value ended: an object around it expects a key next
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].expectKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &level{keys: map[string]bool{}, expectKey: true})
+			case '[':
+				stack = append(stack, &level{})
+			default:
+				stack = stack[:len(stack)-1]
+				value()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].expectKey {
+				if stack[n-1].keys[t] {
+					return t, true
+				}
+				stack[n-1].keys[t] = true
+				stack[n-1].expectKey = false
+				continue
+			}
+			value()
+		default:
+			value()
+		}
+	}
 }

@@ -249,3 +249,23 @@ func mustB64(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+func TestRepeatedKey(t *testing.T) {
+	for s, want := range map[string]string{
+		`{"a":1,"b":2}`:                      "",
+		`{"a":1,"a":2}`:                      "a",
+		`{"a":{"b":1},"c":{"b":2}}`:          "",
+		`{"a":{"b":1,"b":2}}`:                "b",
+		`[{"a":1},{"a":2}]`:                  "",
+		`{"a":["a","a"],"b":"a"}`:            "",
+		`{"a":[{"x":1}],"a":0}`:              "a",
+		`{"title":"","price":"","price":0}`:  "price",
+		`"a"`:                                "",
+		`{"a":{},"b":[],"c":null,"a":false}`: "a",
+	} {
+		got, ok := repeatedKey(s)
+		if got != want || ok != (want != "") {
+			t.Errorf("repeatedKey(%s) = %q, %v; want %q", s, got, ok, want)
+		}
+	}
+}
