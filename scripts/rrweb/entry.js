@@ -38,13 +38,13 @@ import { record } from 'rrweb';
   // rrweb's own start waits for the load event and takes its full snapshot and sets up
   // its observers inside it, which delays the end of the load event, and with it every
   // navigation a client waits for (Playwright's goto waits for 'load'). The recorder
-  // starts in the task right after the load event instead: nothing runs between the two
-  // (a client's next command reaches the page later than that), and the snapshot shows
-  // the document as it is then. The DomContentLoaded and Load events rrweb would have
-  // emitted are queued with their times.
+  // starts outside it (startWhenLoaded). The DomContentLoaded and Load events rrweb
+  // would have emitted are queued with their times.
   const queueEvent = (type) => {
     queue.push(JSON.stringify({ type, data: {}, timestamp: Date.now() }));
     queued += queue[queue.length - 1].length;
+    // Before the start, the snapshot's flush takes it along.
+    if (stop && !timer) timer = setTimeout(flush, 100);
   };
   let stop = null; // of the running rrweb recorder
   let root = null; // the documentElement it recorded
@@ -82,7 +82,7 @@ import { record } from 'rrweb';
     addEventListener('pagehide', flush, true);
     addEventListener('visibilitychange', flush, true);
   };
-  // startWhenLoaded starts the recorder once the document has loaded, in a task of its
+  // startWhenLoaded starts the recorder once the document is parsed, in a task of its
   // own; at once when now is asked for (the first run of this script, on a document
   // that is already complete: nobody waits for its load event any more).
   const startWhenLoaded = (now) => {
@@ -91,8 +91,24 @@ import { record } from 'rrweb';
       else setTimeout(start, 0);
       return;
     }
+    // The snapshot is taken as soon as the document is parsed, in idle time while the
+    // page waits for its subresources (images, styles, frames): then it lies outside
+    // both the load event and a client's next navigation, which comes right after the
+    // load event (it used to land inside that navigation's commit). What the page
+    // changes after it, rrweb's observers record. Without idle time before the load
+    // event, the load event's task starts it.
+    const early = () => requestIdleCallback(start, { timeout: 50 });
     if (document.readyState === 'loading') {
-      addEventListener('DOMContentLoaded', () => queueEvent(0), { capture: true, once: true });
+      addEventListener(
+        'DOMContentLoaded',
+        () => {
+          queueEvent(0);
+          early();
+        },
+        { capture: true, once: true },
+      );
+    } else {
+      early();
     }
     addEventListener(
       'load',
