@@ -9,8 +9,8 @@
 // config (stdin, JSON): {baseURL, apiKey, projectId, metricsURL, metricsToken, poolSize,
 //   pages: [firstURL, nextURL], proxy: "http://127.0.0.1:PORT", n, rounds, paceMs,
 //   chrome: {path, args}, scenarios?: [names]}
-// result (stdout, JSON): {clients: {node, playwright, sdk}, scenarios: [{name, runs: [{step: ms}]}],
-//   failures: [{scenario, step, error}]}
+// result (stdout, JSON): {clients: {node, playwright, sdk}, scenarios: [{name, runs: [{step: ms}],
+//   cpu: [CPU-s per lifecycle of each back-to-back block]}], failures: [{scenario, step, error}]}
 // Progress goes to stderr. A lifecycle that fails (as a user would see it fail) is recorded in
 // failures and left out of runs; anything else exits non-zero after releasing what it created.
 //
@@ -58,6 +58,15 @@ function withContext(contextId, persist) {
     browserSettings: { context: { id: contextId, persist } },
     proxies: [{ type: 'external', server: cfg.proxy }],
   };
+}
+
+// machineCPU is the CPU time the whole machine has spent so far, in seconds (/proc/stat:
+// user, nice, system, irq, softirq and steal of every CPU, in USER_HZ ticks of 10 ms): the
+// server, its browsers and their refills, this script, bare browsers, and anything else the
+// machine runs.
+function machineCPU() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
 }
 
 function version(pkg) {
@@ -175,7 +184,7 @@ async function bareLifecycle(verify, run = {}) {
 
 const out = {
   clients: { node: process.version, playwright: version('playwright-core'), sdk: version('@browserbasehq/sdk') },
-  scenarios: scenarios.map((s) => ({ name: s.name, runs: [] })),
+  scenarios: scenarios.map((s) => ({ name: s.name, runs: [], cpu: [] })),
   failures: [],
 };
 const steps = ['create', 'connect', 'firstGoto', 'nextGoto', 'close', 'release'];
@@ -210,6 +219,7 @@ try {
   for (let round = 0; round < cfg.rounds; round++) {
     for (const block of blocks) {
       await poolFull();
+      const cpu0 = machineCPU();
       for (let k = 0; k < cfg.n; k++) {
         for (const [j, i] of block.entries()) {
           const s = scenarios[i];
@@ -218,6 +228,12 @@ try {
           if (run) out.scenarios[i].runs.push(run);
           if (s.paced && (k < cfg.n - 1 || j < block.length - 1)) await sleep(cfg.paceMs);
         }
+      }
+      if (block.length === 1 && !scenarios[block[0]].paced) {
+        // What a back-to-back lifecycle costs the machine, the refills of the browsers the
+        // block took included: until the pool is full again.
+        await poolFull();
+        out.scenarios[block[0]].cpu.push((machineCPU() - cpu0) / cfg.n);
       }
       for (const i of block) {
         const last = out.scenarios[i].runs.slice(-cfg.n).map((r) => r.total).sort((a, b) => a - b);

@@ -52,28 +52,13 @@ func evalExchange(sessionID string, id int) bb.CDPExchange {
 // the rate of `browserd bench`'s round trips (4000/s, in bursts of 8); it fails if any
 // was dropped. Run it with -benchtime 20000x or so: each op takes 250 µs of wall time.
 func BenchmarkLogWriter(b *testing.B) {
-	db, id := benchSession(b)
-	w := newLogWriter(db, nil, 64<<10, 1<<40, 64<<20)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { w.run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	exs := make([]bb.CDPExchange, 256)
-	for i := range exs {
-		exs[i] = evalExchange(id, i+1)
-	}
-	b.ReportAllocs()
-	cpu := cpuTime()
-	i := 0
-	for b.Loop() {
-		w.enqueue(exs[i%len(exs)])
-		if i++; i%8 == 0 {
-			time.Sleep(2 * time.Millisecond)
+	db, id := runLogWriter(b, func(id string) func(*logWriter, int) {
+		exs := make([]bb.CDPExchange, 256)
+		for i := range exs {
+			exs[i] = evalExchange(id, i+1)
 		}
-	}
-	w.flush(context.Background(), id, false)
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
-	b.StopTimer()
+		return func(w *logWriter, i int) { w.enqueue(exs[i%len(exs)]) }
+	})
 	for after := int64(0); ; {
 		page, err := db.SessionLogs(b.Context(), id, after, 1000)
 		if err != nil {
@@ -135,27 +120,38 @@ func requestEvent(sessionID string, id int) bb.BrowserEvent {
 // BenchmarkLogWriterEvents is BenchmarkLogWriter for browser events: a page's network
 // requests (1.3 KB each), queued 8 every 2 ms.
 func BenchmarkLogWriterEvents(b *testing.B) {
+	runLogWriter(b, func(id string) func(*logWriter, int) {
+		evs := make([]bb.BrowserEvent, 256)
+		for i := range evs {
+			evs[i] = requestEvent(id, i+1)
+		}
+		return func(w *logWriter, i int) { w.enqueueEvent(evs[i%len(evs)]) }
+	})
+}
+
+// runLogWriter runs a log writer on a new session's store and, until the benchmark
+// ends, queues what prepare's function queues, 8 every 2 ms; it reports the process's
+// CPU per entry, everything written.
+func runLogWriter(b *testing.B, prepare func(id string) func(w *logWriter, i int)) (bb.ArtifactStore, string) {
 	db, id := benchSession(b)
 	w := newLogWriter(db, nil, 64<<10, 1<<40, 64<<20)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	evs := make([]bb.BrowserEvent, 256)
-	for i := range evs {
-		evs[i] = requestEvent(id, i+1)
-	}
+	queue := prepare(id)
 	b.ReportAllocs()
 	cpu := cpuTime()
 	i := 0
 	for b.Loop() {
-		w.enqueueEvent(evs[i%len(evs)])
+		queue(w, i)
 		if i++; i%8 == 0 {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	w.flush(context.Background(), id, false)
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	return db, id
 }
 
 // BenchmarkDecodeEvent measures turning a browser event into a log message.

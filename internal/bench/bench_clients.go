@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -59,6 +60,7 @@ type benchClientsOutput struct {
 	Scenarios []struct {
 		Name string               `json:"name"`
 		Runs []map[string]float64 `json:"runs"`
+		CPU  []float64            `json:"cpu"` // per back-to-back block: the machine's CPU-s per lifecycle
 	} `json:"scenarios"`
 	Failures []benchClientsFailure `json:"failures"`
 }
@@ -75,9 +77,11 @@ type benchClientsFailure struct {
 type benchClientsResult struct {
 	node, playwright, sdk string
 	runs                  map[string][]map[string]float64 // scenario → lifecycles → step → ms
+	cpu                   map[string][]float64            // scenario → back-to-back blocks → the machine's CPU-s per lifecycle
 	failures              []benchClientsFailure
 	n, rounds             int
 	pace                  time.Duration
+	cores                 int   // of the machine, for the back-to-back floor
 	proxied               int64 // requests and tunnels through the upstream proxy
 }
 
@@ -94,7 +98,7 @@ func benchParseClients(data []byte) (benchClientsResult, error) {
 		return benchClientsResult{}, errors.New("clients JSON: more than one value")
 	}
 	res := benchClientsResult{node: out.Clients.Node, playwright: out.Clients.Playwright, sdk: out.Clients.SDK,
-		runs: map[string][]map[string]float64{}}
+		runs: map[string][]map[string]float64{}, cpu: map[string][]float64{}}
 	for _, v := range []string{res.node, res.playwright, res.sdk} {
 		if v == "" || len(v) > 64 {
 			return benchClientsResult{}, fmt.Errorf("clients JSON: bad client version %q", v)
@@ -126,7 +130,16 @@ func benchParseClients(data []byte) (benchClientsResult, error) {
 				}
 			}
 		}
+		if strings.HasSuffix(s.Name, "-paced") && len(s.CPU) != 0 {
+			return benchClientsResult{}, fmt.Errorf("clients JSON: paced scenario %q has CPU figures", s.Name)
+		}
+		for _, v := range s.CPU {
+			if v < 0 || v > 1e4 || math.IsNaN(v) {
+				return benchClientsResult{}, fmt.Errorf("clients JSON: %s: CPU per lifecycle %v", s.Name, v)
+			}
+		}
 		res.runs[s.Name] = s.Runs
+		res.cpu[s.Name] = s.CPU
 	}
 	if len(res.runs) == 0 {
 		return benchClientsResult{}, errors.New("clients JSON: no scenarios")
@@ -338,7 +351,7 @@ func (r *benchRun) clientsPhase(ctx context.Context) error {
 			return err
 		}
 	}
-	res.n, res.rounds, res.pace = r.cfg.clientsN, r.cfg.clientsRounds, r.cfg.clientsPace
+	res.n, res.rounds, res.pace, res.cores = r.cfg.clientsN, r.cfg.clientsRounds, r.cfg.clientsPace, runtime.NumCPU()
 	res.proxied = up.requests.Load() + up.tunnels.Load()
 	r.clients = res
 	// The numbers mean something only if the pages loaded whole and the proxy scenarios

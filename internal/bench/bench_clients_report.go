@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -89,6 +90,20 @@ func (c *benchClientsResult) rows() []benchRow {
 			p("ctx-persist-proxy-paced", "create", 0.5), p("defaults-paced", "create", 0.5), 0),
 		benchRow{group: g, metric: "requests and tunnels through the upstream proxy", vals: []float64{float64(c.proxied)}, prec: 0},
 	)
+	// What one back-to-back lifecycle costs the whole machine (refills included), and the
+	// shortest lifecycle its cores allow at that cost, one after another without pauses.
+	cpu := make([]string, 0, 4)
+	floor := make([]string, 0, 4)
+	for _, s := range []struct{ name, label string }{{"defaults-b2b", "defaults"}, {"norec-b2b", "recordSession false"},
+		{"ctx-proxy-b2b", "context + proxy"}, {"bare-b2b", "bare"}} {
+		v := benchMedian(c.cpu[s.name])
+		cpu = append(cpu, fmt.Sprintf("%s %s", s.label, benchFixed(v, 3)))
+		floor = append(floor, fmt.Sprintf("%s %s", s.label, benchFixed(1000*v/float64(c.cores), 0)))
+	}
+	rows = append(rows,
+		benchRow{group: g, metric: "machine CPU per back-to-back lifecycle, refills included (CPU-s, median of blocks)", text: strings.Join(cpu, " / ")},
+		benchRow{group: g, metric: fmt.Sprintf("back-to-back lifecycle floor: that CPU over %d cores (ms)", c.cores), text: strings.Join(floor, " / ")},
+	)
 	for _, s := range benchClientsScenarios {
 		steps, names := benchClientsSteps, "create / connect / first goto / next goto / close / release / lifecycle"
 		if s.bare {
@@ -111,6 +126,14 @@ func (c *benchClientsResult) rows() []benchRow {
 		}
 	}
 	return rows
+}
+
+// benchFixed formats v with prec decimals, or n/a.
+func benchFixed(v float64, prec int) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
 }
 
 func benchMsText(v float64) string {

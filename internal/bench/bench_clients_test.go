@@ -27,6 +27,7 @@ func benchClientsJSON(runs int, base map[string]float64) []byte {
 	type scenario struct {
 		Name string               `json:"name"`
 		Runs []map[string]float64 `json:"runs"`
+		CPU  []float64            `json:"cpu,omitempty"`
 	}
 	var out struct {
 		Clients   map[string]string `json:"clients"`
@@ -39,6 +40,9 @@ func benchClientsJSON(runs int, base map[string]float64) []byte {
 			steps = benchBareSteps
 		}
 		sc := scenario{Name: s.name}
+		if strings.HasSuffix(s.name, "-b2b") { // CPU-s per lifecycle of three blocks, median base/50
+			sc.CPU = []float64{base[s.name] / 25, base[s.name] / 100, base[s.name] / 50}
+		}
 		for k := range runs {
 			run := map[string]float64{}
 			for _, st := range steps {
@@ -109,6 +113,9 @@ func TestBenchParseClients(t *testing.T) {
 		"huge":             mutate(func(m map[string]any) { firstRun(m, 0)["connect"] = 1e12 }),
 		"string step":      mutate(func(m map[string]any) { firstRun(m, 0)["connect"] = "1" }),
 		"no version":       mutate(func(m map[string]any) { m["clients"].(map[string]any)["sdk"] = "" }),
+		"CPU of a paced":   mutate(func(m map[string]any) { scenario(m, 1)["cpu"] = []any{0.5} }),
+		"negative CPU":     mutate(func(m map[string]any) { scenario(m, 0)["cpu"] = []any{-0.5} }),
+		"string CPU":       mutate(func(m map[string]any) { scenario(m, 0)["cpu"] = []any{"1"} }),
 		"failure of an unknown scenario": mutate(func(m map[string]any) {
 			m["failures"] = []any{map[string]any{"scenario": "nope", "step": "create", "error": "x"}}
 		}),
@@ -118,6 +125,12 @@ func TestBenchParseClients(t *testing.T) {
 		"failure without an error": mutate(func(m map[string]any) {
 			m["failures"] = []any{map[string]any{"scenario": "defaults-b2b", "step": "create", "error": ""}}
 		}),
+	}
+	if benchClientsScenarios[1].name != "defaults-paced" {
+		t.Fatalf("the cases above take scenario 1 for a paced one; it is %s", benchClientsScenarios[1].name)
+	}
+	if got := benchMedian(res.cpu["bare-b2b"]); got != 2 {
+		t.Errorf("bare-b2b CPU per lifecycle median = %v; want 2", got)
 	}
 	if idx := benchClientsIndex("bare-b2b"); idx != 7 {
 		t.Fatalf("the cases above take scenario 7 for bare-b2b; it is %d", idx)
@@ -159,7 +172,7 @@ func TestBenchClientsRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.n, res.rounds, res.proxied = 5, 2, 42
+	res.n, res.rounds, res.proxied, res.cores = 5, 2, 42, 2
 	res.failures = []benchClientsFailure{{Scenario: "norec-b2b", Step: "firstGoto", Error: "page.goto: net::ERR_NETWORK_CHANGED"}}
 	got := map[string]benchRow{}
 	for _, r := range res.rows() {
@@ -184,6 +197,9 @@ func TestBenchClientsRows(t *testing.T) {
 		{"create p50, context (persist false) + proxy / plain warm create (paced)", "3.00 ×", "MISSED by 1.00 × (+50 %)"},
 		{"create p50, context (persist true) + proxy / plain warm create (paced)", "5.00 ×", ""},
 		{"requests and tunnels through the upstream proxy", "42", ""},
+		{"machine CPU per back-to-back lifecycle, refills included (CPU-s, median of blocks)",
+			"defaults 0.200 / recordSession false 0.100 / context + proxy 0.120 / bare 2.000", ""},
+		{"back-to-back lifecycle floor: that CPU over 2 cores (ms)", "defaults 100 / recordSession false 50 / context + proxy 60 / bare 1000", ""},
 		{"failed lifecycles (left out of the numbers)", "1", "MISSED by 1"},
 		{"failures", "norec-b2b at firstGoto: page.goto: net::ERR_NETWORK_CHANGED", ""},
 		{"defaults (recording on), back-to-back p90: create / connect / first goto / next goto / close / release / lifecycle",

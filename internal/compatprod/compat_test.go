@@ -25,23 +25,7 @@ func TestCompatOnPostgresAndS3(t *testing.T) {
 	if os.Getenv("BROWSERD_COMPAT_PRODUCTION") == "" {
 		t.Skip("BROWSERD_COMPAT_PRODUCTION=1 runs the npm compat suite on PostgreSQL + S3 (scripts/test.sh sets it)")
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := pgtest.Start(t)
-	dsn := pg.NewDatabase(t)
-	s3 := s3test.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "compat/run.sh")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BROWSERD_DATABASE="+dsn, "BROWSERD_BLOB_STORE="+s3.URL("compat"),
-		"TEST_REPORTER=dot", "KEEP_DATA_DIR=1")
-	for k, v := range s3.Env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.CombinedOutput()
+	_, out, err := runCompat(t, "compat", "KEEP_DATA_DIR=1")
 	dataDir := ""
 	if m := dataDirRE.FindSubmatch(out); m != nil {
 		dataDir = string(m[1])
@@ -67,6 +51,30 @@ func TestCompatOnPostgresAndS3(t *testing.T) {
 	t.Logf("compat suite on PostgreSQL + S3 passed:\n%s", tail(out, 2000))
 }
 
+// runCompat runs compat/run.sh on a new PostgreSQL database and a new S3 bucket, with
+// env added to the environment, and returns the database and the suite's output.
+func runCompat(t *testing.T, bucket string, env ...string) (dsn string, out []byte, err error) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := pgtest.Start(t)
+	dsn = pg.NewDatabase(t)
+	s3 := s3test.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "compat/run.sh")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "BROWSERD_DATABASE="+dsn, "BROWSERD_BLOB_STORE="+s3.URL(bucket), "TEST_REPORTER=dot")
+	cmd.Env = append(cmd.Env, env...)
+	for k, v := range s3.Env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err = cmd.CombinedOutput()
+	return dsn, out, err
+}
+
 // dataDirRE finds the data dir compat/run.sh names when it starts the server.
 var dataDirRE = regexp.MustCompile(`\(data dir (\S+)\)`)
 
@@ -86,23 +94,7 @@ func TestCompatCluster(t *testing.T) {
 	if os.Getenv("BROWSERD_COMPAT_CLUSTER") == "" {
 		t.Skip("BROWSERD_COMPAT_CLUSTER=1 runs the npm compat suite against one node of a three-node cluster (scripts/test.sh sets it)")
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := pgtest.Start(t)
-	dsn := pg.NewDatabase(t)
-	s3 := s3test.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "compat/run.sh")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "BROWSERD_DATABASE="+dsn, "BROWSERD_BLOB_STORE="+s3.URL("cluster"),
-		"COMPAT_PEERS=2", "TEST_REPORTER=dot")
-	for k, v := range s3.Env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, err := cmd.CombinedOutput()
+	dsn, out, err := runCompat(t, "cluster", "COMPAT_PEERS=2")
 	if err != nil {
 		t.Fatalf("compat suite against one node of three: %v\n%s", err, out)
 	}

@@ -102,6 +102,20 @@ func (s *Server) artifactsOrError(w http.ResponseWriter, r *http.Request) artifa
 	return s.cfg.Artifacts
 }
 
+// keyAndArtifacts begins the inspector's data routes: the signed-in key (apiKey) and
+// the artifacts to read; nil, nil when it answered the request with an error.
+func (s *Server) keyAndArtifacts(w http.ResponseWriter, r *http.Request) (*bb.APIKey, artifactReader) {
+	key := s.apiKey(w, r)
+	if key == nil {
+		return nil, nil
+	}
+	art := s.artifactsOrError(w, r)
+	if art == nil {
+		return nil, nil
+	}
+	return key, art
+}
+
 // writeData answers v as JSON, never cached.
 func writeData(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -204,12 +218,8 @@ func parseLogQuery(q url.Values) (after int64, limit int, err error) {
 // handleLogPage serves GET /ui/api/sessions/{id}/logs?after=SEQ&limit=N: up to N
 // logs after SEQ, and next, the cursor of the following page (0 when there is none).
 func (s *Server) handleLogPage(w http.ResponseWriter, r *http.Request) {
-	key := s.apiKey(w, r)
+	key, art := s.keyAndArtifacts(w, r)
 	if key == nil {
-		return
-	}
-	art := s.artifactsOrError(w, r)
-	if art == nil {
 		return
 	}
 	after, limit, err := parseLogQuery(r.URL.Query())
@@ -243,12 +253,8 @@ const recordingFlush = 256 << 10
 // that the page starts the replay with the first snapshot while the rest arrives. A
 // read error after the first byte ends the stream with a line {"error": "…"}.
 func (s *Server) handleRecordingStream(w http.ResponseWriter, r *http.Request) {
-	key := s.apiKey(w, r)
+	key, art := s.keyAndArtifacts(w, r)
 	if key == nil {
-		return
-	}
-	art := s.artifactsOrError(w, r)
-	if art == nil {
 		return
 	}
 	events, err := art.Recording(r.Context(), key.ProjectID, r.PathValue("id"))
@@ -302,12 +308,8 @@ func toInspectorFiles(list []bb.BlobInfo) []inspectorFile {
 // handleFiles serves GET /ui/api/sessions/{id}/files: the session's downloads and
 // uploads (each links to handleFile).
 func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
-	key := s.apiKey(w, r)
+	key, art := s.keyAndArtifacts(w, r)
 	if key == nil {
-		return
-	}
-	art := s.artifactsOrError(w, r)
-	if art == nil {
 		return
 	}
 	id := r.PathValue("id")
