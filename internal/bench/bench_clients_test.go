@@ -364,7 +364,7 @@ func TestBenchClients(t *testing.T) {
 			t.Errorf("row %s has a target but no verdict: %q", metric, line)
 		}
 	}
-	if want := 19 + 2*len(benchClientsScenarios); rows != want {
+	if want := 21 + 2*len(benchClientsScenarios); rows != want {
 		t.Errorf("report has %d rows in %q; want %d:\n%s", rows, benchClientsGroup, want, data)
 	}
 	for _, p := range chrometest.Processes(t, tmp) {

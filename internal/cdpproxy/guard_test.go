@@ -217,6 +217,11 @@ func TestGatewayConnCap(t *testing.T) {
 		body.Error != "Too Many Requests" || !strings.Contains(body.Message, "already has 2 CDP connections") {
 		t.Errorf("body %+v, %v", body, err)
 	}
+	// The fake browser counts a connection after it answered the upgrade, which the
+	// gateway may have passed on to the client already: wait for both, then check that
+	// the refused one never reached the browser.
+	waitFor(t, "the two connections at the browser", func() bool { return h.cdp.conns.Load() >= 2 })
+	time.Sleep(50 * time.Millisecond)
 	if n := h.cdp.conns.Load(); n != 2 {
 		t.Errorf("the browser got %d connections; want 2", n)
 	}
