@@ -141,6 +141,17 @@ func TestAgentLogsNotItsOwnWorld(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c2.page(t, srv.URL+"/page")
+	// Runtime.enable reports the contexts alive then: before the page has committed, the
+	// recorder's world in the tab's initial about:blank, gone a moment later.
+	waitFor(t, "the page loaded", func() bool {
+		var res struct {
+			Result struct {
+				Value any `json:"value"`
+			} `json:"result"`
+		}
+		err := c2.Call(t.Context(), s, "Runtime.evaluate", map[string]any{"expression": `location.pathname + ' ' + document.readyState`, "returnByValue": true}, &res)
+		return err == nil && res.Result.Value == "/page complete"
+	})
 	if err := c2.Call(t.Context(), s, "Runtime.enable", nil, nil); err != nil {
 		t.Fatal(err)
 	}
