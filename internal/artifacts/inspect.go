@@ -22,14 +22,7 @@ func (a *Service) LogPage(ctx context.Context, projectID, id string, afterSeq in
 	if limit < 1 || limit > MaxLogPage || afterSeq < 0 {
 		return nil, bb.Errorf(bb.CodeInvalid, "limit must be 1 to %d and after not negative", MaxLogPage)
 	}
-	s, err := a.session(ctx, projectID, id)
-	if err != nil {
-		return nil, err
-	}
-	if !s.Settings.LogSessionEnabled() {
-		return nil, bb.Errorf(bb.CodeUnprocessable, "Logs are not available: the session was created with logSession: false")
-	}
-	if err := a.checkPurged(ctx, id, "logs"); err != nil {
+	if err := a.logsReadable(ctx, projectID, id); err != nil {
 		return nil, err
 	}
 	if afterSeq == 0 && a.liveRun(id) != nil {

@@ -375,20 +375,26 @@ func cutUTF8(b []byte) string {
 // LogPayloadLimit of raw text per message, and its decoded body beside it.
 const logPage = 32
 
+// logsReadable checks that a session's logs may be read by projectID: the session is the
+// project's, was created with logSession on, and its artifacts are not purged.
+func (a *Service) logsReadable(ctx context.Context, projectID, id string) error {
+	s, err := a.session(ctx, projectID, id)
+	if err != nil {
+		return err
+	}
+	if !s.Settings.LogSessionEnabled() {
+		return bb.Errorf(bb.CodeUnprocessable, "Logs are not available: the session was created with logSession: false")
+	}
+	return a.checkPurged(ctx, id, "logs")
+}
+
 // Logs returns a session's CDP logs (GET /v1/sessions/{id}/logs) in order, read from the
 // store a page at a time as the sequence is consumed, so that a reader never holds a
 // session's whole log. Errors found before (unknown session, logSession:false,
 // CodeUnprocessable for expired artifacts) are returned at once; a store error while
 // reading is the sequence's last element.
 func (a *Service) Logs(ctx context.Context, projectID, id string) (iter.Seq2[bb.SessionLog, error], error) {
-	s, err := a.session(ctx, projectID, id)
-	if err != nil {
-		return nil, err
-	}
-	if !s.Settings.LogSessionEnabled() {
-		return nil, bb.Errorf(bb.CodeUnprocessable, "Logs are not available: the session was created with logSession: false")
-	}
-	if err := a.checkPurged(ctx, id, "logs"); err != nil {
+	if err := a.logsReadable(ctx, projectID, id); err != nil {
 		return nil, err
 	}
 	if a.liveRun(id) != nil {

@@ -110,6 +110,17 @@ func (s *Server) bufferedAPI(w http.ResponseWriter, r *http.Request, si *signin,
 	return out, true
 }
 
+// replayDoc answers the session's replay API route the request names (replayAPI) and
+// returns its answer when it is a 200 (bufferedAPI), with the API's path.
+func (s *Server) replayDoc(w http.ResponseWriter, r *http.Request) (*bufferedResponse, string, bool) {
+	si, p, ok := s.replayAPI(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	res, ok := s.bufferedAPI(w, r, si, p)
+	return res, p, ok
+}
+
 // replayPage is one page of GET /ui/api/sessions/{id}/replays: the API's, less its
 // url (the page builds the dashboard's own, …/replays/{pageId}).
 type replayPage struct {
@@ -120,11 +131,7 @@ type replayPage struct {
 
 // handleReplays serves GET /ui/api/sessions/{id}/replays.
 func (s *Server) handleReplays(w http.ResponseWriter, r *http.Request) {
-	si, p, ok := s.replayAPI(w, r)
-	if !ok {
-		return
-	}
-	res, ok := s.bufferedAPI(w, r, si, p)
+	res, p, ok := s.replayDoc(w, r)
 	if !ok {
 		return
 	}
@@ -145,11 +152,7 @@ func (s *Server) handleReplays(w http.ResponseWriter, r *http.Request) {
 // playlist with each segment's URL made relative ("{pageId}/{segment}"), so that the
 // player fetches the segments here too.
 func (s *Server) handleReplayPlaylist(w http.ResponseWriter, r *http.Request) {
-	si, p, ok := s.replayAPI(w, r)
-	if !ok {
-		return
-	}
-	res, ok := s.bufferedAPI(w, r, si, p)
+	res, p, ok := s.replayDoc(w, r)
 	if !ok {
 		return
 	}

@@ -2,8 +2,6 @@ package liveview
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -17,6 +15,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	bb "github.com/browserd/browserd"
 )
 
 // cookieName names the dashboard's sign-in cookie. It holds the sign-in sealed
@@ -71,7 +71,7 @@ const signoutCacheTTL = 2 * time.Second
 // number of keys), so no number of sign-ins costs it memory (security review F13).
 type signins struct {
 	ttl      time.Duration
-	aead     cipher.AEAD
+	sealer   *bb.Sealer
 	settings SettingStore
 
 	mu       sync.Mutex
@@ -94,25 +94,18 @@ func newSignins(ctx context.Context, ttl time.Duration, settings SettingStore) (
 	if len(key) != 32 {
 		return nil, fmt.Errorf("the dashboard's sign-in key (setting %s) is %d bytes; want 32", settingSigninKey, len(key))
 	}
-	block, err := aes.NewCipher(key)
+	sealer, err := bb.NewSealer(key)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &signins{ttl: ttl, aead: aead, settings: settings, signouts: make(map[string]signout)}, nil
+	return &signins{ttl: ttl, sealer: sealer, settings: settings, signouts: make(map[string]signout)}, nil
 }
 
 // create seals a new sign-in of apiKey and returns its cookie value.
 func (ss *signins) create(apiKey string, now time.Time) (cookie string, si *signin) {
 	si = &signin{apiKey: apiKey, csrf: rand.Text(), issued: now.UnixNano(), expires: now.Add(ss.ttl).Unix()}
 	plain, _ := json.Marshal(sealedSignin{si.apiKey, si.csrf, si.issued, si.expires}) // cannot fail
-	nonce := make([]byte, ss.aead.NonceSize())
-	rand.Read(nonce)
-	sealed := ss.aead.Seal(nonce, nonce, plain, []byte(cookieName))
-	return base64.RawURLEncoding.EncodeToString(sealed), si
+	return base64.RawURLEncoding.EncodeToString(ss.sealer.Seal(plain, []byte(cookieName))), si
 }
 
 // open returns the sign-in a cookie seals, whatever its age, or an error.
@@ -121,11 +114,10 @@ func (ss *signins) open(cookie string) (*signin, error) {
 		return nil, errors.New("no sign-in cookie")
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(cookie)
-	if err != nil || len(sealed) < ss.aead.NonceSize() {
+	if err != nil {
 		return nil, errors.New("malformed sign-in cookie")
 	}
-	n := ss.aead.NonceSize()
-	plain, err := ss.aead.Open(nil, sealed[:n], sealed[n:], []byte(cookieName))
+	plain, err := ss.sealer.Open(sealed, []byte(cookieName))
 	if err != nil {
 		return nil, errors.New("sign-in cookie not sealed by this server")
 	}

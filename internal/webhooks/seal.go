@@ -1,13 +1,13 @@
 package webhooks
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+
+	bb "github.com/browserd/browserd"
 )
 
 // KeySize is the size of the key that seals webhook secrets at rest (AES-256).
@@ -41,38 +41,27 @@ func secretKey(secret string) ([]byte, error) {
 	return k, nil
 }
 
-// sealer encrypts secrets for the store with AES-256-GCM: a 12-byte random nonce, then
-// the ciphertext and tag. The id of the webhook is the additional data, so a sealed
-// secret copied to another webhook's row does not open.
-type sealer struct{ aead cipher.AEAD }
+// sealer encrypts secrets for the store (bb.Sealer, AES-256-GCM). The id of the webhook
+// is the additional data, so a sealed secret copied to another webhook's row does not open.
+type sealer struct{ s *bb.Sealer }
 
 func newSealer(key []byte) (*sealer, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("webhooks: the secret key must be %d bytes (got %d)", KeySize, len(key))
 	}
-	block, err := aes.NewCipher(key)
+	s, err := bb.NewSealer(key)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead}, nil
+	return &sealer{s: s}, nil
 }
 
 func (s *sealer) seal(webhookID, secret string) []byte {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(secret)+s.aead.Overhead())
-	_, _ = rand.Read(nonce) // never fails
-	return s.aead.Seal(nonce, nonce, []byte(secret), []byte(webhookID))
+	return s.s.Seal([]byte(secret), []byte(webhookID))
 }
 
 func (s *sealer) open(webhookID string, sealed []byte) (string, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return "", errors.New("sealed webhook secret is too short")
-	}
-	b, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(webhookID))
+	b, err := s.s.Open(sealed, []byte(webhookID))
 	if err != nil {
 		return "", fmt.Errorf("open webhook %s secret (was the webhook key changed?): %w", webhookID, err)
 	}
